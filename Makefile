@@ -1,0 +1,20 @@
+# `make demo` and `make test` work on a fresh machine: they build .venv on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+$(BIN)/sitcli: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(BIN)/sitcli
+
+.PHONY: demo test lint
+demo: $(BIN)/sitcli
+	$(BIN)/sitcli backtest --demo
+
+test: $(BIN)/sitcli
+	$(BIN)/python -m pytest -q
+
+lint: $(BIN)/sitcli
+	$(BIN)/ruff check sitcli tests strategies

@@ -1,0 +1,3 @@
+from sitcli.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Built-in strategies. Copy one into ./strategies/ to make your own."""
