@@ -1,7 +1,97 @@
-"""Placeholder until the command group lands."""
+"""`sitcli liquidation`: one position's liquidation price and return on margin per move."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
 
 import typer
 
+from sitcli.cli.options import DataDirOpt, DebugOpt, DemoOpt, Format, FormatOpt
+
+
+def liquidation(
+    leverage: Annotated[float, typer.Option("--leverage", "-l", help="Leverage, e.g. 50.")],
+    side: Annotated[str, typer.Option("--side", help="long or short.")] = "long",
+    entry: Annotated[Optional[float], typer.Option("--entry", help="Entry price.")] = None,
+    symbol: Annotated[Optional[str], typer.Option(
+        "--symbol", help="Take the entry from this symbol's last stored close.")] = None,
+    qty: Annotated[Optional[float], typer.Option("--qty", help="Quantity (default 1, or from --margin).")] = None,
+    margin: Annotated[Optional[float], typer.Option(
+        "--margin", help="Wallet balance behind the position (default: the initial margin).")] = None,
+    mmr: Annotated[Optional[float], typer.Option("--mmr", help="Maintenance margin rate, e.g. 0.005.")] = None,
+    maint_amount: Annotated[Optional[float], typer.Option(
+        "--maint-amount", help="Maintenance amount of the tier (Binance 'cum').")] = None,
+    venue: Annotated[Optional[str], typer.Option(
+        "--venue", help="Venue preset whose tier table, fees and close-out rule apply.")] = None,
+    fee: Annotated[Optional[float], typer.Option("--fee", help="Taker fee per side, e.g. 0.0005.")] = None,
+    moves: Annotated[str, typer.Option("--moves", help="Price moves in percent.")] = "-5,-3,-2,-1,1,2,3,5",
+    allow_above_cap: Annotated[bool, typer.Option("--allow-above-cap",
+                                                  help="Allow leverage above the venue's cap.")] = False,
+    demo: DemoOpt = False,
+    data_dir: DataDirOpt = None,
+    fmt: FormatOpt = Format.table,
+    debug: DebugOpt = False,
+) -> None:
+    """Liquidation and bankruptcy price of one position, and return on margin per move.
+
+    Without --venue or --mmr the maintenance rate is 0 (pure leverage arithmetic).
+
+    Example: sitcli liquidation --leverage 50 --side long --entry 100 --mmr 0.005
+    """
+    from sitcli.cli.render import emit, note, print_pairs
+    from sitcli.errors import BadInput
+    from sitcli.liquidation import build_position, parse_moves, report
+
+    if (entry is None) == (symbol is None):
+        raise BadInput("give exactly one of --entry PRICE or --symbol SYMBOL")
+    spec = None
+    label = None
+    if symbol is not None:
+        from sitcli.data.store import Store, default_data_dir, demo_store
+
+        store = demo_store() if demo else Store(default_data_dir(data_dir))
+        bars = store.read(symbol)
+        entry = float(bars["close"].iloc[-1])
+        label = f"{symbol} last close {entry:g} on {bars.index[-1]:%Y-%m-%d}"
+        if bars.attrs.get("sitcli", {}).get("synthetic"):
+            label += " (synthetic demo data, not a market price)"
+    if venue is not None or symbol is not None:
+        from sitcli.instruments import instrument
+        from sitcli.instruments import venue as load_venue
+
+        inst = instrument(symbol) if symbol else None
+        spec = load_venue(venue or inst.venue, inst.asset_class if inst else "equity",
+                          tier_table=inst.tiers if inst else None)
+    pos = build_position(side, entry, leverage, spec, qty=qty, margin=margin, mmr=mmr,
+                         maint_amount=maint_amount, fee=fee, allow_above_cap=allow_above_cap)
+    result = report(pos, parse_moves(moves))
+    result["assumptions"]["venue"] = spec.name if spec else None
+    result["assumptions"]["entry_source"] = label or "--entry"
+    if fmt == Format.table:
+        lp = result["liquidation_price"]
+        print_pairs({
+            "position": f"{result['side']} {pos.qty:g} @ {pos.entry:g}, {pos.leverage:g}x, "
+                        f"margin {pos.margin:,.4g}",
+            "liquidation price": f"{lp:,.6g}" if lp else "none (cannot be liquidated)",
+            "adverse move to liquidation": (f"{result['adverse_move_pct']:+.4f}%"
+                                            if lp else "-"),
+            "bankruptcy price": f"{result['bankruptcy_price']:,.6g}",
+            "venue": spec.name if spec else "none (maintenance from --mmr, else 0)",
+            "maintenance": f"rate {pos.mmr:g}, amount {pos.maint_amount:g}",
+            "fee per side": f"{pos.fee:g}",
+        }, title="Liquidation")
+        rows = [{"move %": r["move_pct"], "price": r["price"],
+                 "return on margin %": r["return_on_margin_pct"],
+                 "liquidated": "LIQUIDATED" if r["liquidated"] else ""} for r in result["moves"]]
+        from sitcli.cli.render import print_table
+
+        print_table(rows, title="Return on margin per move",
+                    styles=["bold red" if r["liquidated"] else None for r in result["moves"]])
+        if label:
+            note(f"entry: {label}")
+    else:
+        emit(fmt, result, result["moves"])
+
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.command("liquidation")(liquidation)

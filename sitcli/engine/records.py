@@ -1,0 +1,84 @@
+"""Codes and structured dtypes shared by the kernels and their callers."""
+
+import numpy as np
+
+# side
+LONG = 1
+SHORT = -1
+
+# margin modes (per account)
+ISOLATED = 0   # each position has its own margin and liquidation price (perp-isolated)
+CROSS = 1      # one wallet; liquidate everything when equity <= total maintenance margin
+ACCOUNT = 2    # CFD: close out everything when equity <= close-out level x used margin
+
+MARGIN_MODES = {"isolated": ISOLATED, "cross": CROSS, "account": ACCOUNT}
+
+# exit reasons
+SIGNAL, STOP, TAKE, TIME, LIQUIDATION, CLOSE_OUT, END = range(7)
+EXIT_REASONS = ("signal", "stop", "take", "time", "liquidation", "close-out", "end")
+
+# pending order codes (entries use +1/-1)
+NO_ORDER = 0
+EXIT_ORDER = 2
+
+# One column = one independent strategy run on one instrument with one parameter set.
+column_dt = np.dtype([
+    ("inst", np.int64),        # index into the price arrays' columns
+    ("sig", np.int64),         # index into the signal arrays' columns
+    ("group", np.int64),       # account index; columns of one account must be adjacent
+    ("tiers", np.int64),       # index into the maintenance tier tables
+    ("leverage", np.float64),
+    ("size", np.float64),      # fraction of free collateral committed as margin per entry
+    ("stop", np.float64),      # adverse move from entry that closes the trade, fraction; NaN = off
+    ("take", np.float64),      # favourable move from entry, fraction; NaN = off
+    ("max_bars", np.int64),    # time exit after this many bars held; 0 = off
+    ("fee", np.float64),       # commission, fraction of notional per side
+    ("half_spread", np.float64),
+    ("slippage", np.float64),
+    ("fin_long", np.float64),  # overnight financing a long pays, annual fraction
+    ("fin_short", np.float64), # ... a short pays (negative = receives)
+    ("fin_days", np.float64),  # day-count divisor, 365 or 360
+    ("liq_fee", np.float64),   # liquidation fee, fraction of notional
+])
+
+account_dt = np.dtype([
+    ("init_cash", np.float64),
+    ("mode", np.int64),           # ISOLATED, CROSS or ACCOUNT
+    ("closeout", np.float64),     # ACCOUNT: close out when equity <= closeout x used margin
+    ("nbp", np.bool_),            # negative balance protection
+])
+
+trade_dt = np.dtype([
+    ("col", np.int64),
+    ("side", np.int64),
+    ("entry_bar", np.int64),
+    ("exit_bar", np.int64),
+    ("qty", np.float64),
+    ("leverage", np.float64),
+    ("margin", np.float64),
+    ("entry_price", np.float64),   # fills, spread and slippage included
+    ("exit_price", np.float64),
+    ("pnl_gross", np.float64),     # price PnL at mid prices, before every cost
+    ("fees", np.float64),
+    ("spread", np.float64),
+    ("slippage", np.float64),
+    ("financing", np.float64),
+    ("funding", np.float64),
+    ("liq_fee", np.float64),
+    ("protection", np.float64),    # loss forgiven by negative balance protection / isolated cap
+    ("pnl", np.float64),           # net: gross - costs + protection
+    ("return_on_margin", np.float64),
+    ("exit_reason", np.int64),
+])
+
+liquidation_dt = np.dtype([
+    ("col", np.int64),
+    ("bar", np.int64),
+    ("side", np.int64),
+    ("kind", np.int64),            # LIQUIDATION or CLOSE_OUT
+    ("trigger_price", np.float64), # liquidation / close-out price
+    ("fill_price", np.float64),
+    ("extreme", np.float64),       # the bar's adverse extreme (low for longs, high for shorts)
+    ("gap", np.bool_),             # the open was already beyond the trigger
+    ("gap_loss", np.float64),      # loss beyond the margin (isolated) or below zero equity (account)
+])

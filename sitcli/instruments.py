@@ -1,0 +1,204 @@
+"""Instrument and venue specs from datasets/instruments.toml and datasets/venues.toml."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, fields, replace
+from functools import cache
+from importlib.resources import files
+
+from sitcli.errors import BadInput
+
+ASSET_CLASSES = ("equity", "index", "crypto", "synthetic")
+
+
+@dataclass(frozen=True)
+class Tiers:
+    name: str
+    floor: tuple[float, ...]
+    mmr: tuple[float, ...]
+    max_leverage: tuple[float, ...]
+
+    @property
+    def cum(self) -> tuple[float, ...]:
+        """Maintenance amounts by Binance's recurrence cum_n = floor_n·(mmr_n − mmr_{n−1}) + cum_{n−1}."""
+        out = [0.0]
+        for n in range(1, len(self.floor)):
+            out.append(self.floor[n] * (self.mmr[n] - self.mmr[n - 1]) + out[-1])
+        return tuple(out)
+
+    def bracket(self, notional: float) -> int:
+        j = 0
+        for i, f in enumerate(self.floor):
+            if f <= notional:
+                j = i
+        return j
+
+
+@dataclass(frozen=True)
+class Venue:
+    name: str
+    description: str
+    margin_mode: str
+    closeout_level: float
+    negative_balance_protection: bool
+    default_leverage: float
+    max_leverage: float
+    fee: float
+    half_spread: float
+    slippage: float
+    financing_benchmark: float
+    financing_markup: float
+    financing_days: float
+    funding_rate_8h: float
+    liquidation_fee: float
+    tiers: Tiers
+
+    @property
+    def financing_long(self) -> float:
+        return self.financing_benchmark + self.financing_markup
+
+    @property
+    def financing_short(self) -> float:
+        return self.financing_markup - self.financing_benchmark
+
+    def as_dict(self) -> dict:
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "tiers"}
+        out["tiers"] = self.tiers.name
+        return out
+
+
+@dataclass(frozen=True)
+class Instrument:
+    symbol: str
+    name: str
+    asset_class: str
+    venue: str
+    calendar: str
+    tiers: str | None = None
+
+    @property
+    def is_24_7(self) -> bool:
+        return self.calendar == "24/7"
+
+
+def _load(name: str) -> dict:
+    return tomllib.loads((files("sitcli.datasets") / name).read_text(encoding="utf-8"))
+
+
+@cache
+def venues_table() -> dict:
+    return _load("venues.toml")
+
+
+@cache
+def instruments_table() -> dict:
+    return _load("instruments.toml")
+
+
+def venue_names() -> list[str]:
+    return [k for k in venues_table() if k != "tiers"]
+
+
+def tiers(name: str) -> Tiers:
+    table = venues_table()["tiers"]
+    if name not in table:
+        raise BadInput(f"unknown tier table {name!r}; choose one of {', '.join(table)}")
+    t = table[name]
+    return Tiers(name, tuple(map(float, t["floor"])), tuple(map(float, t["mmr"])),
+                 tuple(map(float, t["max_leverage"])))
+
+
+def base_symbol(symbol: str) -> str:
+    """RENDER/USDT:USDT@binance -> RENDER; NVDA -> NVDA."""
+    return symbol.split("@")[0].split("/")[0].split(":")[0].upper()
+
+
+def guess_asset_class(symbol: str) -> str:
+    if symbol.startswith("^"):
+        return "index"
+    if "/" in symbol:
+        return "crypto"
+    return "equity"
+
+
+def instrument(symbol: str, known_only: bool = False) -> Instrument:
+    """The instrument for a symbol; unlisted symbols get defaults from their shape
+    (`^X` an index, `X/Y` crypto, else an equity) unless `known_only`."""
+    table = instruments_table()
+    key = symbol if symbol in table else base_symbol(symbol)
+    if key in table:
+        row = table[key]
+        return Instrument(symbol, row.get("name", key), row["asset_class"], row["venue"],
+                          row["calendar"], row.get("tiers"))
+    if known_only:
+        raise BadInput(f"unknown symbol {symbol!r}: not in instruments.toml "
+                       f"({', '.join(table)}); import its data first or pick a listed symbol")
+    cls = guess_asset_class(symbol)
+    venue = "perp-isolated" if cls == "crypto" else "cfd-retail"
+    return Instrument(symbol, symbol, cls, venue, "24/7" if cls == "crypto" else "XNYS")
+
+
+def _coerce(field_name: str, value: str | float | bool, current):
+    if isinstance(current, bool):
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off"):
+            return False
+        raise BadInput(f"--set {field_name}={value}: expected true or false")
+    if isinstance(current, float):
+        try:
+            return float(value)
+        except ValueError:
+            raise BadInput(f"--set {field_name}={value}: expected a number") from None
+    return str(value)
+
+
+def venue(name: str, asset_class: str = "equity", overrides: dict | None = None,
+          tier_table: str | None = None) -> Venue:
+    """A venue preset for one asset class, with per-run overrides applied."""
+    table = venues_table()
+    if name not in table or name == "tiers":
+        raise BadInput(f"unknown venue {name!r}; choose one of {', '.join(venue_names())}")
+    row = dict(table[name])
+    caps = row.pop("max_leverage")
+    row["max_leverage"] = float(caps[asset_class] if isinstance(caps, dict) else caps)
+    tier_name = tier_table or row.pop("tiers", "flat")
+    row.pop("tiers", None)
+    v = Venue(name=name, tiers=tiers(tier_name), **{k: (float(x) if isinstance(x, int)
+                                                    and not isinstance(x, bool) else x)
+                                                 for k, x in row.items()})
+    for key, value in (overrides or {}).items():
+        if key == "tiers":
+            v = replace(v, tiers=tiers(str(value)))
+            continue
+        if key not in {f.name for f in fields(Venue)} or key == "name":
+            allowed = ", ".join(f.name for f in fields(Venue) if f.name not in ("name", "description"))
+            raise BadInput(f"--set {key}: not a venue field; use one of {allowed}")
+        v = replace(v, **{key: _coerce(key, value, getattr(v, key))})
+    if v.margin_mode not in ("isolated", "cross", "account"):
+        raise BadInput(f"margin_mode {v.margin_mode!r}: use isolated, cross or account")
+    return v
+
+
+def parse_settings(pairs: list[str] | None) -> dict:
+    """KEY=VALUE strings from --set into a dict."""
+    out = {}
+    for pair in pairs or []:
+        if "=" not in pair:
+            raise BadInput(f"--set {pair!r}: expected KEY=VALUE, e.g. --set fee=0.001")
+        key, value = pair.split("=", 1)
+        out[key.strip()] = value.strip()
+    return out
+
+
+def check_leverage(leverage: float, v: Venue, allow_above_cap: bool = False) -> None:
+    if not leverage > 0:
+        raise BadInput(f"leverage {leverage:g} must be > 0, e.g. --leverage 20")
+    if leverage > v.max_leverage and not allow_above_cap:
+        raise BadInput(f"leverage {leverage:g} is above {v.name}'s cap of {v.max_leverage:g}x "
+                       "for this asset class; lower it, pick another --venue, or pass "
+                       "--allow-above-cap")
