@@ -1,7 +1,207 @@
-"""Placeholder until the command group lands."""
+"""`sitcli data import|list|show`: market data in the local Parquet store.
+
+pandas and pyarrow are imported inside the commands (via sitcli.data.store) so that
+`sitcli --help` does not pay for them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
+from sitcli.cli.options import (
+    DataDirOpt,
+    DebugOpt,
+    DemoOpt,
+    EndOpt,
+    Format,
+    FormatOpt,
+    QuietOpt,
+    StartOpt,
+)
+from sitcli.cli.render import note, print_csv, print_json, print_pairs, print_table
+
+HELP = "Market data in the local store: import CSV files, list what is stored, show bars."
+SYNTHETIC_NOTE = "synthetic demo data, not market prices"
+
+data_app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=False,
+                       pretty_exceptions_enable=False, rich_markup_mode=None)
+
+TimeframeOpt = Annotated[str, typer.Option("--timeframe", "-t",
+                                           help="Bar size as stored, e.g. 1d or 1h.")]
+
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.add_typer(data_app, name="data", help=HELP)
+
+
+def _store(data_dir: Path | None, demo: bool):
+    from sitcli.data.store import Store, default_data_dir, demo_store
+
+    return demo_store() if demo else Store(default_data_dir(data_dir))
+
+
+def _label(entry: dict, demo: bool) -> str:
+    if not entry["synthetic"]:
+        return ""
+    return "synthetic demo data" if demo or entry["source"] == "demo" else "synthetic"
+
+
+@data_app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(help="CSV with date, open, high, low, close[, volume].",
+                                         show_default=False)],
+    symbol: Annotated[str, typer.Option("--symbol", "-s", help="Symbol to store the bars "
+                                        "under, e.g. NVDA or RENDER/USDT@binance.",
+                                        show_default=False)],
+    timeframe: TimeframeOpt = "1d",
+    source: Annotated[str, typer.Option("--source", help="Source name in the store.")] = "csv",
+    adjust: Annotated[bool, typer.Option("--adjust", help="Scale open/high/low/close by Adj "
+                                         "Close / Close (the file must have Adj Close).")] = False,
+    merge: Annotated[bool, typer.Option("--merge/--replace", help="Merge into the stored bars "
+                                        "(file rows win) or replace them.")] = False,
+    data_dir: DataDirOpt = None,
+    fmt: FormatOpt = Format.table,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Import bars from a CSV file into the local store.
+
+    Accepts Yahoo exports (with or without Adj Close, also yfinance's three-row header) and
+    generic date,open,high,low,close,volume files; dates in ISO 8601 (naive = UTC) or epoch
+    seconds/milliseconds. The file is validated first: a bad row is reported with its line
+    number and the store is left unchanged (exit 2).
+
+    Example: sitcli data import NVDA.csv --symbol NVDA
+    """
+    from sitcli.data.sources.csv import read_csv_ohlcv
+    from sitcli.data.store import fmt_time
+
+    store = _store(data_dir, demo=False)
+    existed = store.path(source, symbol, timeframe).is_file()  # also checks the names
+    df = read_csv_ohlcv(file, adjust=adjust)
+    path = store.write(df, source=source, symbol=symbol, timeframe=timeframe,
+                       note=df.attrs.get("note", ""), merge=merge)
+    stored = store.read(symbol, timeframe, source=source)
+    payload = {
+        "symbol": symbol, "timeframe": timeframe, "source": source, "imported": len(df),
+        "rows": len(stored), "first": stored.index[0], "last": stored.index[-1],
+        "mode": ("merged" if merge else "replaced") if existed else "new",
+        "path": str(path), "note": df.attrs.get("note", ""),
+    }
+    if fmt == Format.json:
+        print_json(payload)
+    elif fmt == Format.csv:
+        print_csv([payload])
+    else:
+        print_pairs({**payload, "first": fmt_time(payload["first"]),
+                     "last": fmt_time(payload["last"])}, title=f"imported {symbol}")
+    preferred = store.sources_for(symbol, timeframe)
+    if preferred and preferred[0] != source:
+        note(f"note: {symbol} {timeframe} is also stored from source {preferred[0]}, which is "
+             f"read first; remove {store.path(preferred[0], symbol, timeframe)} to use this "
+             "import by default", quiet)
+
+
+@data_app.command("list")
+def list_(
+    data_dir: DataDirOpt = None,
+    demo: DemoOpt = False,
+    fmt: FormatOpt = Format.table,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """List the stored symbols with their timeframe, source, rows and date range.
+
+    With --demo, lists the embedded synthetic demo data instead of your data directory.
+
+    Example: sitcli data list --format json
+    """
+    from sitcli.data.store import fmt_time
+
+    store = _store(data_dir, demo)
+    entries = [{**e, "label": _label(e, demo)} for e in store.entries()]
+    columns = ["symbol", "timeframe", "source", "rows", "first", "last", "label", "path"]
+    if fmt == Format.json:
+        print_json({"data_dir": str(store.root), "demo": demo, "entries": entries})
+    elif fmt == Format.csv:
+        print_csv(entries, columns)
+    elif entries:
+        rows = [{**e, "first": fmt_time(e["first"]), "last": fmt_time(e["last"])}
+                for e in entries]
+        print_table(rows, columns[:-1], title=f"{'demo data' if demo else 'data'} in "
+                    f"{store.root}")
+    if not entries:
+        if demo:
+            note(f"no demo data found in {store.root}; reinstall sitcli", quiet)
+        else:
+            note(f'no data in {store.root}; run "sitcli data import FILE --symbol S" or '
+                 '"sitcli data pull S", or try --demo', quiet)
+
+
+def _rate(value: float) -> str:
+    return "-" if value != value else f"{value:.6%}"
+
+
+def _price_format(close_median: float):
+    digits = 2 if close_median >= 100 else 4 if close_median >= 1 else 6
+    return lambda v: f"{v:,.{digits}f}"
+
+
+@data_app.command("show")
+def show(
+    symbol: Annotated[str, typer.Argument(help="Symbol as stored, e.g. NVDA.",
+                                          show_default=False)],
+    timeframe: TimeframeOpt = "1d",
+    tail: Annotated[int, typer.Option("--tail", "-n", min=0,
+                                      help="Show the last N bars (0 = all).")] = 10,
+    start: StartOpt = None,
+    end: EndOpt = None,
+    source: Annotated[str | None, typer.Option(
+        "--source", help="Read this source (default: yahoo, ccxt, csv, sit, demo, in that "
+        "order).")] = None,
+    demo: DemoOpt = False,
+    data_dir: DataDirOpt = None,
+    fmt: FormatOpt = Format.table,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Show the last bars stored for a symbol.
+
+    Synthetic data is labelled: a note on stderr for table/csv, "synthetic": true in JSON.
+
+    Example: sitcli data show NVDA --tail 5 --format json
+    """
+    from sitcli.data.store import fmt_time
+
+    df = _store(data_dir, demo).read(symbol, timeframe, source=source, start=start, end=end)
+    meta = df.attrs["sitcli"]
+    total = len(df)
+    if tail:
+        df = df.tail(tail)
+    synthetic = bool(meta.get("synthetic"))
+    columns = ["time", *[c for c in df.columns]]
+    rows = [{"time": t, **{c: float(v) for c, v in zip(df.columns, vals, strict=True)}}
+            for t, vals in zip(df.index, df.to_numpy(), strict=True)]
+    if fmt == Format.json:
+        print_json({"symbol": symbol, "timeframe": timeframe, "source": meta["source"],
+                    "synthetic": synthetic, "note": meta.get("note", ""),
+                    "path": meta["path"], "rows": rows})
+        return
+    if synthetic:
+        note(SYNTHETIC_NOTE, quiet)
+    if fmt == Format.csv:
+        print_csv(rows, columns)
+        return
+    price = _price_format(float(df["close"].median()))
+    shown = [{"time": fmt_time(r["time"]),
+              **{c: price(r[c]) for c in ("open", "high", "low", "close")},
+              "volume": f"{r['volume']:,.0f}" if r["volume"] >= 100 else f"{r['volume']:.4g}",
+              **({"funding_rate": _rate(r["funding_rate"])} if "funding_rate" in r else {})}
+             for r in rows]
+    shown_what = f"last {len(df)} of {total}" if len(df) < total else f"all {total}"
+    title = (f"{symbol} {timeframe} from {meta['source']}: {shown_what} bars"
+             + (f" ({SYNTHETIC_NOTE})" if synthetic else ""))
+    print_table(shown, columns, title=title)

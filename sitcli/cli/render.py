@@ -70,12 +70,15 @@ def print_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None
     columns = list(columns or (rows[0].keys() if rows else []))
     table = Table(title=title, title_justify="left")
     for col in columns:
-        table.add_column(col, justify="left" if col in ("symbol", "stat", "key") else "right")
+        table.add_column(col, justify="left" if col in ("symbol", "stat", "key", "value") else "right")
     row_styles = list(styles)
     for i, row in enumerate(rows):
         style = row_styles[i] if i < len(row_styles) else None
         table.add_row(*[fmt_number(row.get(c), digits) for c in columns], style=style)
-    Console(soft_wrap=True).print(table)
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=140)   # pipes and files get the whole table, unwrapped
+    console.print(table)
 
 
 def print_pairs(pairs: Mapping[str, Any], title: str | None = None) -> None:

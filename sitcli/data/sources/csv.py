@@ -1,0 +1,160 @@
+"""OHLCV bars from a CSV file: Yahoo exports (with or without Adj Close, also yfinance's
+three-row ``Price/Ticker/Date`` header) and generic ``date,open,high,low,close,volume`` files.
+
+Timestamps: ISO 8601 dates or datetimes (naive ones are taken as UTC), YYYYMMDD, or epoch
+seconds / milliseconds told apart by magnitude. Errors name the file, the 1-based line (the
+header is line 1) and the column as written in the file.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sitcli.data.store import validate_ohlcv
+from sitcli.errors import BadInput
+
+# Canonical column -> accepted header names (case-insensitive), the first match wins.
+ALIASES = {
+    "time": ("date", "time", "timestamp", "datetime"),
+    "open": ("open", "o"),
+    "high": ("high", "h"),
+    "low": ("low", "l"),
+    "close": ("close", "c", "price"),
+    "volume": ("volume", "vol", "v"),
+    "adj_close": ("adj close", "adj_close", "adjclose", "adjusted close", "adjusted_close"),
+    "funding_rate": ("funding_rate", "funding rate", "funding"),
+}
+REQUIRED = ("time", "open", "high", "low", "close")
+_EMPTY = {"", "null", "nan", "none", "na", "n/a"}
+_NUMBER = re.compile(r"^-?\d+(\.\d*)?$")
+_YYYYMMDD = re.compile(r"^(19|20|21)\d{6}$")
+
+
+def read_csv_ohlcv(path, adjust: bool = False) -> pd.DataFrame:
+    """Read and validate a CSV of bars; ``df.attrs["note"]`` says what was (not) adjusted.
+
+    ``adjust=True`` scales open, high, low and close by Adj Close / Close; without it an Adj
+    Close column is ignored (never applied silently) and the note says so.
+    """
+    path = Path(path)
+    origin = str(path)
+    if not path.is_file():
+        raise BadInput(f"{origin}: no such file; check the path")
+    try:
+        raw = pd.read_csv(path, header=None, dtype=str, skip_blank_lines=False,
+                          keep_default_na=False, na_filter=False, encoding="utf-8-sig")
+    except pd.errors.EmptyDataError:
+        raise BadInput(f"{origin}: empty file (rule: a header line and at least one row of "
+                       "bars); export the data again") from None
+    except pd.errors.ParserError as exc:
+        detail = str(exc).strip().splitlines()[-1]
+        raise BadInput(f"{origin}: not a well-formed CSV ({detail}); every row needs the same "
+                       "number of fields as the header") from None
+    except UnicodeDecodeError:
+        raise BadInput(f"{origin}: not a UTF-8 text file; save it as CSV (UTF-8)") from None
+
+    rows = np.array([[c.strip() for c in row] for row in raw.to_numpy(dtype=str)], dtype=object)
+    lines = np.arange(1, len(rows) + 1)
+    blank = np.array([all(c == "" for c in row) for row in rows], dtype=bool)
+    rows, lines = rows[~blank], lines[~blank]
+    if len(rows) == 0:
+        raise BadInput(f"{origin}: empty file (rule: a header line and at least one row of "
+                       "bars); export the data again")
+
+    names, header_line, start = list(rows[0]), int(lines[0]), 1
+    # yfinance >= 0.2.51 writes "Price,...", "Ticker,...", "Date,,,": the real date header is
+    # the first cell of the row whose other cells are empty.
+    if names[0].lower() == "price" and len(rows) > 1 and rows[1][0].lower() == "ticker":
+        start = 2
+        if len(rows) > 2 and all(c == "" for c in rows[2][1:]):
+            names[0] = rows[2][0] or "Date"
+            start = 3
+    rows, lines = rows[start:], lines[start:]
+    if len(rows) == 0:
+        raise BadInput(f"{origin}: no rows below the header (rule: at least one bar); "
+                       "export the data again")
+
+    lowered = [n.lower() for n in names]
+    cols: dict[str, int] = {}
+    for canon, aliases in ALIASES.items():
+        for alias in aliases:
+            if alias in lowered:
+                cols[canon] = lowered.index(alias)
+                break
+    for canon in REQUIRED:
+        if canon not in cols:
+            raise BadInput(f"{origin} line {header_line}: missing column {canon} (looked for "
+                           f"{'|'.join(ALIASES[canon])}; found {', '.join(names)}); rename the "
+                           "column in the header")
+    label = {canon: names[j] for canon, j in cols.items()}
+    notes = [f"imported from {path.name}"]
+
+    index = _parse_times(rows[:, cols["time"]], lines, origin, label["time"])
+    frame = pd.DataFrame(index=index)
+    for canon in ("open", "high", "low", "close", "volume", "funding_rate"):
+        if canon in cols:
+            frame[canon] = [None if v.lower() in _EMPTY else v for v in rows[:, cols[canon]]]
+    if "volume" not in cols:
+        frame["volume"] = np.nan
+        notes.append("no volume column, volume set to 0")
+    df = validate_ohlcv(frame, origin, lines=lines, names=label)
+
+    if "adj_close" in cols:
+        adj = pd.to_numeric(pd.Series(rows[:, cols["adj_close"]]), errors="coerce").to_numpy()
+        close = df["close"].to_numpy()
+        differs = int(np.sum(np.abs(adj - close) > 1e-9 * close))
+        if adjust:
+            bad = np.flatnonzero(~(adj > 0))
+            if len(bad):
+                i = bad[0]
+                raise BadInput(f"{origin} line {lines[i]}: {label['adj_close']} "
+                               f"{rows[i, cols['adj_close']]!r} is not a positive number "
+                               "(rule: --adjust needs it on every row); fix the row or drop "
+                               "--adjust")
+            factor = adj / close
+            for c in ("open", "high", "low", "close"):
+                df[c] = df[c].to_numpy() * factor
+            df = validate_ohlcv(df, origin, lines=lines, names=label)
+            notes.append(f"open/high/low/close scaled by {label['adj_close']} / "
+                         f"{label['close']} (--adjust; {differs} rows changed)" if differs
+                         else f"{label['adj_close']} equals {label['close']}, nothing to adjust")
+        elif differs:
+            notes.append(f"{label['adj_close']} differs from {label['close']} on {differs} rows "
+                         f"and was ignored (prices are the {label['close']} column); pass "
+                         "--adjust to scale by it")
+    elif adjust:
+        raise BadInput(f"{origin}: --adjust needs an Adj Close column and the file has none "
+                       f"(found {', '.join(names)}); drop --adjust")
+    df.attrs["note"] = "; ".join(notes)
+    return df
+
+
+def _parse_times(values: np.ndarray, lines: np.ndarray, origin: str,
+                 column: str) -> pd.DatetimeIndex:
+    for i, v in enumerate(values):
+        if v == "":
+            raise BadInput(f"{origin} line {lines[i]}: {column} is empty (rule: every bar has a "
+                           "time); fill it in or drop the row")
+    if all(_NUMBER.match(v) for v in values):
+        if all(_YYYYMMDD.match(v) for v in values):
+            times = pd.to_datetime(pd.Series(values), format="%Y%m%d", errors="coerce", utc=True)
+        else:
+            nums = values.astype("float64")
+            # Epoch seconds reach 1e11 only in the year 5138, milliseconds go below it only
+            # before 1973, so the magnitude decides the unit.
+            biggest = np.abs(nums).max()
+            unit = "s" if biggest < 1e11 else "ms" if biggest < 1e14 else "us" if biggest < 1e17 \
+                else "ns"
+            times = pd.Series(pd.to_datetime(nums, unit=unit, utc=True))
+    else:
+        times = pd.to_datetime(pd.Series(values), utc=True, format="ISO8601", errors="coerce")
+    bad = np.flatnonzero(times.isna().to_numpy())
+    if len(bad):
+        i = bad[0]
+        raise BadInput(f"{origin} line {lines[i]}: {column} {values[i]!r} is not a time; use ISO "
+                       "8601 (2024-01-31 or 2024-01-31T13:00:00Z) or epoch seconds/milliseconds")
+    return pd.DatetimeIndex(times).as_unit("ns").rename("time")
