@@ -82,11 +82,17 @@ def bar_times(index: pd.DatetimeIndex, instrument: inst_mod.Instrument, timefram
     return pd.DatetimeIndex(opens).tz_convert("UTC"), pd.DatetimeIndex(closes).tz_convert("UTC")
 
 
+def _ns(times) -> np.ndarray:
+    return pd.DatetimeIndex(times).as_unit("ns").asi8
+
+
 def _count_daily(start: np.ndarray, end: np.ndarray, hour: int) -> np.ndarray:
     """How many daily instants at `hour` UTC fall in [start, end) (int64 ns arrays)."""
     day = 86_400 * 10**9
     offset = hour * 3600 * 10**9
-    return (np.ceil((end - offset) / day) - np.ceil((start - offset) / day)).astype(np.float64)
+    # integer ceil-division: float division would lose the nanosecond that makes the
+    # interval half-open at these magnitudes
+    return (-((offset - end) // day) + ((offset - start) // day)).astype(np.float64)
 
 
 def funding_per_bar(bars: pd.DataFrame, venue: inst_mod.Venue, opens, closes) -> np.ndarray:
@@ -96,8 +102,8 @@ def funding_per_bar(bars: pd.DataFrame, venue: inst_mod.Venue, opens, closes) ->
     if venue.funding_rate_8h:
         if "funding_rate" in bars and bars["funding_rate"].notna().any():
             return bars["funding_rate"].fillna(0.0).to_numpy(np.float64)
-        o = opens.asi8
-        c = closes.asi8
+        o = _ns(opens)
+        c = _ns(closes)
         stamps = sum(_count_daily(o + 1, c + 1, h) for h in FUNDING_HOURS)
         return stamps * venue.funding_rate_8h
     return np.zeros(len(bars))
@@ -106,7 +112,7 @@ def funding_per_bar(bars: pd.DataFrame, venue: inst_mod.Venue, opens, closes) ->
 def nights_per_bar(closes: pd.DatetimeIndex, step: pd.Timedelta) -> np.ndarray:
     """Financing nights a position held at each close carries to the next close: the 21:00
     UTC cut-offs in [close_t, close_t+1) — three over a weekend for daily equity bars."""
-    c = closes.asi8
+    c = _ns(closes)
     nxt = np.append(c[1:], c[-1] + max(step, pd.Timedelta("1D")).value)
     return _count_daily(c, nxt, ROLLOVER_HOUR)
 

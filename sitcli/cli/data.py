@@ -6,6 +6,7 @@ pandas and pyarrow are imported inside the commands (via sitcli.data.store) so t
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -142,7 +143,7 @@ def list_(
 
 
 def _rate(value: float) -> str:
-    return "-" if value != value else f"{value:.6%}"
+    return "-" if math.isnan(value) else f"{value:.6%}"
 
 
 def _price_format(close_median: float):
@@ -182,7 +183,7 @@ def show(
     if tail:
         df = df.tail(tail)
     synthetic = bool(meta.get("synthetic"))
-    columns = ["time", *[c for c in df.columns]]
+    columns = ["time", *df.columns]
     rows = [{"time": t, **{c: float(v) for c, v in zip(df.columns, vals, strict=True)}}
             for t, vals in zip(df.index, df.to_numpy(), strict=True)]
     if fmt == Format.json:

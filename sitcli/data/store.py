@@ -128,6 +128,10 @@ def validate_ohlcv(df: pd.DataFrame, origin: str, *, lines=None, names=None) -> 
             i = bad[0]
             raise BadInput(f"{where(i)}: {col(c)} {raw[i]!r} is not a number; fix the value "
                            "or drop the row")
+        inf = np.flatnonzero(np.isinf(values))
+        if len(inf):
+            raise BadInput(f"{where(inf[0])}: {col(c)} is infinite (rule: finite numbers); fix "
+                           "the value or drop the row")
         out[c] = values
 
     prices = out[["open", "high", "low", "close"]].to_numpy()
@@ -255,6 +259,10 @@ class Store:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         try:
+            # mkstemp makes the file private (0600); give it the mode a plain open() would.
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)
             with os.fdopen(fd, "wb") as fh:
                 pq.write_table(table, fh)
                 fh.flush()

@@ -360,11 +360,13 @@ def simulate_nb(open_, high, low, close, funding, nights, entries, exits, cols, 
                                                       tier_floor[k_t], tier_mmr[k_t], tier_cum[k_t])
                 elif order != 0.0:
                     st[c, PENDING] = order
-                if st[c, SIDE] != 0.0:
+                # the last bar's close ends the run, before its financing cut-off
+                if st[c, SIDE] != 0.0 and t < n - 1:
                     rate = col["fin_long"] if st[c, SIDE] > 0 else col["fin_short"]
                     pay = st[c, QTY] * px * rate * nights[t, i] / col["fin_days"]
                     cash, st[c, FIN] = _charge_nb(st, c, pay, mode, cash, st[c, FIN], tier_floor,
                                                   tier_mmr, tier_cum, col)
+                if st[c, SIDE] != 0.0:
                     total_upnl += st[c, SIDE] * st[c, QTY] * (px - st[c, ENTRY])
             equity[t, a] = cash + total_upnl
 
