@@ -184,17 +184,6 @@ def venue(name: str, asset_class: str = "equity", overrides: dict | None = None,
     return v
 
 
-def parse_settings(pairs: list[str] | None) -> dict:
-    """KEY=VALUE strings from --set into a dict."""
-    out = {}
-    for pair in pairs or []:
-        if "=" not in pair:
-            raise BadInput(f"--set {pair!r}: expected KEY=VALUE, e.g. --set fee=0.001")
-        key, value = pair.split("=", 1)
-        out[key.strip()] = value.strip()
-    return out
-
-
 def check_leverage(leverage: float, v: Venue, allow_above_cap: bool = False) -> None:
     if not leverage > 0:
         raise BadInput(f"leverage {leverage:g} must be > 0, e.g. --leverage 20")

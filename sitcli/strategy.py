@@ -75,16 +75,6 @@ def _coerce(key: str, text: str, default: Any) -> Any:
     return text
 
 
-def parse_params(pairs: list[str] | None) -> dict[str, str]:
-    out = {}
-    for pair in pairs or []:
-        if "=" not in pair:
-            raise BadInput(f"--param {pair!r}: expected KEY=VALUE, e.g. --param hold_bars=3")
-        key, value = pair.split("=", 1)
-        out[key.strip()] = value.strip()
-    return out
-
-
 BUILTIN = {"catalyst_long": "sitcli.strategies.catalyst_long"}
 
 

@@ -30,7 +30,7 @@ class CatalystLong(Strategy):
             mine = mine[mine["category"] == params["category"]]
         fills = fill_bars(context["open_times"], mine["time"].to_numpy())
         directions = mine["direction"].to_numpy()
-        for fill, direction in zip(fills, directions):
+        for fill, direction in zip(fills, directions, strict=True):
             side = 1
             if params["follow_direction"]:
                 side = int(direction)

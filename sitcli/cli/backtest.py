@@ -16,6 +16,7 @@ from sitcli.cli.options import (
     FormatOpt,
     QuietOpt,
     StartOpt,
+    parse_pairs,
 )
 
 DEMO_SYMBOLS = "NVDA,AMD,TSM,^NDX,RENDER/USDT,SIT"
@@ -73,14 +74,12 @@ def backtest(
     from sitcli.data.store import Store, default_data_dir, demo_store
     from sitcli.errors import BadInput
     from sitcli.events import load_events
-    from sitcli.instruments import parse_settings
-    from sitcli.strategy import parse_params
 
     if symbols is None and not demo:
         raise BadInput("pass --symbols NVDA,AMD (stored data) or --demo (embedded demo data)")
     names = [s.strip() for s in (symbols or DEMO_SYMBOLS).split(",") if s.strip()]
-    cfg = RunConfig(symbols=names, strategy=strategy, params=parse_params(params),
-                    leverage=leverage, venue=venue, overrides=parse_settings(settings),
+    cfg = RunConfig(symbols=names, strategy=strategy, params=parse_pairs(params, "--param", "max_bars=3"),
+                    leverage=leverage, venue=venue, overrides=parse_pairs(settings, "--set", "fee=0.001"),
                     cash=cash, size=size, start=start, end=end, timeframe=timeframe, fill=fill,
                     take_first=take_first, allow_above_cap=allow_above_cap)
     store = demo_store() if demo else Store(default_data_dir(data_dir))
@@ -93,6 +92,8 @@ def backtest(
         print_json({"assumptions": assumptions, "stats": stats,
                     "liquidations": result.liquidations_frame().to_dict("records")})
     elif fmt == Format.csv:
+        if result.synthetic:
+            note("synthetic demo data: generated prices, not market history", quiet)
         emit(fmt, {}, [{"symbol": s, **row} for s, row in stats.items()])
     else:
         if result.synthetic:

@@ -197,7 +197,9 @@ def show(
         print_csv(rows, columns)
         return
     price = _price_format(float(df["close"].median()))
-    shown = [{"time": fmt_time(r["time"]),
+    # All-midnight bars read best as dates; intraday bars keep their full time on every row.
+    daily = bool((df.index == df.index.normalize()).all())
+    shown = [{"time": fmt_time(r["time"]) if daily else r["time"].isoformat(),
               **{c: price(r[c]) for c in ("open", "high", "low", "close")},
               "volume": f"{r['volume']:,.0f}" if r["volume"] >= 100 else f"{r['volume']:.4g}",
               **({"funding_rate": _rate(r["funding_rate"])} if "funding_rate" in r else {})}

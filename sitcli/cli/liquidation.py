@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from sitcli.cli.options import DataDirOpt, DebugOpt, DemoOpt, Format, FormatOpt
+from sitcli.cli.options import DataDirOpt, DebugOpt, DemoOpt, Format, FormatOpt, parse_pairs
 
 
 def liquidation(
@@ -15,16 +15,20 @@ def liquidation(
     entry: Annotated[Optional[float], typer.Option("--entry", help="Entry price.")] = None,
     symbol: Annotated[Optional[str], typer.Option(
         "--symbol", help="Take the entry from this symbol's last stored close.")] = None,
-    qty: Annotated[Optional[float], typer.Option("--qty", help="Quantity (default 1, or from --margin).")] = None,
+    qty: Annotated[Optional[float], typer.Option(
+        "--qty", help="Quantity (default 1, or from --margin).")] = None,
     margin: Annotated[Optional[float], typer.Option(
         "--margin", help="Wallet balance behind the position (default: the initial margin).")] = None,
-    mmr: Annotated[Optional[float], typer.Option("--mmr", help="Maintenance margin rate, e.g. 0.005.")] = None,
+    mmr: Annotated[Optional[float], typer.Option(
+        "--mmr", help="Maintenance margin rate, e.g. 0.005.")] = None,
     maint_amount: Annotated[Optional[float], typer.Option(
         "--maint-amount", help="Maintenance amount of the tier (Binance 'cum').")] = None,
     venue: Annotated[Optional[str], typer.Option(
         "--venue", help="Venue preset whose tier table, fees and close-out rule apply.")] = None,
     fee: Annotated[Optional[float], typer.Option("--fee", help="Taker fee per side, e.g. 0.0005.")] = None,
     moves: Annotated[str, typer.Option("--moves", help="Price moves in percent.")] = "-5,-3,-2,-1,1,2,3,5",
+    settings: Annotated[Optional[list[str]], typer.Option(
+        "--set", help="Override a venue field, e.g. --set liquidation_fee=0.01 (repeatable).")] = None,
     allow_above_cap: Annotated[bool, typer.Option("--allow-above-cap",
                                                   help="Allow leverage above the venue's cap.")] = False,
     demo: DemoOpt = False,
@@ -55,12 +59,15 @@ def liquidation(
         label = f"{symbol} last close {entry:g} on {bars.index[-1]:%Y-%m-%d}"
         if bars.attrs.get("sitcli", {}).get("synthetic"):
             label += " (synthetic demo data, not a market price)"
-    if venue is not None or symbol is not None:
+    if venue is not None or symbol is not None or settings:
         from sitcli.instruments import instrument
         from sitcli.instruments import venue as load_venue
 
         inst = instrument(symbol) if symbol else None
-        spec = load_venue(venue or inst.venue, inst.asset_class if inst else "equity",
+        if inst is None and venue is None:
+            raise BadInput("--set needs a --venue (or --symbol) whose fields it overrides")
+        overrides = parse_pairs(settings, "--set", "liquidation_fee=0.01")
+        spec = load_venue(venue or inst.venue, inst.asset_class if inst else "equity", overrides,
                           tier_table=inst.tiers if inst else None)
     pos = build_position(side, entry, leverage, spec, qty=qty, margin=margin, mmr=mmr,
                          maint_amount=maint_amount, fee=fee, allow_above_cap=allow_above_cap)

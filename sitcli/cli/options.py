@@ -25,3 +25,16 @@ QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or no
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show a traceback on errors.")]
 StartOpt = Annotated[Optional[str], typer.Option("--start", help="First date, YYYY-MM-DD (UTC).")]
 EndOpt = Annotated[Optional[str], typer.Option("--end", help="Last date, YYYY-MM-DD (UTC).")]
+
+
+def parse_pairs(pairs: list[str] | None, flag: str, example: str) -> dict[str, str]:
+    """Repeatable KEY=VALUE options (--set, --param) into a dict."""
+    from sitcli.errors import BadInput
+
+    out = {}
+    for pair in pairs or []:
+        if "=" not in pair:
+            raise BadInput(f"{flag} {pair!r}: expected KEY=VALUE, e.g. {flag} {example}")
+        key, value = pair.split("=", 1)
+        out[key.strip()] = value.strip()
+    return out

@@ -35,7 +35,6 @@ from sitcli.engine import margin as formulas
 from sitcli.engine.records import (
     ACCOUNT,
     CLOSE_OUT,
-    CROSS,
     END,
     EXIT_ORDER,
     ISOLATED,
@@ -158,7 +157,6 @@ def _account_gap_nb(st, c0, c1, cols, mode, closeout, cash, prices, lam_x, t, fl
     for c in range(c0, c1):
         if st[c, SIDE] == 0.0:
             continue
-        i = cols[c]["inst"]
         s = st[c, SIDE]
         q = st[c, QTY]
         p0 = prices[c - c0]

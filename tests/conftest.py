@@ -1,0 +1,38 @@
+"""Shared fixtures. `cli` runs the installed `sitcli` entry point in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SITCLI = Path(sys.executable).parent / "sitcli"
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture
+def cli(tmp_path):
+    """run_cli(*args, data_dir=None, check_code=None) -> CompletedProcess (text stdout/stderr).
+
+    SITCLI_DATA_DIR points at ``data_dir`` or a fresh ``tmp_path / "data"`` (also available as
+    ``run_cli.data_dir``); ``check_code`` asserts the exit code and shows the output if not.
+    """
+    default_dir = tmp_path / "data"
+
+    def run_cli(*args, data_dir=None, check_code=None, input=None, timeout=120):
+        env = {**os.environ, "SITCLI_DATA_DIR": str(data_dir or default_dir),
+               "COLUMNS": "200", "NO_COLOR": "1"}
+        env.pop("SITCLI_DEBUG", None)
+        proc = subprocess.run([str(SITCLI), *map(str, args)], capture_output=True, text=True,
+                              env=env, input=input, timeout=timeout)
+        if check_code is not None:
+            assert proc.returncode == check_code, (
+                f"sitcli {' '.join(map(str, args))} exited {proc.returncode}, expected "
+                f"{check_code}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}")
+        return proc
+
+    run_cli.data_dir = default_dir
+    return run_cli
