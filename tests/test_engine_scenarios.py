@@ -273,3 +273,38 @@ def test_time_exit_after_n_bars_and_costs_are_reported_apart():
     assert t["fees"] == pytest.approx(qty * (100.1 + 101.898) * 0.001)
     assert t["pnl"] == pytest.approx(t["pnl_gross"] - t["spread"] - t["slippage"] - t["fees"])
     assert math.isclose(t["pnl"], qty * (101.898 - 100.1) - t["fees"], rel_tol=1e-12)
+
+
+def test_cross_margin_liquidates_the_whole_account_along_the_bar():
+    # One CROSS account, two longs at 10x: A uses half the collateral (margin 500, qty 50 at
+    # 100), B the rest (margin 500, qty 50). Maintenance 1% of notional.
+    # Bar 2 falls from 100 to A's low 90 and B's low 88 along one path λ in [0, 1]:
+    #   equity(λ) = 1000 - 50*10λ - 50*12λ = 1000 - 1100λ
+    #   maintenance(λ) = 0.01 * 50 * ((100 - 10λ) + (100 - 12λ)) = 100 - 11λ
+    #   equity = maintenance at λ* = 900 / 1089 -> A at 91.7355, B at 90.0826
+    from sitcli.engine.kernel import simulate_nb
+    from sitcli.engine.records import CROSS, account_dt, column_dt
+
+    rows_a = [(100, 100, 100, 100), (100, 100, 100, 100), (100, 100, 90, 92), (92, 92, 92, 92),
+              (92, 92, 92, 92)]
+    rows_b = [(100, 100, 100, 100), (100, 100, 100, 100), (100, 100, 88, 90), (90, 90, 90, 90),
+              (90, 90, 90, 90)]
+    a, b = np.array(rows_a, float), np.array(rows_b, float)
+    price = [np.ascontiguousarray(np.c_[a[:, i], b[:, i]]) for i in range(4)]
+    entries = np.zeros((5, 2), np.int8)
+    entries[0] = 1
+    cols = np.zeros(2, column_dt)
+    for j, size in enumerate((0.5, 1.0)):
+        cols[j] = (j, j, 0, 0, 10.0, size, np.nan, np.nan, 0, 0, 0, 0, 0, 0, 365, 0)
+    accounts = np.zeros(1, account_dt)
+    accounts[0] = (1000.0, CROSS, 0.0, True)
+    tiers = np.array([[0.0]]), np.array([[0.01]]), np.array([[0.0]])
+    zeros = np.zeros((5, 2))
+    equity, trades, liqs = simulate_nb(*price, zeros, zeros, entries, np.zeros((5, 2), bool),
+                                       cols, accounts, *tiers, False, False)
+    lam = 900 / 1089
+    assert trades["qty"] == pytest.approx([50, 50])
+    assert sorted(trades["exit_reason"]) == [LIQUIDATION, LIQUIDATION]
+    assert trades["exit_price"] == pytest.approx([100 - 10 * lam, 100 - 12 * lam])
+    assert len(liqs) == 2 and set(liqs["kind"]) == {LIQUIDATION}
+    assert equity[2, 0] == pytest.approx(100 - 11 * lam)           # what maintenance was
