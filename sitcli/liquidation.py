@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from sitcli.engine.margin import bankruptcy_price, closeout_price, liquidation_price
+from sitcli.engine.margin import bankruptcy_price, closeout_price, liquidation_price, tier_index
 from sitcli.errors import BadInput
 from sitcli.instruments import Tiers, Venue
 
@@ -17,8 +17,9 @@ class Position:
     leverage: float
     qty: float
     margin: float        # collateral behind the position (isolated wallet balance)
-    mmr: float
-    maint_amount: float
+    floors: tuple[float, ...]      # maintenance brackets by notional (one when --mmr is given)
+    mmrs: tuple[float, ...]
+    cums: tuple[float, ...]
     fee: float           # taker fee per side, fraction of notional
     liq_fee: float
     mode: str            # "isolated" / "cross": maintenance rule; "account": CFD close-out
@@ -31,6 +32,10 @@ class Position:
     @property
     def initial_margin(self) -> float:
         return self.notional / self.leverage
+
+    def bracket_at(self, price: float) -> int:
+        """The maintenance bracket that applies when the position is worth qty x price."""
+        return tier_index(self.floors, self.qty * price)
 
 
 def build_position(side: str, entry: float, leverage: float, venue: Venue | None,
@@ -67,20 +72,20 @@ def build_position(side: str, entry: float, leverage: float, venue: Venue | None
             raise BadInput(f"leverage {leverage:g} is above the {tiers.max_leverage[j]:g}x allowed "
                            f"for a {notional:,.0f} notional on {venue.name}; lower it or pass "
                            "--allow-above-cap")
-        venue_mmr, venue_cum = tiers.mmr[j], tiers.cum[j]
+        brackets = (tiers.floor, tiers.mmr, tiers.cum)
         mode, level = venue.margin_mode, venue.closeout_level
         venue_fee, liq_fee = venue.fee, venue.liquidation_fee
     else:
-        venue_mmr, venue_cum, mode, level, venue_fee, liq_fee = 0.0, 0.0, "isolated", 0.0, 0.0, 0.0
-    if mmr is not None and maint_amount is None:
-        maint_amount = 0.0
-    pos = Position(s, float(entry), float(leverage), float(qty), float(margin),
-                   float(venue_mmr if mmr is None else mmr),
-                   float(venue_cum if maint_amount is None else maint_amount),
+        brackets = ((0.0,), (0.0,), (0.0,))
+        mode, level, venue_fee, liq_fee = "isolated", 0.0, 0.0, 0.0
+    if mmr is not None or maint_amount is not None:
+        brackets = ((0.0,), (float(mmr or 0.0),), (float(maint_amount or 0.0),))
+    pos = Position(s, float(entry), float(leverage), float(qty), float(margin), *brackets,
                    float(venue_fee if fee is None else fee), float(liq_fee), mode, float(level))
     lp = position_liquidation_price(pos)
     if s * (entry - lp) <= 0:
-        raise BadInput(f"maintenance rate {pos.mmr:g} liquidates a {leverage:g}x position on "
+        mmr_used = pos.mmrs[pos.bracket_at(lp)]
+        raise BadInput(f"maintenance rate {mmr_used:g} liquidates a {leverage:g}x position on "
                        f"entry (liquidation price {lp:.6g} vs entry {entry:g}); use a lower "
                        f"--mmr (below {1 / leverage:g}) or lower leverage")
     return pos
@@ -91,7 +96,7 @@ def position_liquidation_price(p: Position) -> float:
     if p.mode == "account":
         return max(0.0, closeout_price(p.side, p.qty, p.entry, margin, p.closeout_level,
                                        p.leverage))
-    return liquidation_price(p.side, p.qty, p.entry, margin, [0.0], [p.mmr], [p.maint_amount])
+    return liquidation_price(p.side, p.qty, p.entry, margin, p.floors, p.mmrs, p.cums)
 
 
 def report(p: Position, moves_pct: list[float]) -> dict:
@@ -122,8 +127,8 @@ def report(p: Position, moves_pct: list[float]) -> dict:
         "moves": rows,
         "assumptions": {
             "margin_mode": p.mode,
-            "maintenance_rate": p.mmr,
-            "maintenance_amount": p.maint_amount,
+            "maintenance_rate": p.mmrs[p.bracket_at(lp)],
+            "maintenance_amount": p.cums[p.bracket_at(lp)],
             "closeout_level": p.closeout_level if p.mode == "account" else None,
             "fee_per_side": p.fee,
             "liquidation_fee": p.liq_fee,

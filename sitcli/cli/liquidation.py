@@ -84,7 +84,9 @@ def liquidation(
                                             if lp else "-"),
             "bankruptcy price": f"{result['bankruptcy_price']:,.6g}",
             "venue": spec.name if spec else "none (maintenance from --mmr, else 0)",
-            "maintenance": f"rate {pos.mmr:g}, amount {pos.maint_amount:g}",
+            "maintenance": (f"rate {result['assumptions']['maintenance_rate']:g}, amount "
+                            f"{result['assumptions']['maintenance_amount']:g} (the bracket at the "
+                            "liquidation price's notional)"),
             "fee per side": f"{pos.fee:g}",
         }, title="Liquidation")
         rows = [{"move %": r["move_pct"], "price": r["price"],
