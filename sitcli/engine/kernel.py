@@ -196,7 +196,7 @@ def simulate_nb(open_, high, low, close, funding, nights, entries, exits, cols, 
     n_trades = 0
     n_liqs = 0
 
-    equity = np.empty((n, g), np.float64)
+    equity = np.empty((g, n), np.float64)   # one contiguous row per account while it runs
     st = np.zeros((k, N_STATE), np.float64)
     st[:, LAST] = np.nan
     width = 1
@@ -366,7 +366,7 @@ def simulate_nb(open_, high, low, close, funding, nights, entries, exits, cols, 
                                                   tier_mmr, tier_cum, col)
                 if st[c, SIDE] != 0.0:
                     total_upnl += st[c, SIDE] * st[c, QTY] * (px - st[c, ENTRY])
-            equity[t, a] = cash + total_upnl
+            equity[a, t] = cash + total_upnl
 
         # the end of the data closes what is still open, at the last close
         for c in range(c0, c1):
@@ -376,10 +376,10 @@ def simulate_nb(open_, high, low, close, funding, nights, entries, exits, cols, 
                 n_trades += 1
                 cash += dcash
         if n > 0:
-            equity[n - 1, a] = cash
+            equity[a, n - 1] = cash
         c0 = c1
 
-    return equity, trades[:n_trades], liqs[:n_liqs]
+    return equity.T, trades[:n_trades], liqs[:n_liqs]
 
 
 @njit(cache=True)
