@@ -173,6 +173,7 @@ def run_backtest(cfg: RunConfig, store, events) -> Result:
     tier_floor = np.full((k, width), np.inf)
     tier_mmr = np.zeros((k, width))
     tier_cum = np.zeros((k, width))
+    tier_maxlev = np.full((k, width), np.inf)
     strategy = strategy_cls()
     for j, leg in enumerate(legs):
         rows = index.get_indexer(leg.bars.index)
@@ -203,10 +204,12 @@ def run_backtest(cfg: RunConfig, store, events) -> Result:
         tier_mmr[j, len(t.mmr):] = t.mmr[-1]
         tier_cum[j, :len(t.floor)] = t.cum
         tier_cum[j, len(t.floor):] = t.cum[-1]
+        if not cfg.allow_above_cap:
+            tier_maxlev[j, :len(t.floor)] = t.max_leverage
 
     equity, trades, liqs = simulate_nb(prices["open"], prices["high"], prices["low"],
                                        prices["close"], funding, nights, entries, exits, cols,
-                                       accounts, tier_floor, tier_mmr, tier_cum,
+                                       accounts, tier_floor, tier_mmr, tier_cum, tier_maxlev,
                                        cfg.fill == "close", cfg.take_first)
     return Result(cfg=cfg, params=params, legs=legs, index=index, equity=equity,
                   trades=trades, liquidations=liqs, entries=entries)

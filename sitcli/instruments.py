@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass, fields, replace
 from functools import cache
@@ -24,7 +25,8 @@ class Tiers:
         """Maintenance amounts by Binance's recurrence cum_n = floor_n·(mmr_n − mmr_{n−1}) + cum_{n−1}."""
         out = [0.0]
         for n in range(1, len(self.floor)):
-            out.append(self.floor[n] * (self.mmr[n] - self.mmr[n - 1]) + out[-1])
+            # rounded to 1e-8: exchanges publish whole amounts, binary floats leave 1-ulp noise
+            out.append(round(self.floor[n] * (self.mmr[n] - self.mmr[n - 1]) + out[-1], 8))
         return tuple(out)
 
     def bracket(self, notional: float) -> int:
@@ -179,15 +181,21 @@ def venue(name: str, asset_class: str = "equity", overrides: dict | None = None,
             allowed = ", ".join(f.name for f in fields(Venue) if f.name not in ("name", "description"))
             raise BadInput(f"--set {key}: not a venue field; use one of {allowed}")
         v = replace(v, **{key: _coerce(key, value, getattr(v, key))})
+    if v.default_leverage > v.max_leverage:
+        v = replace(v, default_leverage=v.max_leverage)   # e.g. crypto CFDs: 5x default, 2x cap
     if v.margin_mode not in ("isolated", "cross", "account"):
         raise BadInput(f"margin_mode {v.margin_mode!r}: use isolated, cross or account")
     return v
 
 
 def check_leverage(leverage: float, v: Venue, allow_above_cap: bool = False) -> None:
-    if not leverage > 0:
-        raise BadInput(f"leverage {leverage:g} must be > 0, e.g. --leverage 20")
+    if not (leverage > 0 and math.isfinite(leverage)):
+        raise BadInput(f"leverage {leverage:g} must be a finite number > 0, e.g. --leverage 20")
     if leverage > v.max_leverage and not allow_above_cap:
         raise BadInput(f"leverage {leverage:g} is above {v.name}'s cap of {v.max_leverage:g}x "
                        "for this asset class; lower it, pick another --venue, or pass "
                        "--allow-above-cap")
+    if v.margin_mode != "account" and leverage > v.tiers.max_leverage[0] and not allow_above_cap:
+        raise BadInput(f"leverage {leverage:g} is above the {v.tiers.max_leverage[0]:g}x that "
+                       f"{v.name}'s smallest maintenance bracket ({v.tiers.name}) allows; lower it "
+                       "or pass --allow-above-cap")

@@ -44,6 +44,11 @@ def build_position(side: str, entry: float, leverage: float, venue: Venue | None
                    fee: float | None = None, allow_above_cap: bool = False) -> Position:
     if side not in ("long", "short"):
         raise BadInput(f"side {side!r}: use --side long or --side short")
+    for flag, value in (("--entry", entry), ("--leverage", leverage), ("--qty", qty),
+                        ("--margin", margin), ("--mmr", mmr), ("--maint-amount", maint_amount),
+                        ("--fee", fee)):
+        if value is not None and not math.isfinite(value):
+            raise BadInput(f"{flag} {value}: must be a finite number")
     if not entry > 0:
         raise BadInput(f"entry price {entry:g} must be > 0, e.g. --entry 100")
     if not leverage > 0:

@@ -71,7 +71,8 @@ def _coerce(key: str, text: str, default: Any) -> Any:
         if isinstance(default, float):
             return float(text)
     except ValueError:
-        raise BadInput(f"--param {key}={text}: expected a {type(default).__name__}") from None
+        kind = {bool: "true or false", int: "an integer", float: "a number"}[type(default)]
+        raise BadInput(f"--param {key}={text}: expected {kind}") from None
     return text
 
 

@@ -298,7 +298,7 @@ def test_cross_margin_liquidates_the_whole_account_along_the_bar():
         cols[j] = (j, j, 0, 0, 10.0, size, np.nan, np.nan, 0, 0, 0, 0, 0, 0, 365, 0)
     accounts = np.zeros(1, account_dt)
     accounts[0] = (1000.0, CROSS, 0.0, True)
-    tiers = np.array([[0.0]]), np.array([[0.01]]), np.array([[0.0]])
+    tiers = np.array([[0.0]]), np.array([[0.01]]), np.array([[0.0]]), np.array([[np.inf]])
     zeros = np.zeros((5, 2))
     equity, trades, liqs = simulate_nb(*price, zeros, zeros, entries, np.zeros((5, 2), bool),
                                        cols, accounts, *tiers, False, False)
@@ -308,3 +308,21 @@ def test_cross_margin_liquidates_the_whole_account_along_the_bar():
     assert trades["exit_price"] == pytest.approx([100 - 10 * lam, 100 - 12 * lam])
     assert len(liqs) == 2 and set(liqs["kind"]) == {LIQUIDATION}
     assert equity[2, 0] == pytest.approx(100 - 11 * lam)           # what maintenance was
+
+
+def test_position_is_capped_at_the_bracket_that_allows_its_leverage():
+    # brackets [0, 10000) up to 50x, [10000, 50000) up to 20x. 50x on 1000 cash would be a
+    # 50,000 notional, which only 20x allows; the exchange accepts at most just under 10,000
+    # at 50x: qty 99.99.. at 100, margin 200, and the other 800 stays free.
+    tiers = dict(floors=(0.0, 10000.0), mmrs=(0.01, 0.025), cums=(0.0, 150.0),
+                 maxlevs=(50.0, 20.0))
+    o, h, l, c = bars((100, 100, 100, 100), (100, 100, 100, 100), (100, 100, 100, 100),
+                      (100, 100, 100, 100), (100, 100, 100, 100))
+    _, trades, _ = run_kernel(o, h, l, c, signals(5, {0: 1}), leverage=50, **tiers)
+    t = only(trades)
+    assert t["qty"] * t["entry_price"] == pytest.approx(10000, rel=1e-9)
+    assert t["qty"] * t["entry_price"] < 10000
+    assert t["margin"] == pytest.approx(200, rel=1e-9)
+    # 60x is allowed by no bracket: the order is not filled at all
+    _, trades, _ = run_kernel(o, h, l, c, signals(5, {0: 1}), leverage=60, **tiers)
+    assert len(trades) == 0

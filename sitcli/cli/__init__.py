@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import traceback
 
 import typer
 
@@ -61,7 +62,7 @@ def main() -> None:
         app(args=argv, prog_name="sitcli", standalone_mode=True)
     except SitcliError as exc:
         if _debug_requested(argv):
-            raise
+            traceback.print_exc()
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
@@ -69,7 +70,8 @@ def main() -> None:
         sys.exit(130)
     except Exception as exc:  # a bug: keep the message one line unless --debug
         if _debug_requested(argv):
-            raise
+            traceback.print_exc()
+            sys.exit(1)
         print(f"error: internal error {type(exc).__name__}: {exc} (rerun with --debug "
               "for the traceback)", file=sys.stderr)
         sys.exit(1)

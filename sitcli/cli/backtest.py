@@ -77,6 +77,8 @@ def backtest(
 
     if symbols is None and not demo:
         raise BadInput("pass --symbols NVDA,AMD (stored data) or --demo (embedded demo data)")
+    if out is not None and out.exists() and not out.is_dir():
+        raise BadInput(f"--out {out}: exists and is not a directory; give a directory path")
     names = [s.strip() for s in (symbols or DEMO_SYMBOLS).split(",") if s.strip()]
     cfg = RunConfig(symbols=names, strategy=strategy, params=parse_pairs(params, "--param", "max_bars=3"),
                     leverage=leverage, venue=venue, overrides=parse_pairs(settings, "--set", "fee=0.001"),

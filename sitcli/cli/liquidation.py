@@ -99,6 +99,8 @@ def liquidation(
         if label:
             note(f"entry: {label}")
     else:
+        if fmt == Format.csv and label:
+            note(f"entry: {label}")
         emit(fmt, result, result["moves"])
 
 

@@ -12,8 +12,8 @@ Inputs
     entries : (n, n_sig) int8, +1 open long / -1 open short (reverses an opposite position)
     exits   : (n, n_sig) bool, close the position
     cols, accounts : parameter records; columns of one account must be adjacent
-    tier_floor, tier_mmr, tier_cum : (n_tier_sets, T) maintenance brackets (floors ascending,
-              padded with +inf floors)
+    tier_floor, tier_mmr, tier_cum, tier_maxlev : (n_tier_sets, T) maintenance brackets
+              (floors ascending, padded with +inf floors) and the leverage each allows
     fill_at_close : signals fill at their own bar's close instead of the next bar's open
     take_first : when a stop and a take-profit both lie inside one bar, assume the take first
 
@@ -23,7 +23,17 @@ Order within a bar (DESIGN §5), per account:
     2. pending market orders fill at open +/- half-spread +/- slippage
     3. adverse extreme: stop and liquidation, whichever lies nearer the open first
     4. favourable extreme: take-profit
-    5. close: funding, time exits, signals when fill_at_close, financing, mark to market
+    5. close: funding, time exits, signals when fill_at_close, financing; a position whose
+       funding or financing pushed it past its maintenance is liquidated at the close
+
+Position size: all of `size` x free collateral as margin, except that a position may not
+exceed the notional of the highest maintenance bracket that allows its leverage (an exchange
+rejects larger orders); an order that no bracket allows, or whose liquidation price would lie
+beyond its own entry, is not filled.
+
+Negative balance protection: an isolated position never loses more than its margin; an
+account's equity is lifted back to 0 whenever it ends a step below 0 with nothing open. The
+forgiven amount is booked on the trade that caused it (`protection`).
 
 Outputs: equity (n, g) at each close, trades (`trade_dt`), liquidations (`liquidation_dt`).
 """
@@ -50,6 +60,10 @@ from sitcli.engine.records import (
 tier_index_nb = njit(cache=True)(formulas.tier_index)
 liquidation_price_nb = njit(cache=True)(formulas.liquidation_price)
 
+# A liquidation price is computed, not given: let a bar that reaches it to within rounding
+# (1e-12 relative, on the conservative side) trigger it.
+TRIGGER_TOL = 1e-12
+
 # per-column state, columns of one float matrix
 SIDE, QTY, ENTRY, ENTRY_MID, MARGIN, LIQ, STOP_PX, TAKE_PX, ENTRY_BAR, HELD, \
     FEES, SPREAD, SLIP, FIN, FUND, PENDING, LAST = range(17)
@@ -57,19 +71,30 @@ N_STATE = 17
 
 
 @njit(cache=True)
-def _open_position_nb(st, c, side, mid, bar, free, col, floors, mmrs, cums):
-    """Open at `mid` with spread and slippage; returns the cash spent on commission."""
+def _open_position_nb(st, c, side, mid, bar, free, col, floors, mmrs, cums, maxlevs):
+    """Open at `mid` with spread and slippage. Returns the commission paid, or -1.0 when the
+    order cannot be filled."""
     lev = col["leverage"]
     fill = mid * (1.0 + side * (col["half_spread"] + col["slippage"]))
     margin = col["size"] * free / (1.0 + lev * col["fee"])
     qty = margin * lev / fill
+    j = tier_index_nb(floors, qty * fill)
+    while lev > maxlevs[j]:
+        if j == 0:
+            return -1.0
+        qty = floors[j] * (1.0 - 1e-12) / fill   # just inside the bracket below
+        j -= 1
+    margin = qty * fill / lev
+    lp = liquidation_price_nb(side, qty, fill, margin, floors, mmrs, cums)
+    if side * (fill - lp) <= 0.0:
+        return -1.0
     fee = qty * fill * col["fee"]
     st[c, SIDE] = side
     st[c, QTY] = qty
     st[c, ENTRY] = fill
     st[c, ENTRY_MID] = mid
     st[c, MARGIN] = margin
-    st[c, LIQ] = liquidation_price_nb(side, qty, fill, margin, floors, mmrs, cums)
+    st[c, LIQ] = lp
     st[c, STOP_PX] = fill * (1.0 - side * col["stop"])
     st[c, TAKE_PX] = fill * (1.0 + side * col["take"])
     st[c, ENTRY_BAR] = bar
@@ -86,7 +111,7 @@ def _open_position_nb(st, c, side, mid, bar, free, col, floors, mmrs, cums):
 def _close_position_nb(st, c, mid, reason, bar, col, isolated_cap, trades, n_trades):
     """Close at `mid`; liquidations fill at `mid` exactly, other exits pay spread and slippage.
 
-    Returns the change in cash and the loss forgiven by the isolated margin cap.
+    Returns the change in cash (after any isolated-margin cap).
     """
     side = st[c, SIDE]
     qty = st[c, QTY]
@@ -124,7 +149,7 @@ def _close_position_nb(st, c, mid, reason, bar, col, isolated_cap, trades, n_tra
     tr["exit_reason"] = reason
     st[c, SIDE] = 0.0
     st[c, QTY] = 0.0
-    return cash_change + protection, protection
+    return cash_change + protection
 
 
 @njit(cache=True)
@@ -143,10 +168,23 @@ def _record_liquidation_nb(liqs, n_liqs, c, bar, side, kind, trigger, fill, extr
 
 
 @njit(cache=True)
-def _account_gap_nb(st, c0, c1, cols, mode, closeout, cash, prices, lam_x, t, floors_all,
-                    mmrs_all, cums_all):
-    """f(λ) = equity − threshold along the straight path from open (λ=0) to the adverse
-    extremes (λ=1) of every open position. Both sides are linear in λ, so f is too.
+def _liquidate_isolated_nb(st, c, t, px, col, isolated_cap, gap, extreme, trades, n_trades,
+                           liqs, n_liqs):
+    """Liquidate one isolated position at `px` (its liquidation price, or a worse open or
+    close it was found beyond). Returns the change in cash."""
+    s = st[c, SIDE]
+    lp = st[c, LIQ]
+    gap_loss = max(0.0, -(st[c, MARGIN] + s * st[c, QTY] * (px - st[c, ENTRY])))
+    dcash = _close_position_nb(st, c, px, LIQUIDATION, t, col, isolated_cap, trades, n_trades)
+    _record_liquidation_nb(liqs, n_liqs, c, t, s, LIQUIDATION, lp, px, extreme, gap, gap_loss)
+    return dcash
+
+
+@njit(cache=True)
+def _path_margin_nb(st, c0, c1, cols, mode, closeout, cash, p0, p1, floors_all, mmrs_all,
+                    cums_all):
+    """f(λ) = equity − threshold along the straight path from `p0` (λ=0) to `p1` (λ=1) for
+    every open position of the account. Both sides are linear in λ, so f is too.
 
     Returns f(0), f(1).
     """
@@ -155,245 +193,64 @@ def _account_gap_nb(st, c0, c1, cols, mode, closeout, cash, prices, lam_x, t, fl
     thr0 = 0.0
     thr1 = 0.0
     for c in range(c0, c1):
-        if st[c, SIDE] == 0.0:
-            continue
         s = st[c, SIDE]
+        if s == 0.0:
+            continue
         q = st[c, QTY]
-        p0 = prices[c - c0]
-        p1 = lam_x[c - c0]
-        eq0 += s * q * (p0 - st[c, ENTRY])
-        eq1 += s * q * (p1 - st[c, ENTRY])
+        a = p0[c - c0]
+        b = p1[c - c0]
+        eq0 += s * q * (a - st[c, ENTRY])
+        eq1 += s * q * (b - st[c, ENTRY])
         if mode == ACCOUNT:
-            im = q * st[c, ENTRY] / cols[c]["leverage"]
-            thr0 += closeout * im
-            thr1 += closeout * im
+            used = closeout * q * st[c, ENTRY] / cols[c]["leverage"]
+            thr0 += used
+            thr1 += used
         else:
             k = cols[c]["tiers"]
-            j = tier_index_nb(floors_all[k], q * p0)
-            thr0 += q * p0 * mmrs_all[k, j] - cums_all[k, j]
-            thr1 += q * p1 * mmrs_all[k, j] - cums_all[k, j]
+            j = tier_index_nb(floors_all[k], q * a)
+            thr0 += q * a * mmrs_all[k, j] - cums_all[k, j]
+            thr1 += q * b * mmrs_all[k, j] - cums_all[k, j]
     return eq0 - thr0, eq1 - thr1
 
 
 @njit(cache=True)
-def simulate_nb(open_, high, low, close, funding, nights, entries, exits, cols, accounts,
-                tier_floor, tier_mmr, tier_cum, fill_at_close, take_first):
-    n = open_.shape[0]
-    k = cols.shape[0]
-    g = accounts.shape[0]
-
-    # capacity: every trade needs an entry signal, plus one reversal per signal at most
-    sig_count = np.zeros(entries.shape[1], np.int64)
-    for t in range(n):
-        for s in range(entries.shape[1]):
-            if entries[t, s] != 0:
-                sig_count[s] += 1
-    cap = 1
-    for c in range(k):
-        cap += sig_count[cols[c]["sig"]]
-    trades = np.empty(cap, dtype=trade_dt)
-    liqs = np.empty(cap, dtype=liquidation_dt)
-    n_trades = 0
-    n_liqs = 0
-
-    equity = np.empty((g, n), np.float64)   # one contiguous row per account while it runs
-    st = np.zeros((k, N_STATE), np.float64)
-    st[:, LAST] = np.nan
-    width = 1
-    for c in range(k):
-        if c == 0 or cols[c]["group"] != cols[c - 1]["group"]:
-            run = 1
-        else:
-            run += 1
-        width = max(width, run)
-    p_open = np.empty(width)
-    p_extreme = np.empty(width)
-
-    c0 = 0
-    for a in range(g):
-        c1 = c0
-        while c1 < k and cols[c1]["group"] == a:
-            c1 += 1
-        mode = accounts[a]["mode"]
-        closeout = accounts[a]["closeout"]
-        nbp = accounts[a]["nbp"]
-        isolated_cap = mode == ISOLATED and nbp
-        cash = accounts[a]["init_cash"]
-
-        for t in range(n):
-            # 1. the open: gaps through triggers
-            for c in range(c0, c1):
-                i = cols[c]["inst"]
-                o = open_[t, i]
-                if np.isnan(o) or st[c, SIDE] == 0.0:
-                    continue
-                s = st[c, SIDE]
-                reason = -1
-                if mode == ISOLATED and s * (o - st[c, LIQ]) <= 0.0:
-                    reason = LIQUIDATION
-                elif s * (o - st[c, STOP_PX]) <= 0.0:
-                    reason = STOP
-                elif s * (o - st[c, TAKE_PX]) >= 0.0:
-                    reason = TAKE
-                if reason < 0:
-                    continue
-                lp = st[c, LIQ]
-                gap_loss = max(0.0, -(st[c, MARGIN] + s * st[c, QTY] * (o - st[c, ENTRY])))
-                extreme = low[t, i] if s > 0 else high[t, i]
-                dcash, _ = _close_position_nb(st, c, o, reason, t, cols[c], isolated_cap,
-                                              trades, n_trades)
-                n_trades += 1
-                cash += dcash
-                if reason == LIQUIDATION:
-                    _record_liquidation_nb(liqs, n_liqs, c, t, s, LIQUIDATION, lp, o, extreme,
-                                           True, gap_loss)
-                    n_liqs += 1
-
-            if mode != ISOLATED:
-                any_open = False
-                for c in range(c0, c1):
-                    i = cols[c]["inst"]
-                    o = open_[t, i]
-                    p_open[c - c0] = st[c, LAST] if np.isnan(o) else o
-                    p_extreme[c - c0] = p_open[c - c0]
-                    if st[c, SIDE] != 0.0:
-                        any_open = True
-                if any_open:
-                    f0, f1 = _account_gap_nb(st, c0, c1, cols, mode, closeout, cash, p_open,
-                                             p_extreme, t, tier_floor, tier_mmr, tier_cum)
-                    if f0 <= 0.0:
-                        cash, n_trades, n_liqs = _close_all_nb(
-                            st, c0, c1, cols, mode, nbp, cash, p_open, p_open, 0.0, t, True,
-                            trades, n_trades, liqs, n_liqs, high, low)
-
-            # 2. pending market orders at the open
-            for c in range(c0, c1):
-                i = cols[c]["inst"]
-                o = open_[t, i]
-                pend = st[c, PENDING]
-                if np.isnan(o) or pend == 0.0:
-                    continue
-                st[c, PENDING] = 0.0
-                s = st[c, SIDE]
-                if s != 0.0 and (pend == EXIT_ORDER or pend == -s):
-                    dcash, _ = _close_position_nb(st, c, o, SIGNAL, t, cols[c], isolated_cap,
-                                                  trades, n_trades)
-                    n_trades += 1
-                    cash += dcash
-                if pend != EXIT_ORDER and st[c, SIDE] == 0.0:
-                    free = _free_collateral_nb(st, c0, c1, cols, mode, cash, open_, t)
-                    if free > 0.0:
-                        k_t = cols[c]["tiers"]
-                        cash -= _open_position_nb(st, c, pend, o, t, free, cols[c],
-                                                  tier_floor[k_t], tier_mmr[k_t], tier_cum[k_t])
-
-            # 3./4. intrabar extremes
-            for phase in range(2):
-                adverse = (phase == 0) != take_first
-                if adverse:
-                    if mode == ISOLATED:
-                        for c in range(c0, c1):
-                            if st[c, SIDE] == 0.0 or np.isnan(open_[t, cols[c]["inst"]]):
-                                continue
-                            cash, n_trades, n_liqs = _isolated_adverse_nb(
-                                st, c, t, cols[c], open_, high, low, isolated_cap, cash,
-                                trades, n_trades, liqs, n_liqs)
-                    else:
-                        cash, n_trades, n_liqs = _account_adverse_nb(
-                            st, c0, c1, cols, mode, closeout, nbp, cash, t, open_, high, low,
-                            p_open, p_extreme, tier_floor, tier_mmr, tier_cum,
-                            trades, n_trades, liqs, n_liqs)
-                else:
-                    for c in range(c0, c1):
-                        i = cols[c]["inst"]
-                        if st[c, SIDE] == 0.0 or np.isnan(open_[t, i]):
-                            continue
-                        s = st[c, SIDE]
-                        fav = high[t, i] if s > 0 else low[t, i]
-                        if s * (fav - st[c, TAKE_PX]) >= 0.0:
-                            dcash, _ = _close_position_nb(st, c, st[c, TAKE_PX], TAKE, t, cols[c],
-                                                          isolated_cap, trades, n_trades)
-                            n_trades += 1
-                            cash += dcash
-
-            # 5. the close
-            total_upnl = 0.0
-            for c in range(c0, c1):
-                i = cols[c]["inst"]
-                px = close[t, i]
-                if np.isnan(px):
-                    if st[c, SIDE] != 0.0:
-                        total_upnl += st[c, SIDE] * st[c, QTY] * (st[c, LAST] - st[c, ENTRY])
-                    continue
-                st[c, LAST] = px
-                col = cols[c]
-                if st[c, SIDE] != 0.0:
-                    pay = st[c, SIDE] * st[c, QTY] * px * funding[t, i]
-                    cash, st[c, FUND] = _charge_nb(st, c, pay, mode, cash, st[c, FUND], tier_floor,
-                                                   tier_mmr, tier_cum, col)
-                    st[c, HELD] += 1.0
-                    if col["max_bars"] > 0 and st[c, HELD] >= col["max_bars"]:
-                        dcash, _ = _close_position_nb(st, c, px, TIME, t, col, isolated_cap,
-                                                      trades, n_trades)
-                        n_trades += 1
-                        cash += dcash
-                sg = col["sig"]
-                order = 0.0
-                if exits[t, sg]:
-                    order = EXIT_ORDER
-                elif entries[t, sg] != 0:
-                    order = float(entries[t, sg])
-                if fill_at_close and order != 0.0:
-                    s = st[c, SIDE]
-                    if s != 0.0 and (order == EXIT_ORDER or order == -s):
-                        dcash, _ = _close_position_nb(st, c, px, SIGNAL, t, col, isolated_cap,
-                                                      trades, n_trades)
-                        n_trades += 1
-                        cash += dcash
-                    if order != EXIT_ORDER and st[c, SIDE] == 0.0:
-                        free = _free_collateral_nb(st, c0, c1, cols, mode, cash, close, t)
-                        if free > 0.0:
-                            k_t = cols[c]["tiers"]
-                            cash -= _open_position_nb(st, c, order, px, t, free, col,
-                                                      tier_floor[k_t], tier_mmr[k_t], tier_cum[k_t])
-                elif order != 0.0:
-                    st[c, PENDING] = order
-                # the last bar's close ends the run, before its financing cut-off
-                if st[c, SIDE] != 0.0 and t < n - 1:
-                    rate = col["fin_long"] if st[c, SIDE] > 0 else col["fin_short"]
-                    pay = st[c, QTY] * px * rate * nights[t, i] / col["fin_days"]
-                    cash, st[c, FIN] = _charge_nb(st, c, pay, mode, cash, st[c, FIN], tier_floor,
-                                                  tier_mmr, tier_cum, col)
-                if st[c, SIDE] != 0.0:
-                    total_upnl += st[c, SIDE] * st[c, QTY] * (px - st[c, ENTRY])
-            equity[a, t] = cash + total_upnl
-
-        # the end of the data closes what is still open, at the last close
-        for c in range(c0, c1):
-            if st[c, SIDE] != 0.0:
-                dcash, _ = _close_position_nb(st, c, st[c, LAST], END, n - 1, cols[c],
-                                              isolated_cap, trades, n_trades)
-                n_trades += 1
-                cash += dcash
-        if n > 0:
-            equity[a, n - 1] = cash
-        c0 = c1
-
-    return equity.T, trades[:n_trades], liqs[:n_liqs]
+def _close_all_nb(st, c0, c1, cols, mode, nbp, cash, p0, p1, lam, t, gap, trades, n_trades,
+                  liqs, n_liqs, high, low):
+    """Account-level liquidation (cross) or close-out (CFD) of every open position at the
+    point λ of the path from p0 to p1."""
+    kind = CLOSE_OUT if mode == ACCOUNT else LIQUIDATION
+    first_liq = n_liqs
+    for c in range(c0, c1):
+        s = st[c, SIDE]
+        if s == 0.0:
+            continue
+        i = cols[c]["inst"]
+        px = p0[c - c0] + lam * (p1[c - c0] - p0[c - c0])
+        extreme = low[t, i] if s > 0 else high[t, i]
+        cash += _close_position_nb(st, c, px, kind, t, cols[c], False, trades, n_trades)
+        _record_liquidation_nb(liqs, n_liqs, c, t, s, kind, px, trades[n_trades]["exit_price"],
+                               extreme, gap, 0.0)
+        n_trades += 1
+        n_liqs += 1
+    if cash < 0.0 and n_liqs > first_liq:
+        liqs[n_liqs - 1]["gap_loss"] = -cash
+    return cash, n_trades, n_liqs
 
 
 @njit(cache=True)
-def _charge_nb(st, c, pay, mode, cash, acc, floors_all, mmrs_all, cums_all, col):
-    """Funding or financing: from the position's own margin when isolated (its liquidation
-    price moves), from the wallet otherwise."""
-    if pay == 0.0:
-        return cash, acc
-    if mode == ISOLATED:
-        st[c, MARGIN] -= pay
-        k = col["tiers"]
-        st[c, LIQ] = liquidation_price_nb(st[c, SIDE], st[c, QTY], st[c, ENTRY], st[c, MARGIN],
-                                          floors_all[k], mmrs_all[k], cums_all[k])
-    return cash - pay, acc + pay
+def _protect_nb(st, c0, c1, mode, nbp, cash, trades, n_trades, first_trade):
+    """Negative balance protection for cross and CFD accounts: once nothing is open, a
+    deficit is forgiven and booked on the account's last trade."""
+    if cash >= 0.0 or not nbp or mode == ISOLATED or n_trades <= first_trade:
+        return cash
+    for c in range(c0, c1):
+        if st[c, SIDE] != 0.0:
+            return cash
+    tr = trades[n_trades - 1]
+    tr["protection"] += -cash
+    tr["pnl"] += -cash
+    tr["return_on_margin"] = tr["pnl"] / tr["margin"]
+    return 0.0
 
 
 @njit(cache=True)
@@ -416,42 +273,68 @@ def _free_collateral_nb(st, c0, c1, cols, mode, cash, prices, t):
 
 
 @njit(cache=True)
-def _isolated_adverse_nb(st, c, t, col, open_, high, low, isolated_cap, cash, trades, n_trades,
-                         liqs, n_liqs):
-    i = col["inst"]
+def _execute_order_nb(st, c, order, px, t, prices, c0, c1, cols, mode, isolated_cap, cash,
+                      trades, n_trades, tier_floor, tier_mmr, tier_cum, tier_maxlev):
+    """A market order at `px`: an exit, an entry, or a reversal (exit then entry)."""
     s = st[c, SIDE]
-    o = open_[t, i]
-    x = low[t, i] if s > 0 else high[t, i]
+    if s != 0.0 and (order == EXIT_ORDER or order == -s):
+        cash += _close_position_nb(st, c, px, SIGNAL, t, cols[c], isolated_cap, trades, n_trades)
+        n_trades += 1
+    if order != EXIT_ORDER and st[c, SIDE] == 0.0:
+        free = _free_collateral_nb(st, c0, c1, cols, mode, cash, prices, t)
+        if free > 0.0:
+            k = cols[c]["tiers"]
+            fee = _open_position_nb(st, c, order, px, t, free, cols[c], tier_floor[k],
+                                    tier_mmr[k], tier_cum[k], tier_maxlev[k])
+            if fee >= 0.0:
+                cash -= fee
+    return cash, n_trades
+
+
+@njit(cache=True)
+def _charge_nb(st, c, pay, mode, cash, floors_all, mmrs_all, cums_all, col):
+    """Funding or financing: from the position's own margin when isolated (its liquidation
+    price moves), from the wallet otherwise."""
+    if mode == ISOLATED:
+        st[c, MARGIN] -= pay
+        k = col["tiers"]
+        st[c, LIQ] = liquidation_price_nb(st[c, SIDE], st[c, QTY], st[c, ENTRY], st[c, MARGIN],
+                                          floors_all[k], mmrs_all[k], cums_all[k])
+    return cash - pay
+
+
+@njit(cache=True)
+def _isolated_adverse_nb(st, c, t, col, o, x, isolated_cap, cash, trades, n_trades, liqs,
+                         n_liqs):
+    s = st[c, SIDE]
     lp = st[c, LIQ]
     stop = st[c, STOP_PX]
-    hit_liq = s * (x - lp) <= 0.0
+    hit_liq = s * (x - lp) <= TRIGGER_TOL * lp
     hit_stop = s * (x - stop) <= 0.0
     if hit_stop and (not hit_liq or abs(stop - o) <= abs(lp - o)):
-        dcash, _ = _close_position_nb(st, c, stop, STOP, t, col, isolated_cap, trades, n_trades)
-        return cash + dcash, n_trades + 1, n_liqs
+        cash += _close_position_nb(st, c, stop, STOP, t, col, isolated_cap, trades, n_trades)
+        return cash, n_trades + 1, n_liqs
     if hit_liq:
-        dcash, _ = _close_position_nb(st, c, lp, LIQUIDATION, t, col, isolated_cap, trades,
-                                         n_trades)
-        _record_liquidation_nb(liqs, n_liqs, c, t, s, LIQUIDATION, lp, lp, x, False, 0.0)
-        return cash + dcash, n_trades + 1, n_liqs + 1
+        cash += _liquidate_isolated_nb(st, c, t, lp, col, isolated_cap, False, x, trades,
+                                       n_trades, liqs, n_liqs)
+        return cash, n_trades + 1, n_liqs + 1
     return cash, n_trades, n_liqs
 
 
 @njit(cache=True)
-def _account_adverse_nb(st, c0, c1, cols, mode, closeout, nbp, cash, t, open_, high, low, p_open,
-                        p_extreme, floors_all, mmrs_all, cums_all, trades, n_trades, liqs,
-                        n_liqs):
+def _account_adverse_nb(st, c0, c1, cols, mode, closeout, nbp, cash, t, open_, high, low, p0,
+                        p1, floors_all, mmrs_all, cums_all, trades, n_trades, liqs, n_liqs):
     """Stops and the account-level trigger along one linear path from the opens to the
     adverse extremes: events are taken in the order they are reached."""
     for c in range(c0, c1):
         i = cols[c]["inst"]
         o = open_[t, i]
         if np.isnan(o):
-            p_open[c - c0] = st[c, LAST]
-            p_extreme[c - c0] = st[c, LAST]
+            p0[c - c0] = st[c, LAST]
+            p1[c - c0] = st[c, LAST]
         else:
-            p_open[c - c0] = o
-            p_extreme[c - c0] = low[t, i] if st[c, SIDE] > 0 else high[t, i]
+            p0[c - c0] = o
+            p1[c - c0] = low[t, i] if st[c, SIDE] > 0 else high[t, i]
     while True:
         any_open = False
         lam_stop = np.inf
@@ -461,8 +344,8 @@ def _account_adverse_nb(st, c0, c1, cols, mode, closeout, nbp, cash, t, open_, h
             if s == 0.0:
                 continue
             any_open = True
-            o = p_open[c - c0]
-            x = p_extreme[c - c0]
+            o = p0[c - c0]
+            x = p1[c - c0]
             if s * (x - st[c, STOP_PX]) <= 0.0 and x != o:
                 lam = (st[c, STOP_PX] - o) / (x - o)
                 if lam < lam_stop:
@@ -470,54 +353,235 @@ def _account_adverse_nb(st, c0, c1, cols, mode, closeout, nbp, cash, t, open_, h
                     c_stop = c
         if not any_open:
             break
-        f0, f1 = _account_gap_nb(st, c0, c1, cols, mode, closeout, cash, p_open, p_extreme, t,
-                                 floors_all, mmrs_all, cums_all)
+        f0, f1 = _path_margin_nb(st, c0, c1, cols, mode, closeout, cash, p0, p1, floors_all,
+                                 mmrs_all, cums_all)
         lam_liq = np.inf
         if f1 <= 0.0:
             lam_liq = f0 / (f0 - f1) if f0 > 0.0 else 0.0
         if c_stop >= 0 and lam_stop <= lam_liq:
-            dcash, _ = _close_position_nb(st, c_stop, st[c_stop, STOP_PX], STOP, t, cols[c_stop],
-                                          False, trades, n_trades)
+            cash += _close_position_nb(st, c_stop, st[c_stop, STOP_PX], STOP, t, cols[c_stop],
+                                       False, trades, n_trades)
             n_trades += 1
-            cash += dcash
             continue
         if np.isfinite(lam_liq):
-            cash, n_trades, n_liqs = _close_all_nb(st, c0, c1, cols, mode, nbp, cash, p_open,
-                                                   p_extreme, lam_liq, t, False, trades,
-                                                   n_trades, liqs, n_liqs, high, low)
+            cash, n_trades, n_liqs = _close_all_nb(st, c0, c1, cols, mode, nbp, cash, p0, p1,
+                                                   lam_liq, t, False, trades, n_trades, liqs,
+                                                   n_liqs, high, low)
         break
     return cash, n_trades, n_liqs
 
 
 @njit(cache=True)
-def _close_all_nb(st, c0, c1, cols, mode, nbp, cash, p_open, p_extreme, lam, t, gap, trades,
-                  n_trades, liqs, n_liqs, high, low):
-    """Account-level liquidation (cross) or close-out (CFD) of every open position at the
-    point λ of the path; negative balance protection then lifts a deficit back to zero."""
-    kind = CLOSE_OUT if mode == ACCOUNT else LIQUIDATION
-    last = -1
-    first_liq = n_liqs
+def _account_check_nb(st, c0, c1, cols, mode, closeout, nbp, cash, t, prices, p0, gap,
+                      floors_all, mmrs_all, cums_all, trades, n_trades, liqs, n_liqs, high, low):
+    """Close the whole account at `prices` (this bar's opens or closes) if it is already at
+    or below its close-out / maintenance level there."""
+    any_open = False
     for c in range(c0, c1):
-        s = st[c, SIDE]
-        if s == 0.0:
-            continue
-        i = cols[c]["inst"]
-        o = p_open[c - c0]
-        px = o + lam * (p_extreme[c - c0] - o)
-        extreme = low[t, i] if s > 0 else high[t, i]
-        dcash, _ = _close_position_nb(st, c, px, kind, t, cols[c], False, trades, n_trades)
-        cash += dcash
-        last = n_trades
-        n_trades += 1
-        _record_liquidation_nb(liqs, n_liqs, c, t, s, kind, px, trades[last]["exit_price"],
-                               extreme, gap, 0.0)
-        n_liqs += 1
-    if cash < 0.0:
-        for r in range(first_liq, n_liqs):
-            liqs[r]["gap_loss"] = -cash if r == n_liqs - 1 else 0.0
-        if nbp and last >= 0:
-            trades[last]["protection"] += -cash
-            trades[last]["pnl"] += -cash
-            trades[last]["return_on_margin"] = trades[last]["pnl"] / trades[last]["margin"]
-            cash = 0.0
+        p = prices[t, cols[c]["inst"]]
+        p0[c - c0] = st[c, LAST] if np.isnan(p) else p
+        if st[c, SIDE] != 0.0:
+            any_open = True
+    if any_open:
+        f0, _ = _path_margin_nb(st, c0, c1, cols, mode, closeout, cash, p0, p0, floors_all,
+                                mmrs_all, cums_all)
+        if f0 <= 0.0:
+            cash, n_trades, n_liqs = _close_all_nb(st, c0, c1, cols, mode, nbp, cash, p0, p0,
+                                                   0.0, t, gap, trades, n_trades, liqs, n_liqs,
+                                                   high, low)
     return cash, n_trades, n_liqs
+
+
+@njit(cache=True)
+def simulate_nb(open_, high, low, close, funding, nights, entries, exits, cols, accounts,
+                tier_floor, tier_mmr, tier_cum, tier_maxlev, fill_at_close, take_first):
+    n = open_.shape[0]
+    k = cols.shape[0]
+    g = accounts.shape[0]
+
+    # capacity: every trade needs an entry signal, plus one reversal per signal at most
+    sig_count = np.zeros(entries.shape[1], np.int64)
+    for t in range(n):
+        for s in range(entries.shape[1]):
+            if entries[t, s] != 0:
+                sig_count[s] += 1
+    cap = 1
+    for c in range(k):
+        cap += sig_count[cols[c]["sig"]]
+    trades = np.empty(cap, dtype=trade_dt)
+    liqs = np.empty(cap, dtype=liquidation_dt)
+    n_trades = 0
+    n_liqs = 0
+
+    equity = np.empty((g, n), np.float64)   # one contiguous row per account while it runs
+    st = np.zeros((k, N_STATE), np.float64)
+    st[:, LAST] = np.nan
+    width = 1
+    run = 0
+    for c in range(k):
+        run = 1 if c == 0 or cols[c]["group"] != cols[c - 1]["group"] else run + 1
+        width = max(width, run)
+    p0 = np.empty(width)
+    p1 = np.empty(width)
+
+    c0 = 0
+    for a in range(g):
+        c1 = c0
+        while c1 < k and cols[c1]["group"] == a:
+            c1 += 1
+        mode = accounts[a]["mode"]
+        closeout = accounts[a]["closeout"]
+        nbp = accounts[a]["nbp"]
+        isolated_cap = mode == ISOLATED and nbp
+        cash = accounts[a]["init_cash"]
+        first_trade = n_trades
+
+        for t in range(n):
+            # 1. the open: gaps through triggers
+            for c in range(c0, c1):
+                if st[c, SIDE] == 0.0:
+                    continue
+                i = cols[c]["inst"]
+                o = open_[t, i]
+                if np.isnan(o):
+                    continue
+                s = st[c, SIDE]
+                extreme = low[t, i] if s > 0 else high[t, i]
+                if mode == ISOLATED and s * (o - st[c, LIQ]) <= TRIGGER_TOL * st[c, LIQ]:
+                    cash += _liquidate_isolated_nb(st, c, t, o, cols[c], isolated_cap, True,
+                                                   extreme, trades, n_trades, liqs, n_liqs)
+                    n_trades += 1
+                    n_liqs += 1
+                elif s * (o - st[c, STOP_PX]) <= 0.0:
+                    cash += _close_position_nb(st, c, o, STOP, t, cols[c], isolated_cap, trades,
+                                               n_trades)
+                    n_trades += 1
+                elif s * (o - st[c, TAKE_PX]) >= 0.0:
+                    cash += _close_position_nb(st, c, o, TAKE, t, cols[c], isolated_cap, trades,
+                                               n_trades)
+                    n_trades += 1
+            if mode != ISOLATED:
+                cash, n_trades, n_liqs = _account_check_nb(
+                    st, c0, c1, cols, mode, closeout, nbp, cash, t, open_, p0, True, tier_floor,
+                    tier_mmr, tier_cum, trades, n_trades, liqs, n_liqs, high, low)
+                cash = _protect_nb(st, c0, c1, mode, nbp, cash, trades, n_trades, first_trade)
+
+            # 2. pending market orders at the open
+            for c in range(c0, c1):
+                order = st[c, PENDING]
+                if order == 0.0:
+                    continue
+                o = open_[t, cols[c]["inst"]]
+                if np.isnan(o):
+                    continue
+                st[c, PENDING] = 0.0
+                cash, n_trades = _execute_order_nb(st, c, order, o, t, open_, c0, c1, cols, mode,
+                                                   isolated_cap, cash, trades, n_trades,
+                                                   tier_floor, tier_mmr, tier_cum, tier_maxlev)
+
+            # 3./4. intrabar extremes
+            for phase in range(2):
+                if (phase == 0) != take_first:
+                    if mode == ISOLATED:
+                        for c in range(c0, c1):
+                            if st[c, SIDE] == 0.0:
+                                continue
+                            i = cols[c]["inst"]
+                            o = open_[t, i]
+                            if np.isnan(o):
+                                continue
+                            x = low[t, i] if st[c, SIDE] > 0 else high[t, i]
+                            cash, n_trades, n_liqs = _isolated_adverse_nb(
+                                st, c, t, cols[c], o, x, isolated_cap, cash, trades, n_trades,
+                                liqs, n_liqs)
+                    else:
+                        cash, n_trades, n_liqs = _account_adverse_nb(
+                            st, c0, c1, cols, mode, closeout, nbp, cash, t, open_, high, low,
+                            p0, p1, tier_floor, tier_mmr, tier_cum, trades, n_trades, liqs,
+                            n_liqs)
+                else:
+                    for c in range(c0, c1):
+                        s = st[c, SIDE]
+                        if s == 0.0:
+                            continue
+                        i = cols[c]["inst"]
+                        if np.isnan(open_[t, i]):
+                            continue
+                        fav = high[t, i] if s > 0 else low[t, i]
+                        if s * (fav - st[c, TAKE_PX]) >= 0.0:
+                            cash += _close_position_nb(st, c, st[c, TAKE_PX], TAKE, t, cols[c],
+                                                       isolated_cap, trades, n_trades)
+                            n_trades += 1
+            if mode != ISOLATED:
+                cash = _protect_nb(st, c0, c1, mode, nbp, cash, trades, n_trades, first_trade)
+
+            # 5. the close
+            for c in range(c0, c1):
+                i = cols[c]["inst"]
+                px = close[t, i]
+                if np.isnan(px):
+                    continue
+                st[c, LAST] = px
+                col = cols[c]
+                if st[c, SIDE] != 0.0:
+                    pay = st[c, SIDE] * st[c, QTY] * px * funding[t, i]
+                    if pay != 0.0:
+                        st[c, FUND] += pay
+                        cash = _charge_nb(st, c, pay, mode, cash, tier_floor, tier_mmr,
+                                          tier_cum, col)
+                    st[c, HELD] += 1.0
+                    if col["max_bars"] > 0 and st[c, HELD] >= col["max_bars"]:
+                        cash += _close_position_nb(st, c, px, TIME, t, col, isolated_cap, trades,
+                                                   n_trades)
+                        n_trades += 1
+                sg = col["sig"]
+                order = 0.0
+                if exits[t, sg]:
+                    order = EXIT_ORDER
+                elif entries[t, sg] != 0:
+                    order = float(entries[t, sg])
+                if order != 0.0:
+                    if fill_at_close:
+                        cash, n_trades = _execute_order_nb(
+                            st, c, order, px, t, close, c0, c1, cols, mode, isolated_cap, cash,
+                            trades, n_trades, tier_floor, tier_mmr, tier_cum, tier_maxlev)
+                    else:
+                        st[c, PENDING] = order
+                # the last bar's close ends the run, before its financing cut-off
+                if st[c, SIDE] != 0.0 and t < n - 1:
+                    rate = col["fin_long"] if st[c, SIDE] > 0 else col["fin_short"]
+                    pay = st[c, QTY] * px * rate * nights[t, i] / col["fin_days"]
+                    if pay != 0.0:
+                        st[c, FIN] += pay
+                        cash = _charge_nb(st, c, pay, mode, cash, tier_floor, tier_mmr,
+                                          tier_cum, col)
+                # funding or financing may have used up the margin
+                if (mode == ISOLATED and st[c, SIDE] != 0.0
+                        and st[c, SIDE] * (px - st[c, LIQ]) <= TRIGGER_TOL * st[c, LIQ]):
+                    cash += _liquidate_isolated_nb(st, c, t, px, col, isolated_cap, False, px,
+                                                   trades, n_trades, liqs, n_liqs)
+                    n_trades += 1
+                    n_liqs += 1
+            total_upnl = 0.0
+            if mode != ISOLATED:
+                cash, n_trades, n_liqs = _account_check_nb(
+                    st, c0, c1, cols, mode, closeout, nbp, cash, t, close, p0, False, tier_floor,
+                    tier_mmr, tier_cum, trades, n_trades, liqs, n_liqs, high, low)
+                cash = _protect_nb(st, c0, c1, mode, nbp, cash, trades, n_trades, first_trade)
+            for c in range(c0, c1):
+                if st[c, SIDE] != 0.0:
+                    total_upnl += st[c, SIDE] * st[c, QTY] * (st[c, LAST] - st[c, ENTRY])
+            equity[a, t] = cash + total_upnl
+
+        # the end of the data closes what is still open, at the last close
+        for c in range(c0, c1):
+            if st[c, SIDE] != 0.0:
+                cash += _close_position_nb(st, c, st[c, LAST], END, n - 1, cols[c],
+                                           isolated_cap, trades, n_trades)
+                n_trades += 1
+        cash = _protect_nb(st, c0, c1, mode, nbp, cash, trades, n_trades, first_trade)
+        if n > 0:
+            equity[a, n - 1] = cash
+        c0 = c1
+
+    return equity.T, trades[:n_trades], liqs[:n_liqs]

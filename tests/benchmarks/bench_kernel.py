@@ -47,10 +47,11 @@ def workload(n_bars: int, n_combos: int, seed: int = 7):
     floors = np.array([[0.0, 50000.0, 250000.0]])
     mmrs = np.array([[0.004, 0.005, 0.01]])
     cums = np.array([[0.0, 50.0, 1300.0]])
+    maxlevs = np.array([[125.0, 100.0, 50.0]])
     funding = np.full((n_bars, 1), 0.0003)
     nights = np.zeros((n_bars, 1))
     return (as2d(open_), as2d(high), as2d(low), as2d(close), funding, nights, as2d(entries),
-            as2d(exits), cols, accounts, floors, mmrs, cums, False, False)
+            as2d(exits), cols, accounts, floors, mmrs, cums, maxlevs, False, False)
 
 
 def main() -> None:

@@ -1,0 +1,44 @@
+"""Tiny builder for one kernel run: one instrument, one signal column, one account."""
+
+import math
+
+import numpy as np
+
+from sitcli.engine.records import ISOLATED, account_dt, column_dt
+
+
+def run_kernel(o, h, l, c, entries, exits=None, *, leverage=1.0, mode=ISOLATED, nbp=True,
+               cash=1000.0, stop=math.nan, take=math.nan, max_bars=0, fee=0, half_spread=0,
+               slippage=0, fin_long=0, fin_short=0, fin_days=365, liq_fee=0, funding=None,
+               nights=None, floors=(0.0,), mmrs=(0.0,), cums=(0.0,), maxlevs=(math.inf,),
+               closeout=0.5, fill_at_close=False, take_first=False):
+    """Run `simulate_nb` on 1-D bars and signals; returns (equity 1-D, trades, liqs).
+
+    `entries`: +1 long / -1 short / 0 (bool True = long); `exits`: bool or None;
+    `funding` / `nights`: per-bar arrays or scalars, None = 0; `floors`/`mmrs`/`cums`/`maxlevs`:
+    one maintenance tier set (with the leverage each bracket allows). Commits all free
+    collateral as margin (size 1).
+    """
+    from sitcli.engine.kernel import simulate_nb
+
+    def col(x):
+        return np.ascontiguousarray(np.asarray(x, np.float64).reshape(-1, 1))
+
+    o, h, l, c = col(o), col(h), col(l), col(c)
+    n = o.shape[0]
+
+    def per_bar(x):
+        return np.zeros((n, 1)) if x is None else np.broadcast_to(col(x), (n, 1)).copy()
+
+    ent = np.sign(np.asarray(entries, np.float64)).astype(np.int8).reshape(n, 1)
+    ex = (np.zeros((n, 1), bool) if exits is None
+          else np.asarray(exits, bool).reshape(n, 1).copy())
+    cols = np.zeros(1, column_dt)
+    cols[0] = (0, 0, 0, 0, leverage, 1.0, stop, take, max_bars, fee, half_spread, slippage,
+               fin_long, fin_short, fin_days, liq_fee)
+    accounts = np.zeros(1, account_dt)
+    accounts[0] = (cash, mode, closeout, nbp)
+    tiers = [np.asarray(x, np.float64).reshape(1, -1) for x in (floors, mmrs, cums, maxlevs)]
+    equity, trades, liqs = simulate_nb(o, h, l, c, per_bar(funding), per_bar(nights), ent, ex,
+                                       cols, accounts, *tiers, fill_at_close, take_first)
+    return equity[:, 0], trades, liqs

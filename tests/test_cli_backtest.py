@@ -1,0 +1,353 @@
+"""`sitcli backtest` through the installed entry point: demo runs in every format, the files of
+--out and their bookkeeping, venue/leverage/parameter options, stored data, and bad input.
+
+Each successful backtest is a ~5 s subprocess (the first one also compiles the numba kernels),
+so the runs are module-scoped fixtures shared by several tests."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SITCLI = Path(sys.executable).parent / "sitcli"
+TIMEOUT = 900   # generous: the first run compiles the kernels, and CI machines are slow
+DEMO_SYMBOLS = ["NVDA", "AMD", "TSM", "^NDX", "RENDER/USDT", "SIT"]
+DEMO_VENUES = {"NVDA": ("cfd-retail", 5.0), "AMD": ("cfd-retail", 5.0),
+               "TSM": ("cfd-retail", 5.0), "^NDX": ("cfd-retail", 5.0),
+               "RENDER/USDT": ("perp-isolated", 20.0), "SIT": ("futures-exchange", 10.0)}
+REQUIRED_STATS = {"total_return_pct", "cagr_pct", "sharpe", "sortino", "max_drawdown_pct",
+                  "win_rate_pct", "profit_factor", "trades", "liquidations", "fees",
+                  "financing", "funding"}
+OUT_FILES = ("trades.csv", "equity.csv", "liquidations.csv", "summary.json")
+COST_COLUMNS = ("fees", "spread", "slippage", "financing", "funding", "liq_fee")
+
+
+def sitcli(*args, data_dir: Path) -> subprocess.CompletedProcess:
+    """The installed entry point, as the `cli` fixture runs it, usable from module fixtures."""
+    env = {**os.environ, "SITCLI_DATA_DIR": str(data_dir), "COLUMNS": "200", "NO_COLOR": "1"}
+    env.pop("SITCLI_DEBUG", None)
+    return subprocess.run([str(SITCLI), *map(str, args)], capture_output=True, text=True,
+                          env=env, timeout=TIMEOUT)
+
+
+def ok(proc: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
+    assert proc.returncode == 0, (
+        f"{' '.join(proc.args)} exited {proc.returncode}\n--- stdout\n{proc.stdout[-3000:]}"
+        f"\n--- stderr\n{proc.stderr[-3000:]}")
+    assert "Traceback" not in proc.stderr
+    return proc
+
+
+def read_rows(path: Path) -> list[dict]:
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def table_rows(stdout: str) -> list[list[str]]:
+    return [[c.strip() for c in line.strip().strip("│").split("│")]
+            for line in stdout.splitlines() if line.startswith("│")]
+
+
+def table_headers(stdout: str) -> list[list[str]]:
+    return [[c.strip() for c in line.strip().strip("┃").split("┃")]
+            for line in stdout.splitlines() if line.startswith("┃")]
+
+
+def assert_one_line_error(proc, code: int, *fragments: str) -> str:
+    assert proc.returncode == code, (proc.returncode, proc.stdout[-2000:], proc.stderr[-2000:])
+    assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, f"expected one error line, got:\n{proc.stderr}"
+    assert lines[0].startswith("error: "), lines[0]
+    for fragment in fragments:
+        assert fragment in lines[0], f"{fragment!r} not in {lines[0]!r}"
+    assert proc.stdout == ""
+    return lines[0]
+
+
+def check_out_dir(out: Path, stats: dict, cash: float) -> dict:
+    """The four files exist and agree with each other and with the stats. Returns them."""
+    for name in OUT_FILES:
+        assert (out / name).is_file(), f"--out did not write {name}"
+    assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["stats"] == stats
+    trades, equity = read_rows(out / "trades.csv"), read_rows(out / "equity.csv")
+    liqs = read_rows(out / "liquidations.csv") if (out / "liquidations.csv").stat().st_size else []
+    assert equity, "equity.csv has no rows"
+    assert list(equity[0])[1:] == list(stats), "equity.csv columns are not the symbols"
+    assert all(v != "" for row in equity for v in row.values()), "gaps in equity.csv"
+    for row in trades:   # every trade's net pnl is its gross pnl less the itemised costs
+        net = (float(row["pnl_gross"]) - sum(float(row[c]) for c in COST_COLUMNS)
+               + float(row["protection"]))
+        assert float(row["pnl"]) == pytest.approx(net, rel=1e-9, abs=1e-9 * cash), row
+    for symbol, s in stats.items():
+        mine = [t for t in trades if t["symbol"] == symbol]
+        final = s["final_equity"]
+        tol = {"rel": 1e-9, "abs": 1e-9 * cash}   # abs for an account wiped out to ~0
+        assert final == pytest.approx(cash + sum(float(t["pnl"]) for t in mine), **tol), symbol
+        assert float(equity[-1][symbol]) == pytest.approx(final, rel=1e-12, abs=1e-12 * cash)
+        assert s["total_return_pct"] == pytest.approx(100 * (final / cash - 1), **tol)
+        assert s["trades"] == len(mine)
+        assert s["liquidations"] == sum(q["symbol"] == symbol for q in liqs)
+        for key, column in (("fees", "fees"), ("financing", "financing"), ("funding", "funding")):
+            assert s[key] == pytest.approx(sum(float(t[column]) for t in mine), **tol), key
+    return {"summary": summary, "trades": trades, "equity": equity, "liquidations": liqs}
+
+
+# --- the full demo, in each format ---------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def demo_json(tmp_path_factory):
+    base = tmp_path_factory.mktemp("demo_json")
+    proc = ok(sitcli("backtest", "--demo", "--format", "json", "--out", base / "out",
+                     data_dir=base / "data"))
+    return proc, json.loads(proc.stdout), base / "out"
+
+
+@pytest.fixture(scope="module")
+def demo_table(tmp_path_factory):
+    base = tmp_path_factory.mktemp("demo_table")
+    return ok(sitcli("backtest", "--demo", data_dir=base / "data"))
+
+
+@pytest.fixture(scope="module")
+def demo_csv(tmp_path_factory):
+    base = tmp_path_factory.mktemp("demo_csv")
+    return ok(sitcli("backtest", "--demo", "--format", "csv", data_dir=base / "data"))
+
+
+def test_demo_json_stats_and_assumptions(demo_json):
+    _, payload, _ = demo_json
+    assert {"assumptions", "stats", "liquidations"} <= payload.keys()
+    a = payload["assumptions"]
+    assert a["synthetic_demo_data"] is True
+    assert [d["symbol"] for d in a["data"]] == DEMO_SYMBOLS
+    assert all(d["synthetic"] and d["source"] == "demo" for d in a["data"])
+    assert a["strategy"] == "catalyst_long" and a["initial_cash_per_symbol"] == 10_000
+    assert {s: (v["name"], v["leverage"]) for s, v in a["venues"].items()} == DEMO_VENUES
+    assert "fill" in a and "intrabar" in a
+    assert list(payload["stats"]) == DEMO_SYMBOLS
+    for symbol, s in payload["stats"].items():
+        assert REQUIRED_STATS <= s.keys(), f"{symbol} misses {REQUIRED_STATS - s.keys()}"
+        assert isinstance(s["trades"], int) and isinstance(s["liquidations"], int)
+        assert s["trades"] > 0, f"no demo trades for {symbol}"
+        assert s["max_drawdown_pct"] <= 0 and s["final_equity"] >= 0
+        assert s["fees"] >= 0 and s["liquidations"] <= s["trades"]
+    assert len(payload["liquidations"]) == sum(s["liquidations"] for s in payload["stats"].values())
+
+
+def test_demo_out_files_consistent(demo_json):
+    proc, payload, out = demo_json
+    cash = payload["assumptions"]["initial_cash_per_symbol"]
+    files = check_out_dir(out, payload["stats"], cash)
+    assert files["summary"]["assumptions"] == payload["assumptions"]
+    assert len(files["liquidations"]) == len(payload["liquidations"])
+    assert "summary.json" in proc.stderr      # the note about what --out wrote
+
+
+def test_demo_table(demo_table, demo_json):
+    out = demo_table.stdout
+    assert "SYNTHETIC DEMO DATA" in out
+    assert "Backtest: catalyst_long" in out
+    header = next(h for h in table_headers(out) if h[0] == "stat")
+    assert header[1:] == DEMO_SYMBOLS
+    stats = demo_json[1]["stats"]
+    rows = {r[0]: r[1:] for r in table_rows(out) if len(r) == len(header)}
+    assert [int(v.replace(",", "")) for v in rows["Trades"]] == [
+        stats[s]["trades"] for s in DEMO_SYMBOLS]
+    final = [float(v.replace(",", "")) for v in rows["Final equity [$]"]]
+    assert final == pytest.approx([stats[s]["final_equity"] for s in DEMO_SYMBOLS], abs=0.006)
+    for title in ("Total return [%]", "CAGR [%]", "Sharpe", "Sortino", "Max drawdown [%]",
+                  "Win rate [%]", "Profit factor", "Liquidations / close-outs",
+                  "Fees paid [$]", "Financing paid [$]", "Funding paid [$]"):
+        assert title in rows, f"{title} row missing from the table"
+
+
+def test_demo_csv(demo_csv, demo_json):
+    rows = list(csv.DictReader(demo_csv.stdout.splitlines()))
+    assert REQUIRED_STATS | {"symbol"} <= set(rows[0])
+    assert [r["symbol"] for r in rows] == DEMO_SYMBOLS
+    stats = demo_json[1]["stats"]
+    for row in rows:
+        for key, value in stats[row["symbol"]].items():
+            if value is None:
+                assert row[key] == ""
+            else:
+                assert float(row[key]) == pytest.approx(value, rel=1e-8, abs=1e-8), key
+
+
+def test_demo_csv_says_synthetic(demo_csv):
+    # CSV stays machine-readable: the label goes to stderr
+    assert "synthetic demo data" in demo_csv.stderr.lower()
+    assert "synthetic" not in demo_csv.stdout.lower()
+
+
+# --- options ------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def two_symbols(tmp_path_factory):
+    base = tmp_path_factory.mktemp("two_symbols")
+    proc = ok(sitcli("backtest", "--demo", "--symbols", "NVDA,RENDER/USDT", "--param",
+                     "max_bars=3", "--leverage", "2", "--format", "json", "--out",
+                     base / "out", data_dir=base / "data"))
+    return json.loads(proc.stdout), base / "out"
+
+
+def test_symbols_param_leverage(two_symbols):
+    payload, out = two_symbols
+    a = payload["assumptions"]
+    assert list(payload["stats"]) == ["NVDA", "RENDER/USDT"]
+    assert {s: v["leverage"] for s, v in a["venues"].items()} == {"NVDA": 2.0, "RENDER/USDT": 2.0}
+    assert "max_bars=3" in a["params"]
+    files = check_out_dir(out, payload["stats"], a["initial_cash_per_symbol"])
+    trades = files["trades"]
+    assert trades and {t["symbol"] for t in trades} == {"NVDA", "RENDER/USDT"}
+    assert all(float(t["leverage"]) == 2.0 for t in trades)
+
+    from sitcli.data.store import demo_store
+
+    store = demo_store()
+    for symbol in ("NVDA", "RENDER/USDT"):   # no trade holds more than 3 of its own bars
+        index = store.read(symbol).index.strftime("%Y-%m-%d").tolist()
+        for t in (t for t in trades if t["symbol"] == symbol):
+            held = index.index(t["exit_time"][:10]) - index.index(t["entry_time"][:10]) + 1
+            assert held <= 3, t
+
+
+@pytest.fixture(scope="module")
+def perp_50x(tmp_path_factory):
+    base = tmp_path_factory.mktemp("perp_50x")
+    proc = ok(sitcli("backtest", "--demo", "--venue", "perp-isolated", "--leverage", "50",
+                     "--symbols", "RENDER/USDT", "--format", "json", "--out", base / "out",
+                     data_dir=base / "data"))
+    return json.loads(proc.stdout), base / "out"
+
+
+def test_perp_isolated_50x_liquidates(perp_50x):
+    payload, out = perp_50x
+    v = payload["assumptions"]["venues"]["RENDER/USDT"]
+    assert v["name"] == "perp-isolated" and v["leverage"] == 50 and v["margin_mode"] == "isolated"
+    s = payload["stats"]["RENDER/USDT"]
+    assert s["liquidations"] > 0
+    assert payload["liquidations"] and {q["kind"] for q in payload["liquidations"]} == {"liquidation"}
+    assert s["final_equity"] >= 0      # isolated margin: never below zero
+    files = check_out_dir(out, payload["stats"], payload["assumptions"]["initial_cash_per_symbol"])
+    for t in files["trades"]:          # an isolated position loses at most its margin
+        assert float(t["pnl"]) >= -float(t["margin"]) * (1 + 1e-9), t
+
+
+def test_perp_50x_long_liquidations_fill_below_entry(perp_50x):
+    _, out = perp_50x
+    liquidated = [t for t in read_rows(out / "trades.csv") if t["exit_reason"] == "liquidation"]
+    assert liquidated
+    bad = [(t["entry_time"][:10], t["entry_price"], t["exit_price"]) for t in liquidated
+           if t["side"] == "long" and not float(t["exit_price"]) < float(t["entry_price"])]
+    assert not bad, f"longs liquidated at or above their entry price: {bad}"
+    # 50x is allowed only in the alt ladder's first bracket (notional < 100,000): the engine
+    # caps every position there instead of opening 500,000 that the exchange would refuse
+    for t in read_rows(out / "trades.csv"):
+        assert float(t["qty"]) * float(t["entry_price"]) < 100_000, t
+
+
+# --- stored data ---------------------------------------------------------------------------
+
+def _write_bars_csv(path: Path) -> int:
+    """One year of weekday bars of a made-up equity XYZ."""
+    import datetime as dt
+
+    lines, day, i = ["date,open,high,low,close,volume"], dt.date(2024, 1, 2), 0
+    while day <= dt.date(2024, 12, 31):
+        if day.weekday() < 5:
+            close = 100 + 10 * math.sin(i / 7) + 0.05 * i
+            lines.append(f"{day},{close - 0.4:.2f},{close + 1.2:.2f},{close - 1.3:.2f},"
+                         f"{close:.2f},{100_000 + i}")
+            i += 1
+        day += dt.timedelta(days=1)
+    path.write_text("\n".join(lines) + "\n")
+    return i
+
+
+def test_stored_data_backtest(cli, tmp_path):
+    if cli("data", "--help").returncode != 0:
+        pytest.skip("`sitcli data import` is not available yet")
+    data_dir, out = tmp_path / "store", tmp_path / "out"
+    n = _write_bars_csv(tmp_path / "xyz.csv")
+    cli("data", "import", tmp_path / "xyz.csv", "--symbol", "XYZ", "--data-dir", data_dir,
+        check_code=0)
+    # --data-dir wins over SITCLI_DATA_DIR (the fixture points that at an empty directory)
+    proc = cli("backtest", "--symbols", "XYZ", "--data-dir", data_dir, "--out", out, "--quiet",
+               check_code=0, timeout=TIMEOUT)
+    assert "SYNTHETIC" not in proc.stdout.upper()
+    assert "XYZ" in proc.stdout and "(" + str(n) + " bars, csv)" in proc.stdout
+    assert proc.stderr == ""                 # --quiet: not even the note about --out
+    summary = json.loads((out / "summary.json").read_text())
+    a = summary["assumptions"]
+    assert a["synthetic_demo_data"] is False
+    assert a["data"] == [{"symbol": "XYZ", "source": "csv", "first": "2024-01-02T00:00:00+00:00",
+                          "last": "2024-12-31T00:00:00+00:00", "bars": n, "synthetic": False}]
+    assert a["venues"]["XYZ"]["name"] == "cfd-retail"    # an unlisted symbol trades as an equity
+    files = check_out_dir(out, summary["stats"], a["initial_cash_per_symbol"])
+    assert files["trades"], "no catalyst trade in a year of bars"
+
+
+# --- bad input and missing data -----------------------------------------------------------
+
+BAD = {
+    "leverage 0": (("--demo", "--leverage", "0"), "leverage 0"),
+    "leverage above the equity cap": (("--demo", "--symbols", "NVDA", "--leverage", "50"),
+                                      "--allow-above-cap"),
+    "unknown venue": (("--demo", "--venue", "nope"), "nope"),
+    "unknown strategy": (("no_such_strategy", "--demo"), "no_such_strategy"),
+    "unknown param": (("--demo", "--param", "nope=1"), "nope"),
+    "param of the wrong type": (("--demo", "--param", "max_bars=x"), "max_bars"),
+    "param without =": (("--demo", "--param", "max_bars"), "KEY=VALUE"),
+    "start after end": (("--demo", "--start", "2025-01-01", "--end", "2024-01-01"), "--start"),
+    "start not a date": (("--demo", "--start", "notadate"), "notadate"),
+    "unknown fill": (("--demo", "--fill", "middle"), "--fill"),
+    "cash 0": (("--demo", "--cash", "0"), "--cash"),
+    "neither symbols nor demo": ((), "--demo"),
+}
+
+
+@pytest.mark.parametrize("args, fragment", list(BAD.values()), ids=list(BAD))
+def test_bad_input_exits_2(cli, args, fragment):
+    assert_one_line_error(cli("backtest", *args, "--format", "json"), 2, fragment)
+
+
+def test_missing_symbol_exits_3_with_hint(cli, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    line = assert_one_line_error(cli("backtest", "--symbols", "ZZZ", "--data-dir", empty), 3,
+                                 "ZZZ", str(empty))
+    assert "sitcli data import" in line and "--demo" in line
+
+
+def test_missing_default_data_exits_3(cli):
+    # SITCLI_DATA_DIR points at an empty directory: NVDA is not stored there
+    assert_one_line_error(cli("backtest", "--symbols", "NVDA", "--format", "json"), 3, "NVDA")
+
+
+def test_range_without_bars_exits_3(cli):
+    assert_one_line_error(cli("backtest", "--demo", "--start", "2030-01-01"), 3, "2030")
+
+
+def test_out_is_a_file_is_bad_input(cli, tmp_path):
+    target = tmp_path / "not_a_dir"
+    target.write_text("x")
+    assert_one_line_error(cli("backtest", "--demo", "--symbols", "NVDA", "--out", target,
+                              timeout=TIMEOUT), 2, "--out")
+
+
+def test_default_leverage_respects_asset_class_cap(cli):
+    proc = cli("backtest", "--demo", "--venue", "cfd-retail", "--symbols", "RENDER/USDT",
+               "--format", "json", timeout=TIMEOUT)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["assumptions"]["venues"]["RENDER/USDT"]["leverage"] <= 2

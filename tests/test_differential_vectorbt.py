@@ -1,0 +1,113 @@
+"""Differential test: at 1x with no costs and no stops the kernel is a plain long-only
+backtest, so its equity curve and trades must equal vectorbt's `Portfolio.from_signals`
+on the same signals and fill prices (DESIGN §5).
+
+The kernel fills a signal of bar t at bar t+1's open; vectorbt fills at its `price` on the
+signal's own bar, so vectorbt gets the signals shifted by one bar and `price=open`. The kernel
+closes what is still open at the last close (reason END); vectorbt keeps that trade open, but
+values it at the same close, so the equity curves still match bar for bar.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from engine_helpers import run_kernel
+
+from sitcli.engine.records import END, SIGNAL
+
+vbt = pytest.importorskip("vectorbt")
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+CASH = 10_000.0
+MAX_REL = 1e-9
+
+
+def ma_signals(close, window):
+    """Enter when the close is above its `window`-bar mean, exit when below."""
+    ma = pd.Series(close).rolling(window).mean().to_numpy()
+    with np.errstate(invalid="ignore"):
+        return close > ma, close < ma
+
+
+def compare(o, h, l, c, window):
+    """Run both engines; assert equal equity and trades; return (max rel diff, n trades)."""
+    enter, leave = ma_signals(c, window)
+    eq, trades, liqs = run_kernel(o, h, l, c, enter.astype(np.int8), leave, cash=CASH,
+                                  leverage=1.0)
+    assert len(liqs) == 0
+
+    shifted_enter = np.r_[False, enter[:-1]]
+    shifted_leave = np.r_[False, leave[:-1]]
+    pf = vbt.Portfolio.from_signals(c, shifted_enter, shifted_leave, price=o, init_cash=CASH,
+                                    fees=0.0, size=np.inf, direction="longonly")
+    value = np.asarray(pf.value(), dtype=float).ravel()
+    assert value.shape == eq.shape
+    rel = np.abs(eq - value) / np.abs(value)
+    max_rel = float(rel.max())
+    assert max_rel < MAX_REL, f"max relative difference {max_rel:.3e} at bar {int(rel.argmax())}"
+
+    vt = pf.trades.records_arr
+    assert len(trades) == len(vt), f"kernel {len(trades)} trades, vectorbt {len(vt)}"
+    closed = vt[vt["status"] == 1]
+    open_ = vt[vt["status"] == 0]
+    assert len(open_) <= 1
+    k_closed = trades[trades["exit_reason"] != END]
+    assert (k_closed["exit_reason"] == SIGNAL).all()
+    assert len(k_closed) == len(closed)
+    np.testing.assert_array_equal(k_closed["entry_bar"], closed["entry_idx"])
+    np.testing.assert_array_equal(k_closed["exit_bar"], closed["exit_idx"])
+    np.testing.assert_allclose(k_closed["entry_price"], closed["entry_price"], rtol=1e-12)
+    np.testing.assert_allclose(k_closed["exit_price"], closed["exit_price"], rtol=1e-12)
+    np.testing.assert_allclose(k_closed["qty"], closed["size"], rtol=1e-9)
+    np.testing.assert_allclose(k_closed["pnl"], closed["pnl"], rtol=1e-9, atol=1e-9 * CASH)
+    if len(open_):   # the kernel closed it at the last close
+        last = trades[-1]
+        assert last["exit_reason"] == END and last["exit_bar"] == len(c) - 1
+        assert last["entry_bar"] == open_[0]["entry_idx"]
+        assert last["entry_price"] == pytest.approx(open_[0]["entry_price"], rel=1e-12)
+        assert last["exit_price"] == c[-1]
+    else:
+        assert (trades["exit_reason"] != END).all()
+    return max_rel, len(trades)
+
+
+def synthetic(n, seed):
+    rng = np.random.default_rng(seed)
+    c = 50.0 * np.exp(np.cumsum(rng.normal(0.0003, 0.02, n)))
+    o = np.r_[50.0, c[:-1]] * np.exp(rng.normal(0, 0.006, n))
+    h = np.maximum(o, c) * np.exp(np.abs(rng.normal(0, 0.01, n)))
+    l = np.minimum(o, c) * np.exp(-np.abs(rng.normal(0, 0.01, n)))
+    return o, h, l, c
+
+
+@pytest.mark.parametrize("seed", [0, 7, 2024])
+def test_matches_vectorbt_on_synthetic_bars(seed):
+    max_rel, n_trades = compare(*synthetic(1500, seed), window=20)
+    assert n_trades >= 20
+    print(f"synthetic seed {seed}: {n_trades} trades, max rel diff {max_rel:.2e}")
+
+
+REAL = [
+    # id, path under ../shared/data, column names (open, high, low, close), MA window
+    ("NVDA-daily", "equities/daily/NVDA.csv", ("Open", "High", "Low", "Close"), 20, 100),
+    # only ~43 daily bars of RENDER: a 5-bar mean gives several trades
+    ("RENDER-daily", "crypto/daily/RENDER-USDT.csv", ("open", "high", "low", "close"), 5, 3),
+    ("RENDER-hourly", "crypto/hourly/RENDER-USDT.csv", ("open", "high", "low", "close"), 20, 20),
+]
+
+
+@pytest.mark.parametrize("name,rel_path,columns,window,min_trades", REAL,
+                         ids=[r[0] for r in REAL])
+def test_matches_vectorbt_on_real_bars(name, rel_path, columns, window, min_trades):
+    path = SHARED_DATA / rel_path
+    if not path.is_file():
+        pytest.skip(f"../shared/data not present: {path} is missing")
+    df = pd.read_csv(path)
+    bars = df[list(columns)].to_numpy(np.float64)
+    assert np.isfinite(bars).all() and (bars > 0).all(), f"{name}: NaN or non-positive prices"
+    o, h, l, c = (np.ascontiguousarray(bars[:, j]) for j in range(4))
+    max_rel, n_trades = compare(o, h, l, c, window)
+    assert n_trades >= min_trades
+    print(f"{name}: {len(c)} bars, {n_trades} trades, max rel diff {max_rel:.2e}")
