@@ -117,6 +117,19 @@ def nights_per_bar(closes: pd.DatetimeIndex, step: pd.Timedelta) -> np.ndarray:
     return _count_daily(c, nxt, ROLLOVER_HOUR)
 
 
+def read_bars(store, symbol: str, timeframe: str = "1d", start=None, end=None) -> pd.DataFrame:
+    """A symbol's stored bars. No data for a symbol sitcli does not know is a bad symbol
+    (exit 2), not missing data (exit 3)."""
+    try:
+        return store.read(symbol, timeframe, start=start, end=end)
+    except DataMissing:
+        if not inst_mod.is_listed(symbol) and not store.sources_for(symbol, timeframe):
+            raise BadInput(f"unknown symbol {symbol!r}: not in instruments.toml and not in "
+                           f"{store.root}; check the spelling or import its data with "
+                           f"`sitcli data import FILE --symbol {symbol}`") from None
+        raise
+
+
 def load_legs(cfg: RunConfig, store) -> list[Leg]:
     start, end = parse_date(cfg.start, "--start"), parse_date(cfg.end, "--end")
     if start is not None and end is not None and start > end:
@@ -130,7 +143,7 @@ def load_legs(cfg: RunConfig, store) -> list[Leg]:
                                cfg.overrides, tier_table=instrument.tiers)
         leverage = venue.default_leverage if cfg.leverage is None else cfg.leverage
         inst_mod.check_leverage(leverage, venue, cfg.allow_above_cap)
-        bars = store.read(symbol, cfg.timeframe, start=start, end=end)
+        bars = read_bars(store, symbol, cfg.timeframe, start, end)
         if len(bars) < 2:
             raise DataMissing(f"{symbol}: only {len(bars)} bar(s) between {cfg.start or 'start'} "
                               f"and {cfg.end or 'end'}; widen the range or pull more data")

@@ -116,6 +116,11 @@ def base_symbol(symbol: str) -> str:
     return symbol.split("@")[0].split("/")[0].split(":")[0].upper()
 
 
+def is_listed(symbol: str) -> bool:
+    table = instruments_table()
+    return symbol in table or base_symbol(symbol) in table
+
+
 def guess_asset_class(symbol: str) -> str:
     if symbol.startswith("^"):
         return "index"

@@ -314,6 +314,7 @@ BAD = {
     "unknown fill": (("--demo", "--fill", "middle"), "--fill"),
     "cash 0": (("--demo", "--cash", "0"), "--cash"),
     "neither symbols nor demo": ((), "--demo"),
+    "unknown symbol": (("--demo", "--symbols", "ZZZ"), "unknown symbol 'ZZZ'"),
 }
 
 
@@ -323,10 +324,11 @@ def test_bad_input_exits_2(cli, args, fragment):
 
 
 def test_missing_symbol_exits_3_with_hint(cli, tmp_path):
+    # a listed symbol (AMD) that is not stored is missing data, not a bad symbol
     empty = tmp_path / "empty"
     empty.mkdir()
-    line = assert_one_line_error(cli("backtest", "--symbols", "ZZZ", "--data-dir", empty), 3,
-                                 "ZZZ", str(empty))
+    line = assert_one_line_error(cli("backtest", "--symbols", "AMD", "--data-dir", empty), 3,
+                                 "AMD", str(empty))
     assert "sitcli data import" in line and "--demo" in line
 
 

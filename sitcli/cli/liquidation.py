@@ -51,10 +51,11 @@ def liquidation(
     spec = None
     label = None
     if symbol is not None:
+        from sitcli.backtest import read_bars
         from sitcli.data.store import Store, default_data_dir, demo_store
 
         store = demo_store() if demo else Store(default_data_dir(data_dir))
-        bars = store.read(symbol)
+        bars = read_bars(store, symbol)
         entry = float(bars["close"].iloc[-1])
         label = f"{symbol} last close {entry:g} on {bars.index[-1]:%Y-%m-%d}"
         if bars.attrs.get("sitcli", {}).get("synthetic"):
