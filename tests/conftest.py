@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_helpers import run_sitcli
 
-SITCLI = Path(sys.executable).parent / "sitcli"
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
@@ -23,11 +20,7 @@ def cli(tmp_path):
     default_dir = tmp_path / "data"
 
     def run_cli(*args, data_dir=None, check_code=None, input=None, timeout=120):
-        env = {**os.environ, "SITCLI_DATA_DIR": str(data_dir or default_dir),
-               "COLUMNS": "200", "NO_COLOR": "1"}
-        env.pop("SITCLI_DEBUG", None)
-        proc = subprocess.run([str(SITCLI), *map(str, args)], capture_output=True, text=True,
-                              env=env, input=input, timeout=timeout)
+        proc = run_sitcli(*args, data_dir=data_dir or default_dir, input=input, timeout=timeout)
         if check_code is not None:
             assert proc.returncode == check_code, (
                 f"sitcli {' '.join(map(str, args))} exited {proc.returncode}, expected "

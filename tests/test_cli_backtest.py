@@ -9,12 +9,12 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from cli_helpers import assert_one_line_error, run_sitcli
 
 SITCLI = Path(sys.executable).parent / "sitcli"
 TIMEOUT = 900   # generous: the first run compiles the kernels, and CI machines are slow
@@ -30,11 +30,7 @@ COST_COLUMNS = ("fees", "spread", "slippage", "financing", "funding", "liq_fee")
 
 
 def sitcli(*args, data_dir: Path) -> subprocess.CompletedProcess:
-    """The installed entry point, as the `cli` fixture runs it, usable from module fixtures."""
-    env = {**os.environ, "SITCLI_DATA_DIR": str(data_dir), "COLUMNS": "200", "NO_COLOR": "1"}
-    env.pop("SITCLI_DEBUG", None)
-    return subprocess.run([str(SITCLI), *map(str, args)], capture_output=True, text=True,
-                          env=env, timeout=TIMEOUT)
+    return run_sitcli(*args, data_dir=data_dir, timeout=TIMEOUT)
 
 
 def ok(proc: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
@@ -58,18 +54,6 @@ def table_rows(stdout: str) -> list[list[str]]:
 def table_headers(stdout: str) -> list[list[str]]:
     return [[c.strip() for c in line.strip().strip("┃").split("┃")]
             for line in stdout.splitlines() if line.startswith("┃")]
-
-
-def assert_one_line_error(proc, code: int, *fragments: str) -> str:
-    assert proc.returncode == code, (proc.returncode, proc.stdout[-2000:], proc.stderr[-2000:])
-    assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, f"expected one error line, got:\n{proc.stderr}"
-    assert lines[0].startswith("error: "), lines[0]
-    for fragment in fragments:
-        assert fragment in lines[0], f"{fragment!r} not in {lines[0]!r}"
-    assert proc.stdout == ""
-    return lines[0]
 
 
 def check_out_dir(out: Path, stats: dict, cash: float) -> dict:

@@ -8,6 +8,7 @@ import io
 import json
 
 import pytest
+from cli_helpers import assert_one_line_error
 
 BASE = ("liquidation", "--leverage", "50", "--side", "long", "--entry", "100")
 DEFAULT_MOVES = [-5.0, -3.0, -2.0, -1.0, 1.0, 2.0, 3.0, 5.0]
@@ -33,18 +34,6 @@ def table_rows(stdout: str) -> list[list[str]]:
 
 def moves_by_pct(payload: dict) -> dict[float, dict]:
     return {m["move_pct"]: m for m in payload["moves"]}
-
-
-def assert_one_line_error(proc, code: int = 2, *fragments: str) -> str:
-    assert proc.returncode == code, (proc.returncode, proc.stdout, proc.stderr)
-    assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, f"expected one error line, got:\n{proc.stderr}"
-    assert lines[0].startswith("error: "), lines[0]
-    for fragment in fragments:
-        assert fragment in lines[0], f"{fragment!r} not in {lines[0]!r}"
-    assert proc.stdout == ""
-    return lines[0]
 
 
 # --- the reference position: 50x long at 100, no maintenance -------------------------------
