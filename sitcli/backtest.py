@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -19,13 +18,16 @@ ROLLOVER_HOUR = 21           # UTC daily CFD financing cut-off (5pm New York in 
 @dataclass
 class RunConfig:
     symbols: list[str]
-    strategy: str = "catalyst_long"
+    strategy: str = "catalyst_momentum"
     params: dict = field(default_factory=dict)       # --param strings
+    grid: dict = field(default_factory=dict)         # --grid key -> list of value strings
     leverage: float | None = None                    # None: each venue's default
     venue: str | None = None                         # None: each instrument's venue
     overrides: dict = field(default_factory=dict)    # --set venue fields
     cash: float = 10_000.0
-    size: float = 1.0
+    size: float | None = None                        # None: 1 per account, 1/n when shared
+    account: str = "isolated"                        # "isolated" per symbol, or "shared"
+    cfd_hours: str = "session"                       # "session" or "24/7" for exchange symbols
     start: str | None = None
     end: str | None = None
     timeframe: str = "1d"
@@ -35,15 +37,25 @@ class RunConfig:
 
 
 @dataclass
+class Run:
+    """One column of the kernel: a symbol under one combination of the grid."""
+    symbol: str
+    leg: int            # index into Result.legs
+    combo: int          # index into Result.combos
+    account: int
+
+
+@dataclass
 class Leg:
     """One symbol's prepared inputs."""
     symbol: str
     instrument: inst_mod.Instrument
     venue: inst_mod.Venue
-    leverage: float
     bars: pd.DataFrame
     synthetic: bool
     source: str
+    open_times: pd.DatetimeIndex = None
+    close_times: pd.DatetimeIndex = None
 
 
 def parse_date(text: str | None, flag: str):
@@ -58,7 +70,8 @@ def parse_date(text: str | None, flag: str):
 
 def bar_duration(timeframe: str) -> pd.Timedelta:
     try:
-        return pd.Timedelta(timeframe.replace("m", "min") if timeframe.endswith("m") else timeframe)
+        unit = {"m": "min", "h": "h", "d": "D", "w": "W"}.get(timeframe[-1:], timeframe[-1:])
+        return pd.Timedelta(timeframe[:-1] + unit)
     except ValueError:
         raise BadInput(f"--timeframe {timeframe!r}: use 1d, 4h, 1h, 15m, ...") from None
 
@@ -136,98 +149,228 @@ def load_legs(cfg: RunConfig, store) -> list[Leg]:
         raise BadInput(f"--start {cfg.start} is after --end {cfg.end}; swap them")
     if not cfg.symbols:
         raise BadInput("no symbols: pass --symbols NVDA,AMD or use --demo")
+    if len(set(cfg.symbols)) != len(cfg.symbols):
+        raise BadInput(f"--symbols {','.join(cfg.symbols)}: a symbol is listed twice")
     legs = []
     for symbol in cfg.symbols:
         instrument = inst_mod.instrument(symbol)
         venue = inst_mod.venue(cfg.venue or instrument.venue, instrument.asset_class,
                                cfg.overrides, tier_table=instrument.tiers)
-        leverage = venue.default_leverage if cfg.leverage is None else cfg.leverage
-        inst_mod.check_leverage(leverage, venue, cfg.allow_above_cap)
         bars = read_bars(store, symbol, cfg.timeframe, start, end)
         if len(bars) < 2:
             raise DataMissing(f"{symbol}: only {len(bars)} bar(s) between {cfg.start or 'start'} "
                               f"and {cfg.end or 'end'}; widen the range or pull more data")
         meta = bars.attrs.get("sitcli", {})
-        legs.append(Leg(symbol, instrument, venue, float(leverage), bars,
-                        bool(meta.get("synthetic")), str(meta.get("source", "?"))))
+        timing = instrument if cfg.cfd_hours == "session" else replace(instrument,
+                                                                        calendar="24/7")
+        opens, closes = bar_times(bars.index, timing, cfg.timeframe)
+        legs.append(Leg(symbol, instrument, venue, bars, bool(meta.get("synthetic")),
+                        str(meta.get("source", "?")), opens, closes))
     return legs
+
+
+GRID_RUN_KEYS = ("leverage", "size")
+
+
+def expand_grid(cfg: RunConfig, strategy_cls) -> list[dict]:
+    """Every combination of the --grid values, each a full parameter dict (strategy and
+    engine parameters, plus leverage and size), in the order the keys were given."""
+    import itertools
+
+    declared = strategy_cls.all_params()
+    for key, values in cfg.grid.items():
+        if key not in declared and key not in GRID_RUN_KEYS:
+            raise BadInput(f"--grid {key}: not a parameter of {strategy_cls.name}; grid keys are "
+                           f"{', '.join([*GRID_RUN_KEYS, *declared])}")
+        if not values:
+            raise BadInput(f"--grid {key}=: give at least one value, e.g. --grid {key}=1,2")
+    base = strategy_cls.resolve(cfg.params)
+    keys = list(cfg.grid)
+    combos = []
+    for values in itertools.product(*(cfg.grid[k] for k in keys)):
+        combo = dict(base, leverage=cfg.leverage, size=cfg.size)
+        for key, text in zip(keys, values, strict=True):
+            combo[key] = _grid_value(key, text, declared, strategy_cls.name)
+        combos.append(combo)
+    return combos
+
+
+def _grid_value(key: str, text: str, declared: dict, strategy: str):
+    from sitcli.strategy import coerce
+
+    if key in GRID_RUN_KEYS:
+        try:
+            return float(text)
+        except ValueError:
+            raise BadInput(f"--grid {key}={text}: expected a number") from None
+    return coerce(strategy, key, text, declared)
+
+
+def parse_grid(pairs: list[str] | None) -> dict[str, list[str]]:
+    """--grid key=v1,v2 (repeatable) into {key: [v1, v2]}."""
+    grid: dict[str, list[str]] = {}
+    for pair in pairs or []:
+        if "=" not in pair:
+            raise BadInput(f"--grid {pair!r}: expected KEY=V1,V2, e.g. --grid leverage=5,20,50")
+        key, values = pair.split("=", 1)
+        key = key.strip()
+        if key in grid:
+            raise BadInput(f"--grid {key} is given twice; list all values in one --grid")
+        grid[key] = [v.strip() for v in values.split(",") if v.strip()]
+    return grid
+
+
+def known_times(events: pd.DataFrame) -> pd.DataFrame:
+    """Events stamped exactly at midnight UTC carry a date but no time of day: count them as
+    known at the end of that day, so no bar trades on news before it may have broken."""
+    times = pd.DatetimeIndex(events["time"])
+    date_only = times == times.normalize()
+    out = events.copy()
+    out["time"] = times.where(~date_only, times + pd.Timedelta("1D"))
+    out["date_only"] = date_only
+    return out.sort_values("time", kind="stable").reset_index(drop=True)
+
+
+def event_fill_bars(leg: Leg, events: pd.DataFrame, fill: str) -> np.ndarray:
+    """Per event, j such that an order on bar j-1 is the first to act on it: bar j is the
+    first to open at or after the event (fill=open), or bar j-1 the first to close at or
+    after it (fill=close)."""
+    times = pd.DatetimeIndex(events["time"]).as_unit("ns").asi8
+    if fill == "open":
+        return np.searchsorted(leg.open_times.as_unit("ns").asi8, times, side="left")
+    first_close = np.searchsorted(leg.close_times.as_unit("ns").asi8, times, side="left")
+    return np.minimum(first_close + 1, len(leg.bars))
+
+
+def strategy_inputs(strategy_cls, leg: Leg, store, cfg: RunConfig) -> dict:
+    """Other symbols' closes a strategy reads, as known at each of this leg's closes."""
+    series = {}
+    for symbol in strategy_cls.inputs:
+        other = read_bars(store, symbol, cfg.timeframe)
+        _, other_closes = bar_times(other.index, inst_mod.instrument(symbol), cfg.timeframe)
+        known = pd.Series(other["close"].to_numpy(), index=other_closes)
+        series[symbol] = pd.Series(
+            known.reindex(leg.close_times, method="ffill").to_numpy(), index=leg.bars.index)
+    return series
 
 
 def run_backtest(cfg: RunConfig, store, events) -> Result:
     from sitcli.engine.kernel import simulate_nb
-    from sitcli.engine.records import MARGIN_MODES, account_dt, column_dt
-    from sitcli.strategy import load_strategy
+    from sitcli.engine.records import CROSS, MARGIN_MODES, account_dt, column_dt
+    from sitcli.strategy import Context, check_no_lookahead, load_strategy, run_signals
 
     if cfg.fill not in ("open", "close"):
         raise BadInput(f"--fill {cfg.fill!r}: use open (next bar's open) or close")
+    if cfg.account not in ("isolated", "shared"):
+        raise BadInput(f"--account {cfg.account!r}: use isolated (one account per symbol) or "
+                       "shared (one account for all symbols)")
+    if cfg.cfd_hours not in ("session", "24/7"):
+        raise BadInput(f"--cfd-hours {cfg.cfd_hours!r}: use session or 24/7")
     if not 0 < cfg.cash:
         raise BadInput(f"--cash {cfg.cash:g} must be > 0")
-    if not 0 < cfg.size <= 1:
-        raise BadInput(f"--size {cfg.size:g} must be in (0, 1]: the fraction of free collateral "
-                       "committed as margin per trade")
     strategy_cls = load_strategy(cfg.strategy)
-    params = strategy_cls.resolve(cfg.params)
+    combos = expand_grid(cfg, strategy_cls)
+    events = known_times(events)
     legs = load_legs(cfg, store)
+    shared = cfg.account == "shared"
+    n_legs = len(legs)
+    for combo in combos:
+        if combo["size"] is None:
+            combo["size"] = 1.0 / n_legs if shared else 1.0
+        if not 0 < combo["size"] <= 1:
+            raise BadInput(f"size {combo['size']:g} must be in (0, 1]: the fraction of free "
+                           "collateral committed as margin per trade")
+        for leg in legs:
+            lev = leg.venue.default_leverage if combo["leverage"] is None else combo["leverage"]
+            inst_mod.check_leverage(lev, leg.venue, cfg.allow_above_cap)
+    if shared:
+        rules = {(leg.venue.margin_mode, leg.venue.closeout_level,
+                  leg.venue.negative_balance_protection) for leg in legs}
+        if len(rules) > 1:
+            raise BadInput("--account shared needs one margin model for all symbols, but their "
+                           f"venues differ ({', '.join(sorted({leg.venue.name for leg in legs}))}); "
+                           "pass one --venue")
     step = bar_duration(cfg.timeframe)
 
     index = legs[0].bars.index
     for leg in legs[1:]:
         index = index.union(leg.bars.index)
-    n, k = len(index), len(legs)
-    prices = {f: np.full((n, k), np.nan) for f in ("open", "high", "low", "close")}
-    funding = np.zeros((n, k))
-    nights = np.zeros((n, k))
-    entries = np.zeros((n, k), np.int8)
-    exits = np.zeros((n, k), bool)
-    cols = np.zeros(k, column_dt)
-    accounts = np.zeros(k, account_dt)
-    tier_sets = [leg.venue.tiers for leg in legs]
-    width = max(len(t.floor) for t in tier_sets)
-    tier_floor = np.full((k, width), np.inf)
-    tier_mmr = np.zeros((k, width))
-    tier_cum = np.zeros((k, width))
-    tier_maxlev = np.full((k, width), np.inf)
+    n = len(index)
+    prices = {f: np.full((n, n_legs), np.nan) for f in ("open", "high", "low", "close")}
+    funding = np.zeros((n, n_legs))
+    nights = np.zeros((n, n_legs))
     strategy = strategy_cls()
+    signal_keys = [k for k in strategy_cls.params if k not in ENGINE_KEYS]
+    sig_index: dict[tuple, int] = {}
+    sig_entries, sig_exits = [], []
+    user_file = getattr(strategy_cls, "origin", "").endswith(".py")
+    contexts = []
     for j, leg in enumerate(legs):
         rows = index.get_indexer(leg.bars.index)
         for f in prices:
             prices[f][rows, j] = leg.bars[f].to_numpy(np.float64)
-        opens, closes = bar_times(leg.bars.index, leg.instrument, cfg.timeframe)
-        funding[rows, j] = funding_per_bar(leg.bars, leg.venue, opens, closes)
+        funding[rows, j] = funding_per_bar(leg.bars, leg.venue, leg.open_times, leg.close_times)
         if leg.venue.financing_long or leg.venue.financing_short:
-            nights[rows, j] = nights_per_bar(closes, step)
-        context = {"open_times": opens, "close_times": closes, "symbol": leg.symbol,
-                   "asset_class": leg.instrument.asset_class}
-        ent, ex = strategy.signals(leg.bars, events, params, context)
-        ent, ex = np.asarray(ent), np.asarray(ex)
-        if ent.shape != (len(leg.bars),) or ex.shape != (len(leg.bars),):
-            raise BadInput(f"strategy {cfg.strategy} returned signals of shape {ent.shape} / "
-                           f"{ex.shape} for {len(leg.bars)} bars of {leg.symbol}")
-        entries[rows, j] = np.sign(ent).astype(np.int8)
-        exits[rows, j] = ex.astype(bool)
-        v = leg.venue
-        cols[j] = (j, j, j, j, leg.leverage, cfg.size, params["stop"], params["take"],
-                   int(params.get("max_bars", 0)), v.fee, v.half_spread, v.slippage,
-                   v.financing_long, v.financing_short, v.financing_days, v.liquidation_fee)
-        accounts[j] = (cfg.cash, MARGIN_MODES[v.margin_mode], v.closeout_level,
-                       v.negative_balance_protection)
-        t = v.tiers
-        tier_floor[j, :len(t.floor)] = t.floor
-        tier_mmr[j, :len(t.mmr)] = t.mmr
-        tier_mmr[j, len(t.mmr):] = t.mmr[-1]
-        tier_cum[j, :len(t.floor)] = t.cum
-        tier_cum[j, len(t.floor):] = t.cum[-1]
-        if not cfg.allow_above_cap:
-            tier_maxlev[j, :len(t.floor)] = t.max_leverage
+            nights[rows, j] = nights_per_bar(leg.close_times, step)
+        event_bars = event_fill_bars(leg, events, cfg.fill)
+        contexts.append(Context(leg.symbol, leg.instrument.asset_class, leg.open_times,
+                                leg.close_times, event_bars,
+                                strategy_inputs(strategy_cls, leg, store, cfg)))
 
+    tiers = [leg.venue.tiers for leg in legs]
+    width = max(len(t.floor) for t in tiers)
+    tier_floor = np.full((n_legs, width), np.inf)
+    tier_mmr = np.zeros((n_legs, width))
+    tier_cum = np.zeros((n_legs, width))
+    tier_maxlev = np.full((n_legs, width), np.inf)
+    for j, t in enumerate(tiers):
+        m = len(t.floor)
+        tier_floor[j, :m] = t.floor
+        tier_mmr[j, :m], tier_mmr[j, m:] = t.mmr, t.mmr[-1]
+        tier_cum[j, :m], tier_cum[j, m:] = t.cum, t.cum[-1]
+        if not cfg.allow_above_cap:
+            tier_maxlev[j, :m] = t.max_leverage
+
+    runs: list[Run] = []
+    cols = np.zeros(len(combos) * n_legs, column_dt)
+    n_accounts = len(combos) if shared else len(combos) * n_legs
+    accounts = np.zeros(n_accounts, account_dt)
+    for ci, combo in enumerate(combos):
+        for j, leg in enumerate(legs):
+            key = (j, *(combo[k] for k in signal_keys))
+            if key not in sig_index:
+                ent, ex = run_signals(strategy, leg.bars, events, combo, contexts[j])
+                if user_file:
+                    check_no_lookahead(strategy, leg.bars, events, combo, contexts[j], ent, ex,
+                                       fill=cfg.fill)
+                full_e = np.zeros(n, np.int8)
+                full_x = np.zeros(n, bool)
+                rows = index.get_indexer(leg.bars.index)
+                full_e[rows], full_x[rows] = ent, ex
+                sig_index[key] = len(sig_entries)
+                sig_entries.append(full_e)
+                sig_exits.append(full_x)
+            v = leg.venue
+            lev = v.default_leverage if combo["leverage"] is None else combo["leverage"]
+            account = ci if shared else len(runs)
+            cols[len(runs)] = (j, sig_index[key], account, j, lev, combo["size"], combo["stop"],
+                               combo["take"], int(combo["hold"]), v.fee, v.half_spread,
+                               v.slippage, v.financing_long, v.financing_short,
+                               v.financing_days, v.liquidation_fee)
+            mode = MARGIN_MODES[v.margin_mode]
+            if shared and mode == MARGIN_MODES["isolated"]:
+                mode = CROSS   # one wallet behind every position
+            accounts[account] = (cfg.cash, mode, v.closeout_level, v.negative_balance_protection)
+            runs.append(Run(leg.symbol, j, ci, account))
+
+    entries = np.ascontiguousarray(np.stack(sig_entries, axis=1))
+    exits = np.ascontiguousarray(np.stack(sig_exits, axis=1))
     equity, trades, liqs = simulate_nb(prices["open"], prices["high"], prices["low"],
                                        prices["close"], funding, nights, entries, exits, cols,
                                        accounts, tier_floor, tier_mmr, tier_cum, tier_maxlev,
                                        cfg.fill == "close", cfg.take_first)
-    return Result(cfg=cfg, params=params, legs=legs, index=index, equity=equity,
-                  trades=trades, liquidations=liqs, entries=entries)
+    return Result(cfg=cfg, strategy=strategy_cls, combos=combos, legs=legs, runs=runs,
+                  index=index, equity=equity, trades=trades, liquidations=liqs)
 
 
-def describe_params(params: dict) -> str:
-    return ", ".join(f"{k}={'off' if isinstance(v, float) and math.isnan(v) else v}"
-                     for k, v in params.items())
+ENGINE_KEYS = ("stop", "take", "hold", "leverage", "size")

@@ -1,81 +1,170 @@
-"""The news-catalyst calendar: load, validate, align to bars."""
+"""The news-catalyst calendar: load, validate, filter, align to bars.
+
+The calendar is a CSV with the header ``time,title,category,direction,status,asset_classes,source``:
+
+- ``time``: ISO 8601, UTC unless an offset is given (``2024-05-22T20:20:00Z``); a date alone
+  (or ``T00:00:00Z``) means the time of day is not recorded;
+- ``direction``: 1 (expected up for AI-compute proxies), -1 (down), 0 (unknown / mixed);
+- ``status``: rumor, confirmed or denied;
+- ``asset_classes``: ``;``-separated from equity, index, crypto, synthetic.
+
+The built-in calendar (``datasets/events/catalysts.csv``) is always loaded; ``--events FILE``
+adds the user's own rows. Every bad row is reported with its file, line and column.
+"""
 
 from __future__ import annotations
 
 import csv
+import io
 from importlib.resources import files
 from pathlib import Path
 
 from sitcli.errors import BadInput
+from sitcli.instruments import ASSET_CLASSES
 
 COLUMNS = ("time", "title", "category", "direction", "status", "asset_classes", "source")
 STATUSES = ("rumor", "confirmed", "denied")
+BUILTIN_NAME = "catalysts.csv"
 
 
 def builtin_path():
-    return files("sitcli.datasets") / "events" / "catalysts.csv"
+    return files("sitcli.datasets") / "events" / BUILTIN_NAME
 
 
 def load_events(extra: list[Path] | None = None, builtin: bool = True):
-    """The built-in calendar plus the user's files, as a DataFrame sorted by time (UTC)."""
+    """The built-in calendar plus the user's files, as a DataFrame sorted by time (UTC).
+
+    Columns: time (UTC Timestamp), title, category, direction (int 1/-1/0), status,
+    asset_classes (``;``-separated), source. Rows of equal time keep their file order
+    (built-in first, then the --events files in the order given).
+    """
     import pandas as pd
 
     rows = []
-    sources = ([("catalysts.csv", builtin_path().read_text(encoding="utf-8"))] if builtin else [])
+    sources = [(BUILTIN_NAME, builtin_path().read_text(encoding="utf-8"))] if builtin else []
     for path in extra or []:
         try:
             sources.append((str(path), Path(path).read_text(encoding="utf-8")))
         except OSError as exc:
             raise BadInput(f"--events {path}: cannot read ({exc.strerror}); check the path") from None
+        except UnicodeDecodeError:
+            raise BadInput(f"--events {path}: not UTF-8 text; save it as a UTF-8 CSV") from None
     for name, text in sources:
         rows.extend(_parse(name, text))
     frame = pd.DataFrame(rows, columns=list(COLUMNS))
-    frame["time"] = pd.to_datetime(frame["time"], utc=True)
+    frame["time"] = pd.to_datetime(frame["time"], utc=True).dt.as_unit("ns")
+    frame["direction"] = frame["direction"].astype("int64")
     return frame.sort_values("time", kind="stable").reset_index(drop=True)
 
 
 def _parse(name: str, text: str) -> list[dict]:
     import pandas as pd
 
-    reader = csv.DictReader(text.splitlines())
-    missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff"), newline=""))
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    reader.fieldnames = header
+    missing = [c for c in COLUMNS if c not in header]
     if missing:
-        raise BadInput(f"{name}: missing column(s) {', '.join(missing)}; the header must be "
-                       f"{','.join(COLUMNS)}")
+        raise BadInput(f"{name} line 1, column {missing[0]}: missing (header lacks "
+                       f"{', '.join(missing)}); the header must be {','.join(COLUMNS)}")
     out = []
-    for line, row in enumerate(reader, start=2):
+    for row in reader:
+        line = reader.line_num
+
+        def bad(column: str, what: str, fix: str, line: int = line) -> BadInput:
+            return BadInput(f"{name} line {line}, column {column}: {what}; {fix}")
+
+        if row.get(None):
+            extra = len(row[None])
+            raise bad(header[-1], f"{extra} field(s) more than the header's {len(header)} "
+                      "(an unquoted comma?)", 'put fields that contain commas in "double quotes"')
+        cells = {c: (row.get(c) or "").strip() for c in COLUMNS}
         try:
-            stamp = pd.Timestamp(row["time"])
-        except (ValueError, TypeError):
-            raise BadInput(f"{name} line {line}, column time: {row['time']!r} is not a date; "
-                           "use ISO 8601 such as 2025-01-27T14:30:00Z") from None
-        if stamp.tzinfo is None:
-            stamp = stamp.tz_localize("UTC")
+            stamp = pd.Timestamp(cells["time"]) if cells["time"] else pd.NaT
+        except (ValueError, TypeError, OverflowError):
+            stamp = pd.NaT
+        if pd.isna(stamp):
+            raise bad("time", f"{cells['time']!r} is not a date",
+                      "use ISO 8601 such as 2025-01-27T14:30:00Z (UTC)")
+        stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+        if not cells["title"]:
+            raise bad("title", "empty", "give the headline")
         try:
-            direction = int(row["direction"])
-        except (ValueError, TypeError):
+            direction = int(cells["direction"])
+        except ValueError:
             direction = 99
         if direction not in (-1, 0, 1):
-            raise BadInput(f"{name} line {line}, column direction: {row['direction']!r}; "
-                           "use 1 (up), -1 (down) or 0 (unknown)")
-        if row["status"] not in STATUSES:
-            raise BadInput(f"{name} line {line}, column status: {row['status']!r}; "
-                           f"use one of {', '.join(STATUSES)}")
-        if not (row["title"] or "").strip():
-            raise BadInput(f"{name} line {line}, column title: empty; give the headline")
-        out.append({**{c: row[c] for c in COLUMNS}, "time": stamp, "direction": direction})
+            raise bad("direction", repr(cells["direction"]), "use 1 (up), -1 (down) or 0 (unknown)")
+        if cells["status"] not in STATUSES:
+            raise bad("status", f"{cells['status']!r} is not a status", f"use one of {', '.join(STATUSES)}")
+        classes = [c.strip() for c in cells["asset_classes"].split(";")]
+        unknown = [c for c in classes if c not in ASSET_CLASSES]
+        if unknown:
+            raise bad("asset_classes", f"{unknown[0]!r} is not an asset class",
+                      f"use ;-separated names from {', '.join(ASSET_CLASSES)}")
+        out.append({**cells, "time": stamp, "direction": direction,
+                    "asset_classes": ";".join(dict.fromkeys(classes))})
     return out
 
 
-def fill_bars(open_times, event_times):
-    """For each event, the first bar that opens strictly after it (len(open_times) if none).
+def parse_since(text, flag: str = "--since"):
+    """A UTC timestamp from YYYY-MM-DD (or full ISO 8601), or None."""
+    import pandas as pd
 
-    A signal placed one bar earlier then fills at that open, so no bar trades on news
-    published after its own open.
+    if text is None or isinstance(text, pd.Timestamp):
+        return text if text is None or text.tzinfo else text.tz_localize("UTC")
+    try:
+        stamp = pd.Timestamp(str(text).strip())
+    except (ValueError, TypeError, OverflowError):
+        stamp = pd.NaT
+    if pd.isna(stamp):
+        raise BadInput(f"{flag} {text!r} is not a date; use YYYY-MM-DD, e.g. {flag} 2024-01-01")
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def filter_events(frame, since=None, category=None, asset_class=None):
+    """Rows at or after `since` (a date or timestamp, UTC), of `category` (one name or a
+    comma-separated list, case-insensitive) and listing `asset_class`.
+
+    An unknown category or asset class is a BadInput naming the known ones, so a typo does not
+    quietly select nothing.
+    """
+    mask = frame["time"].notna()
+    start = parse_since(since)
+    if start is not None:
+        mask &= frame["time"] >= start
+    if category:
+        wanted = {c.strip().lower() for c in str(category).split(",") if c.strip()}
+        known = sorted(set(frame["category"].str.lower()))
+        unknown = sorted(wanted - set(known))
+        if unknown:
+            raise BadInput(f"--category {unknown[0]!r}: no such category in the calendar; use one "
+                           f"of {', '.join(known)}")
+        mask &= frame["category"].str.lower().isin(wanted)
+    if asset_class:
+        if asset_class not in ASSET_CLASSES:
+            raise BadInput(f"asset class {asset_class!r}: use one of {', '.join(ASSET_CLASSES)}")
+        mask &= frame["asset_classes"].map(lambda s: asset_class in str(s).split(";")).astype(bool)
+    return frame[mask].reset_index(drop=True)
+
+
+def fill_bars(open_times, event_times):
+    """For each event, the index of the first bar that opens AT OR AFTER it
+    (len(open_times) if none): the bar at whose open the news is first acted on.
+
+    An event stamped exactly at a bar's open is acted on at that open; news during a bar, or
+    while the market is shut (evening, weekend, holiday), waits for the next open. A strategy
+    places its order on the bar before (j - 1), so no bar trades on news published after its
+    own open. `open_times` must be increasing (the instrument's real session opens, see
+    `sitcli.backtest.bar_times`).
     """
     import numpy as np
     import pandas as pd
 
-    opens = pd.DatetimeIndex(open_times).tz_convert("UTC").as_unit("ns").asi8
-    events = pd.DatetimeIndex(event_times).tz_convert("UTC").as_unit("ns").asi8
-    return np.searchsorted(opens, events, side="right")
+    opens = _utc(pd.DatetimeIndex(open_times)).as_unit("ns").asi8
+    events = _utc(pd.DatetimeIndex(event_times)).as_unit("ns").asi8
+    return np.searchsorted(opens, events, side="left")
+
+
+def _utc(index):
+    return index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")

@@ -115,7 +115,7 @@ def test_demo_json_stats_and_assumptions(demo_json):
     assert a["synthetic_demo_data"] is True
     assert [d["symbol"] for d in a["data"]] == DEMO_SYMBOLS
     assert all(d["synthetic"] and d["source"] == "demo" for d in a["data"])
-    assert a["strategy"] == "catalyst_long" and a["initial_cash_per_symbol"] == 10_000
+    assert a["strategy"] == "catalyst_momentum" and a["initial_cash_per_account"] == 10_000
     assert {s: (v["name"], v["leverage"]) for s, v in a["venues"].items()} == DEMO_VENUES
     assert "fill" in a and "intrabar" in a
     assert list(payload["stats"]) == DEMO_SYMBOLS
@@ -130,7 +130,7 @@ def test_demo_json_stats_and_assumptions(demo_json):
 
 def test_demo_out_files_consistent(demo_json):
     proc, payload, out = demo_json
-    cash = payload["assumptions"]["initial_cash_per_symbol"]
+    cash = payload["assumptions"]["initial_cash_per_account"]
     files = check_out_dir(out, payload["stats"], cash)
     assert files["summary"]["assumptions"] == payload["assumptions"]
     assert len(files["liquidations"]) == len(payload["liquidations"])
@@ -140,15 +140,16 @@ def test_demo_out_files_consistent(demo_json):
 def test_demo_table(demo_table, demo_json):
     out = demo_table.stdout
     assert "SYNTHETIC DEMO DATA" in out
-    assert "Backtest: catalyst_long" in out
+    assert "Backtest: catalyst_momentum" in out
     header = next(h for h in table_headers(out) if h[0] == "stat")
-    assert header[1:] == DEMO_SYMBOLS
+    assert header[1:] == [*DEMO_SYMBOLS, "ALL"]      # ALL: the sum of the six accounts
     stats = demo_json[1]["stats"]
     rows = {r[0]: r[1:] for r in table_rows(out) if len(r) == len(header)}
     assert [int(v.replace(",", "")) for v in rows["Trades"]] == [
-        stats[s]["trades"] for s in DEMO_SYMBOLS]
+        *(stats[s]["trades"] for s in DEMO_SYMBOLS), sum(stats[s]["trades"] for s in DEMO_SYMBOLS)]
     final = [float(v.replace(",", "")) for v in rows["Final equity [$]"]]
-    assert final == pytest.approx([stats[s]["final_equity"] for s in DEMO_SYMBOLS], abs=0.006)
+    expected = [stats[s]["final_equity"] for s in DEMO_SYMBOLS]
+    assert final == pytest.approx([*expected, sum(expected)], abs=0.006 * len(expected))
     for title in ("Total return [%]", "CAGR [%]", "Sharpe", "Sortino", "Max drawdown [%]",
                   "Win rate [%]", "Profit factor", "Liquidations / close-outs",
                   "Fees paid [$]", "Financing paid [$]", "Funding paid [$]"):
@@ -162,7 +163,9 @@ def test_demo_csv(demo_csv, demo_json):
     stats = demo_json[1]["stats"]
     for row in rows:
         for key, value in stats[row["symbol"]].items():
-            if value is None:
+            if key == "symbol":
+                assert row[key] == value
+            elif value is None:
                 assert row[key] == ""
             else:
                 assert float(row[key]) == pytest.approx(value, rel=1e-8, abs=1e-8), key
@@ -180,7 +183,7 @@ def test_demo_csv_says_synthetic(demo_csv):
 def two_symbols(tmp_path_factory):
     base = tmp_path_factory.mktemp("two_symbols")
     proc = ok(sitcli("backtest", "--demo", "--symbols", "NVDA,RENDER/USDT", "--param",
-                     "max_bars=3", "--leverage", "2", "--format", "json", "--out",
+                     "hold=3", "--leverage", "2", "--format", "json", "--out",
                      base / "out", data_dir=base / "data"))
     return json.loads(proc.stdout), base / "out"
 
@@ -190,8 +193,8 @@ def test_symbols_param_leverage(two_symbols):
     a = payload["assumptions"]
     assert list(payload["stats"]) == ["NVDA", "RENDER/USDT"]
     assert {s: v["leverage"] for s, v in a["venues"].items()} == {"NVDA": 2.0, "RENDER/USDT": 2.0}
-    assert "max_bars=3" in a["params"]
-    files = check_out_dir(out, payload["stats"], a["initial_cash_per_symbol"])
+    assert "hold=3" in a["params"]
+    files = check_out_dir(out, payload["stats"], a["initial_cash_per_account"])
     trades = files["trades"]
     assert trades and {t["symbol"] for t in trades} == {"NVDA", "RENDER/USDT"}
     assert all(float(t["leverage"]) == 2.0 for t in trades)
@@ -223,7 +226,7 @@ def test_perp_isolated_50x_liquidates(perp_50x):
     assert s["liquidations"] > 0
     assert payload["liquidations"] and {q["kind"] for q in payload["liquidations"]} == {"liquidation"}
     assert s["final_equity"] >= 0      # isolated margin: never below zero
-    files = check_out_dir(out, payload["stats"], payload["assumptions"]["initial_cash_per_symbol"])
+    files = check_out_dir(out, payload["stats"], payload["assumptions"]["initial_cash_per_account"])
     for t in files["trades"]:          # an isolated position loses at most its margin
         assert float(t["pnl"]) >= -float(t["margin"]) * (1 + 1e-9), t
 
@@ -278,7 +281,7 @@ def test_stored_data_backtest(cli, tmp_path):
     assert a["data"] == [{"symbol": "XYZ", "source": "csv", "first": "2024-01-02T00:00:00+00:00",
                           "last": "2024-12-31T00:00:00+00:00", "bars": n, "synthetic": False}]
     assert a["venues"]["XYZ"]["name"] == "cfd-retail"    # an unlisted symbol trades as an equity
-    files = check_out_dir(out, summary["stats"], a["initial_cash_per_symbol"])
+    files = check_out_dir(out, summary["stats"], a["initial_cash_per_account"])
     assert files["trades"], "no catalyst trade in a year of bars"
 
 
@@ -291,8 +294,8 @@ BAD = {
     "unknown venue": (("--demo", "--venue", "nope"), "nope"),
     "unknown strategy": (("no_such_strategy", "--demo"), "no_such_strategy"),
     "unknown param": (("--demo", "--param", "nope=1"), "nope"),
-    "param of the wrong type": (("--demo", "--param", "max_bars=x"), "max_bars"),
-    "param without =": (("--demo", "--param", "max_bars"), "KEY=VALUE"),
+    "param of the wrong type": (("--demo", "--param", "hold=x"), "hold"),
+    "param without =": (("--demo", "--param", "hold"), "KEY=VALUE"),
     "start after end": (("--demo", "--start", "2025-01-01", "--end", "2024-01-01"), "--start"),
     "start not a date": (("--demo", "--start", "notadate"), "notadate"),
     "unknown fill": (("--demo", "--fill", "middle"), "--fill"),

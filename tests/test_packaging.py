@@ -20,7 +20,7 @@ EXPECTED = (
     "sitcli/datasets/venues.toml",
     "sitcli/datasets/instruments.toml",
     "sitcli/datasets/events/catalysts.csv",
-    "sitcli/strategies/catalyst_long.py",
+    "sitcli/strategies/catalyst_momentum.py",
     "sitcli/cli/__init__.py",
 )
 IGNORE = shutil.ignore_patterns(".git", ".venv", "build", "dist", "*.egg-info", "__pycache__",

@@ -41,11 +41,12 @@ def _root(
 
 
 def _register() -> None:
-    from sitcli.cli import backtest, data, liquidation
+    from sitcli.cli import backtest, data, liquidation, strategies
 
     data.register(app)
     liquidation.register(app)
     backtest.register(app)
+    strategies.register(app)
 
 
 _register()

@@ -24,7 +24,8 @@ DEMO_SYMBOLS = "NVDA,AMD,TSM,^NDX,RENDER/USDT,SIT"
 STAT_TITLES = {
     "total_return_pct": "Total return [%]", "cagr_pct": "CAGR [%]", "sharpe": "Sharpe",
     "sortino": "Sortino", "max_drawdown_pct": "Max drawdown [%]", "win_rate_pct": "Win rate [%]",
-    "profit_factor": "Profit factor", "trades": "Trades", "liquidations": "Liquidations / close-outs",
+    "profit_factor": "Profit factor", "trades": "Trades",
+    "liquidations": "Liquidations / close-outs",
     "fees": "Fees paid [$]", "spread": "Spread paid [$]", "slippage": "Slippage [$]",
     "financing": "Financing paid [$]", "funding": "Funding paid [$]",
     "liquidation_fees": "Liquidation fees [$]", "final_equity": "Final equity [$]",
@@ -32,8 +33,18 @@ STAT_TITLES = {
 }
 
 
+LOWER_IS_BETTER = {"liquidations", "fees", "spread", "slippage", "financing", "funding",
+                   "liquidation_fees"}
+RANK_COLUMNS = ("total_return_pct", "cagr_pct", "sharpe", "max_drawdown_pct", "win_rate_pct",
+                "trades", "liquidations", "final_equity")
+
+
 def backtest(
-    strategy: Annotated[str, typer.Argument(help="Strategy name.")] = "catalyst_long",
+    strategy: Annotated[str, typer.Argument(
+        help="Built-in strategy name, a file in ./strategies/, or a path to a .py file.")]
+        = "catalyst_momentum",
+    strategy_file: Annotated[Optional[str], typer.Option(
+        "--strategy", help="Same as the STRATEGY argument, e.g. --strategy my/strat.py.")] = None,
     symbols: Annotated[Optional[str], typer.Option(
         "--symbols", "-s", help=f"Comma-separated symbols (default with --demo: {DEMO_SYMBOLS}).")] = None,
     leverage: Annotated[Optional[float], typer.Option(
@@ -44,13 +55,30 @@ def backtest(
     settings: Annotated[Optional[list[str]], typer.Option(
         "--set", help="Override a venue field, e.g. --set fee=0.001 (repeatable).")] = None,
     params: Annotated[Optional[list[str]], typer.Option(
-        "--param", "-p", help="Strategy parameter, e.g. --param max_bars=3 (repeatable).")] = None,
+        "--param", "-p", help="Strategy parameter, e.g. --param hold=3 (repeatable).")] = None,
+    grid: Annotated[Optional[list[str]], typer.Option(
+        "--grid", "-g", help="Values to sweep, e.g. --grid leverage=5,20,50 --grid hold=1,3 "
+                             "(repeatable; every combination runs in one kernel call).")] = None,
+    rank_by: Annotated[str, typer.Option(
+        "--rank-by", help="Metric that orders the grid's runs.")] = "sharpe",
+    top: Annotated[int, typer.Option("--top", help="Rows of the ranking to print.")] = 20,
+    account: Annotated[str, typer.Option(
+        "--account", help="isolated: one account per symbol; shared: one account for all.")]
+        = "isolated",
+    cfd_hours: Annotated[str, typer.Option(
+        "--cfd-hours", help="session: news reaches exchange symbols at the next session open; "
+                            "24/7: at the next bar of the data (CFDs quoted around the clock).")]
+        = "session",
+    events_files: Annotated[Optional[list[Path]], typer.Option(
+        "--events", help="Your own catalysts CSV, added to the built-in calendar (repeatable).")]
+        = None,
     start: StartOpt = None,
     end: EndOpt = None,
     timeframe: Annotated[str, typer.Option("--timeframe", help="Bar size of the stored data.")] = "1d",
-    cash: Annotated[float, typer.Option("--cash", help="Starting cash per symbol.")] = 10_000.0,
-    size: Annotated[float, typer.Option(
-        "--size", help="Fraction of free collateral used as margin per trade.")] = 1.0,
+    cash: Annotated[float, typer.Option("--cash", help="Starting cash per account.")] = 10_000.0,
+    size: Annotated[Optional[float], typer.Option(
+        "--size", help="Fraction of free collateral used as margin per trade "
+                       "(default 1, or 1/number of symbols with --account shared).")] = None,
     fill: Annotated[str, typer.Option(
         "--fill", help="open: signals fill at the next bar's open; close: at their own close.")] = "open",
     take_first: Annotated[bool, typer.Option(
@@ -59,6 +87,8 @@ def backtest(
         "--allow-above-cap", help="Allow leverage above the venue's cap.")] = False,
     out: Annotated[Optional[Path], typer.Option(
         "--out", help="Write trades.csv, equity.csv, liquidations.csv and summary.json here.")] = None,
+    plot: Annotated[bool, typer.Option(
+        "--plot", help="With --out: also equity.png and a self-contained report.html.")] = False,
     demo: DemoOpt = False,
     data_dir: DataDirOpt = None,
     fmt: FormatOpt = Format.table,
@@ -67,10 +97,10 @@ def backtest(
 ) -> None:
     """Backtest a strategy over stored or demo data: stats, trades, liquidations.
 
-    Example: sitcli backtest --demo --symbols NVDA,RENDER/USDT --param max_bars=3
+    Example: sitcli backtest catalyst_momentum --demo --grid leverage=5,20,50
     """
-    from sitcli.backtest import RunConfig, run_backtest
-    from sitcli.cli.render import emit, note, print_json, print_pairs, print_table
+    from sitcli.backtest import RunConfig, parse_grid, run_backtest
+    from sitcli.cli.render import note
     from sitcli.data.store import Store, default_data_dir, demo_store
     from sitcli.errors import BadInput
     from sitcli.events import load_events
@@ -79,47 +109,115 @@ def backtest(
         raise BadInput("pass --symbols NVDA,AMD (stored data) or --demo (embedded demo data)")
     if out is not None and out.exists() and not out.is_dir():
         raise BadInput(f"--out {out}: exists and is not a directory; give a directory path")
+    if plot and out is None:
+        raise BadInput("--plot writes equity.png and report.html into --out DIR; add --out")
+    if rank_by not in STAT_TITLES:
+        raise BadInput(f"--rank-by {rank_by}: use one of {', '.join(STAT_TITLES)}")
     names = [s.strip() for s in (symbols or DEMO_SYMBOLS).split(",") if s.strip()]
-    cfg = RunConfig(symbols=names, strategy=strategy, params=parse_pairs(params, "--param", "max_bars=3"),
+    cfg = RunConfig(symbols=names, strategy=strategy_file or strategy,
+                    params=parse_pairs(params, "--param", "hold=3"), grid=parse_grid(grid),
                     leverage=leverage, venue=venue, overrides=parse_pairs(settings, "--set", "fee=0.001"),
-                    cash=cash, size=size, start=start, end=end, timeframe=timeframe, fill=fill,
-                    take_first=take_first, allow_above_cap=allow_above_cap)
+                    cash=cash, size=size, account=account, cfd_hours=cfd_hours, start=start,
+                    end=end, timeframe=timeframe, fill=fill, take_first=take_first,
+                    allow_above_cap=allow_above_cap)
     store = demo_store() if demo else Store(default_data_dir(data_dir))
-    result = run_backtest(cfg, store, load_events())
-    stats = result.stats()
+    result = run_backtest(cfg, store, load_events(events_files))
+    runs = result.run_stats()
+    combos = result.combo_stats()
     assumptions = result.assumptions()
+    payload = {"assumptions": assumptions,
+               "stats": {row["label"]: _stat_row(row) for row in runs},
+               "aggregate": [_stat_row(row) | {"label": row["label"]} for row in combos],
+               "liquidations": result.liquidations_frame().to_dict("records")}
+    if cfg.grid:
+        payload["ranking"] = [row["label"] for row in _ranked(runs, rank_by)]
     if out is not None:
-        write_outputs(out, result, stats, assumptions)
+        write_outputs(out, result, payload, plot)
+    if result.synthetic and fmt != Format.json:
+        note("synthetic demo data: generated prices, not market history", quiet or fmt == Format.table)
     if fmt == Format.json:
-        print_json({"assumptions": assumptions, "stats": stats,
-                    "liquidations": result.liquidations_frame().to_dict("records")})
+        from sitcli.cli.render import print_json
+
+        print_json(payload)
     elif fmt == Format.csv:
-        if result.synthetic:
-            note("synthetic demo data: generated prices, not market history", quiet)
-        emit(fmt, {}, [{"symbol": s, **row} for s, row in stats.items()])
+        from sitcli.cli.render import print_csv
+
+        keys = ["label", "symbol", *cfg.grid, "leverage", *STAT_TITLES]
+        print_csv(_ranked(runs, rank_by) if cfg.grid else runs, keys)
     else:
-        if result.synthetic:
-            typer.echo("SYNTHETIC DEMO DATA: generated prices, not market history.")
-        print_pairs(_header(assumptions), title=f"Backtest: {strategy}")
-        rows = [{"stat": title, **{s: stats[s][key] for s in stats}}
-                for key, title in STAT_TITLES.items()]
-        print_table(rows, ["stat", *stats], title="Results per symbol (each its own account)",
-                    digits=2)
+        _print_tables(result, runs, combos, assumptions, rank_by, top)
     if out is not None:
-        note(f"wrote trades.csv, equity.csv, liquidations.csv, summary.json to {out}", quiet)
+        note(f"wrote {', '.join(OUT_FILES + (PLOT_FILES if plot else ()))} to {out}", quiet)
+
+
+OUT_FILES = ("trades.csv", "equity.csv", "liquidations.csv", "summary.json")
+PLOT_FILES = ("equity.png", "report.html")
+
+
+def _stat_row(row: dict) -> dict:
+    return {k: row[k] for k in ("symbol", *STAT_TITLES) if k in row}
+
+
+def _ranked(rows: list[dict], key: str) -> list[dict]:
+    import math
+
+    sign = 1 if key in LOWER_IS_BETTER else -1
+
+    def order(row):
+        value = row.get(key)
+        missing = value is None or (isinstance(value, float) and math.isnan(value))
+        return (missing, 0.0 if missing else sign * value)
+
+    return sorted(rows, key=order)
+
+
+def _print_tables(result, runs, combos, assumptions, rank_by, top) -> None:
+    from sitcli.cli.render import print_pairs, print_table
+
+    if result.synthetic:
+        typer.echo("SYNTHETIC DEMO DATA: generated prices, not market history.")
+    print_pairs(_header(assumptions), title=f"Backtest: {assumptions['strategy']}")
+    if not result.cfg.grid:
+        columns = [row["label"] for row in runs] + (["ALL"] if len(runs) > 1 else [])
+        table = {row["label"]: row for row in runs}
+        if len(runs) > 1:
+            table["ALL"] = combos[0]
+        rows = [{"stat": title, **{c: table[c].get(key) for c in columns}}
+                for key, title in STAT_TITLES.items()]
+        where = ("one shared account" if result.shared else "each its own account; ALL = their sum")
+        print_table(rows, ["stat", *columns], title=f"Results per symbol ({where})", digits=2)
+        return
+    keys = list(result.cfg.grid)
+    ranked = _ranked(runs, rank_by)[:top]
+    shown = [{"#": i + 1, "symbol": r["symbol"], **{k: r[k] for k in keys},
+              **{STAT_TITLES[c]: r[c] for c in RANK_COLUMNS}} for i, r in enumerate(ranked)]
+    print_table(shown, title=f"Top {len(ranked)} of {len(runs)} runs by {STAT_TITLES[rank_by]}",
+                digits=2)
+    ranked = _ranked(combos, rank_by)[:top]
+    shown = [{"#": i + 1, **{k: r[k] for k in keys}, **{STAT_TITLES[c]: r[c] for c in RANK_COLUMNS}}
+             for i, r in enumerate(ranked)]
+    print_table(shown, title=f"Combinations over all symbols by {STAT_TITLES[rank_by]}", digits=2)
 
 
 def _header(a: dict) -> dict:
+    import numpy as np
+
     data = "; ".join(f"{d['symbol']} {d['first']:%Y-%m-%d}..{d['last']:%Y-%m-%d} "
                      f"({d['bars']} bars, {d['source']})" for d in a["data"])
-    venues = "; ".join(f"{s}: {v['name']} {v['leverage']:g}x ({v['margin_mode']}, fee "
-                       f"{v['fee']:g}, half-spread {v['half_spread']:g})"
+    venues = "; ".join(f"{s}: {v['name']} "
+                       f"{'/'.join(f'{x:g}' for x in np.atleast_1d(v['leverage']))}x "
+                       f"({v['margin_mode']}, fee {v['fee']:g}, half-spread {v['half_spread']:g})"
                        for s, v in a["venues"].items())
-    return {"data": data, "params": a["params"], "venues": venues, "cash": a["initial_cash_per_symbol"],
-            "fill": a["fill"], "intrabar": a["intrabar"]}
+    header = {"data": data, "params": a["params"], "venues": venues,
+              "account": f"{a['account']}, {a['initial_cash_per_account']:,.0f} cash each",
+              "event timing": a["event_timing"], "fill": a["fill"], "intrabar": a["intrabar"]}
+    if a["grid"]:
+        header["grid"] = ", ".join(f"{k}={','.join(map(str, dict.fromkeys(v)))}"
+                                   for k, v in a["grid"].items())
+    return header
 
 
-def write_outputs(out: Path, result, stats: dict, assumptions: dict) -> None:
+def write_outputs(out: Path, result, payload: dict, plot: bool) -> None:
     """Each file is written to a temporary name and renamed, so a crash leaves no half file."""
     import json
     import os
@@ -127,17 +225,31 @@ def write_outputs(out: Path, result, stats: dict, assumptions: dict) -> None:
     from sitcli.cli.render import _plain
 
     out.mkdir(parents=True, exist_ok=True)
+    summary = {k: payload[k] for k in ("assumptions", "stats", "aggregate", "ranking") if k in payload}
     files = {
         "trades.csv": lambda p: result.trades_frame().to_csv(p, index=False),
         "equity.csv": lambda p: result.equity_frame().to_csv(p, index_label="time"),
         "liquidations.csv": lambda p: result.liquidations_frame().to_csv(p, index=False),
-        "summary.json": lambda p: p.write_text(json.dumps(
-            _plain({"assumptions": assumptions, "stats": stats}), indent=2, allow_nan=False)),
+        "summary.json": lambda p: p.write_text(json.dumps(_plain(summary), indent=2,
+                                                          allow_nan=False)),
     }
     for name, write in files.items():
         tmp = out / f".{name}.tmp"
         write(tmp)
         os.replace(tmp, out / name)
+    if plot:
+        from sitcli.plots import equity_png, report_html
+
+        marks = result.liquidations_frame()
+        if not marks.empty:
+            marks = marks.assign(label=result.account_labels(marks))
+        title = f"sitcli backtest {result.strategy.name}"
+        equity = result.equity_frame()
+        equity_png(out / "equity.png", equity, marks, title, synthetic=result.synthetic)
+        stats = [{"run": label, **row} for label, row in payload["stats"].items()]
+        report_html(out / "report.html", title=title, assumptions=payload["assumptions"],
+                    stats=stats, equity=equity, trades=result.trades_frame(),
+                    liquidations=result.liquidations_frame(), synthetic=result.synthetic)
 
 
 def register(app: typer.Typer) -> None:

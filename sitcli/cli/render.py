@@ -70,7 +70,9 @@ def print_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None
     columns = list(columns or (rows[0].keys() if rows else []))
     table = Table(title=title, title_justify="left")
     for col in columns:
-        table.add_column(col, justify="left" if col in ("symbol", "stat", "key", "value") else "right")
+        sample = next((row.get(col) for row in rows if row.get(col) is not None), None)
+        text = isinstance(sample, str) or col in ("symbol", "stat", "key", "value")
+        table.add_column(col, justify="left" if text else "right")
     row_styles = list(styles)
     for i, row in enumerate(rows):
         style = row_styles[i] if i < len(row_styles) else None

@@ -1,0 +1,277 @@
+"""Event studies: how AI-compute proxies moved around catalysts, and what leverage would have done.
+
+For each symbol and each event that lists the symbol's asset class:
+
+- the event bar ``j`` is the first bar that opens at or after the event, on the instrument's own
+  calendar (``sitcli.backtest.bar_times``: real session opens for exchange-traded daily bars,
+  00:00 UTC for 24/7 daily bars), see ``sitcli.events.fill_bars``;
+- the reference price is the close of bar ``j - 1`` (the last price before the news could be
+  traded); the cumulative return at offset ``k`` is ``close[j+k] / close[j-1] - 1`` (simple) and
+  ``log(close[j+k] / close[j-1])`` (log), for every ``k`` in the window ``[pre, post]``, negative
+  offsets included (offset -1 is 0 by construction);
+- a long entered at bar ``j``'s open ``E`` has, over bars ``j .. j+post``, the maximum adverse
+  excursion ``min(low) / E - 1`` and the maximum favourable excursion ``max(high) / E - 1``;
+- at leverage ``L`` (isolated margin ``E/L``, maintenance 0) the liquidation price is
+  ``sitcli.engine.margin.liquidation_price`` = ``E (1 - 1/L)``. Walking the bars from ``j``, the
+  long is *liquidated before the gain* if a bar's low reaches the liquidation price before any
+  bar's high reaches ``E (1 + gain)``; when both happen inside one bar it counts as liquidated
+  (the engine's conservative order: adverse extreme first).
+
+Events that need bars outside the data are skipped and counted; events that fill the same bar
+count once (the earliest). Everything here is plain pandas/numpy on arrays and frames; only
+``run_study`` touches the store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from sitcli.errors import BadInput, DataMissing
+
+DEFAULT_LEVERAGES = (10.0, 20.0, 50.0)
+DEFAULT_GAIN = 0.03
+
+
+@dataclass(frozen=True)
+class Window:
+    pre: int    # first offset (<= 0)
+    post: int   # last offset (>= 0)
+
+    @property
+    def offsets(self) -> np.ndarray:
+        return np.arange(self.pre, self.post + 1)
+
+
+def parse_window(text: str) -> Window:
+    """'-5,10' -> Window(-5, 10). Needs two integers a <= 0 <= b with a < b."""
+    parts = [p.strip() for p in str(text).split(",")]
+    try:
+        if len(parts) != 2:
+            raise ValueError
+        pre, post = int(parts[0]), int(parts[1])
+    except ValueError:
+        raise BadInput(f"--window {text!r}: expected two integers 'a,b' with a <= 0 <= b, "
+                       "e.g. --window=-5,10 (5 bars before to 10 bars after the event bar)") from None
+    if not (pre <= 0 <= post) or pre == post:
+        raise BadInput(f"--window {text!r}: need a <= 0 <= b and a < b (offset 0 is the event "
+                       "bar), e.g. --window=-5,10")
+    return Window(pre, post)
+
+
+def parse_leverages(text: str) -> tuple[float, ...]:
+    """'10,20,50' -> (10.0, 20.0, 50.0); each >= 1."""
+    out = []
+    for part in str(text).split(","):
+        try:
+            value = float(part.strip())
+        except ValueError:
+            value = float("nan")
+        if not (np.isfinite(value) and value >= 1):
+            raise BadInput(f"--leverages {text!r}: expected numbers >= 1 separated by commas, "
+                           "e.g. --leverages 10,20,50")
+        out.append(value)
+    return tuple(dict.fromkeys(out))
+
+
+def liquidation_price_long(entry: float, leverage: float) -> float:
+    """The engine's isolated liquidation price of a 1-unit long at `leverage`, maintenance 0."""
+    from sitcli.engine.margin import liquidation_price
+
+    return float(liquidation_price(1, 1.0, float(entry), float(entry) / leverage,
+                                   [0.0], [0.0], [0.0]))
+
+
+def first_outcome(lows: np.ndarray, highs: np.ndarray, liq_price: float, target: float):
+    """('liquidated' | 'gain' | 'neither', bar offset or None) for a long over the given bars:
+    the low reaching `liq_price` before the high reaches `target`; within one bar, liquidation
+    first."""
+    hit_liq = np.flatnonzero(lows <= liq_price)
+    hit_gain = np.flatnonzero(highs >= target)
+    k_liq = int(hit_liq[0]) if len(hit_liq) else None
+    k_gain = int(hit_gain[0]) if len(hit_gain) else None
+    if k_liq is not None and (k_gain is None or k_liq <= k_gain):
+        return "liquidated", k_liq
+    if k_gain is not None:
+        return "gain", k_gain
+    return "neither", None
+
+
+def _dist(values: np.ndarray) -> dict:
+    if len(values) == 0:
+        return {"mean": None, "median": None, "p10": None, "p90": None}
+    return {"mean": float(np.mean(values)), "median": float(np.median(values)),
+            "p10": float(np.percentile(values, 10)), "p90": float(np.percentile(values, 90))}
+
+
+def _pct(x):
+    return None if x is None else 100.0 * x
+
+
+def study_bars(bars: pd.DataFrame, open_times, events: pd.DataFrame, window: Window,
+               leverages=DEFAULT_LEVERAGES, gain: float = DEFAULT_GAIN) -> dict:
+    """The event study of one instrument: `bars` (OHLC), `open_times` (each bar's real open,
+    UTC), `events` (already restricted to the ones relevant to this instrument).
+
+    Returns plain numbers (percent where the key ends in ``_pct``, shares in [0, 1]).
+    """
+    from sitcli.events import fill_bars
+
+    o = bars["open"].to_numpy(np.float64)
+    h = bars["high"].to_numpy(np.float64)
+    lo = bars["low"].to_numpy(np.float64)
+    c = bars["close"].to_numpy(np.float64)
+    n = len(bars)
+    opens = pd.DatetimeIndex(open_times)
+    js = fill_bars(opens, events["time"]) if len(events) else np.zeros(0, np.int64)
+    offsets = window.offsets
+
+    skipped = {"outside_data": 0, "window_outside_data": 0, "same_bar": 0}
+    used_rows, seen = [], set()
+    for i, j in enumerate(js):
+        j = int(j)
+        if j >= n or (j == 0 and n and events["time"].iloc[i] < opens[0]):
+            skipped["outside_data"] += 1
+            continue
+        if j - 1 < 0 or j + window.pre < 0 or j + window.post > n - 1:
+            skipped["window_outside_data"] += 1
+            continue
+        if j in seen:
+            skipped["same_bar"] += 1
+            continue
+        seen.add(j)
+        used_rows.append((i, j))
+
+    per_event = []
+    simple = np.zeros((len(used_rows), len(offsets)))
+    logs = np.zeros_like(simple)
+    mae = np.zeros(len(used_rows))
+    mfe = np.zeros(len(used_rows))
+    outcomes = {lev: [] for lev in leverages}
+    for r, (i, j) in enumerate(used_rows):
+        ref = c[j - 1]
+        path = c[j + offsets]
+        simple[r] = path / ref - 1.0
+        logs[r] = np.log(path / ref)
+        entry = o[j]
+        post = slice(j, j + window.post + 1)
+        mae[r] = lo[post].min() / entry - 1.0
+        mfe[r] = h[post].max() / entry - 1.0
+        event = events.iloc[i]
+        record = {"time": event["time"], "title": event["title"], "category": event["category"],
+                  "status": event["status"], "direction": int(event["direction"]),
+                  "bar": j, "bar_open": opens[j], "reference_close": float(ref),
+                  "entry": float(entry), "mae_pct": 100 * mae[r], "mfe_pct": 100 * mfe[r],
+                  "cum_simple_pct": list(100 * simple[r]), "cum_log_pct": list(100 * logs[r]),
+                  "outcomes": []}
+        for lev in leverages:
+            lp = liquidation_price_long(entry, lev)
+            what, k = first_outcome(lo[post], h[post], lp, entry * (1.0 + gain))
+            outcomes[lev].append(what)
+            record["outcomes"].append({"leverage": lev, "liquidation_price": lp,
+                                       "outcome": what, "offset": k})
+        per_event.append(record)
+
+    m = len(used_rows)
+    rows = []
+    for col, k in enumerate(offsets):
+        rows.append({"offset": int(k), "events": m,
+                     "mean_simple_pct": _pct(float(np.mean(simple[:, col]))) if m else None,
+                     "median_simple_pct": _pct(float(np.median(simple[:, col]))) if m else None,
+                     "mean_log_pct": _pct(float(np.mean(logs[:, col]))) if m else None,
+                     "median_log_pct": _pct(float(np.median(logs[:, col]))) if m else None})
+    liquidation = []
+    for lev in leverages:
+        got = outcomes[lev]
+        count = {w: got.count(w) for w in ("liquidated", "gain", "neither")}
+        liquidation.append({
+            "leverage": lev, "liquidation_move_pct": -100.0 / lev,
+            "liquidated_before_gain": count["liquidated"], "gain_first": count["gain"],
+            "neither": count["neither"],
+            "liquidated_before_gain_share": count["liquidated"] / m if m else None,
+            "gain_first_share": count["gain"] / m if m else None})
+    return {
+        "events_relevant": int(len(events)), "events_used": m, "skipped": skipped,
+        "offsets": rows,
+        "mae_pct": {k: _pct(v) for k, v in _dist(mae).items()},
+        "mfe_pct": {k: _pct(v) for k, v in _dist(mfe).items()},
+        "gain_pct": 100.0 * gain,
+        "liquidation": liquidation,
+        "events": per_event,
+    }
+
+
+def relevant_events(events: pd.DataFrame, asset_class: str) -> pd.DataFrame:
+    from sitcli.events import filter_events
+
+    return filter_events(events, asset_class=asset_class)
+
+
+def run_study(store, symbols: list[str], events: pd.DataFrame, window: Window,
+              timeframe: str = "1d", leverages=DEFAULT_LEVERAGES, gain: float = DEFAULT_GAIN,
+              filters: dict | None = None) -> dict:
+    """The study over stored bars for each symbol. `events` is the (already filtered) calendar.
+
+    BadInput when no event is left to study (none matches the filters, or none lists any of the
+    symbols' asset classes); DataMissing when events match but none falls inside the data with
+    enough bars around it.
+    """
+    from sitcli import instruments
+    from sitcli.backtest import bar_times, read_bars
+
+    if not symbols:
+        raise BadInput("no symbols: pass --symbols NVDA,RENDER/USDT (or --demo)")
+    if not gain > 0:
+        raise BadInput(f"--gain-pct {100 * gain:g}: must be > 0, e.g. 3")
+    if events.empty:
+        raise BadInput(f"no events match {_describe(filters)}; widen --since or --category "
+                       "(see `sitcli events list`)")
+    names = list(dict.fromkeys(symbols))
+    out = {}
+    for symbol in names:
+        inst = instruments.instrument(symbol)
+        bars = read_bars(store, symbol, timeframe)
+        opens, _closes = bar_times(bars.index, inst, timeframe)
+        mine = relevant_events(events, inst.asset_class)
+        meta = bars.attrs.get("sitcli", {})
+        result = study_bars(bars, opens, mine, window, leverages, gain)
+        out[symbol] = {"asset_class": inst.asset_class, "calendar": inst.calendar,
+                       "source": str(meta.get("source", "?")), "synthetic": bool(meta.get("synthetic")),
+                       "bars": len(bars), "first": bars.index[0], "last": bars.index[-1], **result}
+    if sum(r["events_relevant"] for r in out.values()) == 0:
+        classes = ", ".join(sorted({r["asset_class"] for r in out.values()}))
+        raise BadInput(f"no events match {_describe(filters)} for asset class(es) {classes} of "
+                       f"{', '.join(names)}; pick another --category or symbol")
+    if sum(r["events_used"] for r in out.values()) == 0:
+        span = "; ".join(f"{s} {r['first']:%Y-%m-%d}..{r['last']:%Y-%m-%d}" for s, r in out.items())
+        raise DataMissing(f"no matching event falls inside the data with {-window.pre} bar(s) "
+                          f"before and {window.post} after it ({span}); pull more data or "
+                          "narrow --window")
+    return {"assumptions": assumptions(window, timeframe, leverages, gain, filters, len(events)),
+            "symbols": out}
+
+
+def _describe(filters: dict | None) -> str:
+    parts = [f"{k} {v}" for k, v in (filters or {}).items() if v]
+    return "the filters (" + ", ".join(parts) + ")" if parts else "the calendar"
+
+
+def assumptions(window: Window, timeframe: str, leverages, gain: float, filters: dict | None,
+                n_events: int) -> dict:
+    return {
+        "window": [window.pre, window.post],
+        "timeframe": timeframe,
+        "event_bar": "first bar opening at or after the event, on the instrument's calendar "
+                     "(session opens for exchange-traded bars, 00:00 UTC for 24/7 daily bars)",
+        "returns": "cumulative from the close of the bar before the event bar to each offset's "
+                   "close (simple and log)",
+        "entry": "long at the event bar's open; MAE/MFE from lows/highs of offsets 0..post",
+        "liquidation": "isolated, maintenance 0: liquidation price = entry x (1 - 1/L); a bar whose "
+                       "low reaches it counts before a gain in the same bar",
+        "leverages": list(leverages),
+        "gain_pct": 100.0 * gain,
+        "same_bar": "events that fill the same bar count once (the earliest)",
+        "events": {"matching": n_events, **{k: v for k, v in (filters or {}).items()}},
+    }

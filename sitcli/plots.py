@@ -1,0 +1,437 @@
+"""Charts and the self-contained HTML report: the matplotlib edge of sitcli.
+
+Importing this module is cheap: pandas and matplotlib are imported inside the functions, and
+matplotlib only ever draws through its non-interactive Agg canvas (no pyplot, no GUI backend,
+no global backend switch). Files are written atomically: a temporary file in the target's
+directory, then ``os.replace``.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+import numbers
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+MAX_LINES = 12          # runs drawn at most; the rest are summarised in the title
+TRADES_SHOWN = 500      # trade rows in the HTML report
+FIGSIZE = (12.0, 7.0)   # inches
+DPI = 150
+SYNTHETIC_TEXT = "SYNTHETIC DEMO DATA"
+KIND_COLORS = {"liquidation": "#d62728", "close-out": "#ff7f0e"}   # red, orange
+DASH = "\u2013"         # shown for NaN / None / missing
+
+
+# --------------------------------------------------------------------------------------------
+# PNG
+
+
+def equity_png(path, equity: pd.DataFrame, liquidations: pd.DataFrame, title: str,
+               synthetic: bool = False) -> Path:
+    """Equity (top) and drawdown % (bottom) of each run, liquidations marked; write a PNG.
+
+    ``equity``: UTC DatetimeIndex, one column per run label, account equity in $ (NaN allowed).
+    ``liquidations``: columns ``time``, ``label`` (or ``symbol``), ``kind``, ``fill_price``;
+    may be empty. Returns the path written.
+    """
+    path = Path(path)
+    _atomic_write(path, _render_png(equity, liquidations, title, synthetic))
+    return path
+
+
+def _render_png(equity, liquidations, title: str, synthetic: bool) -> bytes:
+    import io
+
+    import matplotlib.dates as mdates
+    import numpy as np
+    import pandas as pd
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import FuncFormatter, StrMethodFormatter
+
+    equity = equity if equity is not None else pd.DataFrame()
+    eq = equity.apply(pd.to_numeric, errors="coerce").astype(float)
+    eq = eq.replace([np.inf, -np.inf], np.nan)
+    if len(eq.index):
+        index = pd.DatetimeIndex(eq.index)
+        eq.index = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
+        eq = eq.sort_index(kind="stable")
+    n_runs = eq.shape[1]
+
+    # pick the runs to draw: at most MAX_LINES, highest final (last valid) equity first
+    finals = [_last_valid(eq.iloc[:, j]) for j in range(n_runs)]
+
+    def rank(j: int):
+        return (math.isnan(finals[j]), 0.0 if math.isnan(finals[j]) else -finals[j])
+
+    order = sorted(range(n_runs), key=rank)[:MAX_LINES]
+
+    heading = str(title)
+    if n_runs > MAX_LINES:
+        heading += f"  (top {MAX_LINES} of {n_runs} runs by final equity)"
+    if synthetic:
+        heading = f"{SYNTHETIC_TEXT} \u2014 {heading}"
+
+    x = _naive_utc(eq.index) if len(eq.index) else eq.index
+    fig = Figure(figsize=FIGSIZE, dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    ax_eq, ax_dd = fig.subplots(2, 1, sharex=True, height_ratios=(3, 1.3))
+    fig.suptitle(heading, fontsize=12, color="#b00000" if synthetic else "black",
+                 fontweight="bold" if synthetic else "normal")
+
+    colors = _colors(len(order))
+    handles: list = []
+    drawn: dict[str, Any] = {}      # label -> its equity Series (for markers)
+    for color, j in zip(colors, order, strict=True):
+        label = str(eq.columns[j])
+        s = eq.iloc[:, j]
+        legend = label if math.isnan(finals[j]) else f"{label}  ${finals[j]:,.0f}"
+        (line,) = ax_eq.plot(x, s.to_numpy(), color=color, lw=1.2, label=legend)
+        handles.append(line)
+        peak = s.cummax()
+        dd = (s / peak.where(peak > 0) - 1.0) * 100.0
+        ax_dd.plot(x, dd.to_numpy(), color=color, lw=1.0)
+        drawn.setdefault(label, s)
+
+    # liquidation / close-out markers, on the run's equity line at that time
+    kinds_seen: list[str] = []
+    liq = liquidations if liquidations is not None else pd.DataFrame()
+    label_col = "label" if "label" in liq.columns else ("symbol" if "symbol" in liq.columns else None)
+    if len(liq) and label_col is not None and "time" in liq.columns and len(eq.index):
+        times = pd.to_datetime(liq["time"], utc=True)
+        kinds = liq["kind"].astype(str) if "kind" in liq.columns else pd.Series("liquidation",
+                                                                                index=liq.index)
+        for t, lab, kind in zip(times, liq[label_col].astype(str), kinds, strict=True):
+            s = drawn.get(lab)
+            if s is None or pd.isna(t):
+                continue
+            y = s.loc[:t].dropna()
+            if y.empty:
+                continue
+            color = KIND_COLORS.get(kind, KIND_COLORS["liquidation"])
+            ax_eq.plot(_naive_utc(pd.DatetimeIndex([t]))[0], y.iloc[-1], marker="x", ms=10,
+                       mew=2.5, color=color, ls="none", zorder=5)
+            if kind not in kinds_seen:
+                kinds_seen.append(kind)
+    for kind in kinds_seen:
+        handles.append(Line2D([], [], marker="x", ms=8, mew=2.5, ls="none",
+                              color=KIND_COLORS.get(kind, KIND_COLORS["liquidation"]), label=kind))
+
+    # scales and axes
+    shown = eq.iloc[:, order].to_numpy().ravel() if order else np.array([])
+    shown = shown[np.isfinite(shown)]
+    if shown.size and shown.min() > 0 and shown.max() / shown.min() > 10:
+        from matplotlib.ticker import LogLocator, NullFormatter
+
+        ax_eq.set_yscale("log")
+        ax_eq.yaxis.set_major_formatter(FuncFormatter(_money_log))
+        if shown.max() / shown.min() <= 1e3:
+            ax_eq.yaxis.set_minor_locator(LogLocator(base=10, subs=(2.0, 5.0)))
+            ax_eq.yaxis.set_minor_formatter(FuncFormatter(_money_log))
+        else:
+            ax_eq.yaxis.set_minor_formatter(NullFormatter())
+        ax_eq.set_ylabel("equity ($, log scale)")
+    else:
+        small = shown.size and np.abs(shown).max() < 100
+        ax_eq.yaxis.set_major_formatter(StrMethodFormatter("${x:,.2f}" if small else "${x:,.0f}"))
+        ax_eq.set_ylabel("equity ($)")
+    ax_dd.set_ylabel("drawdown (%)")
+    ax_dd.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:.0f}%"))
+    for ax in (ax_eq, ax_dd):
+        ax.grid(True, which="major", alpha=0.3)
+        ax.grid(True, which="minor", alpha=0.12)
+    if len(eq.index):
+        locator = mdates.AutoDateLocator()
+        ax_dd.xaxis.set_major_locator(locator)
+        ax_dd.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    ax_dd.set_xlabel("time (UTC)")
+    if handles:
+        fig.legend(handles=handles, loc="outside right upper", fontsize=8, frameon=False)
+    if not order or not shown.size:
+        ax_eq.text(0.5, 0.5, "no equity data", transform=ax_eq.transAxes, ha="center",
+                   va="center", color="grey")
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI, metadata={"Title": heading})
+    return buf.getvalue()
+
+
+def _last_valid(s) -> float:
+    valid = s.dropna()
+    return float(valid.iloc[-1]) if len(valid) else math.nan
+
+
+def _naive_utc(index):
+    """A DatetimeIndex as naive UTC datetime64 (what matplotlib plots without converters)."""
+    import pandas as pd
+
+    index = pd.DatetimeIndex(index)
+    if index.tz is not None:
+        index = index.tz_convert("UTC").tz_localize(None)
+    return index.to_numpy()
+
+
+def _colors(n: int) -> list:
+    """Line colours without red and orange, which mark liquidations and close-outs."""
+    from matplotlib import colormaps
+
+    tab10, tab20 = colormaps["tab10"], colormaps["tab20"]
+    pal = [tab10(i) for i in (0, 2, 4, 5, 6, 7, 8, 9)] + [tab20(i) for i in (1, 5, 9, 11, 13, 15, 17, 19)]
+    return [pal[i % len(pal)] for i in range(n)]
+
+
+def _money_log(v: float, _pos=None) -> str:
+    """Compact $ tick label for the log axis: $500, $2k, $2.5k, $10k, $1.2M."""
+    a = abs(v)
+    if a >= 1e6:
+        return f"${v / 1e6:,.3g}M"
+    if a >= 1e3:
+        return f"${v / 1e3:,.3g}k"
+    if a >= 1 or a == 0:
+        return f"${v:,.3g}"
+    return f"${v:.2g}"
+
+
+# --------------------------------------------------------------------------------------------
+# HTML
+
+
+def report_html(path, *, title: str, assumptions: dict, stats: list[dict], equity: pd.DataFrame,
+                trades: pd.DataFrame, liquidations: pd.DataFrame, synthetic: bool = False) -> Path:
+    """One self-contained HTML report (inline CSS, chart as a base64 PNG, no network needed).
+
+    ``stats``: flat dicts, the first key of each is its row label. ``trades``: the first
+    TRADES_SHOWN rows are shown. Returns the path written.
+    """
+    import pandas as pd
+
+    path = Path(path)
+    esc = html.escape
+    png = _render_png(equity, liquidations, title, synthetic)
+    chart = base64.b64encode(png).decode("ascii")
+    trades = trades if trades is not None else pd.DataFrame()
+    liquidations = liquidations if liquidations is not None else pd.DataFrame()
+
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{esc(('[' + SYNTHETIC_TEXT + '] ') if synthetic else '')}{esc(str(title))}</title>",
+        f"<style>{_CSS}</style></head><body>",
+    ]
+    if synthetic:
+        parts.append(f'<div class="banner">{SYNTHETIC_TEXT}: these are generated random paths, '
+                     "not market prices. Results say nothing about real performance.</div>")
+    parts.append(f"<h1>{esc(str(title))}</h1>")
+
+    parts.append("<h2>Equity and drawdown</h2>")
+    parts.append(f'<img src="data:image/png;base64,{chart}" class="chart" '
+                 f'alt="{esc("Equity and drawdown: " + str(title))}">')
+
+    parts.append("<h2>Statistics</h2>")
+    parts.append(_stats_table(stats))
+
+    parts.append("<h2>Assumptions</h2>")
+    parts.append(_render_value(assumptions if assumptions is not None else {}))
+
+    parts.append(f"<h2>Liquidations and close-outs ({len(liquidations)})</h2>")
+    parts.append(_frame_table(liquidations) if len(liquidations)
+                 else '<p class="note">No liquidations or close-outs.</p>')
+
+    n_trades = len(trades)
+    parts.append(f"<h2>Trades ({n_trades})</h2>")
+    if n_trades > TRADES_SHOWN:
+        parts.append(f'<p class="note">showing {TRADES_SHOWN} of {n_trades} trades</p>')
+    parts.append(_frame_table(trades.head(TRADES_SHOWN)) if n_trades
+                 else '<p class="note">No trades.</p>')
+
+    parts.append("</body></html>\n")
+    _atomic_write(path, "\n".join(parts).encode("utf-8"))
+    return path
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;
+margin:1.5em auto;max-width:1400px;padding:0 1em;color:#222;line-height:1.4}
+h1{font-size:1.5em;margin:.3em 0}h2{font-size:1.15em;margin:1.4em 0 .4em;
+border-bottom:1px solid #ddd;padding-bottom:.2em}
+.banner{background:#b00000;color:#fff;font-weight:bold;padding:.7em 1em;border-radius:4px;
+font-size:1.1em;letter-spacing:.02em}
+img.chart{max-width:100%;height:auto;border:1px solid #eee}
+.scroll{overflow-x:auto}
+table{border-collapse:collapse;font-size:.85em;margin:.3em 0}
+th,td{border:1px solid #ddd;padding:.25em .55em;vertical-align:top}
+th{background:#f4f4f4;text-align:left;position:sticky;top:0}
+td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+tr:nth-child(even) td{background:#fafafa}
+dl{margin:.2em 0}dt{font-weight:600;margin-top:.35em}dd{margin-left:1.5em}
+.note{color:#666;font-style:italic}
+"""
+
+
+def _stats_table(stats: list[dict]) -> str:
+    esc = html.escape
+    rows = [dict(r) for r in (stats or []) if r]
+    if not rows:
+        return '<p class="note">No statistics.</p>'
+    label_key = next(iter(rows[0]))
+    columns: list = []
+    for r in rows:
+        for k in list(r)[1:]:
+            if k not in columns and k != label_key:
+                columns.append(k)
+    out = ['<div class="scroll"><table><thead><tr>', f"<th>{esc(str(label_key))}</th>"]
+    out += [f"<th>{esc(str(c))}</th>" for c in columns]
+    out.append("</tr></thead><tbody>")
+    for r in rows:
+        label = r.get(label_key, next(iter(r.values())))
+        out.append(f"<tr><th>{esc(_fmt(label))}</th>")
+        out += [_td(r.get(c)) for c in columns]
+        out.append("</tr>")
+    out.append("</tbody></table></div>")
+    return "".join(out)
+
+
+def _frame_table(frame) -> str:
+    esc = html.escape
+    out = ['<div class="scroll"><table><thead><tr>']
+    out += [f"<th>{esc(str(c))}</th>" for c in frame.columns]
+    out.append("</tr></thead><tbody>")
+    for row in frame.itertuples(index=False, name=None):
+        out.append("<tr>" + "".join(_td(v) for v in row) + "</tr>")
+    out.append("</tbody></table></div>")
+    return "".join(out)
+
+
+def _td(value) -> str:
+    cls = ' class="num"' if _is_number(value) else ""
+    return f"<td{cls}>{html.escape(_fmt(value))}</td>"
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, numbers.Number) and not isinstance(value, bool)
+
+
+def _is_missing(value) -> bool:
+    if value is None:
+        return True
+    try:
+        import pandas as pd
+
+        return bool(pd.isna(value)) if not isinstance(value, (str, bytes)) else False
+    except (TypeError, ValueError):
+        return False
+
+
+def _fmt(value) -> str:
+    """Plain text for one value: numbers to 2-4 decimals, NaN/None as an en dash, UTC times."""
+    if isinstance(value, (list, tuple, dict, set)):
+        return _plain(value)
+    if _is_missing(value):
+        return DASH
+    if isinstance(value, bool) or type(value).__name__ in ("bool_", "bool"):
+        return "yes" if value else "no"
+    if isinstance(value, numbers.Integral):
+        return f"{int(value):,d}"
+    if isinstance(value, numbers.Real):
+        v = float(value)
+        if math.isinf(v):
+            return "\u221e" if v > 0 else "\u2212\u221e"
+        if v == 0:
+            return "0"
+        if abs(v) >= 1:
+            return f"{v:,.2f}"
+        return f"{v:.4f}"
+    if hasattr(value, "strftime") and hasattr(value, "year"):
+        return _fmt_time(value)
+    if hasattr(value, "total_seconds"):      # Timedelta
+        return str(value)
+    return str(value)
+
+
+def _fmt_time(value) -> str:
+    import pandas as pd
+
+    t = pd.Timestamp(value)
+    if t.tzinfo is not None:
+        t = t.tz_convert("UTC")
+        suffix = " UTC"
+    else:
+        suffix = ""
+    text = t.strftime("%Y-%m-%d %H:%M:%S" if t.second or t.microsecond else "%Y-%m-%d %H:%M")
+    return text + suffix
+
+
+def _plain(value) -> str:
+    """Compact text for a small nested value (used inside table cells)."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_plain(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple, set)):
+        return "[" + ", ".join(_plain(v) for v in value) + "]"
+    return _fmt(value)
+
+
+def _render_value(value, depth: int = 0) -> str:
+    """Readable HTML for a nested assumptions value (every piece of text escaped)."""
+    esc = html.escape
+    if isinstance(value, dict):
+        if not value:
+            return f"<span>{DASH}</span>"
+        items = "".join(f"<dt>{esc(str(k))}</dt><dd>{_render_value(v, depth + 1)}</dd>"
+                        for k, v in value.items())
+        return f"<dl>{items}</dl>"
+    if isinstance(value, (list, tuple, set)):
+        seq = list(value)
+        if not seq:
+            return f"<span>{DASH}</span>"
+        if all(isinstance(v, dict) for v in seq):
+            columns: list = []
+            for v in seq:
+                for k in v:
+                    if k not in columns:
+                        columns.append(k)
+            if all(not isinstance(x, (dict, list, tuple, set)) for v in seq for x in v.values()):
+                head = "".join(f"<th>{esc(str(c))}</th>" for c in columns)
+                body = "".join("<tr>" + "".join(_td(v.get(c)) for c in columns) + "</tr>"
+                               for v in seq)
+                return (f'<div class="scroll"><table><thead><tr>{head}</tr></thead>'
+                        f"<tbody>{body}</tbody></table></div>")
+        if all(not isinstance(v, (dict, list, tuple, set)) for v in seq):
+            return f"<span>{esc(', '.join(_fmt(v) for v in seq))}</span>"
+        return "<ol>" + "".join(f"<li>{_render_value(v, depth + 1)}</li>" for v in seq) + "</ol>"
+    return f"<span>{esc(_fmt(value))}</span>"
+
+
+# --------------------------------------------------------------------------------------------
+# files
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        mode = path.stat().st_mode & 0o777
+    except OSError:
+        mode = 0o644
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
