@@ -220,25 +220,15 @@ def parse_grid(pairs: list[str] | None) -> dict[str, list[str]]:
     return grid
 
 
-def known_times(events: pd.DataFrame) -> pd.DataFrame:
-    """Events stamped exactly at midnight UTC carry a date but no time of day: count them as
-    known at the end of that day, so no bar trades on news before it may have broken."""
-    times = pd.DatetimeIndex(events["time"])
-    date_only = times == times.normalize()
-    out = events.copy()
-    out["time"] = times.where(~date_only, times + pd.Timedelta("1D"))
-    out["date_only"] = date_only
-    return out.sort_values("time", kind="stable").reset_index(drop=True)
-
-
 def event_fill_bars(leg: Leg, events: pd.DataFrame, fill: str) -> np.ndarray:
     """Per event, j such that an order on bar j-1 is the first to act on it: bar j is the
     first to open at or after the event (fill=open), or bar j-1 the first to close at or
     after it (fill=close)."""
-    times = pd.DatetimeIndex(events["time"]).as_unit("ns").asi8
+    from sitcli.events import fill_bars
+
     if fill == "open":
-        return np.searchsorted(leg.open_times.as_unit("ns").asi8, times, side="left")
-    first_close = np.searchsorted(leg.close_times.as_unit("ns").asi8, times, side="left")
+        return fill_bars(leg.open_times, events["time"])
+    first_close = fill_bars(leg.close_times, events["time"])   # the same at-or-after rule
     return np.minimum(first_close + 1, len(leg.bars))
 
 
@@ -268,6 +258,8 @@ def run_backtest(cfg: RunConfig, store, events) -> Result:
         raise BadInput(f"--cfd-hours {cfg.cfd_hours!r}: use session or 24/7")
     if not 0 < cfg.cash:
         raise BadInput(f"--cash {cfg.cash:g} must be > 0")
+    from sitcli.events import known_times
+
     strategy_cls = load_strategy(cfg.strategy)
     combos = expand_grid(cfg, strategy_cls)
     events = known_times(events)

@@ -148,6 +148,20 @@ def filter_events(frame, since=None, category=None, asset_class=None):
     return frame[mask].reset_index(drop=True)
 
 
+def known_times(frame):
+    """Events stamped exactly at midnight UTC carry a date but no time of day: count them as
+    known at the end of that day, so no bar trades on news before it may have broken. Adds a
+    `date_only` column; the rows stay sorted by the time they count from."""
+    import pandas as pd
+
+    times = pd.DatetimeIndex(frame["time"])
+    date_only = times == times.normalize()
+    out = frame.copy()
+    out["time"] = times.where(~date_only, times + pd.Timedelta("1D"))
+    out["date_only"] = date_only
+    return out.sort_values("time", kind="stable").reset_index(drop=True)
+
+
 def fill_bars(open_times, event_times):
     """For each event, the index of the first bar that opens AT OR AFTER it
     (len(open_times) if none): the bar at whose open the news is first acted on.

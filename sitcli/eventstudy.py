@@ -228,6 +228,9 @@ def run_study(store, symbols: list[str], events: pd.DataFrame, window: Window,
     if events.empty:
         raise BadInput(f"no events match {_describe(filters)}; widen --since or --category "
                        "(see `sitcli events list`)")
+    from sitcli.events import known_times
+
+    events = known_times(events)
     names = list(dict.fromkeys(symbols))
     out = {}
     for symbol in names:

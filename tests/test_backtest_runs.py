@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sitcli.backtest import RunConfig, event_fill_bars, known_times, load_legs, run_backtest
+from sitcli.backtest import RunConfig, event_fill_bars, load_legs, run_backtest
 from sitcli.data.store import Store, demo_store
 from sitcli.engine.records import LIQUIDATION
 from sitcli.errors import BadInput
-from sitcli.events import load_events
+from sitcli.events import known_times, load_events
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

@@ -41,12 +41,13 @@ def _root(
 
 
 def _register() -> None:
-    from sitcli.cli import backtest, data, liquidation, strategies
+    from sitcli.cli import backtest, data, events, liquidation, strategies
 
     data.register(app)
     liquidation.register(app)
     backtest.register(app)
     strategies.register(app)
+    events.register(app)
 
 
 _register()
