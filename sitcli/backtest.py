@@ -348,7 +348,7 @@ def run_backtest(cfg: RunConfig, store, events) -> Result:
             cols[len(runs)] = (j, sig_index[key], account, j, lev, combo["size"], combo["stop"],
                                combo["take"], int(combo["hold"]), v.fee, v.half_spread,
                                v.slippage, v.financing_long, v.financing_short,
-                               v.financing_days, v.liquidation_fee)
+                               v.financing_days, v.liquidation_fee, max(lev, v.max_leverage))
             mode = MARGIN_MODES[v.margin_mode]
             if shared and mode == MARGIN_MODES["isolated"]:
                 mode = CROSS   # one wallet behind every position

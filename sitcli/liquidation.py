@@ -24,6 +24,7 @@ class Position:
     liq_fee: float
     mode: str            # "isolated" / "cross": maintenance rule; "account": CFD close-out
     closeout_level: float
+    margin_leverage: float = 0.0   # account: the broker's requirement as a leverage (its cap)
 
     @property
     def notional(self) -> float:
@@ -79,14 +80,17 @@ def build_position(side: str, entry: float, leverage: float, venue: Venue | None
                            "--allow-above-cap")
         brackets = (tiers.floor, tiers.mmr, tiers.cum)
         mode, level = venue.margin_mode, venue.closeout_level
+        margin_leverage = max(leverage, venue.max_leverage)
         venue_fee, liq_fee = venue.fee, venue.liquidation_fee
     else:
         brackets = ((0.0,), (0.0,), (0.0,))
         mode, level, venue_fee, liq_fee = "isolated", 0.0, 0.0, 0.0
+        margin_leverage = leverage
     if mmr is not None or maint_amount is not None:
         brackets = ((0.0,), (float(mmr or 0.0),), (float(maint_amount or 0.0),))
     pos = Position(s, float(entry), float(leverage), float(qty), float(margin), *brackets,
-                   float(venue_fee if fee is None else fee), float(liq_fee), mode, float(level))
+                   float(venue_fee if fee is None else fee), float(liq_fee), mode, float(level),
+                   float(margin_leverage))
     lp = position_liquidation_price(pos)
     if s * (entry - lp) <= 0:
         mmr_used = pos.mmrs[pos.bracket_at(lp)]
@@ -100,7 +104,7 @@ def position_liquidation_price(p: Position) -> float:
     margin = p.margin - p.notional * p.fee   # the entry fee comes out of the margin
     if p.mode == "account":
         return max(0.0, closeout_price(p.side, p.qty, p.entry, margin, p.closeout_level,
-                                       p.leverage))
+                                       p.margin_leverage))
     return liquidation_price(p.side, p.qty, p.entry, margin, p.floors, p.mmrs, p.cums)
 
 
@@ -137,7 +141,9 @@ def report(p: Position, moves_pct: list[float]) -> dict:
             "closeout_level": p.closeout_level if p.mode == "account" else None,
             "fee_per_side": p.fee,
             "liquidation_fee": p.liq_fee,
-            "rule": ("close-out when equity <= closeout_level x initial margin"
+            "required_margin": (p.notional / p.margin_leverage if p.mode == "account" else None),
+            "rule": ("close-out when equity <= closeout_level x the venue's required margin "
+                     "(notional / its leverage cap)"
                      if p.mode == "account" else
                      "liquidated when margin + PnL <= qty x price x maintenance_rate - "
                      "maintenance_amount; the entry fee is taken from the margin"),

@@ -11,7 +11,7 @@ def run_kernel(o, h, l, c, entries, exits=None, *, leverage=1.0, mode=ISOLATED, 
                cash=1000.0, stop=math.nan, take=math.nan, max_bars=0, fee=0, half_spread=0,
                slippage=0, fin_long=0, fin_short=0, fin_days=365, liq_fee=0, funding=None,
                nights=None, floors=(0.0,), mmrs=(0.0,), cums=(0.0,), maxlevs=(math.inf,),
-               closeout=0.5, fill_at_close=False, take_first=False):
+               closeout=0.5, fill_at_close=False, take_first=False, im_leverage=0.0):
     """Run `simulate_nb` on 1-D bars and signals; returns (equity 1-D, trades, liqs).
 
     `entries`: +1 long / -1 short / 0 (bool True = long); `exits`: bool or None;
@@ -35,7 +35,7 @@ def run_kernel(o, h, l, c, entries, exits=None, *, leverage=1.0, mode=ISOLATED, 
           else np.asarray(exits, bool).reshape(n, 1).copy())
     cols = np.zeros(1, column_dt)
     cols[0] = (0, 0, 0, 0, leverage, 1.0, stop, take, max_bars, fee, half_spread, slippage,
-               fin_long, fin_short, fin_days, liq_fee)
+               fin_long, fin_short, fin_days, liq_fee, im_leverage)
     accounts = np.zeros(1, account_dt)
     accounts[0] = (cash, mode, closeout, nbp)
     tiers = [np.asarray(x, np.float64).reshape(1, -1) for x in (floors, mmrs, cums, maxlevs)]

@@ -295,7 +295,7 @@ def test_cross_margin_liquidates_the_whole_account_along_the_bar():
     entries[0] = 1
     cols = np.zeros(2, column_dt)
     for j, size in enumerate((0.5, 1.0)):
-        cols[j] = (j, j, 0, 0, 10.0, size, np.nan, np.nan, 0, 0, 0, 0, 0, 0, 365, 0)
+        cols[j] = (j, j, 0, 0, 10.0, size, np.nan, np.nan, 0, 0, 0, 0, 0, 0, 365, 0, 0)
     accounts = np.zeros(1, account_dt)
     accounts[0] = (1000.0, CROSS, 0.0, True)
     tiers = np.array([[0.0]]), np.array([[0.01]]), np.array([[0.0]]), np.array([[np.inf]])
@@ -326,3 +326,18 @@ def test_position_is_capped_at_the_bracket_that_allows_its_leverage():
     # 60x is allowed by no bracket: the order is not filled at all
     _, trades, _ = run_kernel(o, h, l, c, signals(5, {0: 1}), leverage=60, **tiers)
     assert len(trades) == 0
+
+
+def test_cfd_close_out_uses_the_brokers_required_margin_not_the_chosen_leverage():
+    # A fully funded 1x long (qty 10 at 100) on a venue whose cap is 5x: the broker requires
+    # 10 * 100 / 5 = 200, so the close-out is at equity 0.5 * 200 = 100:
+    # 1000 + 10 * (P - 100) = 100 -> P = 10. (Taking the 1000 the trader put up as the
+    # requirement would close the position out at P = 50.)
+    o, h, l, c = bars((100, 100, 100, 100), (100, 100, 100, 100), (60, 60, 45, 50),
+                      (50, 50, 11, 12), (12, 12, 9, 10))
+    eq, trades, liqs = run_kernel(o, h, l, c, signals(5, {0: 1}), leverage=1, mode=ACCOUNT,
+                                  closeout=0.5, im_leverage=5)
+    t = only(trades)
+    assert t["exit_bar"] == 4 and t["exit_reason"] == CLOSE_OUT
+    assert t["exit_price"] == pytest.approx(10)
+    assert eq[-1] == pytest.approx(100)

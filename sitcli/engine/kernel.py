@@ -202,7 +202,8 @@ def _path_margin_nb(st, c0, c1, cols, mode, closeout, cash, p0, p1, floors_all, 
         eq0 += s * q * (a - st[c, ENTRY])
         eq1 += s * q * (b - st[c, ENTRY])
         if mode == ACCOUNT:
-            used = closeout * q * st[c, ENTRY] / cols[c]["leverage"]
+            im_lev = cols[c]["im_leverage"]
+            used = closeout * q * st[c, ENTRY] / (im_lev if im_lev > 0.0 else cols[c]["leverage"])
             thr0 += used
             thr1 += used
         else:

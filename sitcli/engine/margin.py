@@ -56,6 +56,7 @@ def bankruptcy_price(side, qty, entry, margin):
     return entry - side * margin / qty
 
 
-def closeout_price(side, qty, entry, margin, level, leverage):
-    """Account close-out (CFD): equity margin + s·q·(P − E) falls to level × used margin q·E/L."""
-    return entry + side * (level * qty * entry / leverage - margin) / qty
+def closeout_price(side, qty, entry, margin, level, margin_leverage):
+    """Account close-out (CFD): equity margin + s·q·(P − E) falls to level × the margin the
+    broker requires, q·E / margin_leverage (its leverage cap, e.g. 5 for ESMA single stocks)."""
+    return entry + side * (level * qty * entry / margin_leverage - margin) / qty

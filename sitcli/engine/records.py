@@ -39,6 +39,8 @@ column_dt = np.dtype([
     ("fin_short", np.float64), # ... a short pays (negative = receives)
     ("fin_days", np.float64),  # day-count divisor, 365 or 360
     ("liq_fee", np.float64),   # liquidation fee, fraction of notional
+    ("im_leverage", np.float64),  # ACCOUNT: the venue's margin requirement as a leverage (the
+    #                               cap), so used margin = notional / im_leverage; 0 = leverage
 ])
 
 account_dt = np.dtype([
