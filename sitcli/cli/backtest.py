@@ -60,7 +60,7 @@ def backtest(
         "--grid", "-g", help="Values to sweep, e.g. --grid leverage=5,20,50 --grid hold=1,3 "
                              "(repeatable; every combination runs in one kernel call).")] = None,
     rank_by: Annotated[str, typer.Option(
-        "--rank-by", help="Metric that orders the grid's runs.")] = "sharpe",
+        "--rank-by", help="Metric that orders the grid's runs.")] = "total_return_pct",
     top: Annotated[int, typer.Option("--top", help="Rows of the ranking to print.")] = 20,
     account: Annotated[str, typer.Option(
         "--account", help="isolated: one account per symbol; shared: one account for all.")]
