@@ -13,6 +13,8 @@ SITCLI = Path(sys.executable).parent / "sitcli"
 
 
 def examples():
+    """`$ sitcli ...` blocks: a command that runs offline and the output pasted from it. (Runs
+    on the user's stored data are shown without the `$` prompt and are not re-run here.)"""
     text = README.read_text(encoding="utf-8")
     for block in re.findall(r"```\n(\$ sitcli .*?)```", text, flags=re.S):
         command, _, output = block.partition("\n")
