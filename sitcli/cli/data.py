@@ -1,4 +1,4 @@
-"""`sitcli data import|list|show`: market data in the local Parquet store.
+"""`sitcli data pull|import|list|show|verify`: market data in the local Parquet store.
 
 pandas and pyarrow are imported inside the commands (via sitcli.data.store) so that
 `sitcli --help` does not pay for them.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -24,7 +24,8 @@ from sitcli.cli.options import (
 )
 from sitcli.cli.render import note, print_csv, print_json, print_pairs, print_table
 
-HELP = "Market data in the local store: import CSV files, list what is stored, show bars."
+HELP = ("Market data in the local store: pull from Yahoo and exchanges, import CSV files, list, "
+        "show and verify.")
 SYNTHETIC_NOTE = "synthetic demo data, not market prices"
 
 data_app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=False,
@@ -208,3 +209,98 @@ def show(
     title = (f"{symbol} {timeframe} from {meta['source']}: {shown_what} bars"
              + (f" ({SYNTHETIC_NOTE})" if synthetic else ""))
     print_table(shown, columns, title=title)
+
+
+@data_app.command("pull")
+def pull(
+    symbols: Annotated[Optional[list[str]], typer.Argument(
+        help="Yahoo tickers (NVDA, ^NDX) and ccxt pairs (RENDER/USDT, FIL/USDT:USDT, "
+             "RENDER/USDT@okx).")] = None,
+    universe: Annotated[Optional[str], typer.Option(
+        "--universe", help="A named basket instead of symbols: depin.")] = None,
+    timeframe: Annotated[str, typer.Option("--timeframe", help="1d, 1h, 15m, ...")] = "1d",
+    start: StartOpt = None,
+    end: EndOpt = None,
+    exchange: Annotated[str, typer.Option(
+        "--exchange", help="ccxt exchange for pairs without @exchange.")] = "binance",
+    refresh: Annotated[bool, typer.Option(
+        "--refresh", help="Download everything again instead of only the missing range.")] = False,
+    data_dir: DataDirOpt = None,
+    fmt: FormatOpt = Format.table,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Download bars into the store: Yahoo Finance for equities, ccxt for crypto pairs.
+
+    Only the range the store lacks is fetched. Perpetuals (BASE/QUOTE:SETTLE) also store
+    their funding-rate history. Exits 1 if any symbol failed, after trying them all.
+
+    Example: sitcli data pull NVDA AMD TSM ^NDX --start 2020-01-01
+    """
+    import sys
+
+    from sitcli.backtest import parse_date
+    from sitcli.cli.render import emit, note
+    from sitcli.data.pull import pull_many
+    from sitcli.data.pull import universe as basket
+    from sitcli.data.store import Store, default_data_dir, fmt_time
+    from sitcli.errors import BadInput, RuntimeFailure
+
+    names = list(symbols or []) + (basket(universe) if universe else [])
+    if not names:
+        raise BadInput("name the symbols to pull, e.g. sitcli data pull NVDA RENDER/USDT, "
+                       "or pass --universe depin")
+    lo, hi = parse_date(start, "--start"), parse_date(end, "--end")
+    if lo is not None and hi is not None and lo > hi:
+        raise BadInput(f"--start {start} is after --end {end}; swap them")
+    store = Store(default_data_dir(data_dir))
+    show = not quiet and sys.stderr.isatty()
+    reports = pull_many(store, names, timeframe, lo, hi, refresh, exchange,
+                        on_symbol=(lambda s: note(f"pulling {s} ...")) if show else None)
+    rows = [{"symbol": r.symbol, "source": r.source, "status": "ok" if r.ok else "failed",
+             "new_bars": r.new_bars, "rows": r.rows,
+             "first": fmt_time(r.first) if r.first is not None else None,
+             "last": fmt_time(r.last) if r.last is not None else None,
+             "funding_stamps": r.funding_stamps, "actions": r.actions, "message": r.message}
+            for r in reports]
+    emit(fmt, {"timeframe": timeframe, "store": str(store.root), "symbols": rows}, rows,
+         title=f"pull into {store.root}")
+    failed = [r for r in reports if not r.ok]
+    if failed:
+        if len(failed) == 1 and len(reports) == 1:
+            raise RuntimeFailure(failed[0].message)
+        raise RuntimeFailure(f"{len(failed)} of {len(reports)} symbols failed: "
+                             + "; ".join(f"{r.symbol}: {r.message}" for r in failed))
+
+
+@data_app.command("verify")
+def verify(
+    symbols: Annotated[Optional[list[str]], typer.Argument(help="Symbols (default: all stored).")] = None,
+    timeframe: Annotated[str, typer.Option("--timeframe", help="1d, 1h, ...")] = "1d",
+    demo: DemoOpt = False,
+    data_dir: DataDirOpt = None,
+    fmt: FormatOpt = Format.table,
+    debug: DebugOpt = False,
+) -> None:
+    """Check stored bars: gaps against the calendar, duplicate or unordered stamps, zero or
+    negative prices, high below low, moves that look like an unadjusted split.
+
+    Example: sitcli data verify NVDA
+    """
+    from sitcli.cli.render import emit
+    from sitcli.data.verify import verify_bars
+    from sitcli.instruments import instrument
+
+    store = _store(data_dir, demo)
+    names = symbols or sorted({e["symbol"] for e in store.entries() if e["timeframe"] == timeframe})
+    rows = []
+    for symbol in names:
+        bars = store.read(symbol, timeframe)
+        found = verify_bars(bars, instrument(symbol).calendar, timeframe)
+        rows.append({"symbol": symbol, "source": bars.attrs["sitcli"]["source"], **found})
+    columns = ["symbol", "source", "bars", "gaps", "gap_examples", "duplicates", "non_positive",
+               "high_below_low", "split_like_moves", "problems"]
+    table = [{k: (", ".join(map(str, v[:3])) if isinstance(v, list) else v) for k, v in r.items()}
+             for r in rows]
+    emit(fmt, {"timeframe": timeframe, "symbols": rows}, table if fmt != Format.json else rows,
+         columns, title="verify")

@@ -1,0 +1,165 @@
+"""Pulling market data into the store: incremental, locked, one symbol's failure isolated.
+
+A pull fetches only what the store lacks (the range before its first bar and after its last),
+merges it in with the store's atomic write, and holds an exclusive lock on the symbol's file
+meanwhile, so two processes pulling the same symbol take turns instead of corrupting it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from sitcli.data.store import Store
+from sitcli.errors import BadInput, SitcliError
+
+
+@dataclass
+class PullReport:
+    symbol: str
+    source: str
+    ok: bool = False
+    new_bars: int = 0
+    rows: int = 0
+    first: pd.Timestamp | None = None
+    last: pd.Timestamp | None = None
+    funding_stamps: int = 0
+    actions: int = 0
+    message: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+@contextmanager
+def symbol_lock(path: Path, timeout: float = 120.0):
+    """An exclusive advisory lock on `path`'s sibling `.lock` file (blocks other pulls)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = path.with_name(path.name + ".lock")
+    fd = os.open(lock_path, os.O_CREAT | os.O_RDWR, 0o644)
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise SitcliError(f"{path.name} is locked by another pull for {timeout:.0f} s; "
+                                      "wait for it to finish") from None
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)   # closing the descriptor releases the lock
+
+
+def source_for(symbol: str, exchange: str):
+    """Yahoo for equities and indices, ccxt for `BASE/QUOTE` pairs."""
+    if "/" in symbol:
+        from sitcli.data.sources.ccxt import CcxtSource
+
+        return CcxtSource(exchange=exchange)
+    from sitcli.data.sources.yahoo import YahooSource
+
+    return YahooSource()
+
+
+def missing_ranges(have_first, have_last, start, end, step: pd.Timedelta):
+    """What to fetch given what is stored: before the first bar and after the last."""
+    if have_first is None:
+        return [(start, end)]
+    ranges = []
+    if start is not None and start < have_first:
+        ranges.append((start, have_first))
+    after = have_last + step
+    if end is None or after < end:
+        ranges.append((after, end))
+    return ranges
+
+
+def pull_symbol(store: Store, source, symbol: str, timeframe: str, start=None, end=None,
+                refresh: bool = False) -> PullReport:
+    from sitcli.backtest import bar_duration
+
+    report = PullReport(symbol, source.name)
+    step = bar_duration(timeframe)
+    path = store.path(source.name, symbol, timeframe)
+    with symbol_lock(path):
+        have_first = have_last = None
+        if path.exists() and not refresh:
+            stored = store.read(symbol, timeframe, source=source.name)
+            have_first, have_last = stored.index[0], stored.index[-1]
+        frames, funding, actions = [], [], []
+        for lo, hi in missing_ranges(have_first, have_last, start, end, step):
+            got = source.fetch(symbol, timeframe, lo, hi)
+            report.notes.extend(got.notes)
+            if got.bars is not None and len(got.bars):
+                frames.append(got.bars)
+            if got.funding is not None and len(got.funding):
+                funding.append(got.funding)
+            if got.actions is not None and len(got.actions):
+                actions.append(got.actions)
+        new = pd.concat(frames) if frames else None
+        if new is not None and len(new):
+            new = new[~new.index.duplicated(keep="last")].sort_index()
+            if funding:
+                from sitcli.data.sources.ccxt import funding_per_bar
+
+                rates = pd.concat(funding)
+                new["funding_rate"] = funding_per_bar(new.index, rates, timeframe).to_numpy()
+                report.funding_stamps = int(len(rates))
+            report.new_bars = int(len(new))
+            store.write(new, source=source.name, symbol=symbol, timeframe=timeframe,
+                        merge=path.exists() and not refresh,
+                        note=f"pulled from {source.name}")
+        if actions:
+            report.actions = int(sum(len(a) for a in actions))
+            _write_actions(path, pd.concat(actions))
+    if path.exists():
+        stored = store.read(symbol, timeframe, source=source.name)
+        report.rows, report.first, report.last = len(stored), stored.index[0], stored.index[-1]
+    report.ok = True
+    report.message = "up to date" if report.new_bars == 0 else f"{report.new_bars} new bars"
+    return report
+
+
+def _write_actions(path: Path, actions: pd.DataFrame) -> None:
+    """Splits and dividends beside the bars (`<file>.actions.csv`), merged and atomic."""
+    target = path.with_name(path.stem + ".actions.csv")
+    if target.exists():
+        old = pd.read_csv(target, index_col=0, parse_dates=True)
+        actions = pd.concat([old, actions])
+    actions = actions[~actions.index.duplicated(keep="last")].sort_index()
+    tmp = target.with_name("." + target.name + ".tmp")
+    actions.to_csv(tmp)
+    os.replace(tmp, target)
+
+
+def pull_many(store: Store, symbols: list[str], timeframe: str, start=None, end=None,
+              refresh: bool = False, exchange: str = "binance", on_symbol=None) -> list[PullReport]:
+    """Every symbol in turn; a failure is recorded in its report and the next one goes on."""
+    reports = []
+    for symbol in symbols:
+        if on_symbol:
+            on_symbol(symbol)
+        try:
+            source = source_for(symbol, exchange)
+            reports.append(pull_symbol(store, source, symbol, timeframe, start, end, refresh))
+        except SitcliError as exc:
+            reports.append(PullReport(symbol, "ccxt" if "/" in symbol else "yahoo",
+                                      ok=False, message=str(exc)))
+    return reports
+
+
+def universe(name: str) -> list[str]:
+    """Named baskets from instruments.toml: `depin` = the crypto instruments as USDT pairs."""
+    from sitcli.instruments import instruments_table
+
+    if name != "depin":
+        raise BadInput(f"--universe {name}: the only universe is depin")
+    return [f"{key}/USDT" for key, row in instruments_table().items()
+            if row["asset_class"] == "crypto"]

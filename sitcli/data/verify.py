@@ -1,0 +1,55 @@
+"""Checks of stored bars: gaps against the instrument's calendar, bad stamps and prices, and
+single-bar moves that look like an unadjusted split."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+SPLIT_RATIOS = (2, 3, 4, 5, 8, 10, 20, 1 / 2, 1 / 3, 1 / 4, 1 / 5, 1 / 8, 1 / 10, 1 / 20)
+
+
+def expected_index(index: pd.DatetimeIndex, calendar: str, timeframe: str) -> pd.DatetimeIndex:
+    """The bars the range should have: every step for 24/7, every session for daily
+    exchange bars. Intraday exchange bars are checked per session (see `verify_bars`)."""
+    from sitcli.backtest import bar_duration
+
+    step = bar_duration(timeframe)
+    if calendar == "24/7":
+        return pd.date_range(index[0], index[-1], freq=step)
+    import exchange_calendars as xcals
+
+    cal = xcals.get_calendar(calendar, start=index[0].tz_localize(None).normalize(),
+                             end=index[-1].tz_localize(None).normalize())
+    sessions = cal.sessions_in_range(index[0].tz_localize(None).normalize(),
+                                     index[-1].tz_localize(None).normalize())
+    return pd.DatetimeIndex(sessions).tz_localize("UTC")
+
+
+def verify_bars(bars: pd.DataFrame, calendar: str, timeframe: str, examples: int = 5) -> dict:
+    index = pd.DatetimeIndex(bars.index)
+    out: dict = {"bars": len(bars)}
+    step_ns = np.diff(index.as_unit("ns").asi8)
+    out["duplicates"] = [str(t) for t in index[1:][step_ns == 0][:examples]]
+    out["non_monotonic"] = [str(t) for t in index[1:][step_ns < 0][:examples]]
+    prices = bars[["open", "high", "low", "close"]]
+    out["non_positive"] = [str(t) for t in index[(prices <= 0).any(axis=1).to_numpy()][:examples]]
+    out["high_below_low"] = [str(t) for t in index[(bars["high"] < bars["low"]).to_numpy()][:examples]]
+    daily = timeframe.endswith("d")
+    if calendar == "24/7" or daily:
+        have = index.normalize() if daily else index
+        missing = expected_index(index, calendar, timeframe).difference(have)
+    else:
+        sessions = expected_index(index, calendar, "1d")
+        missing = sessions.difference(index.normalize().unique())
+    out["gaps"] = len(missing)
+    out["gap_examples"] = [str(t) for t in missing[:examples]]
+    ratio = (bars["open"].to_numpy()[1:] / bars["close"].to_numpy()[:-1])
+    moved = np.abs(np.log(ratio)) > np.log(1.4)
+    split_like = [(str(index[i + 1]), float(ratio[i])) for i in np.flatnonzero(moved)
+                  if any(abs(ratio[i] / k - 1) < 0.03 for k in SPLIT_RATIOS)]
+    out["split_like_moves"] = split_like[:examples]
+    out["problems"] = (len(out["duplicates"]) + len(out["non_monotonic"])
+                       + len(out["non_positive"]) + len(out["high_below_low"]) + out["gaps"]
+                       + len(split_like))
+    return out
