@@ -436,91 +436,96 @@ def simulate_nb(open_, high, low, close, funding, nights, entries, exits, cols, 
         isolated_cap = mode == ISOLATED and nbp
         cash = accounts[a]["init_cash"]
         first_trade = n_trades
+        busy = False
 
         for t in range(n):
-            # 1. the open: gaps through triggers
-            for c in range(c0, c1):
-                if st[c, SIDE] == 0.0:
-                    continue
-                i = cols[c]["inst"]
-                o = open_[t, i]
-                if np.isnan(o):
-                    continue
-                s = st[c, SIDE]
-                extreme = low[t, i] if s > 0 else high[t, i]
-                if mode == ISOLATED and s * (o - st[c, LIQ]) <= TRIGGER_TOL * st[c, LIQ]:
-                    cash += _liquidate_isolated_nb(st, c, t, o, cols[c], isolated_cap, True,
-                                                   extreme, trades, n_trades, liqs, n_liqs)
-                    n_trades += 1
-                    n_liqs += 1
-                elif s * (o - st[c, STOP_PX]) <= 0.0:
-                    cash += _close_position_nb(st, c, o, STOP, t, cols[c], isolated_cap, trades,
-                                               n_trades)
-                    n_trades += 1
-                elif s * (o - st[c, TAKE_PX]) >= 0.0:
-                    cash += _close_position_nb(st, c, o, TAKE, t, cols[c], isolated_cap, trades,
-                                               n_trades)
-                    n_trades += 1
-            if mode != ISOLATED:
-                cash, n_trades, n_liqs = _account_check_nb(
-                    st, c0, c1, cols, mode, closeout, nbp, cash, t, open_, p0, True, tier_floor,
-                    tier_mmr, tier_cum, trades, n_trades, liqs, n_liqs, high, low)
-                cash = _protect_nb(st, c0, c1, mode, nbp, cash, trades, n_trades, first_trade)
+            # steps 1-4 act only on open positions and pending orders: skip flat bars
+            if busy:
+                # 1. the open: gaps through triggers
+                for c in range(c0, c1):
+                    if st[c, SIDE] == 0.0:
+                        continue
+                    i = cols[c]["inst"]
+                    o = open_[t, i]
+                    if np.isnan(o):
+                        continue
+                    s = st[c, SIDE]
+                    extreme = low[t, i] if s > 0 else high[t, i]
+                    if mode == ISOLATED and s * (o - st[c, LIQ]) <= TRIGGER_TOL * st[c, LIQ]:
+                        cash += _liquidate_isolated_nb(st, c, t, o, cols[c], isolated_cap, True,
+                                                       extreme, trades, n_trades, liqs, n_liqs)
+                        n_trades += 1
+                        n_liqs += 1
+                    elif s * (o - st[c, STOP_PX]) <= 0.0:
+                        cash += _close_position_nb(st, c, o, STOP, t, cols[c], isolated_cap, trades,
+                                                   n_trades)
+                        n_trades += 1
+                    elif s * (o - st[c, TAKE_PX]) >= 0.0:
+                        cash += _close_position_nb(st, c, o, TAKE, t, cols[c], isolated_cap, trades,
+                                                   n_trades)
+                        n_trades += 1
+                if mode != ISOLATED:
+                    cash, n_trades, n_liqs = _account_check_nb(
+                        st, c0, c1, cols, mode, closeout, nbp, cash, t, open_, p0, True, tier_floor,
+                        tier_mmr, tier_cum, trades, n_trades, liqs, n_liqs, high, low)
+                    cash = _protect_nb(st, c0, c1, mode, nbp, cash, trades, n_trades, first_trade)
 
-            # 2. pending market orders at the open
-            for c in range(c0, c1):
-                order = st[c, PENDING]
-                if order == 0.0:
-                    continue
-                o = open_[t, cols[c]["inst"]]
-                if np.isnan(o):
-                    continue
-                st[c, PENDING] = 0.0
-                cash, n_trades = _execute_order_nb(st, c, order, o, t, open_, c0, c1, cols, mode,
-                                                   isolated_cap, cash, trades, n_trades,
-                                                   tier_floor, tier_mmr, tier_cum, tier_maxlev)
+                # 2. pending market orders at the open
+                for c in range(c0, c1):
+                    order = st[c, PENDING]
+                    if order == 0.0:
+                        continue
+                    o = open_[t, cols[c]["inst"]]
+                    if np.isnan(o):
+                        continue
+                    st[c, PENDING] = 0.0
+                    cash, n_trades = _execute_order_nb(st, c, order, o, t, open_, c0, c1, cols, mode,
+                                                       isolated_cap, cash, trades, n_trades,
+                                                       tier_floor, tier_mmr, tier_cum, tier_maxlev)
 
-            # 3./4. intrabar extremes
-            for phase in range(2):
-                if (phase == 0) != take_first:
-                    if mode == ISOLATED:
+                # 3./4. intrabar extremes
+                for phase in range(2):
+                    if (phase == 0) != take_first:
+                        if mode == ISOLATED:
+                            for c in range(c0, c1):
+                                if st[c, SIDE] == 0.0:
+                                    continue
+                                i = cols[c]["inst"]
+                                o = open_[t, i]
+                                if np.isnan(o):
+                                    continue
+                                x = low[t, i] if st[c, SIDE] > 0 else high[t, i]
+                                cash, n_trades, n_liqs = _isolated_adverse_nb(
+                                    st, c, t, cols[c], o, x, isolated_cap, cash, trades, n_trades,
+                                    liqs, n_liqs)
+                        else:
+                            cash, n_trades, n_liqs = _account_adverse_nb(
+                                st, c0, c1, cols, mode, closeout, nbp, cash, t, open_, high, low,
+                                p0, p1, tier_floor, tier_mmr, tier_cum, trades, n_trades, liqs,
+                                n_liqs)
+                    else:
                         for c in range(c0, c1):
-                            if st[c, SIDE] == 0.0:
+                            s = st[c, SIDE]
+                            if s == 0.0:
                                 continue
                             i = cols[c]["inst"]
-                            o = open_[t, i]
-                            if np.isnan(o):
+                            if np.isnan(open_[t, i]):
                                 continue
-                            x = low[t, i] if st[c, SIDE] > 0 else high[t, i]
-                            cash, n_trades, n_liqs = _isolated_adverse_nb(
-                                st, c, t, cols[c], o, x, isolated_cap, cash, trades, n_trades,
-                                liqs, n_liqs)
-                    else:
-                        cash, n_trades, n_liqs = _account_adverse_nb(
-                            st, c0, c1, cols, mode, closeout, nbp, cash, t, open_, high, low,
-                            p0, p1, tier_floor, tier_mmr, tier_cum, trades, n_trades, liqs,
-                            n_liqs)
-                else:
-                    for c in range(c0, c1):
-                        s = st[c, SIDE]
-                        if s == 0.0:
-                            continue
-                        i = cols[c]["inst"]
-                        if np.isnan(open_[t, i]):
-                            continue
-                        fav = high[t, i] if s > 0 else low[t, i]
-                        if s * (fav - st[c, TAKE_PX]) >= 0.0:
-                            cash += _close_position_nb(st, c, st[c, TAKE_PX], TAKE, t, cols[c],
-                                                       isolated_cap, trades, n_trades)
-                            n_trades += 1
-            if mode != ISOLATED:
-                cash = _protect_nb(st, c0, c1, mode, nbp, cash, trades, n_trades, first_trade)
+                            fav = high[t, i] if s > 0 else low[t, i]
+                            if s * (fav - st[c, TAKE_PX]) >= 0.0:
+                                cash += _close_position_nb(st, c, st[c, TAKE_PX], TAKE, t, cols[c],
+                                                           isolated_cap, trades, n_trades)
+                                n_trades += 1
+                if mode != ISOLATED:
+                    cash = _protect_nb(st, c0, c1, mode, nbp, cash, trades, n_trades, first_trade)
 
             # 5. the close
+            busy = False
             for c in range(c0, c1):
                 i = cols[c]["inst"]
                 px = close[t, i]
                 if np.isnan(px):
+                    busy = busy or st[c, SIDE] != 0.0 or st[c, PENDING] != 0.0
                     continue
                 st[c, LAST] = px
                 col = cols[c]
@@ -563,15 +568,17 @@ def simulate_nb(open_, high, low, close, funding, nights, entries, exits, cols, 
                                                    trades, n_trades, liqs, n_liqs)
                     n_trades += 1
                     n_liqs += 1
+                busy = busy or st[c, SIDE] != 0.0 or st[c, PENDING] != 0.0
             total_upnl = 0.0
-            if mode != ISOLATED:
+            if mode != ISOLATED and busy:
                 cash, n_trades, n_liqs = _account_check_nb(
                     st, c0, c1, cols, mode, closeout, nbp, cash, t, close, p0, False, tier_floor,
                     tier_mmr, tier_cum, trades, n_trades, liqs, n_liqs, high, low)
                 cash = _protect_nb(st, c0, c1, mode, nbp, cash, trades, n_trades, first_trade)
-            for c in range(c0, c1):
-                if st[c, SIDE] != 0.0:
-                    total_upnl += st[c, SIDE] * st[c, QTY] * (st[c, LAST] - st[c, ENTRY])
+            if busy:
+                for c in range(c0, c1):
+                    if st[c, SIDE] != 0.0:
+                        total_upnl += st[c, SIDE] * st[c, QTY] * (st[c, LAST] - st[c, ENTRY])
             equity[a, t] = cash + total_upnl
 
         # the end of the data closes what is still open, at the last close
