@@ -57,15 +57,23 @@ def symbol_lock(path: Path, timeout: float = 120.0):
         os.close(fd)   # closing the descriptor releases the lock
 
 
+# Fewer, shorter retries than a library default: with no network a pull must say so within
+# seconds (waits 0.5 + 1 + 2 s), while a blip of a few seconds is still ridden out.
+ATTEMPTS = 4
+BASE_WAIT = 0.5
+
+
 def source_for(symbol: str, exchange: str):
-    """Yahoo for equities and indices, ccxt for `BASE/QUOTE` pairs."""
+    """Yahoo for equities and indices, ccxt for `BASE/QUOTE` pairs. SITCLI_YAHOO_URL points
+    the Yahoo adapter at a mirror (the tests' local replica)."""
     if "/" in symbol:
         from sitcli.data.sources.ccxt import CcxtSource
 
-        return CcxtSource(exchange=exchange)
+        return CcxtSource(exchange=exchange, attempts=ATTEMPTS, base_wait=BASE_WAIT)
     from sitcli.data.sources.yahoo import YahooSource
 
-    return YahooSource()
+    return YahooSource(base_url=os.environ.get("SITCLI_YAHOO_URL") or None, attempts=ATTEMPTS,
+                       base_wait=BASE_WAIT)
 
 
 def missing_ranges(have_first, have_last, start, end, step: pd.Timedelta):
