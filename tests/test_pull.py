@@ -196,3 +196,43 @@ def test_verify_finds_gaps_and_split_like_moves():
     equity = daily_bars("2024-07-01", 5).set_axis(sessions)
     found = verify_bars(equity, "XNYS", "1d")
     assert found["gaps"] == 1 and found["gap_examples"] == ["2024-07-08 00:00:00+00:00"]
+
+
+class PerpSource(MemorySource):
+    """A perpetual: bars plus funding stamps at 00/08/16 UTC."""
+
+    def __init__(self, bars, rates):
+        super().__init__(bars)
+        self.rates = rates
+
+    def fetch(self, symbol, timeframe, start, end):
+        got = super().fetch(symbol, timeframe, start, end)
+        got.funding = self.rates
+        return got
+
+
+def test_funding_history_reaches_the_engines_funding_charges(tmp_path):
+    from sitcli.backtest import RunConfig, run_backtest
+    from sitcli.events import load_events
+
+    bars = daily_bars("2024-03-01", 20)
+    stamps = pd.date_range("2024-03-01 08:00", periods=60, freq="8h", tz="UTC")
+    rates = pd.Series(np.linspace(0.0001, 0.0007, 60), index=stamps)
+    store = Store(tmp_path)
+    pull_symbol(store, PerpSource(bars, rates), "XYZ/USDT:USDT", "1d")
+    stored = store.read("XYZ/USDT:USDT", "1d")
+    # each daily bar settles the stamps in (open, close]: 08:00, 16:00 and the next 00:00
+    expected = rates.groupby((rates.index - pd.Timedelta("1ns")).floor("D")).sum()
+    got = stored["funding_rate"].iloc[:19]
+    np.testing.assert_allclose(got.to_numpy(), expected.reindex(got.index).to_numpy(),
+                               rtol=1e-12)
+    # a long held through those bars pays qty x close x rate for each of them
+    result = run_backtest(RunConfig(["XYZ/USDT:USDT"], strategy="buy_and_hold", leverage=2),
+                          store, load_events())
+    (trade,) = result.trades
+    held = stored.iloc[trade["entry_bar"]: trade["exit_bar"] + 1]
+    paid = (trade["qty"] * held["close"] * held["funding_rate"]).sum()
+    assert trade["funding"] == pytest.approx(paid, rel=1e-9)
+    # the venue's flat 0.01% per 8 h would have charged something else
+    assert trade["funding"] != pytest.approx(
+        trade["qty"] * (held["close"] * 3 * 0.0001).sum(), rel=1e-3)

@@ -240,7 +240,7 @@ def pull(
     import sys
 
     from sitcli.backtest import parse_date
-    from sitcli.cli.render import emit, note
+    from sitcli.cli.render import emit
     from sitcli.data.pull import pull_many
     from sitcli.data.pull import universe as basket
     from sitcli.data.store import Store, default_data_dir, fmt_time
@@ -254,9 +254,21 @@ def pull(
     if lo is not None and hi is not None and lo > hi:
         raise BadInput(f"--start {start} is after --end {end}; swap them")
     store = Store(default_data_dir(data_dir))
-    show = not quiet and sys.stderr.isatty()
-    reports = pull_many(store, names, timeframe, lo, hi, refresh, exchange,
-                        on_symbol=(lambda s: note(f"pulling {s} ...")) if show else None)
+    if not quiet and sys.stderr.isatty():
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      console=Console(stderr=True), transient=True) as bar:
+            task = bar.add_task("pulling", total=len(names))
+
+            def step(symbol: str) -> None:
+                done = bar.tasks[0].description != "pulling"
+                bar.update(task, description=f"pulling {symbol}", advance=1 if done else 0)
+
+            reports = pull_many(store, names, timeframe, lo, hi, refresh, exchange, step)
+    else:
+        reports = pull_many(store, names, timeframe, lo, hi, refresh, exchange)
     rows = [{"symbol": r.symbol, "source": r.source, "status": "ok" if r.ok else "failed",
              "new_bars": r.new_bars, "rows": r.rows,
              "first": fmt_time(r.first) if r.first is not None else None,
