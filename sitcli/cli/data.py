@@ -275,9 +275,10 @@ def pull(
              "last": fmt_time(r.last) if r.last is not None else None,
              "funding_stamps": r.funding_stamps, "actions": r.actions, "message": r.message}
             for r in reports]
-    emit(fmt, {"timeframe": timeframe, "store": str(store.root), "symbols": rows}, rows,
-         title=f"pull into {store.root}")
     failed = [r for r in reports if not r.ok]
+    if len(failed) < len(reports) or fmt != Format.table:   # all failed: the error line says it
+        emit(fmt, {"timeframe": timeframe, "store": str(store.root), "symbols": rows}, rows,
+             title=f"pull into {store.root}")
     if failed:
         if len(failed) == 1 and len(reports) == 1:
             raise RuntimeFailure(failed[0].message)

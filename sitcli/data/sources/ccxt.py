@@ -227,8 +227,9 @@ def _map_error(exc, exchange, exchange_id: str, symbol: str) -> SourceError:
                            f"({_one_line(text, 160)}); check the symbol and the exchange")
     if isinstance(exc, (ccxt.RequestTimeout, ccxt.NetworkError)):
         kind = "timed out" if isinstance(exc, ccxt.RequestTimeout) else (
-            f"HTTP {status}" if status else "network error")
-        return Transient(f"{what}: {kind} ({_one_line(text, 160)})")
+            f"HTTP {status}" if status else "cannot reach the exchange")
+        hint = "" if status else "; check the network connection"
+        return Transient(f"{what}: {kind} ({_one_line(text, 160)}){hint}")
     if isinstance(exc, ccxt.BadResponse) or not isinstance(exc, ccxt.BaseError):
         return SourceError(f"{what}: malformed response from {exchange_id} "
                            f"({type(exc).__name__}: {_one_line(text, 120)}); try again later")
