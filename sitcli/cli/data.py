@@ -256,17 +256,22 @@ def pull(
     store = Store(default_data_dir(data_dir))
     if not quiet and sys.stderr.isatty():
         from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+        from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn
 
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      console=Console(stderr=True), transient=True) as bar:
-            task = bar.add_task("pulling", total=len(names))
+        # one line per symbol: a spinner while it is fetched, a full bar once it is stored
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                      console=Console(stderr=True)) as bar:
+            tasks: list = []
 
             def step(symbol: str) -> None:
-                done = bar.tasks[0].description != "pulling"
-                bar.update(task, description=f"pulling {symbol}", advance=1 if done else 0)
+                if tasks:
+                    bar.update(tasks[-1], completed=1)
+                tasks.append(bar.add_task(f"pulling {symbol}", total=1))
 
             reports = pull_many(store, names, timeframe, lo, hi, refresh, exchange, step)
+            for task, report in zip(tasks, reports, strict=True):
+                bar.update(task, completed=1, description=f"{report.symbol}: "
+                           f"{'ok' if report.ok else 'failed'}")
     else:
         reports = pull_many(store, names, timeframe, lo, hi, refresh, exchange)
     rows = [{"symbol": r.symbol, "source": r.source, "status": "ok" if r.ok else "failed",
