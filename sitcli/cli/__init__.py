@@ -41,13 +41,14 @@ def _root(
 
 
 def _register() -> None:
-    from sitcli.cli import backtest, data, events, liquidation, strategies
+    from sitcli.cli import backtest, data, events, liquidation, scenario, strategies
 
     data.register(app)
     liquidation.register(app)
     backtest.register(app)
     strategies.register(app)
     events.register(app)
+    scenario.register(app)
 
 
 _register()

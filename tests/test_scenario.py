@@ -1,0 +1,77 @@
+"""`sitcli scenario --method historical`: first passage through the engine's liquidation price."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sitcli.engine.paths import first_passage_nb
+from sitcli.instruments import venue
+from sitcli.scenario import historical, lp_ratio
+
+
+def frame(rows):
+    a = np.array(rows, float)
+    index = pd.date_range("2024-01-01", periods=len(a), freq="D", tz="UTC")
+    return pd.DataFrame(a, columns=["open", "high", "low", "close"], index=index)
+
+
+def test_a_hand_made_gap_gives_the_hand_computed_gap_loss():
+    # entry at bar 0's close 100, 20x long, maintenance 0: liquidation at 95.
+    # bar 1 opens at 90, already past 95: filled at 90, loss 10% x 20 = 200% of the margin,
+    # of which 100% is beyond it (the gap loss); the margin caps the trader's loss at -100%.
+    bars = frame([(100, 100, 100, 100), (90, 91, 89, 90), (90, 90, 90, 90)])
+    arrays = [bars[c].to_numpy() for c in ("open", "high", "low", "close")]
+    to, rom, gap = first_passage_nb(*arrays, np.array([0]), 1, 1, np.array([0.95]),
+                                    np.array([20.0]), 0.0)
+    assert to[0, 0] == 1
+    assert gap[0, 0] == pytest.approx(1.0)
+    assert rom[0, 0] == pytest.approx(-1.0)
+    # the same fall inside the bar instead (open 99, low 89): liquidated at 95, no gap loss
+    bars = frame([(100, 100, 100, 100), (99, 99, 89, 90), (90, 90, 90, 90)])
+    arrays = [bars[c].to_numpy() for c in ("open", "high", "low", "close")]
+    to, rom, gap = first_passage_nb(*arrays, np.array([0]), 1, 1, np.array([0.95]),
+                                    np.array([20.0]), 0.0)
+    assert to[0, 0] == 1 and gap[0, 0] == 0.0 and rom[0, 0] == pytest.approx(-1.0)
+
+
+def test_liquidation_price_ratios_come_from_the_engine():
+    perp = venue("perp-isolated", "crypto", tier_table="alt")
+    # isolated, first bracket 1%: LP = (1 - 1/50) / (1 - 0.01)
+    assert lp_ratio(1, 50, perp) == pytest.approx(0.98 / 0.99)
+    cfd = venue("cfd-retail", "equity")
+    # close-out at half the required margin (notional / 5): 1 + (0.5 / 5 - 1 / 2) for 2x
+    assert lp_ratio(1, 2, cfd) == pytest.approx(1 - (1 / 2 - 0.5 / 5))
+    assert lp_ratio(1, 1, perp) == 0.0          # 1x long with 1% maintenance: LP <= 0
+
+
+def test_probabilities_rise_with_leverage_and_horizon_on_demo_bars():
+    from sitcli.data.store import demo_store
+
+    bars = demo_store().read("RENDER/USDT")
+    rows = historical(bars, venue("perp-isolated", "crypto", tier_table="alt"),
+                      [2, 5, 10, 20, 50], [1, 5, 20], 1)
+    table = {(r["leverage"], r["horizon"]): r["p_liquidation_pct"] for r in rows}
+    for h in (1, 5, 20):
+        probs = [table[(lev, h)] for lev in (2, 5, 10, 20, 50)]
+        assert probs == sorted(probs)
+    for lev in (2, 5, 10, 20, 50):
+        probs = [table[(lev, h)] for h in (1, 5, 20)]
+        assert probs == sorted(probs)
+    assert table[(50, 1)] > 0 and all(not math.isnan(r["p99_loss_on_margin_pct"]) for r in rows)
+
+
+def test_cli_scenario(cli):
+    proc = cli("scenario", "--demo", "--symbols", "NVDA", "--leverage", "10,50", "--horizon",
+               "1,5", "--format", "json", check_code=0)
+    import json
+
+    info = json.loads(proc.stdout)["symbols"]["NVDA"]
+    assert info["synthetic"] and len(info["rows"]) == 4
+    for args, fragment in ((("--leverage", "0,5"), "--leverage"),
+                           (("--horizon", "5000"), "--horizon"),
+                           (("--method", "bootstrap"), "historical"),
+                           (("--side", "up"), "--side")):
+        bad = cli("scenario", "--demo", "--symbols", "NVDA", *args)
+        assert bad.returncode == 2 and fragment in bad.stderr and "Traceback" not in bad.stderr
