@@ -2,6 +2,8 @@
 
 `historical`: every bar of the stored data is a start; a position opened at its close is
 followed over the next `horizon` bars with the engine's liquidation price for the venue.
+`bootstrap`: the same on `paths` block-bootstrapped paths built from the symbol's own bars
+(each bar's open/high/low/close shape relative to the previous close), seeded.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import pandas as pd
 from sitcli.engine import margin as formulas
 from sitcli.errors import BadInput
 
-METHODS = ("historical",)
+METHODS = ("historical", "bootstrap")
 
 
 def parse_positive_list(text: str, flag: str, kind=float) -> list:
@@ -54,29 +56,57 @@ def historical(bars: pd.DataFrame, venue, leverages: list[float], horizons: list
         starts = np.arange(0, n - h, dtype=np.int64)
         bars_to, rom, gap = first_passage_nb(*arrays, starts, int(h), side, ratios, levs,
                                              venue.liquidation_fee)
-        for j, lev in enumerate(leverages):
-            hit = bars_to[:, j] > 0
-            rows.append({
-                "leverage": lev, "horizon": int(h), "starts": int(len(starts)),
-                "liquidation_price_move_pct": 100 * (ratios[j] - 1),
-                "p_liquidation_pct": 100 * float(hit.mean()),
-                "median_bars_to_liquidation": float(np.median(bars_to[hit, j])) if hit.any()
-                else math.nan,
-                "expected_return_on_margin_pct": 100 * float(rom[:, j].mean()),
-                "p99_loss_on_margin_pct": 100 * float(np.percentile(rom[:, j], 1)),
-                "worst_gap_loss_pct": 100 * float(gap[:, j].max()),
-            })
+        rows.extend(_summarise(leverages, h, ratios, bars_to, rom, gap))
+    return rows
+
+
+def bootstrap(bars: pd.DataFrame, venue, leverages: list[float], horizons: list[int],
+              side: int, paths: int, seed: int, block: int = 5) -> list[dict]:
+    from sitcli.engine.paths import bootstrap_paths_nb, paths_first_passage_nb
+
+    if paths <= 0:
+        raise BadInput(f"--paths {paths}: give a positive number of paths, e.g. --paths 10000")
+    if len(bars) < block + 2:
+        raise BadInput(f"{len(bars)} bars are too few to bootstrap blocks of {block}")
+    arrays = [bars[c].to_numpy(np.float64) for c in ("open", "high", "low", "close")]
+    ratios = np.array([lp_ratio(side, lev, venue) for lev in leverages])
+    levs = np.asarray(leverages, np.float64)
+    o, h_, lo, c = bootstrap_paths_nb(*arrays, int(paths), int(max(horizons)), block, int(seed))
+    rows = []
+    for h in horizons:
+        bars_to, rom, gap = paths_first_passage_nb(o, h_, lo, c, int(h), side, ratios, levs,
+                                                   venue.liquidation_fee)
+        rows.extend(_summarise(leverages, h, ratios, bars_to, rom, gap))
+    return rows
+
+
+def _summarise(leverages, h, ratios, bars_to, rom, gap) -> list[dict]:
+    """One row per leverage: probability, timing and size of the outcomes at horizon h."""
+    rows = []
+    for j, lev in enumerate(leverages):
+        hit = bars_to[:, j] > 0
+        rows.append({
+            "leverage": lev, "horizon": int(h), "starts": int(len(rom)),
+            "liquidation_price_move_pct": 100 * (ratios[j] - 1),
+            "p_liquidation_pct": 100 * float(hit.mean()),
+            "median_bars_to_liquidation": float(np.median(bars_to[hit, j])) if hit.any()
+            else math.nan,
+            "expected_return_on_margin_pct": 100 * float(rom[:, j].mean()),
+            "p99_loss_on_margin_pct": 100 * float(np.percentile(rom[:, j], 1)),
+            "worst_gap_loss_pct": 100 * float(gap[:, j].max()),
+        })
     return rows
 
 
 def run(store, symbols: list[str], leverages, horizons, side: str, venue_name: str | None,
-        method: str, timeframe: str = "1d", overrides: dict | None = None) -> dict:
+        method: str, timeframe: str = "1d", overrides: dict | None = None, paths: int = 10_000,
+        seed: int = 7) -> dict:
     from sitcli import instruments
     from sitcli.backtest import read_bars
 
     if method not in METHODS:
-        raise BadInput(f"--method {method}: only historical is built so far (bootstrap and "
-                       "jump-diffusion are not yet)")
+        raise BadInput(f"--method {method}: use historical or bootstrap (jump-diffusion is "
+                       "not built yet)")
     if side not in ("long", "short"):
         raise BadInput(f"--side {side!r}: use long or short")
     s = 1 if side == "long" else -1
@@ -92,6 +122,7 @@ def run(store, symbols: list[str], leverages, horizons, side: str, venue_name: s
             "venue_leverage_cap": venue.max_leverage,
             "first": bars.index[0], "last": bars.index[-1], "bars": len(bars),
             "synthetic": bool(meta.get("synthetic")),
-            "rows": historical(bars, venue, leverages, horizons, s),
+            "rows": (historical(bars, venue, leverages, horizons, s) if method == "historical"
+                     else bootstrap(bars, venue, leverages, horizons, s, paths, seed)),
         }
     return out

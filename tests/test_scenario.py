@@ -71,7 +71,30 @@ def test_cli_scenario(cli):
     assert info["synthetic"] and len(info["rows"]) == 4
     for args, fragment in ((("--leverage", "0,5"), "--leverage"),
                            (("--horizon", "5000"), "--horizon"),
-                           (("--method", "bootstrap"), "historical"),
+                           (("--method", "jump-diffusion"), "historical or bootstrap"),
+                           (("--method", "bootstrap", "--paths", "0"), "--paths"),
                            (("--side", "up"), "--side")):
         bad = cli("scenario", "--demo", "--symbols", "NVDA", *args)
         assert bad.returncode == 2 and fragment in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_bootstrap_converges_to_the_historical_figure_and_repeats_with_its_seed():
+    from sitcli.data.store import demo_store
+    from sitcli.scenario import bootstrap
+
+    bars = demo_store().read("RENDER/USDT")
+    perp = venue("perp-isolated", "crypto", tier_table="alt")
+    hist = {(r["leverage"], r["horizon"]): r["p_liquidation_pct"]
+            for r in historical(bars, perp, [10, 50], [1, 5], 1)}
+    boot = bootstrap(bars, perp, [10, 50], [1, 5], 1, paths=20_000, seed=3)
+    for r in boot:
+        p = r["p_liquidation_pct"] / 100
+        se = math.sqrt(max(p * (1 - p), 1e-4) / 20_000)
+        # resampling the same bars: the one-bar figure is the same population; over 5 bars
+        # blocks of 5 keep most of the path shape. Allow 4 standard errors plus 2 points for
+        # the blocks' joins and the series' ends.
+        assert abs(p - hist[(r["leverage"], r["horizon"])] / 100) < 4 * se + 0.02, r
+    again = bootstrap(bars, perp, [10, 50], [1, 5], 1, paths=20_000, seed=3)
+    assert again == boot
+    other = bootstrap(bars, perp, [10, 50], [1, 5], 1, paths=20_000, seed=4)
+    assert other != boot

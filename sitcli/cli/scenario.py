@@ -26,7 +26,11 @@ def scenario(
         "--venue", help="Venue whose liquidation rule applies (default: each symbol's).")] = None,
     settings: Annotated[Optional[list[str]], typer.Option(
         "--set", help="Override a venue field, e.g. --set closeout_level=0.2.")] = None,
-    method: Annotated[str, typer.Option("--method", help="historical (every start bar).")] = "historical",
+    method: Annotated[str, typer.Option(
+        "--method", help="historical (every start bar) or bootstrap (block-bootstrapped paths).")]
+        = "historical",
+    paths: Annotated[int, typer.Option("--paths", help="Paths for bootstrap.")] = 10_000,
+    seed: Annotated[int, typer.Option("--seed", help="Seed for bootstrap.")] = 7,
     timeframe: Annotated[str, typer.Option("--timeframe", help="Bar size of the stored data.")] = "1d",
     demo: DemoOpt = False,
     data_dir: DataDirOpt = None,
@@ -55,8 +59,10 @@ def scenario(
         raise BadInput(f"--horizon {horizon!r}: horizons are whole numbers of bars")
     store = demo_store() if demo else Store(default_data_dir(data_dir))
     result = run(store, names, levs, hors, side, venue, method, timeframe,
-                 parse_pairs(settings, "--set", "closeout_level=0.2"))
+                 parse_pairs(settings, "--set", "closeout_level=0.2"), paths, seed)
     payload = {"method": method, "side": side, "timeframe": timeframe,
+               "paths": paths if method == "bootstrap" else None,
+               "seed": seed if method == "bootstrap" else None,
                "entry": "at each bar's close; liquidation checked on the next bars' opens "
                         "(gaps) and adverse extremes",
                "symbols": result}

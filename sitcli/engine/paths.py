@@ -54,3 +54,55 @@ def first_passage_nb(open_, high, low, close, starts, horizon, side, lp_ratios, 
             if not done:
                 rom[a, j] = side * (close[s0 + horizon] / entry - 1.0) * lev
     return bars_to_liq, rom, gap_loss
+
+
+@njit(cache=True)
+def bootstrap_paths_nb(open_, high, low, close, n_paths, length, block, seed):
+    """Block bootstrap of a series' own bars: each path chains randomly chosen runs of
+    `block` consecutive bars, every bar kept as its shape relative to the previous close
+    (open, high, low and close ratios), starting from a close of 1.0.
+
+    Returns open, high, low, close arrays shaped (n_paths, length + 1); column 0 is the start
+    (all four equal to 1.0).
+    """
+    np.random.seed(seed)
+    n = close.shape[0]
+    o = np.empty((n_paths, length + 1))
+    h = np.empty((n_paths, length + 1))
+    lo = np.empty((n_paths, length + 1))
+    c = np.empty((n_paths, length + 1))
+    for p in range(n_paths):
+        o[p, 0] = h[p, 0] = lo[p, 0] = c[p, 0] = 1.0
+        t = 1
+        while t <= length:
+            first = np.random.randint(1, n - block + 1)
+            for b in range(block):
+                if t > length:
+                    break
+                src = first + b
+                prev = close[src - 1]
+                base = c[p, t - 1]
+                o[p, t] = base * open_[src] / prev
+                h[p, t] = base * high[src] / prev
+                lo[p, t] = base * low[src] / prev
+                c[p, t] = base * close[src] / prev
+                t += 1
+    return o, h, lo, c
+
+
+@njit(cache=True)
+def paths_first_passage_nb(o, h, lo, c, horizon, side, lp_ratios, leverages, liq_fee):
+    """`first_passage_nb` from the start column of every simulated path."""
+    n_paths = o.shape[0]
+    k = lp_ratios.shape[0]
+    bars_to = np.zeros((n_paths, k), np.int64)
+    rom = np.zeros((n_paths, k))
+    gap = np.zeros((n_paths, k))
+    start = np.zeros(1, np.int64)
+    for p in range(n_paths):
+        b, r, g = first_passage_nb(o[p], h[p], lo[p], c[p], start, horizon, side, lp_ratios,
+                                   leverages, liq_fee)
+        bars_to[p] = b[0]
+        rom[p] = r[0]
+        gap[p] = g[0]
+    return bars_to, rom, gap
