@@ -435,3 +435,242 @@ def _atomic_write(path: Path, data: bytes) -> None:
         except OSError:
             pass
         raise
+
+
+# --------------------------------------------------------------------------------------------
+# scenario: P(liquidation) by leverage x horizon
+
+SCENARIO_COLS = 3        # symbols per row of the scenario grid
+SCENARIO_CMAP = "YlOrRd"
+
+
+def scenario_plot(path, result: dict, title: str, synthetic: bool = False) -> Path:
+    """P(liquidation) heatmaps (leverage x horizon, one per symbol) as ``.png`` or ``.html``.
+
+    ``result``: symbol -> {"rows": [...], "venue": str, ...}, as ``sitcli.scenario.run``
+    returns; each row has ``leverage``, ``horizon``, ``p_liquidation_pct`` and optionally
+    ``returns`` (return on margin per path/start, a fraction), which adds a histogram panel
+    for the highest leverage and longest horizon of each symbol. ``.html`` is one
+    self-contained page: the PNG inline plus a table per symbol. Any other extension raises
+    ``ValueError``. Returns the path written.
+    """
+    path = Path(path)
+    ext = path.suffix.lower()
+    if ext not in (".png", ".html", ".htm"):
+        raise ValueError(f"scenario plot {str(path)!r}: unsupported extension "
+                         f"{path.suffix or '(none)'!r}; use .png or .html")
+    result = dict(result or {})
+    synthetic = bool(synthetic) or any(isinstance(v, dict) and v.get("synthetic")
+                                       for v in result.values())
+    png = _render_scenario_png(result, title, synthetic)
+    if ext == ".png":
+        _atomic_write(path, png)
+    else:
+        _atomic_write(path, _scenario_html(result, title, synthetic, png))
+    return path
+
+
+def _fmt_lev(lev) -> str:
+    try:
+        return f"{float(lev):g}x"
+    except (TypeError, ValueError):
+        return str(lev)
+
+
+def _fmt_pct1(value) -> str:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return DASH
+    return DASH if math.isnan(v) else f"{v:.1f}"
+
+
+def _scenario_grid(rows: list[dict]):
+    """(leverages, horizons, P(liq) % matrix [horizon][leverage]) in first-seen order."""
+    levs: list = []
+    hors: list = []
+    for r in rows:
+        if r.get("leverage") not in levs:
+            levs.append(r.get("leverage"))
+        if r.get("horizon") not in hors:
+            hors.append(r.get("horizon"))
+    grid = [[math.nan] * len(levs) for _ in hors]
+    for r in rows:
+        try:
+            v = float(r.get("p_liquidation_pct"))
+        except (TypeError, ValueError):
+            v = math.nan
+        grid[hors.index(r.get("horizon"))][levs.index(r.get("leverage"))] = v
+    return levs, hors, grid
+
+
+def _sort_key(value):
+    try:
+        return (0, float(value))
+    except (TypeError, ValueError):
+        return (1, 0.0)
+
+
+def _scenario_returns_row(rows: list[dict]):
+    """The row with returns at the highest leverage, then longest horizon (None if none)."""
+    with_returns = [r for r in rows if r.get("returns") is not None and len(r.get("returns")) > 0]
+    if not with_returns:
+        return None
+    return max(with_returns, key=lambda r: (_sort_key(r.get("leverage")),
+                                            _sort_key(r.get("horizon"))))
+
+
+def _render_scenario_png(result: dict, title: str, synthetic: bool) -> bytes:
+    import io
+
+    import numpy as np
+    from matplotlib import colormaps
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.colors import Normalize
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter
+
+    symbols = list(result)
+    rows_of = {s: list((result[s] or {}).get("rows") or []) for s in symbols}
+    has_hist = any(_scenario_returns_row(rows_of[s]) is not None for s in symbols)
+    n = max(len(symbols), 1)
+    ncols = min(n, SCENARIO_COLS)
+    nblocks = math.ceil(n / ncols)
+    per_block = 2 if has_hist else 1
+    width = max(7.0, 4.6 * ncols + 1.2)
+    height = 0.9 + nblocks * (3.4 + (2.8 if has_hist else 0.0))
+
+    heading = str(title)
+    if synthetic:
+        heading = f"{SYNTHETIC_TEXT} \u2014 {heading}"
+
+    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    fig.suptitle(heading, fontsize=12, color="#b00000" if synthetic else "black",
+                 fontweight="bold" if synthetic else "normal")
+    ratios = [1.0, 0.8] * nblocks if has_hist else [1.0] * nblocks
+    axes = fig.subplots(nblocks * per_block, ncols, squeeze=False, height_ratios=ratios)
+    cmap = colormaps[SCENARIO_CMAP].with_extremes(bad="#dddddd")
+    norm = Normalize(vmin=0.0, vmax=100.0)
+    heat_axes = []
+    image = None
+
+    for k in range(nblocks * ncols):
+        block, col = divmod(k, ncols)
+        ax = axes[block * per_block, col]
+        ax_h = axes[block * per_block + 1, col] if has_hist else None
+        if k >= len(symbols):
+            ax.set_visible(False)
+            if ax_h is not None:
+                ax_h.set_visible(False)
+            continue
+        symbol = symbols[k]
+        info = result[symbol] or {}
+        rows = rows_of[symbol]
+        venue = info.get("venue")
+        name = f"{symbol}  ({venue})" if venue else str(symbol)
+        heat_axes.append(ax)
+        levs, hors, grid = _scenario_grid(rows)
+        if not levs:
+            ax.text(0.5, 0.5, "no scenario rows", transform=ax.transAxes, ha="center",
+                    va="center", color="grey")
+            ax.set_title(name, fontsize=10)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        else:
+            data = np.ma.masked_invalid(np.array(grid, dtype=float))
+            image = ax.imshow(data, cmap=cmap, norm=norm, aspect="auto", origin="lower",
+                              interpolation="nearest")
+            for i in range(len(hors)):
+                for j in range(len(levs)):
+                    v = grid[i][j]
+                    dark = not math.isnan(v) and v >= 60
+                    ax.text(j, i, _fmt_pct1(v), ha="center", va="center", fontsize=9,
+                            color="white" if dark else "black")
+            ax.set_xticks(range(len(levs)), [_fmt_lev(v) for v in levs])
+            ax.set_yticks(range(len(hors)), [str(h) for h in hors])
+            ax.set_xlabel("leverage")
+            ax.set_ylabel("horizon (bars)")
+            ax.set_title(f"{name}: P(liquidation) %", fontsize=10)
+        if ax_h is None:
+            continue
+        row = _scenario_returns_row(rows)
+        if row is None:
+            ax_h.text(0.5, 0.5, "no return distribution", transform=ax_h.transAxes,
+                      ha="center", va="center", color="grey")
+            ax_h.set_xticks([])
+            ax_h.set_yticks([])
+            continue
+        values = np.asarray(row["returns"], dtype=float) * 100.0
+        values = values[np.isfinite(values)]
+        if values.size:
+            ax_h.hist(values, bins=min(60, max(10, int(np.sqrt(values.size)))),
+                      color="#4c72b0", alpha=0.85)
+        ax_h.axvline(0.0, color="black", lw=0.8)
+        ax_h.axvline(-100.0, color=KIND_COLORS["liquidation"], lw=1.0, ls="--",
+                     label="margin lost (-100%)")
+        ax_h.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:.0f}%"))
+        ax_h.set_xlabel("return on margin")
+        ax_h.set_ylabel("paths / starts")
+        ax_h.set_title(f"{symbol}: {_fmt_lev(row.get('leverage'))}, "
+                       f"{row.get('horizon')} bars (n={values.size:,d})", fontsize=9)
+        ax_h.legend(fontsize=7, frameon=False, loc="upper left")
+        ax_h.grid(True, alpha=0.3)
+
+    if not symbols:
+        axes[0, 0].set_visible(True)
+        axes[0, 0].text(0.5, 0.5, "no scenario data", transform=axes[0, 0].transAxes,
+                        ha="center", va="center", color="grey")
+        axes[0, 0].set_xticks([])
+        axes[0, 0].set_yticks([])
+    if heat_axes:
+        from matplotlib.cm import ScalarMappable
+
+        mappable = image if image is not None else ScalarMappable(norm=norm, cmap=cmap)
+        bar = fig.colorbar(mappable, ax=heat_axes, shrink=0.9)
+        bar.set_label("P(liquidation) %")
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI, metadata={"Title": heading})
+    return buf.getvalue()
+
+
+def _scenario_html(result: dict, title: str, synthetic: bool, png: bytes) -> bytes:
+    esc = html.escape
+    chart = base64.b64encode(png).decode("ascii")
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{esc(('[' + SYNTHETIC_TEXT + '] ') if synthetic else '')}{esc(str(title))}</title>",
+        f"<style>{_CSS}</style></head><body>",
+    ]
+    if synthetic:
+        parts.append(f'<div class="banner">{SYNTHETIC_TEXT}: these are generated random paths, '
+                     "not market prices. Results say nothing about real performance.</div>")
+    parts.append(f"<h1>{esc(str(title))}</h1>")
+    parts.append("<h2>P(liquidation) by leverage and horizon</h2>")
+    parts.append(f'<img src="data:image/png;base64,{chart}" class="chart" '
+                 f'alt="{esc("P(liquidation) heatmaps: " + str(title))}">')
+    if not result:
+        parts.append('<p class="note">No scenario data.</p>')
+    for symbol, info in result.items():
+        info = info or {}
+        venue = info.get("venue")
+        heading = f"{symbol} ({venue})" if venue else str(symbol)
+        parts.append(f"<h2>{esc(heading)}: P(liquidation) %</h2>")
+        levs, hors, grid = _scenario_grid(list(info.get("rows") or []))
+        if not levs:
+            parts.append('<p class="note">No scenario rows.</p>')
+            continue
+        out = ['<div class="scroll"><table><thead><tr><th>horizon (bars) \\ leverage</th>']
+        out += [f"<th>{esc(_fmt_lev(v))}</th>" for v in levs]
+        out.append("</tr></thead><tbody>")
+        for i, h in enumerate(hors):
+            out.append(f"<tr><th>{esc(str(h))}</th>")
+            out += [f'<td class="num">{esc(_fmt_pct1(v))}</td>' for v in grid[i]]
+            out.append("</tr>")
+        out.append("</tbody></table></div>")
+        parts.append("".join(out))
+    parts.append("</body></html>\n")
+    return "\n".join(parts).encode("utf-8")

@@ -4,6 +4,8 @@
 followed over the next `horizon` bars with the engine's liquidation price for the venue.
 `bootstrap`: the same on `paths` block-bootstrapped paths built from the symbol's own bars
 (each bar's open/high/low/close shape relative to the previous close), seeded.
+`jump-diffusion`: paths from a jump-diffusion fitted to the symbol's close-to-close log
+returns (jumps: moves beyond 4 standard deviations of the rest), seeded.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import pandas as pd
 from sitcli.engine import margin as formulas
 from sitcli.errors import BadInput
 
-METHODS = ("historical", "bootstrap")
+METHODS = ("historical", "bootstrap", "jump-diffusion")
 
 
 def parse_positive_list(text: str, flag: str, kind=float) -> list:
@@ -80,6 +82,48 @@ def bootstrap(bars: pd.DataFrame, venue, leverages: list[float], horizons: list[
     return rows
 
 
+def fit_jump_diffusion(bars: pd.DataFrame) -> dict:
+    """Per-bar drift, volatility, jump intensity and jump size of log close-to-close returns.
+    Jumps are the returns beyond 4 standard deviations of the others (found iteratively)."""
+    r = np.diff(np.log(bars["close"].to_numpy(np.float64)))
+    if len(r) < 20:
+        raise BadInput(f"{len(r) + 1} bars are too few to fit a jump-diffusion; use more data")
+    jumps = np.zeros(len(r), bool)
+    for _ in range(10):
+        body = r[~jumps]
+        found = np.abs(r - body.mean()) > 4 * body.std()
+        if (found == jumps).all():
+            break
+        jumps = found
+    body, big = r[~jumps], r[jumps]
+    lam = len(big) / len(r)
+    mu_j = float(big.mean()) if len(big) >= 2 else 0.0
+    sigma_j = float(big.std()) if len(big) >= 2 else 0.0
+    return {"mu": float(r.mean() - lam * mu_j), "sigma": float(body.std()),
+            "lam": lam if len(big) >= 2 else 0.0, "mu_j": mu_j, "sigma_j": sigma_j,
+            "jumps": int(len(big)), "returns": int(len(r))}
+
+
+def jump_diffusion(bars: pd.DataFrame, venue, leverages: list[float], horizons: list[int],
+                   side: int, paths: int, seed: int, gap_open: bool, substeps: int = 24):
+    from sitcli.engine.paths import jump_diffusion_paths_nb, paths_first_passage_nb
+
+    if paths <= 0:
+        raise BadInput(f"--paths {paths}: give a positive number of paths, e.g. --paths 10000")
+    fit = fit_jump_diffusion(bars)
+    o, h_, lo, c = jump_diffusion_paths_nb(int(paths), int(max(horizons)), substeps, fit["mu"],
+                                           fit["sigma"], fit["lam"], fit["mu_j"],
+                                           fit["sigma_j"], int(seed), gap_open)
+    ratios = np.array([lp_ratio(side, lev, venue) for lev in leverages])
+    levs = np.asarray(leverages, np.float64)
+    rows = []
+    for h in horizons:
+        bars_to, rom, gap = paths_first_passage_nb(o, h_, lo, c, int(h), side, ratios, levs,
+                                                   venue.liquidation_fee)
+        rows.extend(_summarise(leverages, h, ratios, bars_to, rom, gap))
+    return rows, fit
+
+
 def _summarise(leverages, h, ratios, bars_to, rom, gap) -> list[dict]:
     """One row per leverage: probability, timing and size of the outcomes at horizon h."""
     rows = []
@@ -105,8 +149,7 @@ def run(store, symbols: list[str], leverages, horizons, side: str, venue_name: s
     from sitcli.backtest import read_bars
 
     if method not in METHODS:
-        raise BadInput(f"--method {method}: use historical or bootstrap (jump-diffusion is "
-                       "not built yet)")
+        raise BadInput(f"--method {method}: use historical, bootstrap or jump-diffusion")
     if side not in ("long", "short"):
         raise BadInput(f"--side {side!r}: use long or short")
     s = 1 if side == "long" else -1
@@ -122,7 +165,13 @@ def run(store, symbols: list[str], leverages, horizons, side: str, venue_name: s
             "venue_leverage_cap": venue.max_leverage,
             "first": bars.index[0], "last": bars.index[-1], "bars": len(bars),
             "synthetic": bool(meta.get("synthetic")),
-            "rows": (historical(bars, venue, leverages, horizons, s) if method == "historical"
-                     else bootstrap(bars, venue, leverages, horizons, s, paths, seed)),
         }
+        if method == "historical":
+            out[symbol]["rows"] = historical(bars, venue, leverages, horizons, s)
+        elif method == "bootstrap":
+            out[symbol]["rows"] = bootstrap(bars, venue, leverages, horizons, s, paths, seed)
+        else:
+            rows, fit = jump_diffusion(bars, venue, leverages, horizons, s, paths, seed,
+                                       gap_open=not inst.is_24_7)
+            out[symbol].update(rows=rows, fitted=fit)
     return out

@@ -71,7 +71,7 @@ def test_cli_scenario(cli):
     assert info["synthetic"] and len(info["rows"]) == 4
     for args, fragment in ((("--leverage", "0,5"), "--leverage"),
                            (("--horizon", "5000"), "--horizon"),
-                           (("--method", "jump-diffusion"), "historical or bootstrap"),
+                           (("--method", "brownian"), "historical, bootstrap or jump-diffusion"),
                            (("--method", "bootstrap", "--paths", "0"), "--paths"),
                            (("--side", "up"), "--side")):
         bad = cli("scenario", "--demo", "--symbols", "NVDA", *args)
@@ -98,3 +98,42 @@ def test_bootstrap_converges_to_the_historical_figure_and_repeats_with_its_seed(
     assert again == boot
     other = bootstrap(bars, perp, [10, 50], [1, 5], 1, paths=20_000, seed=4)
     assert other != boot
+
+
+def test_monte_carlo_matches_the_barrier_hitting_probability_of_driftless_gbm():
+    # dS = sigma S dW: log price drifts at nu = -sigma^2/2 per bar. The probability that its
+    # minimum over T bars reaches b = ln(0.95) is, for continuous monitoring,
+    #   P = Phi((b - nu T) / (sigma sqrt T)) + exp(2 nu b / sigma^2) Phi((b + nu T) / (sigma sqrt T)).
+    # The simulation looks at 64 steps a bar, which misses crossings between steps; the
+    # Broadie-Glasserman shift b - 0.5826 sigma sqrt(dt) is the discretisation we state.
+    from statistics import NormalDist
+
+    from sitcli.engine.paths import jump_diffusion_paths_nb, paths_first_passage_nb
+
+    sigma, horizon, steps, n = 0.02, 5, 64, 40_000
+    nu = -sigma ** 2 / 2
+    o, h, l, c = jump_diffusion_paths_nb(n, horizon, steps, nu, sigma, 0.0, 0.0, 0.0, 11, False)
+    to, _, _ = paths_first_passage_nb(o, h, l, c, horizon, 1, np.array([0.95]),
+                                      np.array([20.0]), 0.0)
+    p_mc = float((to[:, 0] > 0).mean())
+    b = math.log(0.95) - 0.5826 * sigma * math.sqrt(1 / steps)
+    phi = NormalDist().cdf
+    s = sigma * math.sqrt(horizon)
+    p_exact = phi((b - nu * horizon) / s) + math.exp(2 * nu * b / sigma ** 2) * phi(
+        (b + nu * horizon) / s)
+    se = math.sqrt(p_exact * (1 - p_exact) / n)
+    assert abs(p_mc - p_exact) < 3 * se, (p_mc, p_exact, se)
+
+
+def test_jump_diffusion_fit_and_seed(cli):
+    import json
+
+    args = ("scenario", "--demo", "--symbols", "RENDER/USDT", "--method", "jump-diffusion",
+            "--paths", "5000", "--leverage", "10,50", "--horizon", "1,5", "--format", "json")
+    first = json.loads(cli(*args, "--seed", "5", check_code=0).stdout)["symbols"]["RENDER/USDT"]
+    again = json.loads(cli(*args, "--seed", "5", check_code=0).stdout)["symbols"]["RENDER/USDT"]
+    assert first == again
+    fit = first["fitted"]
+    assert 0.02 < fit["sigma"] < 0.08 and fit["lam"] >= 0     # demo RENDER: ~90% a year
+    probs = {(r["leverage"], r["horizon"]): r["p_liquidation_pct"] for r in first["rows"]}
+    assert probs[(10, 1)] < probs[(50, 1)] and probs[(50, 1)] < probs[(50, 5)]

@@ -27,10 +27,11 @@ def scenario(
     settings: Annotated[Optional[list[str]], typer.Option(
         "--set", help="Override a venue field, e.g. --set closeout_level=0.2.")] = None,
     method: Annotated[str, typer.Option(
-        "--method", help="historical (every start bar) or bootstrap (block-bootstrapped paths).")]
+        "--method", help="historical (every start bar), bootstrap (block-bootstrapped paths) "
+                         "or jump-diffusion (paths from a model fitted to the returns).")]
         = "historical",
-    paths: Annotated[int, typer.Option("--paths", help="Paths for bootstrap.")] = 10_000,
-    seed: Annotated[int, typer.Option("--seed", help="Seed for bootstrap.")] = 7,
+    paths: Annotated[int, typer.Option("--paths", help="Simulated paths.")] = 10_000,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the simulated paths.")] = 7,
     timeframe: Annotated[str, typer.Option("--timeframe", help="Bar size of the stored data.")] = "1d",
     demo: DemoOpt = False,
     data_dir: DataDirOpt = None,
@@ -61,8 +62,8 @@ def scenario(
     result = run(store, names, levs, hors, side, venue, method, timeframe,
                  parse_pairs(settings, "--set", "closeout_level=0.2"), paths, seed)
     payload = {"method": method, "side": side, "timeframe": timeframe,
-               "paths": paths if method == "bootstrap" else None,
-               "seed": seed if method == "bootstrap" else None,
+               "paths": paths if method != "historical" else None,
+               "seed": seed if method != "historical" else None,
                "entry": "at each bar's close; liquidation checked on the next bars' opens "
                         "(gaps) and adverse extremes",
                "symbols": result}
@@ -77,6 +78,10 @@ def scenario(
         label = " (SYNTHETIC DEMO DATA)" if info["synthetic"] else ""
         title = (f"{symbol}{label}: {side}, {info['venue']} ({info['margin_mode']}), "
                  f"{info['bars']} bars {info['first']:%Y-%m-%d}..{info['last']:%Y-%m-%d}")
+        if "fitted" in info:
+            f = info["fitted"]
+            title += (f"; fitted per bar: mu {f['mu']:.5f}, sigma {f['sigma']:.4f}, "
+                      f"{f['lam']:.4f} jumps of N({f['mu_j']:.3f}, {f['sigma_j']:.3f})")
         print_table([{COLUMNS[k]: r[k] for k in COLUMNS} for r in info["rows"]], title=title,
                     digits=2)
 

@@ -7,7 +7,7 @@ triggers it at the liquidation price.
 """
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 
 @njit(cache=True)
@@ -56,23 +56,27 @@ def first_passage_nb(open_, high, low, close, starts, horizon, side, lp_ratios, 
     return bars_to_liq, rom, gap_loss
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True)
 def bootstrap_paths_nb(open_, high, low, close, n_paths, length, block, seed):
     """Block bootstrap of a series' own bars: each path chains randomly chosen runs of
     `block` consecutive bars, every bar kept as its shape relative to the previous close
-    (open, high, low and close ratios), starting from a close of 1.0.
+    (open, high, low and close ratios), starting from a close of 1.0. Paths run in parallel;
+    path p draws from its own seed (seed + p), so the result does not depend on threads.
 
     Returns open, high, low, close arrays shaped (n_paths, length + 1); column 0 is the start
     (all four equal to 1.0).
     """
-    np.random.seed(seed)
     n = close.shape[0]
     o = np.empty((n_paths, length + 1))
     h = np.empty((n_paths, length + 1))
     lo = np.empty((n_paths, length + 1))
     c = np.empty((n_paths, length + 1))
-    for p in range(n_paths):
-        o[p, 0] = h[p, 0] = lo[p, 0] = c[p, 0] = 1.0
+    for p in prange(n_paths):
+        np.random.seed(seed + p)
+        o[p, 0] = 1.0
+        h[p, 0] = 1.0
+        lo[p, 0] = 1.0
+        c[p, 0] = 1.0
         t = 1
         while t <= length:
             first = np.random.randint(1, n - block + 1)
@@ -87,6 +91,51 @@ def bootstrap_paths_nb(open_, high, low, close, n_paths, length, block, seed):
                 lo[p, t] = base * low[src] / prev
                 c[p, t] = base * close[src] / prev
                 t += 1
+    return o, h, lo, c
+
+
+@njit(cache=True, parallel=True)
+def jump_diffusion_paths_nb(n_paths, length, substeps, mu, sigma, lam, mu_j, sigma_j, seed,
+                            gap_open):
+    """Bars from a jump-diffusion on log price: per bar, drift `mu`, volatility `sigma`,
+    `lam` jumps N(mu_j, sigma_j) on average; each bar is `substeps` steps whose extremes are
+    the high and the low. With `gap_open` (exchange sessions) the first step is the move to
+    the open, so a jump there gaps it; otherwise (24/7 markets) a bar opens at the previous
+    close. Path p draws from seed + p. Shapes as `bootstrap_paths_nb`.
+    """
+    o = np.empty((n_paths, length + 1))
+    h = np.empty((n_paths, length + 1))
+    lo = np.empty((n_paths, length + 1))
+    c = np.empty((n_paths, length + 1))
+    dt = 1.0 / substeps
+    drift = mu * dt
+    vol = sigma * np.sqrt(dt)
+    p_jump = lam * dt
+    for p in prange(n_paths):
+        np.random.seed(seed + p)
+        o[p, 0] = 1.0
+        h[p, 0] = 1.0
+        lo[p, 0] = 1.0
+        c[p, 0] = 1.0
+        x = 0.0
+        for t in range(1, length + 1):
+            hi = -np.inf
+            low_ = np.inf
+            if not gap_open:
+                o[p, t] = np.exp(x)
+                hi = x
+                low_ = x
+            for k in range(substeps):
+                x += drift + vol * np.random.standard_normal()
+                if np.random.random() < p_jump:
+                    x += mu_j + sigma_j * np.random.standard_normal()
+                if k == 0 and gap_open:
+                    o[p, t] = np.exp(x)
+                hi = max(hi, x)
+                low_ = min(low_, x)
+            c[p, t] = np.exp(x)
+            h[p, t] = np.exp(hi)
+            lo[p, t] = np.exp(low_)
     return o, h, lo, c
 
 
