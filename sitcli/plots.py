@@ -604,8 +604,11 @@ def _render_scenario_png(result: dict, title: str, synthetic: bool) -> bytes:
         values = np.asarray(row["returns"], dtype=float) * 100.0
         values = values[np.isfinite(values)]
         if values.size:
+            # the rare huge winners at 100x would squash the losses into one bar: show the
+            # 0.5th-99.5th percentiles (and always the -100% line)
+            lo_, hi_ = np.percentile(values, [0.5, 99.5])
             ax_h.hist(values, bins=min(60, max(10, int(np.sqrt(values.size)))),
-                      color="#4c72b0", alpha=0.85)
+                      range=(min(lo_, -110.0), max(hi_, 10.0)), color="#4c72b0", alpha=0.85)
         ax_h.axvline(0.0, color="black", lw=0.8)
         ax_h.axvline(-100.0, color=KIND_COLORS["liquidation"], lw=1.0, ls="--",
                      label="margin lost (-100%)")

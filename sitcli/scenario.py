@@ -31,6 +31,19 @@ def parse_positive_list(text: str, flag: str, kind=float) -> list:
     return values
 
 
+def carry_per_bar(side: int, venue, timeframe: str, is_24_7: bool) -> float:
+    """Financing (CFD) or funding (perpetual, the venue's flat rate) a position pays per bar,
+    as a fraction of its notional: the costs that separate the venues beyond their margin."""
+    from sitcli.backtest import bar_duration
+
+    days = bar_duration(timeframe) / pd.Timedelta("1D")
+    nights = days * (1.0 if is_24_7 else 7 / 5)     # weekend nights fall on exchange bars too
+    rate = venue.financing_long if side > 0 else venue.financing_short
+    financing = rate * nights / venue.financing_days
+    funding = side * venue.funding_rate_8h * 3 * days
+    return financing + funding
+
+
 def lp_ratio(side: int, leverage: float, venue) -> float:
     """Liquidation (or close-out) price over entry for an all-margin position at `leverage`,
     by the engine's formulas; its first maintenance bracket for bracketed venues."""
@@ -43,7 +56,8 @@ def lp_ratio(side: int, leverage: float, venue) -> float:
 
 
 def historical(bars: pd.DataFrame, venue, leverages: list[float], horizons: list[int],
-               side: int) -> list[dict]:
+               side: int, event_starts=None, carry: float = 0.0) -> list[dict]:
+    """Every bar a start, or only `event_starts` (the bar before each event's first open)."""
     from sitcli.engine.paths import first_passage_nb
 
     n = len(bars)
@@ -56,14 +70,20 @@ def historical(bars: pd.DataFrame, venue, leverages: list[float], horizons: list
     rows = []
     for h in horizons:
         starts = np.arange(0, n - h, dtype=np.int64)
+        if event_starts is not None:
+            starts = np.asarray([t for t in event_starts if 0 <= t < n - h], np.int64)
+            if not len(starts):
+                raise BadInput("no catalyst falls inside the data with a full horizon after it; "
+                               "use more data or drop --at-events")
         bars_to, rom, gap = first_passage_nb(*arrays, starts, int(h), side, ratios, levs,
                                              venue.liquidation_fee)
-        rows.extend(_summarise(leverages, h, ratios, bars_to, rom, gap))
+        rows.extend(_summarise(leverages, h, ratios, bars_to, rom, gap, carry))
     return rows
 
 
 def bootstrap(bars: pd.DataFrame, venue, leverages: list[float], horizons: list[int],
-              side: int, paths: int, seed: int, block: int = 5) -> list[dict]:
+              side: int, paths: int, seed: int, block: int = 5, carry: float = 0.0,
+              progress=None) -> list[dict]:
     from sitcli.engine.paths import bootstrap_paths_nb, paths_first_passage_nb
 
     if paths <= 0:
@@ -73,13 +93,25 @@ def bootstrap(bars: pd.DataFrame, venue, leverages: list[float], horizons: list[
     arrays = [bars[c].to_numpy(np.float64) for c in ("open", "high", "low", "close")]
     ratios = np.array([lp_ratio(side, lev, venue) for lev in leverages])
     levs = np.asarray(leverages, np.float64)
-    o, h_, lo, c = bootstrap_paths_nb(*arrays, int(paths), int(max(horizons)), block, int(seed))
+    o, h_, lo, c = _in_chunks(lambda n, first: bootstrap_paths_nb(
+        *arrays, n, int(max(horizons)), block, int(seed), first), int(paths), progress)
     rows = []
     for h in horizons:
         bars_to, rom, gap = paths_first_passage_nb(o, h_, lo, c, int(h), side, ratios, levs,
                                                    venue.liquidation_fee)
-        rows.extend(_summarise(leverages, h, ratios, bars_to, rom, gap))
+        rows.extend(_summarise(leverages, h, ratios, bars_to, rom, gap, carry))
     return rows
+
+
+def _in_chunks(simulate, paths: int, progress, chunk: int = 2_000):
+    """Simulate in chunks so a progress bar can move; seeds follow the global path number,
+    so the paths are the same however they are split."""
+    parts = []
+    for first in range(0, paths, chunk):
+        parts.append(simulate(min(chunk, paths - first), first))
+        if progress:
+            progress(min(first + chunk, paths), paths)
+    return [np.concatenate([p[i] for p in parts]) for i in range(4)]
 
 
 def fit_jump_diffusion(bars: pd.DataFrame) -> dict:
@@ -105,29 +137,34 @@ def fit_jump_diffusion(bars: pd.DataFrame) -> dict:
 
 
 def jump_diffusion(bars: pd.DataFrame, venue, leverages: list[float], horizons: list[int],
-                   side: int, paths: int, seed: int, gap_open: bool, substeps: int = 24):
+                   side: int, paths: int, seed: int, gap_open: bool, substeps: int = 24,
+                   carry: float = 0.0, progress=None):
     from sitcli.engine.paths import jump_diffusion_paths_nb, paths_first_passage_nb
 
     if paths <= 0:
         raise BadInput(f"--paths {paths}: give a positive number of paths, e.g. --paths 10000")
     fit = fit_jump_diffusion(bars)
-    o, h_, lo, c = jump_diffusion_paths_nb(int(paths), int(max(horizons)), substeps, fit["mu"],
-                                           fit["sigma"], fit["lam"], fit["mu_j"],
-                                           fit["sigma_j"], int(seed), gap_open)
+    o, h_, lo, c = _in_chunks(lambda n, first: jump_diffusion_paths_nb(
+        n, int(max(horizons)), substeps, fit["mu"], fit["sigma"], fit["lam"], fit["mu_j"],
+        fit["sigma_j"], int(seed), gap_open, first), int(paths), progress)
     ratios = np.array([lp_ratio(side, lev, venue) for lev in leverages])
     levs = np.asarray(leverages, np.float64)
     rows = []
     for h in horizons:
         bars_to, rom, gap = paths_first_passage_nb(o, h_, lo, c, int(h), side, ratios, levs,
                                                    venue.liquidation_fee)
-        rows.extend(_summarise(leverages, h, ratios, bars_to, rom, gap))
+        rows.extend(_summarise(leverages, h, ratios, bars_to, rom, gap, carry))
     return rows, fit
 
 
-def _summarise(leverages, h, ratios, bars_to, rom, gap) -> list[dict]:
-    """One row per leverage: probability, timing and size of the outcomes at horizon h."""
+def _summarise(leverages, h, ratios, bars_to, rom, gap, carry=0.0) -> list[dict]:
+    """One row per leverage: probability, timing and size of the outcomes at horizon h, with
+    `carry` (cost per bar held, fraction of notional) taken off the return on margin."""
     rows = []
     for j, lev in enumerate(leverages):
+        held = np.where(bars_to[:, j] > 0, bars_to[:, j], h)
+        # carry comes out of the margin: it cannot take a position below losing all of it
+        rom[:, j] = np.maximum(rom[:, j] - carry * lev * held, np.minimum(rom[:, j], -1.0))
         hit = bars_to[:, j] > 0
         rows.append({
             "leverage": lev, "horizon": int(h), "starts": int(len(rom)),
@@ -135,16 +172,34 @@ def _summarise(leverages, h, ratios, bars_to, rom, gap) -> list[dict]:
             "p_liquidation_pct": 100 * float(hit.mean()),
             "median_bars_to_liquidation": float(np.median(bars_to[hit, j])) if hit.any()
             else math.nan,
+            "carry_per_bar_pct_of_margin": 100 * carry * lev,
             "expected_return_on_margin_pct": 100 * float(rom[:, j].mean()),
             "p99_loss_on_margin_pct": 100 * float(np.percentile(rom[:, j], 1)),
             "worst_gap_loss_pct": 100 * float(gap[:, j].max()),
+            "returns": rom[:, j],   # for the loss-distribution plot; not printed
         })
     return rows
 
 
+COMPARED_VENUES = ("perp-isolated", "cfd-offshore", "cfd-retail")
+
+
+def event_starts(bars: pd.DataFrame, instrument, timeframe: str, events) -> list[int]:
+    """Bars whose close is the last before a catalyst relevant to the instrument reaches it:
+    a position opened there holds through the news."""
+    from sitcli.backtest import bar_times
+    from sitcli.events import fill_bars, filter_events, known_times
+
+    mine = known_times(filter_events(events, asset_class=instrument.asset_class))
+    opens, _ = bar_times(bars.index, instrument, timeframe)
+    return sorted({int(j) - 1 for j in fill_bars(opens, mine["time"]) if 1 <= j < len(bars)})
+
+
 def run(store, symbols: list[str], leverages, horizons, side: str, venue_name: str | None,
         method: str, timeframe: str = "1d", overrides: dict | None = None, paths: int = 10_000,
-        seed: int = 7) -> dict:
+        seed: int = 7, compare_venues: bool = False, events=None, progress=None) -> dict:
+    """Results keyed by symbol (or "symbol @ venue" with compare_venues). `events` (a
+    calendar frame) restricts historical starts to the bars before catalysts."""
     from sitcli import instruments
     from sitcli.backtest import read_bars
 
@@ -152,26 +207,38 @@ def run(store, symbols: list[str], leverages, horizons, side: str, venue_name: s
         raise BadInput(f"--method {method}: use historical, bootstrap or jump-diffusion")
     if side not in ("long", "short"):
         raise BadInput(f"--side {side!r}: use long or short")
+    if events is not None and method != "historical":
+        raise BadInput("--at-events starts at the catalysts of the real history: use it with "
+                       "--method historical")
     s = 1 if side == "long" else -1
     out = {}
     for symbol in symbols:
         inst = instruments.instrument(symbol)
-        venue = instruments.venue(venue_name or inst.venue, inst.asset_class, overrides,
-                                  tier_table=inst.tiers)
         bars = read_bars(store, symbol, timeframe)
         meta = bars.attrs.get("sitcli", {})
-        out[symbol] = {
-            "venue": venue.name, "margin_mode": venue.margin_mode,
-            "venue_leverage_cap": venue.max_leverage,
-            "first": bars.index[0], "last": bars.index[-1], "bars": len(bars),
-            "synthetic": bool(meta.get("synthetic")),
-        }
-        if method == "historical":
-            out[symbol]["rows"] = historical(bars, venue, leverages, horizons, s)
-        elif method == "bootstrap":
-            out[symbol]["rows"] = bootstrap(bars, venue, leverages, horizons, s, paths, seed)
-        else:
-            rows, fit = jump_diffusion(bars, venue, leverages, horizons, s, paths, seed,
-                                       gap_open=not inst.is_24_7)
-            out[symbol].update(rows=rows, fitted=fit)
+        starts = None if events is None else event_starts(bars, inst, timeframe, events)
+        names = COMPARED_VENUES if compare_venues else (venue_name or inst.venue,)
+        for name in names:
+            venue = instruments.venue(name, inst.asset_class, overrides, tier_table=inst.tiers)
+            key = f"{symbol} @ {venue.name}" if compare_venues else symbol
+            info = out[key] = {
+                "symbol": symbol, "venue": venue.name, "margin_mode": venue.margin_mode,
+                "venue_leverage_cap": venue.max_leverage,
+                "first": bars.index[0], "last": bars.index[-1], "bars": len(bars),
+                "synthetic": bool(meta.get("synthetic")),
+                "starts": "every bar" if starts is None else f"{len(starts)} catalysts",
+            }
+            carry = carry_per_bar(s, venue, timeframe, inst.is_24_7)
+            if method == "historical":
+                info["rows"] = historical(bars, venue, leverages, horizons, s, starts, carry)
+            elif method == "bootstrap":
+                info["rows"] = bootstrap(bars, venue, leverages, horizons, s, paths, seed,
+                                         carry=carry, progress=progress)
+            else:
+                rows, fit = jump_diffusion(bars, venue, leverages, horizons, s, paths, seed,
+                                           gap_open=not inst.is_24_7, carry=carry,
+                                           progress=progress)
+                info.update(rows=rows, fitted=fit)
+            for row in info["rows"]:
+                row["above_venue_cap"] = row["leverage"] > venue.max_leverage
     return out

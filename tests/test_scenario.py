@@ -94,10 +94,13 @@ def test_bootstrap_converges_to_the_historical_figure_and_repeats_with_its_seed(
         # blocks of 5 keep most of the path shape. Allow 4 standard errors plus 2 points for
         # the blocks' joins and the series' ends.
         assert abs(p - hist[(r["leverage"], r["horizon"])] / 100) < 4 * se + 0.02, r
+    def plain(rows):
+        return [{k: v for k, v in r.items() if k != "returns"} for r in rows]
+
     again = bootstrap(bars, perp, [10, 50], [1, 5], 1, paths=20_000, seed=3)
-    assert again == boot
+    assert plain(again) == plain(boot)
     other = bootstrap(bars, perp, [10, 50], [1, 5], 1, paths=20_000, seed=4)
-    assert other != boot
+    assert plain(other) != plain(boot)
 
 
 def test_monte_carlo_matches_the_barrier_hitting_probability_of_driftless_gbm():
@@ -137,3 +140,36 @@ def test_jump_diffusion_fit_and_seed(cli):
     assert 0.02 < fit["sigma"] < 0.08 and fit["lam"] >= 0     # demo RENDER: ~90% a year
     probs = {(r["leverage"], r["horizon"]): r["p_liquidation_pct"] for r in first["rows"]}
     assert probs[(10, 1)] < probs[(50, 1)] and probs[(50, 1)] < probs[(50, 5)]
+
+
+def test_compare_venues_at_events_and_plot(cli, tmp_path):
+    import json
+
+    proc = cli("scenario", "--demo", "--symbols", "NVDA", "--leverage", "5,50", "--horizon", "1",
+               "--compare-venues", "--at-events", "--format", "json", "--plot",
+               tmp_path / "heat.png", check_code=0)
+    result = json.loads(proc.stdout)["symbols"]
+    assert set(result) == {"NVDA @ perp-isolated", "NVDA @ cfd-offshore", "NVDA @ cfd-retail"}
+    retail = result["NVDA @ cfd-retail"]
+    assert retail["starts"].endswith("catalysts")
+    assert [r["above_venue_cap"] for r in retail["rows"]] == [False, True]   # ESMA 5x cap
+    # the CFD close-out at half the required margin sits nearer than the perp's liquidation
+    move = {k: v["rows"][1]["liquidation_price_move_pct"] for k, v in result.items()}
+    assert move["NVDA @ cfd-retail"] > move["NVDA @ perp-isolated"]
+    assert (tmp_path / "heat.png").read_bytes().startswith(b"\x89PNG")
+    bad = cli("scenario", "--demo", "--symbols", "NVDA", "--plot", tmp_path / "heat.svg")
+    assert bad.returncode == 2 and ".png or .html" in bad.stderr
+    bad = cli("scenario", "--demo", "--symbols", "NVDA", "--at-events", "--method", "bootstrap")
+    assert bad.returncode == 2 and "historical" in bad.stderr
+
+
+def test_simulated_paths_do_not_depend_on_how_they_are_split():
+    from sitcli.data.store import demo_store
+    from sitcli.engine.paths import bootstrap_paths_nb
+
+    bars = demo_store().read("NVDA")
+    arrays = [bars[c].to_numpy(np.float64) for c in ("open", "high", "low", "close")]
+    whole = bootstrap_paths_nb(*arrays, 10, 6, 3, 42, 0)
+    parts = [bootstrap_paths_nb(*arrays, 5, 6, 3, 42, first) for first in (0, 5)]
+    for i in range(4):
+        np.testing.assert_array_equal(whole[i], np.concatenate([parts[0][i], parts[1][i]]))

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from sitcli.cli.options import DataDirOpt, DebugOpt, DemoOpt, Format, FormatOpt, parse_pairs
 
-COLUMNS = {"leverage": "leverage", "horizon": "horizon (bars)",
+COLUMNS = {"leverage": "leverage", "above_venue_cap": "above cap", "horizon": "horizon (bars)",
            "liquidation_price_move_pct": "liq. at move %", "p_liquidation_pct": "P(liq) %",
            "median_bars_to_liquidation": "median bars to liq.",
+           "carry_per_bar_pct_of_margin": "carry %/bar of margin",
            "expected_return_on_margin_pct": "mean return on margin %",
            "p99_loss_on_margin_pct": "1% worst return on margin %",
            "worst_gap_loss_pct": "worst gap loss % of margin"}
@@ -33,6 +35,16 @@ def scenario(
     paths: Annotated[int, typer.Option("--paths", help="Simulated paths.")] = 10_000,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the simulated paths.")] = 7,
     timeframe: Annotated[str, typer.Option("--timeframe", help="Bar size of the stored data.")] = "1d",
+    compare_venues: Annotated[bool, typer.Option(
+        "--compare-venues", help="The same trade under perp-isolated, cfd-offshore and "
+                                 "cfd-retail, side by side.")] = False,
+    at_events: Annotated[bool, typer.Option(
+        "--at-events", help="Start only at the bar before each catalyst (historical).")] = False,
+    events_files: Annotated[Optional[list[Path]], typer.Option(
+        "--events", help="Your own catalysts CSV, added to the calendar (repeatable).")] = None,
+    plot: Annotated[Optional[Path], typer.Option(
+        "--plot", help="Write a heatmap of P(liquidation) and the loss distribution: "
+                       "FILE.png or FILE.html.")] = None,
     demo: DemoOpt = False,
     data_dir: DataDirOpt = None,
     fmt: FormatOpt = Format.table,
@@ -46,6 +58,8 @@ def scenario(
 
     Example: sitcli scenario --demo --leverage 10,20,50 --horizon 1,5
     """
+    import sys
+
     from sitcli.cli.render import emit, print_json, print_table
     from sitcli.data.store import Store, default_data_dir, demo_store
     from sitcli.errors import BadInput
@@ -53,14 +67,41 @@ def scenario(
 
     if symbols is None and not demo:
         raise BadInput("pass --symbols NVDA,RENDER/USDT (stored data) or --demo")
+    if plot is not None and plot.suffix.lower() not in (".png", ".html", ".htm"):
+        raise BadInput(f"--plot {plot}: use a .png or .html file name")
     names = [s.strip() for s in (symbols or "NVDA,AMD,TSM,^NDX,RENDER/USDT").split(",") if s.strip()]
     levs = parse_positive_list(leverage, "--leverage")
     hors = [int(h) for h in parse_positive_list(horizon, "--horizon")]
     if any(h != float(x) for h, x in zip(hors, parse_positive_list(horizon, "--horizon"), strict=True)):
         raise BadInput(f"--horizon {horizon!r}: horizons are whole numbers of bars")
     store = demo_store() if demo else Store(default_data_dir(data_dir))
-    result = run(store, names, levs, hors, side, venue, method, timeframe,
-                 parse_pairs(settings, "--set", "closeout_level=0.2"), paths, seed)
+    events = None
+    if at_events:
+        from sitcli.events import load_events
+
+        events = load_events(events_files)
+    overrides = parse_pairs(settings, "--set", "closeout_level=0.2")
+    if method != "historical" and sys.stderr.isatty():
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        with Progress(TextColumn("simulating paths"), BarColumn(), MofNCompleteColumn(),
+                      console=Console(stderr=True), transient=True) as bar:
+            task = bar.add_task("paths", total=paths)
+            result = run(store, names, levs, hors, side, venue, method, timeframe, overrides,
+                         paths, seed, compare_venues, events,
+                         progress=lambda done, total: bar.update(task, completed=done))
+    else:
+        result = run(store, names, levs, hors, side, venue, method, timeframe, overrides, paths,
+                     seed, compare_venues, events)
+    if plot is not None:
+        from sitcli.plots import scenario_plot
+
+        synthetic = any(info["synthetic"] for info in result.values())
+        scenario_plot(plot, result, f"sitcli scenario: {side}, {method}", synthetic=synthetic)
+    for info in result.values():
+        for row in info["rows"]:
+            row.pop("returns")
     payload = {"method": method, "side": side, "timeframe": timeframe,
                "paths": paths if method != "historical" else None,
                "seed": seed if method != "historical" else None,
@@ -70,14 +111,16 @@ def scenario(
     if fmt == Format.json:
         print_json(payload)
         return
-    rows = [{"symbol": s, **r} for s, info in result.items() for r in info["rows"]]
+    rows = [{"symbol": info["symbol"], "venue": info["venue"], **r} for info in result.values()
+            for r in info["rows"]]
     if fmt == Format.csv:
-        emit(fmt, payload, rows, ["symbol", *COLUMNS])
+        emit(fmt, payload, rows, ["symbol", "venue", *COLUMNS])
         return
-    for symbol, info in result.items():
+    for info in result.values():
         label = " (SYNTHETIC DEMO DATA)" if info["synthetic"] else ""
-        title = (f"{symbol}{label}: {side}, {info['venue']} ({info['margin_mode']}), "
-                 f"{info['bars']} bars {info['first']:%Y-%m-%d}..{info['last']:%Y-%m-%d}")
+        title = (f"{info['symbol']}{label}: {side}, {info['venue']} ({info['margin_mode']}, "
+                 f"cap {info['venue_leverage_cap']:g}x), {info['bars']} bars "
+                 f"{info['first']:%Y-%m-%d}..{info['last']:%Y-%m-%d}, starts: {info['starts']}")
         if "fitted" in info:
             f = info["fitted"]
             title += (f"; fitted per bar: mu {f['mu']:.5f}, sigma {f['sigma']:.4f}, "

@@ -57,11 +57,12 @@ def first_passage_nb(open_, high, low, close, starts, horizon, side, lp_ratios, 
 
 
 @njit(cache=True, parallel=True)
-def bootstrap_paths_nb(open_, high, low, close, n_paths, length, block, seed):
+def bootstrap_paths_nb(open_, high, low, close, n_paths, length, block, seed, first_path=0):
     """Block bootstrap of a series' own bars: each path chains randomly chosen runs of
     `block` consecutive bars, every bar kept as its shape relative to the previous close
     (open, high, low and close ratios), starting from a close of 1.0. Paths run in parallel;
-    path p draws from its own seed (seed + p), so the result does not depend on threads.
+    path p draws from its own seed (seed + first_path + p), so the result depends neither on
+    threads nor on how the paths are split into calls.
 
     Returns open, high, low, close arrays shaped (n_paths, length + 1); column 0 is the start
     (all four equal to 1.0).
@@ -72,7 +73,7 @@ def bootstrap_paths_nb(open_, high, low, close, n_paths, length, block, seed):
     lo = np.empty((n_paths, length + 1))
     c = np.empty((n_paths, length + 1))
     for p in prange(n_paths):
-        np.random.seed(seed + p)
+        np.random.seed(seed + first_path + p)
         o[p, 0] = 1.0
         h[p, 0] = 1.0
         lo[p, 0] = 1.0
@@ -96,12 +97,12 @@ def bootstrap_paths_nb(open_, high, low, close, n_paths, length, block, seed):
 
 @njit(cache=True, parallel=True)
 def jump_diffusion_paths_nb(n_paths, length, substeps, mu, sigma, lam, mu_j, sigma_j, seed,
-                            gap_open):
+                            gap_open, first_path=0):
     """Bars from a jump-diffusion on log price: per bar, drift `mu`, volatility `sigma`,
     `lam` jumps N(mu_j, sigma_j) on average; each bar is `substeps` steps whose extremes are
     the high and the low. With `gap_open` (exchange sessions) the first step is the move to
     the open, so a jump there gaps it; otherwise (24/7 markets) a bar opens at the previous
-    close. Path p draws from seed + p. Shapes as `bootstrap_paths_nb`.
+    close. Path p draws from seed + first_path + p. Shapes as `bootstrap_paths_nb`.
     """
     o = np.empty((n_paths, length + 1))
     h = np.empty((n_paths, length + 1))
@@ -112,7 +113,7 @@ def jump_diffusion_paths_nb(n_paths, length, substeps, mu, sigma, lam, mu_j, sig
     vol = sigma * np.sqrt(dt)
     p_jump = lam * dt
     for p in prange(n_paths):
-        np.random.seed(seed + p)
+        np.random.seed(seed + first_path + p)
         o[p, 0] = 1.0
         h[p, 0] = 1.0
         lo[p, 0] = 1.0
