@@ -220,17 +220,7 @@ def report_html(path, *, title: str, assumptions: dict, stats: list[dict], equit
     trades = trades if trades is not None else pd.DataFrame()
     liquidations = liquidations if liquidations is not None else pd.DataFrame()
 
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{esc(('[' + SYNTHETIC_TEXT + '] ') if synthetic else '')}{esc(str(title))}</title>",
-        f"<style>{_CSS}</style></head><body>",
-    ]
-    if synthetic:
-        parts.append(f'<div class="banner">{SYNTHETIC_TEXT}: these are generated random paths, '
-                     "not market prices. Results say nothing about real performance.</div>")
-    parts.append(f"<h1>{esc(str(title))}</h1>")
+    parts = _html_head(title, synthetic)
 
     parts.append("<h2>Equity and drawdown</h2>")
     parts.append(f'<img src="data:image/png;base64,{chart}" class="chart" '
@@ -638,9 +628,9 @@ def _render_scenario_png(result: dict, title: str, synthetic: bool) -> bytes:
     return buf.getvalue()
 
 
-def _scenario_html(result: dict, title: str, synthetic: bool, png: bytes) -> bytes:
+def _html_head(title: str, synthetic: bool) -> list[str]:
+    """Doctype, inline style, the synthetic-data banner and the title of a report page."""
     esc = html.escape
-    chart = base64.b64encode(png).decode("ascii")
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -652,6 +642,13 @@ def _scenario_html(result: dict, title: str, synthetic: bool, png: bytes) -> byt
         parts.append(f'<div class="banner">{SYNTHETIC_TEXT}: these are generated random paths, '
                      "not market prices. Results say nothing about real performance.</div>")
     parts.append(f"<h1>{esc(str(title))}</h1>")
+    return parts
+
+
+def _scenario_html(result: dict, title: str, synthetic: bool, png: bytes) -> bytes:
+    esc = html.escape
+    chart = base64.b64encode(png).decode("ascii")
+    parts = _html_head(title, synthetic)
     parts.append("<h2>P(liquidation) by leverage and horizon</h2>")
     parts.append(f'<img src="data:image/png;base64,{chart}" class="chart" '
                  f'alt="{esc("P(liquidation) heatmaps: " + str(title))}">')

@@ -84,20 +84,27 @@ def historical(bars: pd.DataFrame, venue, leverages: list[float], horizons: list
 def bootstrap(bars: pd.DataFrame, venue, leverages: list[float], horizons: list[int],
               side: int, paths: int, seed: int, block: int = 5, carry: float = 0.0,
               progress=None) -> list[dict]:
-    from sitcli.engine.paths import bootstrap_paths_nb, paths_first_passage_nb
+    from sitcli.engine.paths import bootstrap_paths_nb
 
     if paths <= 0:
         raise BadInput(f"--paths {paths}: give a positive number of paths, e.g. --paths 10000")
     if len(bars) < block + 2:
         raise BadInput(f"{len(bars)} bars are too few to bootstrap blocks of {block}")
     arrays = [bars[c].to_numpy(np.float64) for c in ("open", "high", "low", "close")]
+    simulated = _in_chunks(lambda n, first: bootstrap_paths_nb(
+        *arrays, n, int(max(horizons)), block, int(seed), first), int(paths), progress)
+    return _path_rows(simulated, venue, leverages, horizons, side, carry)
+
+
+def _path_rows(simulated, venue, leverages, horizons, side: int, carry: float) -> list[dict]:
+    """First passage from the start of every simulated path, summarised per horizon."""
+    from sitcli.engine.paths import paths_first_passage_nb
+
     ratios = np.array([lp_ratio(side, lev, venue) for lev in leverages])
     levs = np.asarray(leverages, np.float64)
-    o, h_, lo, c = _in_chunks(lambda n, first: bootstrap_paths_nb(
-        *arrays, n, int(max(horizons)), block, int(seed), first), int(paths), progress)
     rows = []
     for h in horizons:
-        bars_to, rom, gap = paths_first_passage_nb(o, h_, lo, c, int(h), side, ratios, levs,
+        bars_to, rom, gap = paths_first_passage_nb(*simulated, int(h), side, ratios, levs,
                                                    venue.liquidation_fee)
         rows.extend(_summarise(leverages, h, ratios, bars_to, rom, gap, carry))
     return rows
@@ -139,22 +146,15 @@ def fit_jump_diffusion(bars: pd.DataFrame) -> dict:
 def jump_diffusion(bars: pd.DataFrame, venue, leverages: list[float], horizons: list[int],
                    side: int, paths: int, seed: int, gap_open: bool, substeps: int = 24,
                    carry: float = 0.0, progress=None):
-    from sitcli.engine.paths import jump_diffusion_paths_nb, paths_first_passage_nb
+    from sitcli.engine.paths import jump_diffusion_paths_nb
 
     if paths <= 0:
         raise BadInput(f"--paths {paths}: give a positive number of paths, e.g. --paths 10000")
     fit = fit_jump_diffusion(bars)
-    o, h_, lo, c = _in_chunks(lambda n, first: jump_diffusion_paths_nb(
+    simulated = _in_chunks(lambda n, first: jump_diffusion_paths_nb(
         n, int(max(horizons)), substeps, fit["mu"], fit["sigma"], fit["lam"], fit["mu_j"],
         fit["sigma_j"], int(seed), gap_open, first), int(paths), progress)
-    ratios = np.array([lp_ratio(side, lev, venue) for lev in leverages])
-    levs = np.asarray(leverages, np.float64)
-    rows = []
-    for h in horizons:
-        bars_to, rom, gap = paths_first_passage_nb(o, h_, lo, c, int(h), side, ratios, levs,
-                                                   venue.liquidation_fee)
-        rows.extend(_summarise(leverages, h, ratios, bars_to, rom, gap, carry))
-    return rows, fit
+    return _path_rows(simulated, venue, leverages, horizons, side, carry), fit
 
 
 def _summarise(leverages, h, ratios, bars_to, rom, gap, carry=0.0) -> list[dict]:
