@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 $(BIN)/sitcli: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,dask]'
 	touch $(BIN)/sitcli
 
 .PHONY: demo test lint

@@ -41,14 +41,10 @@ def _root(
 
 
 def _register() -> None:
-    from sitcli.cli import backtest, data, events, liquidation, scenario, strategies
+    from sitcli.cli import backtest, data, events, liquidation, report, scenario, sit, strategies, sweep
 
-    data.register(app)
-    liquidation.register(app)
-    backtest.register(app)
-    strategies.register(app)
-    events.register(app)
-    scenario.register(app)
+    for module in (data, liquidation, backtest, sweep, scenario, strategies, events, sit, report):
+        module.register(app)
 
 
 _register()

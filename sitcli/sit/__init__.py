@@ -1,0 +1,1 @@
+"""The synthetic Standard Inference Token: price model, futures, index and hedge experiment."""
