@@ -9,7 +9,7 @@ $(BIN)/sitcli: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev,dask]'
 	touch $(BIN)/sitcli
 
-.PHONY: demo test lint
+.PHONY: demo test lint bench
 demo: $(BIN)/sitcli
 	$(BIN)/sitcli backtest --demo
 
@@ -18,3 +18,7 @@ test: $(BIN)/sitcli
 
 lint: $(BIN)/sitcli
 	$(BIN)/ruff check sitcli tests strategies
+
+# every benchmark of DESIGN §8 as one JSON document on stdout (a few minutes)
+bench: $(BIN)/sitcli
+	$(BIN)/python tests/benchmarks/bench_suite.py

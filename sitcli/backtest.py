@@ -244,8 +244,30 @@ def strategy_inputs(strategy_cls, leg: Leg, store, cfg: RunConfig) -> dict:
     return series
 
 
+@dataclass
+class Prepared:
+    """A checked run before the kernel: the kernel's inputs and what maps its columns back."""
+    strategy: type
+    combos: list[dict]
+    legs: list[Leg]
+    runs: list[Run]
+    index: pd.DatetimeIndex
+    kernel_args: tuple      # simulate_nb's (and sweep_nb's leading) positional arguments
+
+
 def run_backtest(cfg: RunConfig, store, events) -> Result:
     from sitcli.engine.kernel import simulate_nb
+
+    prep = prepare_backtest(cfg, store, events)
+    equity, trades, liqs = simulate_nb(*prep.kernel_args)
+    return Result(cfg=cfg, strategy=prep.strategy, combos=prep.combos, legs=prep.legs,
+                  runs=prep.runs, index=prep.index, equity=equity, trades=trades,
+                  liquidations=liqs)
+
+
+def prepare_backtest(cfg: RunConfig, store, events) -> Prepared:
+    """Check the run, load its data, compute every signal set and lay out the kernel's
+    columns (one per symbol x combination) and accounts."""
     from sitcli.engine.records import CROSS, MARGIN_MODES, account_dt, column_dt
     from sitcli.strategy import Context, check_no_lookahead, load_strategy, run_signals
 
@@ -335,6 +357,7 @@ def run_backtest(cfg: RunConfig, store, events) -> Result:
                 if user_file:
                     check_no_lookahead(strategy, leg.bars, events, combo, contexts[j], ent, ex,
                                        fill=cfg.fill)
+                ent, ex = defer_limit_locked(leg, ent, ex, cfg.fill)
                 full_e = np.zeros(n, np.int8)
                 full_x = np.zeros(n, bool)
                 rows = index.get_indexer(leg.bars.index)
@@ -357,12 +380,38 @@ def run_backtest(cfg: RunConfig, store, events) -> Result:
 
     entries = np.ascontiguousarray(np.stack(sig_entries, axis=1))
     exits = np.ascontiguousarray(np.stack(sig_exits, axis=1))
-    equity, trades, liqs = simulate_nb(prices["open"], prices["high"], prices["low"],
-                                       prices["close"], funding, nights, entries, exits, cols,
-                                       accounts, tier_floor, tier_mmr, tier_cum, tier_maxlev,
-                                       cfg.fill == "close", cfg.take_first)
-    return Result(cfg=cfg, strategy=strategy_cls, combos=combos, legs=legs, runs=runs,
-                  index=index, equity=equity, trades=trades, liquidations=liqs)
+    args = (prices["open"], prices["high"], prices["low"], prices["close"], funding, nights,
+            entries, exits, cols, accounts, tier_floor, tier_mmr, tier_cum, tier_maxlev,
+            cfg.fill == "close", cfg.take_first)
+    return Prepared(strategy_cls, combos, legs, runs, index, args)
 
 
 ENGINE_KEYS = ("stop", "take", "hold", "leverage", "size")
+
+
+def defer_limit_locked(leg: Leg, entries: np.ndarray, exits: np.ndarray, fill: str):
+    """Move orders that would fill on a bar locked at its daily price limit (SIT futures from
+    `sitcli sit build`: no trading the whole bar) to the next tradable bar; an order with no
+    tradable bar left is dropped. Other data is returned unchanged."""
+    from sitcli.sit.build import locked_mask
+
+    locked = locked_mask(leg.bars)
+    if locked is None or not locked.any():
+        return entries, exits
+    entries, exits = entries.copy(), exits.copy()
+    shift = 1 if fill == "open" else 0          # the bar an order on bar i fills on
+    n = len(locked)
+    for i in np.flatnonzero((entries != 0) | exits)[::-1]:
+        j = i + shift
+        if j >= n or not locked[j]:
+            continue
+        k = j
+        while k < n and locked[k]:
+            k += 1
+        side, leave = entries[i], exits[i]
+        entries[i], exits[i] = 0, False
+        if k < n:
+            entries[k - shift] = side if side else entries[k - shift]
+            exits[k - shift] |= leave
+    return entries, exits
+

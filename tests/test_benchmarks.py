@@ -20,3 +20,26 @@ def test_kernel_benchmark_prints_its_json():
     for key in ("updates_per_second_one_core", "vectorbt_updates_per_second",
                 "speedup_vs_vectorbt"):
         assert report[key] > 0, key
+
+
+SUITE = BENCH.parent / "bench_suite.py"
+
+
+def test_benchmark_suite_reduced_prints_one_json_document():
+    proc = subprocess.run([sys.executable, str(SUITE), "--reduced"], capture_output=True,
+                          text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(proc.stdout)
+    assert report["mode"] == "reduced"
+    daily = report["kernel_daily"]
+    assert daily["runs"] == daily["combinations"] * daily["symbols"]
+    assert daily["trades_per_run"] > 0
+    for section, key in (("kernel_daily", "sweep_updates_per_second_one_core"),
+                         ("kernel_minute", "sweep_updates_per_second_all_cores"),
+                         ("vectorbt_daily", "sitcli_speedup_one_core"),
+                         ("backtesting_py_daily", "sitcli_speedup_one_core"),
+                         ("sweep_memory", "peak_rss_bytes"),
+                         ("cli", "help_seconds"), ("cli", "backtest_demo_warm_seconds")):
+        assert report[section][key] > 0, (section, key)
+    assert [row["threads"] for row in report["scaling"]["by_threads"]][0] == 1
+    assert set(report["budgets"]) >= {"kernel_updates_per_second_per_core", "speedup_vs_vectorbt"}

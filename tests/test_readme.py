@@ -32,7 +32,7 @@ def test_pasted_output_matches_a_fresh_run(command, expected, tmp_path):
     args = shlex.split(command)
     proc = subprocess.run([str(SITCLI), *args[1:]], capture_output=True, text=True,
                           env={"PATH": "/usr/bin:/bin", "SITCLI_DATA_DIR": str(tmp_path)},
-                          timeout=300)
+                          cwd=README.parent, timeout=300)
     assert proc.returncode == 0, proc.stderr
     got = "\n".join(line.rstrip() for line in proc.stdout.rstrip().splitlines())
     assert got == expected.rstrip()

@@ -393,6 +393,313 @@ def _account_check_nb(st, c0, c1, cols, mode, closeout, nbp, cash, t, prices, p0
     return cash, n_trades, n_liqs
 
 
+# per-column summary fields (`account_nb` with `summary=True`), folded from its trades
+S_TRADES, S_WINS, S_WIN_PNL, S_LOSS_PNL, S_PNL, S_FEES, S_SPREAD, S_SLIP, S_FIN, S_FUND, \
+    S_LIQ_FEE, S_LIQS = range(12)
+N_COL_STATS = 12
+# per-curve summary fields (an account's equity at its bars, or a combination's summed curve)
+C_FINAL, C_FIRST, C_PEAK, C_MAX_DD, C_N, C_MEAN, C_M2, C_DOWN_SQ, C_GROWTH = range(9)
+N_CURVE_STATS = 9
+
+
+@njit(cache=True)
+def curve_start_nb(out):
+    out[:] = 0.0
+    out[C_MAX_DD] = 0.0
+    out[C_GROWTH] = 1.0
+
+
+@njit(cache=True)
+def curve_update_nb(out, value):
+    """Stream one equity value into `out`: drawdown from the running peak, and the simple
+    returns the stats table uses (a first return of 0; from 0 to 0 is 0, from 0 to
+    anything else is -1), as mean / M2 (Welford), sum of squared losses and growth."""
+    n = out[C_N]
+    if n == 0.0:
+        out[C_FIRST] = value
+        out[C_PEAK] = value
+        r = 0.0
+    else:
+        prev = out[C_FINAL]
+        if prev == 0.0:
+            r = 0.0 if value == 0.0 else -1.0
+        else:
+            r = value / prev - 1.0
+        if value > out[C_PEAK]:
+            out[C_PEAK] = value
+    if out[C_PEAK] != 0.0:
+        dd = value / out[C_PEAK] - 1.0
+        if dd < out[C_MAX_DD]:
+            out[C_MAX_DD] = dd
+    out[C_FINAL] = value
+    n += 1.0
+    delta = r - out[C_MEAN]
+    out[C_MEAN] += delta / n
+    out[C_M2] += delta * (r - out[C_MEAN])
+    if r < 0.0:
+        out[C_DOWN_SQ] += r * r
+    out[C_GROWTH] *= 1.0 + r
+    out[C_N] = n
+
+
+@njit(cache=True)
+def _fold_trades_nb(trades, lo, hi, stats):
+    for i in range(lo, hi):
+        tr = trades[i]
+        row = stats[tr["col"]]
+        pnl = tr["pnl"]
+        row[S_TRADES] += 1.0
+        if pnl > 0.0:
+            row[S_WINS] += 1.0
+            row[S_WIN_PNL] += pnl
+        elif pnl < 0.0:
+            row[S_LOSS_PNL] -= pnl
+        row[S_PNL] += pnl
+        row[S_FEES] += tr["fees"]
+        row[S_SPREAD] += tr["spread"]
+        row[S_SLIP] += tr["slippage"]
+        row[S_FIN] += tr["financing"]
+        row[S_FUND] += tr["funding"]
+        row[S_LIQ_FEE] += tr["liq_fee"]
+
+
+@njit(cache=True)
+def _fold_nb(trades, n_trades, liqs, n_liqs, stats, keep_last):
+    """Fold finished trades and liquidations into per-column `stats`. With `keep_last` the
+    last trade stays in the buffer (moved to slot 0): negative balance protection may still
+    book a forgiven deficit on it. Returns the new buffer counts."""
+    for i in range(n_liqs):
+        stats[liqs[i]["col"], S_LIQS] += 1.0
+    done = n_trades - 1 if keep_last and n_trades > 0 else n_trades
+    _fold_trades_nb(trades, 0, done, stats)
+    if done < n_trades:
+        trades[0] = trades[done]
+        return 1, 0
+    return 0, 0
+
+
+@njit(cache=True)
+def account_nb(c0, c1, init_cash, mode, closeout, nbp, open_, high, low, close, funding, nights,
+               entries, exits, cols, tier_floor, tier_mmr, tier_cum, tier_maxlev, fill_at_close,
+               take_first, st, p0, p1, equity, trades, n_trades, liqs, n_liqs, summary, col_stats,
+               curve):
+    """Run one account (columns c0..c1 of `cols`, state rows of `st`) over every bar.
+
+    Full mode writes the equity at each close into `equity` and appends to `trades` / `liqs`
+    from `n_trades` / `n_liqs`; returns the new counts. Summary mode (`summary=True`) folds
+    trades into `col_stats` (`N_COL_STATS` per column) after every bar, keeping the buffers a
+    few records long, and streams the equity at the bars where one of the account's
+    instruments trades into `curve` (`N_CURVE_STATS`), and into `equity` (a running sum over
+    accounts, when it is not empty). The arithmetic is the same in both modes.
+    """
+    n = open_.shape[0]
+    isolated_cap = mode == ISOLATED and nbp
+    cash = init_cash
+    first_trade = n_trades
+    busy = False
+    if summary:
+        curve_start_nb(curve)
+    add_curve = summary and equity.shape[0] == n
+
+    for t in range(n):
+        # steps 1-4 act only on open positions and pending orders: skip flat bars
+        if busy:
+            # 1. the open: gaps through triggers
+            for c in range(c0, c1):
+                if st[c, SIDE] == 0.0:
+                    continue
+                i = cols[c]["inst"]
+                o = open_[t, i]
+                if np.isnan(o):
+                    continue
+                s = st[c, SIDE]
+                extreme = low[t, i] if s > 0 else high[t, i]
+                if mode == ISOLATED and s * (o - st[c, LIQ]) <= TRIGGER_TOL * st[c, LIQ]:
+                    cash += _liquidate_isolated_nb(st, c, t, o, cols[c], isolated_cap, True,
+                                                   extreme, trades, n_trades, liqs, n_liqs)
+                    n_trades += 1
+                    n_liqs += 1
+                elif s * (o - st[c, STOP_PX]) <= 0.0:
+                    cash += _close_position_nb(st, c, o, STOP, t, cols[c], isolated_cap, trades,
+                                               n_trades)
+                    n_trades += 1
+                elif s * (o - st[c, TAKE_PX]) >= 0.0:
+                    cash += _close_position_nb(st, c, o, TAKE, t, cols[c], isolated_cap, trades,
+                                               n_trades)
+                    n_trades += 1
+            if mode != ISOLATED:
+                cash, n_trades, n_liqs = _account_check_nb(
+                    st, c0, c1, cols, mode, closeout, nbp, cash, t, open_, p0, True, tier_floor,
+                    tier_mmr, tier_cum, trades, n_trades, liqs, n_liqs, high, low)
+                cash = _protect_nb(st, c0, c1, mode, nbp, cash, trades, n_trades, first_trade)
+
+            # 2. pending market orders at the open
+            for c in range(c0, c1):
+                order = st[c, PENDING]
+                if order == 0.0:
+                    continue
+                o = open_[t, cols[c]["inst"]]
+                if np.isnan(o):
+                    continue
+                st[c, PENDING] = 0.0
+                cash, n_trades = _execute_order_nb(st, c, order, o, t, open_, c0, c1, cols, mode,
+                                                   isolated_cap, cash, trades, n_trades,
+                                                   tier_floor, tier_mmr, tier_cum, tier_maxlev)
+
+            # 3./4. intrabar extremes
+            for phase in range(2):
+                if (phase == 0) != take_first:
+                    if mode == ISOLATED:
+                        for c in range(c0, c1):
+                            if st[c, SIDE] == 0.0:
+                                continue
+                            i = cols[c]["inst"]
+                            o = open_[t, i]
+                            if np.isnan(o):
+                                continue
+                            x = low[t, i] if st[c, SIDE] > 0 else high[t, i]
+                            cash, n_trades, n_liqs = _isolated_adverse_nb(
+                                st, c, t, cols[c], o, x, isolated_cap, cash, trades, n_trades,
+                                liqs, n_liqs)
+                    else:
+                        cash, n_trades, n_liqs = _account_adverse_nb(
+                            st, c0, c1, cols, mode, closeout, nbp, cash, t, open_, high, low,
+                            p0, p1, tier_floor, tier_mmr, tier_cum, trades, n_trades, liqs,
+                            n_liqs)
+                else:
+                    for c in range(c0, c1):
+                        s = st[c, SIDE]
+                        if s == 0.0:
+                            continue
+                        i = cols[c]["inst"]
+                        if np.isnan(open_[t, i]):
+                            continue
+                        fav = high[t, i] if s > 0 else low[t, i]
+                        if s * (fav - st[c, TAKE_PX]) >= 0.0:
+                            cash += _close_position_nb(st, c, st[c, TAKE_PX], TAKE, t, cols[c],
+                                                       isolated_cap, trades, n_trades)
+                            n_trades += 1
+            if mode != ISOLATED:
+                cash = _protect_nb(st, c0, c1, mode, nbp, cash, trades, n_trades, first_trade)
+
+        # 5. the close
+        busy = False
+        seen = False
+        for c in range(c0, c1):
+            i = cols[c]["inst"]
+            px = close[t, i]
+            if np.isnan(px):
+                busy = busy or st[c, SIDE] != 0.0 or st[c, PENDING] != 0.0
+                continue
+            seen = True
+            st[c, LAST] = px
+            col = cols[c]
+            if st[c, SIDE] != 0.0:
+                pay = st[c, SIDE] * st[c, QTY] * px * funding[t, i]
+                if pay != 0.0:
+                    st[c, FUND] += pay
+                    cash = _charge_nb(st, c, pay, mode, cash, tier_floor, tier_mmr,
+                                      tier_cum, col)
+                st[c, HELD] += 1.0
+                if col["max_bars"] > 0 and st[c, HELD] >= col["max_bars"]:
+                    cash += _close_position_nb(st, c, px, TIME, t, col, isolated_cap, trades,
+                                               n_trades)
+                    n_trades += 1
+            sg = col["sig"]
+            order = 0.0
+            if exits[t, sg]:
+                order = EXIT_ORDER
+            elif entries[t, sg] != 0:
+                order = float(entries[t, sg])
+            if order != 0.0:
+                if fill_at_close:
+                    cash, n_trades = _execute_order_nb(
+                        st, c, order, px, t, close, c0, c1, cols, mode, isolated_cap, cash,
+                        trades, n_trades, tier_floor, tier_mmr, tier_cum, tier_maxlev)
+                else:
+                    st[c, PENDING] = order
+            # the last bar's close ends the run, before its financing cut-off
+            if st[c, SIDE] != 0.0 and t < n - 1:
+                rate = col["fin_long"] if st[c, SIDE] > 0 else col["fin_short"]
+                pay = st[c, QTY] * px * rate * nights[t, i] / col["fin_days"]
+                if pay != 0.0:
+                    st[c, FIN] += pay
+                    cash = _charge_nb(st, c, pay, mode, cash, tier_floor, tier_mmr,
+                                      tier_cum, col)
+            # funding or financing may have used up the margin
+            if (mode == ISOLATED and st[c, SIDE] != 0.0
+                    and st[c, SIDE] * (px - st[c, LIQ]) <= TRIGGER_TOL * st[c, LIQ]):
+                cash += _liquidate_isolated_nb(st, c, t, px, col, isolated_cap, False, px,
+                                               trades, n_trades, liqs, n_liqs)
+                n_trades += 1
+                n_liqs += 1
+            busy = busy or st[c, SIDE] != 0.0 or st[c, PENDING] != 0.0
+        total_upnl = 0.0
+        if mode != ISOLATED and busy:
+            cash, n_trades, n_liqs = _account_check_nb(
+                st, c0, c1, cols, mode, closeout, nbp, cash, t, close, p0, False, tier_floor,
+                tier_mmr, tier_cum, trades, n_trades, liqs, n_liqs, high, low)
+            cash = _protect_nb(st, c0, c1, mode, nbp, cash, trades, n_trades, first_trade)
+        if busy:
+            for c in range(c0, c1):
+                if st[c, SIDE] != 0.0:
+                    total_upnl += st[c, SIDE] * st[c, QTY] * (st[c, LAST] - st[c, ENTRY])
+        if not summary:
+            equity[t] = cash + total_upnl
+        elif t < n - 1:   # the last bar's value is the cash after the end's closes, below
+            if seen:
+                curve_update_nb(curve, cash + total_upnl)
+            if add_curve:
+                equity[t] += cash + total_upnl
+            if n_trades > 1 or n_liqs > 0:
+                n_trades, n_liqs = _fold_nb(trades, n_trades, liqs, n_liqs, col_stats, True)
+
+    # the end of the data closes what is still open, at the last close
+    for c in range(c0, c1):
+        if st[c, SIDE] != 0.0:
+            cash += _close_position_nb(st, c, st[c, LAST], END, n - 1, cols[c],
+                                       isolated_cap, trades, n_trades)
+            n_trades += 1
+    cash = _protect_nb(st, c0, c1, mode, nbp, cash, trades, n_trades, first_trade)
+    if n > 0:
+        if not summary:
+            equity[n - 1] = cash
+        else:
+            if _any_close_nb(close, n - 1, cols, c0, c1):
+                curve_update_nb(curve, cash)
+            if add_curve:
+                equity[n - 1] += cash
+    if summary:
+        n_trades, n_liqs = _fold_nb(trades, n_trades, liqs, n_liqs, col_stats, False)
+    return n_trades, n_liqs
+
+
+@njit(cache=True)
+def _any_close_nb(close, t, cols, c0, c1):
+    for c in range(c0, c1):
+        if not np.isnan(close[t, cols[c]["inst"]]):
+            return True
+    return False
+
+
+@njit(cache=True)
+def state_nb(k):
+    st = np.zeros((k, N_STATE), np.float64)
+    st[:, LAST] = np.nan
+    return st
+
+
+@njit(cache=True)
+def path_width_nb(cols):
+    """The most columns any one account has (scratch size for account-level paths)."""
+    width = 1
+    run = 0
+    for c in range(cols.shape[0]):
+        run = 1 if c == 0 or cols[c]["group"] != cols[c - 1]["group"] else run + 1
+        width = max(width, run)
+    return width
+
+
 @njit(cache=True)
 def simulate_nb(open_, high, low, close, funding, nights, entries, exits, cols, accounts,
                 tier_floor, tier_mmr, tier_cum, tier_maxlev, fill_at_close, take_first):
@@ -415,181 +722,24 @@ def simulate_nb(open_, high, low, close, funding, nights, entries, exits, cols, 
     n_liqs = 0
 
     equity = np.empty((g, n), np.float64)   # one contiguous row per account while it runs
-    st = np.zeros((k, N_STATE), np.float64)
-    st[:, LAST] = np.nan
-    width = 1
-    run = 0
-    for c in range(k):
-        run = 1 if c == 0 or cols[c]["group"] != cols[c - 1]["group"] else run + 1
-        width = max(width, run)
+    st = state_nb(k)
+    width = path_width_nb(cols)
     p0 = np.empty(width)
     p1 = np.empty(width)
+    no_stats = np.empty((0, N_COL_STATS))
+    no_curve = np.empty(0)
 
     c0 = 0
     for a in range(g):
         c1 = c0
         while c1 < k and cols[c1]["group"] == a:
             c1 += 1
-        mode = accounts[a]["mode"]
-        closeout = accounts[a]["closeout"]
-        nbp = accounts[a]["nbp"]
-        isolated_cap = mode == ISOLATED and nbp
-        cash = accounts[a]["init_cash"]
-        first_trade = n_trades
-        busy = False
-
-        for t in range(n):
-            # steps 1-4 act only on open positions and pending orders: skip flat bars
-            if busy:
-                # 1. the open: gaps through triggers
-                for c in range(c0, c1):
-                    if st[c, SIDE] == 0.0:
-                        continue
-                    i = cols[c]["inst"]
-                    o = open_[t, i]
-                    if np.isnan(o):
-                        continue
-                    s = st[c, SIDE]
-                    extreme = low[t, i] if s > 0 else high[t, i]
-                    if mode == ISOLATED and s * (o - st[c, LIQ]) <= TRIGGER_TOL * st[c, LIQ]:
-                        cash += _liquidate_isolated_nb(st, c, t, o, cols[c], isolated_cap, True,
-                                                       extreme, trades, n_trades, liqs, n_liqs)
-                        n_trades += 1
-                        n_liqs += 1
-                    elif s * (o - st[c, STOP_PX]) <= 0.0:
-                        cash += _close_position_nb(st, c, o, STOP, t, cols[c], isolated_cap, trades,
-                                                   n_trades)
-                        n_trades += 1
-                    elif s * (o - st[c, TAKE_PX]) >= 0.0:
-                        cash += _close_position_nb(st, c, o, TAKE, t, cols[c], isolated_cap, trades,
-                                                   n_trades)
-                        n_trades += 1
-                if mode != ISOLATED:
-                    cash, n_trades, n_liqs = _account_check_nb(
-                        st, c0, c1, cols, mode, closeout, nbp, cash, t, open_, p0, True, tier_floor,
-                        tier_mmr, tier_cum, trades, n_trades, liqs, n_liqs, high, low)
-                    cash = _protect_nb(st, c0, c1, mode, nbp, cash, trades, n_trades, first_trade)
-
-                # 2. pending market orders at the open
-                for c in range(c0, c1):
-                    order = st[c, PENDING]
-                    if order == 0.0:
-                        continue
-                    o = open_[t, cols[c]["inst"]]
-                    if np.isnan(o):
-                        continue
-                    st[c, PENDING] = 0.0
-                    cash, n_trades = _execute_order_nb(st, c, order, o, t, open_, c0, c1, cols, mode,
-                                                       isolated_cap, cash, trades, n_trades,
-                                                       tier_floor, tier_mmr, tier_cum, tier_maxlev)
-
-                # 3./4. intrabar extremes
-                for phase in range(2):
-                    if (phase == 0) != take_first:
-                        if mode == ISOLATED:
-                            for c in range(c0, c1):
-                                if st[c, SIDE] == 0.0:
-                                    continue
-                                i = cols[c]["inst"]
-                                o = open_[t, i]
-                                if np.isnan(o):
-                                    continue
-                                x = low[t, i] if st[c, SIDE] > 0 else high[t, i]
-                                cash, n_trades, n_liqs = _isolated_adverse_nb(
-                                    st, c, t, cols[c], o, x, isolated_cap, cash, trades, n_trades,
-                                    liqs, n_liqs)
-                        else:
-                            cash, n_trades, n_liqs = _account_adverse_nb(
-                                st, c0, c1, cols, mode, closeout, nbp, cash, t, open_, high, low,
-                                p0, p1, tier_floor, tier_mmr, tier_cum, trades, n_trades, liqs,
-                                n_liqs)
-                    else:
-                        for c in range(c0, c1):
-                            s = st[c, SIDE]
-                            if s == 0.0:
-                                continue
-                            i = cols[c]["inst"]
-                            if np.isnan(open_[t, i]):
-                                continue
-                            fav = high[t, i] if s > 0 else low[t, i]
-                            if s * (fav - st[c, TAKE_PX]) >= 0.0:
-                                cash += _close_position_nb(st, c, st[c, TAKE_PX], TAKE, t, cols[c],
-                                                           isolated_cap, trades, n_trades)
-                                n_trades += 1
-                if mode != ISOLATED:
-                    cash = _protect_nb(st, c0, c1, mode, nbp, cash, trades, n_trades, first_trade)
-
-            # 5. the close
-            busy = False
-            for c in range(c0, c1):
-                i = cols[c]["inst"]
-                px = close[t, i]
-                if np.isnan(px):
-                    busy = busy or st[c, SIDE] != 0.0 or st[c, PENDING] != 0.0
-                    continue
-                st[c, LAST] = px
-                col = cols[c]
-                if st[c, SIDE] != 0.0:
-                    pay = st[c, SIDE] * st[c, QTY] * px * funding[t, i]
-                    if pay != 0.0:
-                        st[c, FUND] += pay
-                        cash = _charge_nb(st, c, pay, mode, cash, tier_floor, tier_mmr,
-                                          tier_cum, col)
-                    st[c, HELD] += 1.0
-                    if col["max_bars"] > 0 and st[c, HELD] >= col["max_bars"]:
-                        cash += _close_position_nb(st, c, px, TIME, t, col, isolated_cap, trades,
-                                                   n_trades)
-                        n_trades += 1
-                sg = col["sig"]
-                order = 0.0
-                if exits[t, sg]:
-                    order = EXIT_ORDER
-                elif entries[t, sg] != 0:
-                    order = float(entries[t, sg])
-                if order != 0.0:
-                    if fill_at_close:
-                        cash, n_trades = _execute_order_nb(
-                            st, c, order, px, t, close, c0, c1, cols, mode, isolated_cap, cash,
-                            trades, n_trades, tier_floor, tier_mmr, tier_cum, tier_maxlev)
-                    else:
-                        st[c, PENDING] = order
-                # the last bar's close ends the run, before its financing cut-off
-                if st[c, SIDE] != 0.0 and t < n - 1:
-                    rate = col["fin_long"] if st[c, SIDE] > 0 else col["fin_short"]
-                    pay = st[c, QTY] * px * rate * nights[t, i] / col["fin_days"]
-                    if pay != 0.0:
-                        st[c, FIN] += pay
-                        cash = _charge_nb(st, c, pay, mode, cash, tier_floor, tier_mmr,
-                                          tier_cum, col)
-                # funding or financing may have used up the margin
-                if (mode == ISOLATED and st[c, SIDE] != 0.0
-                        and st[c, SIDE] * (px - st[c, LIQ]) <= TRIGGER_TOL * st[c, LIQ]):
-                    cash += _liquidate_isolated_nb(st, c, t, px, col, isolated_cap, False, px,
-                                                   trades, n_trades, liqs, n_liqs)
-                    n_trades += 1
-                    n_liqs += 1
-                busy = busy or st[c, SIDE] != 0.0 or st[c, PENDING] != 0.0
-            total_upnl = 0.0
-            if mode != ISOLATED and busy:
-                cash, n_trades, n_liqs = _account_check_nb(
-                    st, c0, c1, cols, mode, closeout, nbp, cash, t, close, p0, False, tier_floor,
-                    tier_mmr, tier_cum, trades, n_trades, liqs, n_liqs, high, low)
-                cash = _protect_nb(st, c0, c1, mode, nbp, cash, trades, n_trades, first_trade)
-            if busy:
-                for c in range(c0, c1):
-                    if st[c, SIDE] != 0.0:
-                        total_upnl += st[c, SIDE] * st[c, QTY] * (st[c, LAST] - st[c, ENTRY])
-            equity[a, t] = cash + total_upnl
-
-        # the end of the data closes what is still open, at the last close
-        for c in range(c0, c1):
-            if st[c, SIDE] != 0.0:
-                cash += _close_position_nb(st, c, st[c, LAST], END, n - 1, cols[c],
-                                           isolated_cap, trades, n_trades)
-                n_trades += 1
-        cash = _protect_nb(st, c0, c1, mode, nbp, cash, trades, n_trades, first_trade)
-        if n > 0:
-            equity[a, n - 1] = cash
+        acc = accounts[a]
+        n_trades, n_liqs = account_nb(
+            c0, c1, acc["init_cash"], acc["mode"], acc["closeout"], acc["nbp"], open_, high, low,
+            close, funding, nights, entries, exits, cols, tier_floor, tier_mmr, tier_cum,
+            tier_maxlev, fill_at_close, take_first, st, p0, p1, equity[a], trades, n_trades,
+            liqs, n_liqs, False, no_stats, no_curve)
         c0 = c1
 
     return equity.T, trades[:n_trades], liqs[:n_liqs]

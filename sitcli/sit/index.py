@@ -58,7 +58,7 @@ def capped_weights(volumes: np.ndarray, cap: float = DEFAULT_CAP) -> tuple[np.nd
     while True:
         left = 1.0 - cap * capped.sum()
         free_volume = volumes[~capped].sum()
-        weights = np.where(capped, cap, left * volumes / free_volume if free_volume > 0 else 0.0)
+        weights = np.where(capped, cap, left * volumes / free_volume)
         over = ~capped & (weights > cap * (1 + _TOL))
         if not over.any():
             return weights, capped
@@ -80,7 +80,7 @@ def load_prices(path: Path):
     path = Path(path)
     fix = f"expected columns {','.join(COLUMNS)} (see `sitcli sit index --help`)"
     try:
-        frame = pd.read_csv(path, dtype={"provider": str})
+        frame = pd.read_csv(path, dtype={"provider": str}, comment="#", skipinitialspace=True)
     except FileNotFoundError:
         raise BadInput(f"{path}: no such file; pass a CSV with columns {','.join(COLUMNS)}") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
@@ -99,19 +99,19 @@ def load_prices(path: Path):
                        "e.g. 2025-01-31 or 2025-01-31T12:00Z") from None
     frame["provider"] = frame["provider"].fillna("").str.strip()
     for _, row in frame[frame["provider"] == ""].head(1).iterrows():
-        raise BadInput(f"{path}: row {row.name + 2} has no provider name; fill the provider column")
+        raise BadInput(f"{path}: data row {row.name + 1} has no provider name; fill the provider column")
     for col in ("price", "volume", "score"):
         values = pd.to_numeric(frame[col], errors="coerce")
         bad = ~(values > 0) | ~np.isfinite(values)
         if bad.any():
             i = int(np.flatnonzero(bad.to_numpy())[0])
-            raise BadInput(f"{path}: row {i + 2} ({frame['provider'].iloc[i]}): {col} "
+            raise BadInput(f"{path}: data row {i + 1} ({frame['provider'].iloc[i]}): {col} "
                            f"{frame[col].iloc[i]!r} is not a positive number; every {col} must be > 0")
         frame[col] = values.astype(np.float64)
     dup = frame.duplicated(["time", "provider"])
     if dup.any():
         i = int(np.flatnonzero(dup.to_numpy())[0])
-        raise BadInput(f"{path}: row {i + 2}: provider {frame['provider'].iloc[i]} appears twice at "
+        raise BadInput(f"{path}: data row {i + 1}: provider {frame['provider'].iloc[i]} appears twice at "
                        f"{frame['time'].iloc[i].isoformat()}; keep one row per provider and time")
     return frame.sort_values(["time", "provider"], kind="stable").reset_index(drop=True)
 

@@ -1,0 +1,750 @@
+"""The bar loop: many instruments, many parameter columns, isolated / cross / CFD accounts.
+
+Arrays in, arrays out. Shapes: `n` bars, `n_inst` instruments, `n_sig` signal sets, `k`
+columns (one strategy run each, see `records.column_dt`), `g` accounts (`records.account_dt`).
+
+Inputs
+    open_, high, low, close : (n, n_inst) float64 prices; NaN where the instrument has no bar
+    funding : (n, n_inst) perpetual funding rate settled within the bar (sum of its stamps);
+              a positive rate makes longs pay `qty * close * rate`
+    nights  : (n, n_inst) overnight-financing nights a position held at this close carries
+              (3 on a Friday for daily equity bars)
+    entries : (n, n_sig) int8, +1 open long / -1 open short (reverses an opposite position)
+    exits   : (n, n_sig) bool, close the position
+    cols, accounts : parameter records; columns of one account must be adjacent
+    tier_floor, tier_mmr, tier_cum, tier_maxlev : (n_tier_sets, T) maintenance brackets
+              (floors ascending, padded with +inf floors) and the leverage each allows
+    fill_at_close : signals fill at their own bar's close instead of the next bar's open
+    take_first : when a stop and a take-profit both lie inside one bar, assume the take first
+
+Order within a bar (DESIGN §5), per account:
+    1. open: gaps through the liquidation price, the stop or the take-profit fill at the open;
+       an account already below its close-out / maintenance level is closed at the open
+    2. pending market orders fill at open +/- half-spread +/- slippage
+    3. adverse extreme: stop and liquidation, whichever lies nearer the open first
+    4. favourable extreme: take-profit
+    5. close: funding, time exits, signals when fill_at_close, financing; a position whose
+       funding or financing pushed it past its maintenance is liquidated at the close
+
+Position size: all of `size` x free collateral as margin, except that a position may not
+exceed the notional of the highest maintenance bracket that allows its leverage (an exchange
+rejects larger orders); an order that no bracket allows, or whose liquidation price would lie
+beyond its own entry, is not filled.
+
+Negative balance protection: an isolated position never loses more than its margin; an
+account's equity is lifted back to 0 whenever it ends a step below 0 with nothing open. The
+forgiven amount is booked on the trade that caused it (`protection`).
+
+Outputs: equity (n, g) at each close, trades (`trade_dt`), liquidations (`liquidation_dt`).
+"""
+
+import numpy as np
+from numba import njit
+
+from sitcli.engine import margin as formulas
+from sitcli.engine.records import (
+    ACCOUNT,
+    CLOSE_OUT,
+    END,
+    EXIT_ORDER,
+    ISOLATED,
+    LIQUIDATION,
+    SIGNAL,
+    STOP,
+    TAKE,
+    TIME,
+    liquidation_dt,
+    trade_dt,
+)
+
+tier_index_nb = njit(cache=True)(formulas.tier_index)
+liquidation_price_nb = njit(cache=True)(formulas.liquidation_price)
+
+# A liquidation price is computed, not given: let a bar that reaches it to within rounding
+# (1e-12 relative, on the conservative side) trigger it.
+TRIGGER_TOL = 1e-12
+
+# per-column state, columns of one float matrix
+SIDE, QTY, ENTRY, ENTRY_MID, MARGIN, LIQ, STOP_PX, TAKE_PX, ENTRY_BAR, HELD, \
+    FEES, SPREAD, SLIP, FIN, FUND, PENDING, LAST = range(17)
+N_STATE = 17
+
+
+@njit(cache=True)
+def _open_position_nb(st, c, side, mid, bar, free, col, floors, mmrs, cums, maxlevs):
+    """Open at `mid` with spread and slippage. Returns the commission paid, or -1.0 when the
+    order cannot be filled."""
+    lev = col["leverage"]
+    fill = mid * (1.0 + side * (col["half_spread"] + col["slippage"]))
+    margin = col["size"] * free / (1.0 + lev * col["fee"])
+    qty = margin * lev / fill
+    j = tier_index_nb(floors, qty * fill)
+    while lev > maxlevs[j]:
+        if j == 0:
+            return -1.0
+        qty = floors[j] * (1.0 - 1e-12) / fill   # just inside the bracket below
+        j -= 1
+    margin = qty * fill / lev
+    lp = liquidation_price_nb(side, qty, fill, margin, floors, mmrs, cums)
+    if side * (fill - lp) <= 0.0:
+        return -1.0
+    fee = qty * fill * col["fee"]
+    st[c, SIDE] = side
+    st[c, QTY] = qty
+    st[c, ENTRY] = fill
+    st[c, ENTRY_MID] = mid
+    st[c, MARGIN] = margin
+    st[c, LIQ] = lp
+    st[c, STOP_PX] = fill * (1.0 - side * col["stop"])
+    st[c, TAKE_PX] = fill * (1.0 + side * col["take"])
+    st[c, ENTRY_BAR] = bar
+    st[c, HELD] = 0.0
+    st[c, FEES] = fee
+    st[c, SPREAD] = qty * mid * col["half_spread"]
+    st[c, SLIP] = qty * mid * col["slippage"]
+    st[c, FIN] = 0.0
+    st[c, FUND] = 0.0
+    return fee
+
+
+@njit(cache=True)
+def _close_position_nb(st, c, mid, reason, bar, col, isolated_cap, trades, n_trades):
+    """Close at `mid`; liquidations fill at `mid` exactly, other exits pay spread and slippage.
+
+    Returns the change in cash (after any isolated-margin cap).
+    """
+    side = st[c, SIDE]
+    qty = st[c, QTY]
+    costly = reason != LIQUIDATION
+    hs = col["half_spread"] if costly else 0.0
+    sl = col["slippage"] if costly else 0.0
+    fill = mid * (1.0 - side * (hs + sl))
+    fee = qty * fill * col["fee"]
+    liq_fee = qty * fill * col["liq_fee"] if reason == LIQUIDATION or reason == CLOSE_OUT else 0.0
+    cash_change = side * qty * (fill - st[c, ENTRY]) - fee - liq_fee
+    protection = 0.0
+    if isolated_cap and cash_change < -st[c, MARGIN]:
+        protection = -st[c, MARGIN] - cash_change
+    tr = trades[n_trades]
+    tr["col"] = c
+    tr["side"] = int(side)
+    tr["entry_bar"] = int(st[c, ENTRY_BAR])
+    tr["exit_bar"] = bar
+    tr["qty"] = qty
+    tr["leverage"] = col["leverage"]
+    tr["margin"] = qty * st[c, ENTRY] / col["leverage"]
+    tr["entry_price"] = st[c, ENTRY]
+    tr["exit_price"] = fill
+    tr["pnl_gross"] = side * qty * (mid - st[c, ENTRY_MID])
+    tr["fees"] = st[c, FEES] + fee
+    tr["spread"] = st[c, SPREAD] + qty * mid * hs
+    tr["slippage"] = st[c, SLIP] + qty * mid * sl
+    tr["financing"] = st[c, FIN]
+    tr["funding"] = st[c, FUND]
+    tr["liq_fee"] = liq_fee
+    tr["protection"] = protection
+    tr["pnl"] = (tr["pnl_gross"] - tr["fees"] - tr["spread"] - tr["slippage"] - tr["financing"]
+                 - tr["funding"] - liq_fee + protection)
+    tr["return_on_margin"] = tr["pnl"] / tr["margin"]
+    tr["exit_reason"] = reason
+    st[c, SIDE] = 0.0
+    st[c, QTY] = 0.0
+    return cash_change + protection
+
+
+@njit(cache=True)
+def _record_liquidation_nb(liqs, n_liqs, c, bar, side, kind, trigger, fill, extreme, gap,
+                           gap_loss):
+    rec = liqs[n_liqs]
+    rec["col"] = c
+    rec["bar"] = bar
+    rec["side"] = int(side)
+    rec["kind"] = kind
+    rec["trigger_price"] = trigger
+    rec["fill_price"] = fill
+    rec["extreme"] = extreme
+    rec["gap"] = gap
+    rec["gap_loss"] = gap_loss
+
+
+@njit(cache=True)
+def _liquidate_isolated_nb(st, c, t, px, col, isolated_cap, gap, extreme, trades, n_trades,
+                           liqs, n_liqs):
+    """Liquidate one isolated position at `px` (its liquidation price, or a worse open or
+    close it was found beyond). Returns the change in cash."""
+    s = st[c, SIDE]
+    lp = st[c, LIQ]
+    gap_loss = max(0.0, -(st[c, MARGIN] + s * st[c, QTY] * (px - st[c, ENTRY])))
+    dcash = _close_position_nb(st, c, px, LIQUIDATION, t, col, isolated_cap, trades, n_trades)
+    _record_liquidation_nb(liqs, n_liqs, c, t, s, LIQUIDATION, lp, px, extreme, gap, gap_loss)
+    return dcash
+
+
+@njit(cache=True)
+def _path_margin_nb(st, c0, c1, cols, mode, closeout, cash, p0, p1, floors_all, mmrs_all,
+                    cums_all):
+    """f(λ) = equity − threshold along the straight path from `p0` (λ=0) to `p1` (λ=1) for
+    every open position of the account. Both sides are linear in λ, so f is too.
+
+    Returns f(0), f(1).
+    """
+    eq0 = cash
+    eq1 = cash
+    thr0 = 0.0
+    thr1 = 0.0
+    for c in range(c0, c1):
+        s = st[c, SIDE]
+        if s == 0.0:
+            continue
+        q = st[c, QTY]
+        a = p0[c - c0]
+        b = p1[c - c0]
+        eq0 += s * q * (a - st[c, ENTRY])
+        eq1 += s * q * (b - st[c, ENTRY])
+        if mode == ACCOUNT:
+            im_lev = cols[c]["im_leverage"]
+            used = closeout * q * st[c, ENTRY] / (im_lev if im_lev > 0.0 else cols[c]["leverage"])
+            thr0 += used
+            thr1 += used
+        else:
+            k = cols[c]["tiers"]
+            j = tier_index_nb(floors_all[k], q * a)
+            thr0 += q * a * mmrs_all[k, j] - cums_all[k, j]
+            thr1 += q * b * mmrs_all[k, j] - cums_all[k, j]
+    return eq0 - thr0, eq1 - thr1
+
+
+@njit(cache=True)
+def _close_all_nb(st, c0, c1, cols, mode, nbp, cash, p0, p1, lam, t, gap, trades, n_trades,
+                  liqs, n_liqs, high, low):
+    """Account-level liquidation (cross) or close-out (CFD) of every open position at the
+    point λ of the path from p0 to p1."""
+    kind = CLOSE_OUT if mode == ACCOUNT else LIQUIDATION
+    first_liq = n_liqs
+    for c in range(c0, c1):
+        s = st[c, SIDE]
+        if s == 0.0:
+            continue
+        i = cols[c]["inst"]
+        px = p0[c - c0] + lam * (p1[c - c0] - p0[c - c0])
+        extreme = low[t, i] if s > 0 else high[t, i]
+        cash += _close_position_nb(st, c, px, kind, t, cols[c], False, trades, n_trades)
+        _record_liquidation_nb(liqs, n_liqs, c, t, s, kind, px, trades[n_trades]["exit_price"],
+                               extreme, gap, 0.0)
+        n_trades += 1
+        n_liqs += 1
+    if cash < 0.0 and n_liqs > first_liq:
+        liqs[n_liqs - 1]["gap_loss"] = -cash
+    return cash, n_trades, n_liqs
+
+
+@njit(cache=True)
+def _protect_nb(st, c0, c1, mode, nbp, cash, trades, n_trades, first_trade):
+    """Negative balance protection for cross and CFD accounts: once nothing is open, a
+    deficit is forgiven and booked on the account's last trade."""
+    if cash >= 0.0 or not nbp or mode == ISOLATED or n_trades <= first_trade:
+        return cash
+    for c in range(c0, c1):
+        if st[c, SIDE] != 0.0:
+            return cash
+    tr = trades[n_trades - 1]
+    tr["protection"] += -cash
+    tr["pnl"] += -cash
+    tr["return_on_margin"] = tr["pnl"] / tr["margin"]
+    return 0.0
+
+
+@njit(cache=True)
+def _free_collateral_nb(st, c0, c1, cols, mode, cash, prices, t):
+    """Collateral a new position may use: wallet minus locked margins (isolated), or
+    equity minus used margin (cross and account)."""
+    free = cash
+    for c in range(c0, c1):
+        if st[c, SIDE] == 0.0:
+            continue
+        if mode == ISOLATED:
+            free -= st[c, MARGIN]
+        else:
+            p = prices[t, cols[c]["inst"]]
+            if np.isnan(p):
+                p = st[c, LAST]
+            free += st[c, SIDE] * st[c, QTY] * (p - st[c, ENTRY])
+            free -= st[c, QTY] * st[c, ENTRY] / cols[c]["leverage"]
+    return free
+
+
+@njit(cache=True)
+def _execute_order_nb(st, c, order, px, t, prices, c0, c1, cols, mode, isolated_cap, cash,
+                      trades, n_trades, tier_floor, tier_mmr, tier_cum, tier_maxlev):
+    """A market order at `px`: an exit, an entry, or a reversal (exit then entry)."""
+    s = st[c, SIDE]
+    if s != 0.0 and (order == EXIT_ORDER or order == -s):
+        cash += _close_position_nb(st, c, px, SIGNAL, t, cols[c], isolated_cap, trades, n_trades)
+        n_trades += 1
+    if order != EXIT_ORDER and st[c, SIDE] == 0.0:
+        free = _free_collateral_nb(st, c0, c1, cols, mode, cash, prices, t)
+        if free > 0.0:
+            k = cols[c]["tiers"]
+            fee = _open_position_nb(st, c, order, px, t, free, cols[c], tier_floor[k],
+                                    tier_mmr[k], tier_cum[k], tier_maxlev[k])
+            if fee >= 0.0:
+                cash -= fee
+    return cash, n_trades
+
+
+@njit(cache=True)
+def _charge_nb(st, c, pay, mode, cash, floors_all, mmrs_all, cums_all, col):
+    """Funding or financing: from the position's own margin when isolated (its liquidation
+    price moves), from the wallet otherwise."""
+    if mode == ISOLATED:
+        st[c, MARGIN] -= pay
+        k = col["tiers"]
+        st[c, LIQ] = liquidation_price_nb(st[c, SIDE], st[c, QTY], st[c, ENTRY], st[c, MARGIN],
+                                          floors_all[k], mmrs_all[k], cums_all[k])
+    return cash - pay
+
+
+@njit(cache=True)
+def _isolated_adverse_nb(st, c, t, col, o, x, isolated_cap, cash, trades, n_trades, liqs,
+                         n_liqs):
+    s = st[c, SIDE]
+    lp = st[c, LIQ]
+    stop = st[c, STOP_PX]
+    hit_liq = s * (x - lp) <= TRIGGER_TOL * lp
+    hit_stop = s * (x - stop) <= 0.0
+    if hit_stop and (not hit_liq or abs(stop - o) <= abs(lp - o)):
+        cash += _close_position_nb(st, c, stop, STOP, t, col, isolated_cap, trades, n_trades)
+        return cash, n_trades + 1, n_liqs
+    if hit_liq:
+        cash += _liquidate_isolated_nb(st, c, t, lp, col, isolated_cap, False, x, trades,
+                                       n_trades, liqs, n_liqs)
+        return cash, n_trades + 1, n_liqs + 1
+    return cash, n_trades, n_liqs
+
+
+@njit(cache=True)
+def _account_adverse_nb(st, c0, c1, cols, mode, closeout, nbp, cash, t, open_, high, low, p0,
+                        p1, floors_all, mmrs_all, cums_all, trades, n_trades, liqs, n_liqs):
+    """Stops and the account-level trigger along one linear path from the opens to the
+    adverse extremes: events are taken in the order they are reached."""
+    for c in range(c0, c1):
+        i = cols[c]["inst"]
+        o = open_[t, i]
+        if np.isnan(o):
+            p0[c - c0] = st[c, LAST]
+            p1[c - c0] = st[c, LAST]
+        else:
+            p0[c - c0] = o
+            p1[c - c0] = low[t, i] if st[c, SIDE] > 0 else high[t, i]
+    while True:
+        any_open = False
+        lam_stop = np.inf
+        c_stop = -1
+        for c in range(c0, c1):
+            s = st[c, SIDE]
+            if s == 0.0:
+                continue
+            any_open = True
+            o = p0[c - c0]
+            x = p1[c - c0]
+            if s * (x - st[c, STOP_PX]) <= 0.0 and x != o:
+                lam = (st[c, STOP_PX] - o) / (x - o)
+                if lam < lam_stop:
+                    lam_stop = lam
+                    c_stop = c
+        if not any_open:
+            break
+        f0, f1 = _path_margin_nb(st, c0, c1, cols, mode, closeout, cash, p0, p1, floors_all,
+                                 mmrs_all, cums_all)
+        lam_liq = np.inf
+        if f1 <= 0.0:
+            lam_liq = f0 / (f0 - f1) if f0 > 0.0 else 0.0
+        if c_stop >= 0 and lam_stop <= lam_liq:
+            cash += _close_position_nb(st, c_stop, st[c_stop, STOP_PX], STOP, t, cols[c_stop],
+                                       False, trades, n_trades)
+            n_trades += 1
+            continue
+        if np.isfinite(lam_liq):
+            cash, n_trades, n_liqs = _close_all_nb(st, c0, c1, cols, mode, nbp, cash, p0, p1,
+                                                   lam_liq, t, False, trades, n_trades, liqs,
+                                                   n_liqs, high, low)
+        break
+    return cash, n_trades, n_liqs
+
+
+@njit(cache=True)
+def _account_check_nb(st, c0, c1, cols, mode, closeout, nbp, cash, t, prices, p0, gap,
+                      floors_all, mmrs_all, cums_all, trades, n_trades, liqs, n_liqs, high, low):
+    """Close the whole account at `prices` (this bar's opens or closes) if it is already at
+    or below its close-out / maintenance level there."""
+    any_open = False
+    for c in range(c0, c1):
+        p = prices[t, cols[c]["inst"]]
+        p0[c - c0] = st[c, LAST] if np.isnan(p) else p
+        if st[c, SIDE] != 0.0:
+            any_open = True
+    if any_open:
+        f0, _ = _path_margin_nb(st, c0, c1, cols, mode, closeout, cash, p0, p0, floors_all,
+                                mmrs_all, cums_all)
+        if f0 <= 0.0:
+            cash, n_trades, n_liqs = _close_all_nb(st, c0, c1, cols, mode, nbp, cash, p0, p0,
+                                                   0.0, t, gap, trades, n_trades, liqs, n_liqs,
+                                                   high, low)
+    return cash, n_trades, n_liqs
+
+
+# per-column summary fields (`account_nb` with `summary=True`), folded from its trades
+S_TRADES, S_WINS, S_WIN_PNL, S_LOSS_PNL, S_PNL, S_FEES, S_SPREAD, S_SLIP, S_FIN, S_FUND, \
+    S_LIQ_FEE, S_LIQS = range(12)
+N_COL_STATS = 12
+# per-curve summary fields (an account's equity at its bars, or a combination's summed curve)
+C_FINAL, C_FIRST, C_PEAK, C_MAX_DD, C_N, C_SUM, C_SUM_SQ, C_DOWN_SQ, C_GROWTH = range(9)
+N_CURVE_STATS = 9
+
+
+@njit(cache=True)
+def curve_start_nb(out):
+    out[:] = 0.0
+    out[C_MAX_DD] = 0.0
+    out[C_GROWTH] = 1.0
+
+
+@njit(cache=True)
+def curve_update_nb(out, value):
+    """Stream one equity value into `out`: drawdown from the running peak, and the simple
+    returns the stats table uses (a first return of 0; from 0 to 0 is 0, from 0 to
+    anything else is -1), as their sum, sum of squares, sum of squared losses and growth.
+    Divisions are what a bar costs most here: the drawdown is divided out only when the
+    value may be a new low."""
+    n = out[C_N]
+    if n == 0.0:
+        out[C_FIRST] = value
+        out[C_PEAK] = value
+        r = 0.0
+    else:
+        prev = out[C_FINAL]
+        if prev == 0.0:
+            r = 0.0 if value == 0.0 else -1.0
+        else:
+            r = value / prev - 1.0
+        if value > out[C_PEAK]:
+            out[C_PEAK] = value
+    peak = out[C_PEAK]
+    if peak != 0.0 and value - peak * (1.0 + out[C_MAX_DD]) <= 1e-9 * abs(peak):
+        dd = value / peak - 1.0
+        if dd < out[C_MAX_DD]:
+            out[C_MAX_DD] = dd
+    out[C_FINAL] = value
+    n += 1.0
+    out[C_SUM] += r
+    out[C_SUM_SQ] += r * r
+    if r < 0.0:
+        out[C_DOWN_SQ] += r * r
+    out[C_GROWTH] *= 1.0 + r
+    out[C_N] = n
+
+
+@njit(cache=True)
+def _fold_trades_nb(trades, lo, hi, stats):
+    for i in range(lo, hi):
+        tr = trades[i]
+        row = stats[tr["col"]]
+        pnl = tr["pnl"]
+        row[S_TRADES] += 1.0
+        if pnl > 0.0:
+            row[S_WINS] += 1.0
+            row[S_WIN_PNL] += pnl
+        elif pnl < 0.0:
+            row[S_LOSS_PNL] -= pnl
+        row[S_PNL] += pnl
+        row[S_FEES] += tr["fees"]
+        row[S_SPREAD] += tr["spread"]
+        row[S_SLIP] += tr["slippage"]
+        row[S_FIN] += tr["financing"]
+        row[S_FUND] += tr["funding"]
+        row[S_LIQ_FEE] += tr["liq_fee"]
+
+
+@njit(cache=True)
+def _fold_nb(trades, n_trades, liqs, n_liqs, stats, keep_last):
+    """Fold finished trades and liquidations into per-column `stats`. With `keep_last` the
+    last trade stays in the buffer (moved to slot 0): negative balance protection may still
+    book a forgiven deficit on it. Returns the new buffer counts."""
+    for i in range(n_liqs):
+        stats[liqs[i]["col"], S_LIQS] += 1.0
+    done = n_trades - 1 if keep_last and n_trades > 0 else n_trades
+    _fold_trades_nb(trades, 0, done, stats)
+    if done < n_trades:
+        trades[0] = trades[done]
+        return 1, 0
+    return 0, 0
+
+
+@njit(cache=True)
+def account_nb(c0, c1, init_cash, mode, closeout, nbp, open_, high, low, close, funding, nights,
+               entries, exits, cols, tier_floor, tier_mmr, tier_cum, tier_maxlev, fill_at_close,
+               take_first, st, p0, p1, equity, trades, n_trades, liqs, n_liqs, summary, col_stats,
+               curve):
+    """Run one account (columns c0..c1 of `cols`, state rows of `st`) over every bar.
+
+    Full mode writes the equity at each close into `equity` and appends to `trades` / `liqs`
+    from `n_trades` / `n_liqs`; returns the new counts. Summary mode (`summary=True`) folds
+    trades into `col_stats` (`N_COL_STATS` per column) after every bar, keeping the buffers a
+    few records long, and streams the equity at the bars where one of the account's
+    instruments trades into `curve` (`N_CURVE_STATS`), and into `equity` (a running sum over
+    accounts, when it is not empty). The arithmetic is the same in both modes.
+    """
+    n = open_.shape[0]
+    isolated_cap = mode == ISOLATED and nbp
+    cash = init_cash
+    first_trade = n_trades
+    busy = False
+    if summary:
+        curve_start_nb(curve)
+    add_curve = summary and equity.shape[0] == n
+
+    for t in range(n):
+        # steps 1-4 act only on open positions and pending orders: skip flat bars
+        if busy:
+            # 1. the open: gaps through triggers
+            for c in range(c0, c1):
+                if st[c, SIDE] == 0.0:
+                    continue
+                i = cols[c]["inst"]
+                o = open_[t, i]
+                if np.isnan(o):
+                    continue
+                s = st[c, SIDE]
+                extreme = low[t, i] if s > 0 else high[t, i]
+                if mode == ISOLATED and s * (o - st[c, LIQ]) <= TRIGGER_TOL * st[c, LIQ]:
+                    cash += _liquidate_isolated_nb(st, c, t, o, cols[c], isolated_cap, True,
+                                                   extreme, trades, n_trades, liqs, n_liqs)
+                    n_trades += 1
+                    n_liqs += 1
+                elif s * (o - st[c, STOP_PX]) <= 0.0:
+                    cash += _close_position_nb(st, c, o, STOP, t, cols[c], isolated_cap, trades,
+                                               n_trades)
+                    n_trades += 1
+                elif s * (o - st[c, TAKE_PX]) >= 0.0:
+                    cash += _close_position_nb(st, c, o, TAKE, t, cols[c], isolated_cap, trades,
+                                               n_trades)
+                    n_trades += 1
+            if mode != ISOLATED:
+                cash, n_trades, n_liqs = _account_check_nb(
+                    st, c0, c1, cols, mode, closeout, nbp, cash, t, open_, p0, True, tier_floor,
+                    tier_mmr, tier_cum, trades, n_trades, liqs, n_liqs, high, low)
+                cash = _protect_nb(st, c0, c1, mode, nbp, cash, trades, n_trades, first_trade)
+
+            # 2. pending market orders at the open
+            for c in range(c0, c1):
+                order = st[c, PENDING]
+                if order == 0.0:
+                    continue
+                o = open_[t, cols[c]["inst"]]
+                if np.isnan(o):
+                    continue
+                st[c, PENDING] = 0.0
+                cash, n_trades = _execute_order_nb(st, c, order, o, t, open_, c0, c1, cols, mode,
+                                                   isolated_cap, cash, trades, n_trades,
+                                                   tier_floor, tier_mmr, tier_cum, tier_maxlev)
+
+            # 3./4. intrabar extremes
+            for phase in range(2):
+                if (phase == 0) != take_first:
+                    if mode == ISOLATED:
+                        for c in range(c0, c1):
+                            if st[c, SIDE] == 0.0:
+                                continue
+                            i = cols[c]["inst"]
+                            o = open_[t, i]
+                            if np.isnan(o):
+                                continue
+                            x = low[t, i] if st[c, SIDE] > 0 else high[t, i]
+                            cash, n_trades, n_liqs = _isolated_adverse_nb(
+                                st, c, t, cols[c], o, x, isolated_cap, cash, trades, n_trades,
+                                liqs, n_liqs)
+                    else:
+                        cash, n_trades, n_liqs = _account_adverse_nb(
+                            st, c0, c1, cols, mode, closeout, nbp, cash, t, open_, high, low,
+                            p0, p1, tier_floor, tier_mmr, tier_cum, trades, n_trades, liqs,
+                            n_liqs)
+                else:
+                    for c in range(c0, c1):
+                        s = st[c, SIDE]
+                        if s == 0.0:
+                            continue
+                        i = cols[c]["inst"]
+                        if np.isnan(open_[t, i]):
+                            continue
+                        fav = high[t, i] if s > 0 else low[t, i]
+                        if s * (fav - st[c, TAKE_PX]) >= 0.0:
+                            cash += _close_position_nb(st, c, st[c, TAKE_PX], TAKE, t, cols[c],
+                                                       isolated_cap, trades, n_trades)
+                            n_trades += 1
+            if mode != ISOLATED:
+                cash = _protect_nb(st, c0, c1, mode, nbp, cash, trades, n_trades, first_trade)
+
+        # 5. the close
+        busy = False
+        seen = False
+        for c in range(c0, c1):
+            i = cols[c]["inst"]
+            px = close[t, i]
+            if np.isnan(px):
+                busy = busy or st[c, SIDE] != 0.0 or st[c, PENDING] != 0.0
+                continue
+            seen = True
+            st[c, LAST] = px
+            col = cols[c]
+            if st[c, SIDE] != 0.0:
+                pay = st[c, SIDE] * st[c, QTY] * px * funding[t, i]
+                if pay != 0.0:
+                    st[c, FUND] += pay
+                    cash = _charge_nb(st, c, pay, mode, cash, tier_floor, tier_mmr,
+                                      tier_cum, col)
+                st[c, HELD] += 1.0
+                if col["max_bars"] > 0 and st[c, HELD] >= col["max_bars"]:
+                    cash += _close_position_nb(st, c, px, TIME, t, col, isolated_cap, trades,
+                                               n_trades)
+                    n_trades += 1
+            sg = col["sig"]
+            order = 0.0
+            if exits[t, sg]:
+                order = EXIT_ORDER
+            elif entries[t, sg] != 0:
+                order = float(entries[t, sg])
+            if order != 0.0:
+                if fill_at_close:
+                    cash, n_trades = _execute_order_nb(
+                        st, c, order, px, t, close, c0, c1, cols, mode, isolated_cap, cash,
+                        trades, n_trades, tier_floor, tier_mmr, tier_cum, tier_maxlev)
+                else:
+                    st[c, PENDING] = order
+            # the last bar's close ends the run, before its financing cut-off
+            if st[c, SIDE] != 0.0 and t < n - 1:
+                rate = col["fin_long"] if st[c, SIDE] > 0 else col["fin_short"]
+                nights_t = nights[t, i]
+                # a zero rate or no night pays 0: skip the division
+                pay = 0.0 if rate == 0.0 or nights_t == 0.0 else \
+                    st[c, QTY] * px * rate * nights_t / col["fin_days"]
+                if pay != 0.0:
+                    st[c, FIN] += pay
+                    cash = _charge_nb(st, c, pay, mode, cash, tier_floor, tier_mmr,
+                                      tier_cum, col)
+            # funding or financing may have used up the margin
+            if (mode == ISOLATED and st[c, SIDE] != 0.0
+                    and st[c, SIDE] * (px - st[c, LIQ]) <= TRIGGER_TOL * st[c, LIQ]):
+                cash += _liquidate_isolated_nb(st, c, t, px, col, isolated_cap, False, px,
+                                               trades, n_trades, liqs, n_liqs)
+                n_trades += 1
+                n_liqs += 1
+            busy = busy or st[c, SIDE] != 0.0 or st[c, PENDING] != 0.0
+        total_upnl = 0.0
+        if mode != ISOLATED and busy:
+            cash, n_trades, n_liqs = _account_check_nb(
+                st, c0, c1, cols, mode, closeout, nbp, cash, t, close, p0, False, tier_floor,
+                tier_mmr, tier_cum, trades, n_trades, liqs, n_liqs, high, low)
+            cash = _protect_nb(st, c0, c1, mode, nbp, cash, trades, n_trades, first_trade)
+        if busy:
+            for c in range(c0, c1):
+                if st[c, SIDE] != 0.0:
+                    total_upnl += st[c, SIDE] * st[c, QTY] * (st[c, LAST] - st[c, ENTRY])
+        if not summary:
+            equity[t] = cash + total_upnl
+        elif t < n - 1:   # the last bar's value is the cash after the end's closes, below
+            if seen:
+                curve_update_nb(curve, cash + total_upnl)
+            if add_curve:
+                equity[t] += cash + total_upnl
+            if n_trades > 1 or n_liqs > 0:
+                n_trades, n_liqs = _fold_nb(trades, n_trades, liqs, n_liqs, col_stats, True)
+
+    # the end of the data closes what is still open, at the last close
+    for c in range(c0, c1):
+        if st[c, SIDE] != 0.0:
+            cash += _close_position_nb(st, c, st[c, LAST], END, n - 1, cols[c],
+                                       isolated_cap, trades, n_trades)
+            n_trades += 1
+    cash = _protect_nb(st, c0, c1, mode, nbp, cash, trades, n_trades, first_trade)
+    if n > 0:
+        if not summary:
+            equity[n - 1] = cash
+        else:
+            if _any_close_nb(close, n - 1, cols, c0, c1):
+                curve_update_nb(curve, cash)
+            if add_curve:
+                equity[n - 1] += cash
+    if summary:
+        n_trades, n_liqs = _fold_nb(trades, n_trades, liqs, n_liqs, col_stats, False)
+    return n_trades, n_liqs
+
+
+@njit(cache=True)
+def _any_close_nb(close, t, cols, c0, c1):
+    for c in range(c0, c1):
+        if not np.isnan(close[t, cols[c]["inst"]]):
+            return True
+    return False
+
+
+@njit(cache=True)
+def state_nb(k):
+    st = np.zeros((k, N_STATE), np.float64)
+    st[:, LAST] = np.nan
+    return st
+
+
+@njit(cache=True)
+def path_width_nb(cols):
+    """The most columns any one account has (scratch size for account-level paths)."""
+    width = 1
+    run = 0
+    for c in range(cols.shape[0]):
+        run = 1 if c == 0 or cols[c]["group"] != cols[c - 1]["group"] else run + 1
+        width = max(width, run)
+    return width
+
+
+@njit(cache=True)
+def simulate_nb(open_, high, low, close, funding, nights, entries, exits, cols, accounts,
+                tier_floor, tier_mmr, tier_cum, tier_maxlev, fill_at_close, take_first):
+    n = open_.shape[0]
+    k = cols.shape[0]
+    g = accounts.shape[0]
+
+    # capacity: every trade needs an entry signal, plus one reversal per signal at most
+    sig_count = np.zeros(entries.shape[1], np.int64)
+    for t in range(n):
+        for s in range(entries.shape[1]):
+            if entries[t, s] != 0:
+                sig_count[s] += 1
+    cap = 1
+    for c in range(k):
+        cap += sig_count[cols[c]["sig"]]
+    trades = np.empty(cap, dtype=trade_dt)
+    liqs = np.empty(cap, dtype=liquidation_dt)
+    n_trades = 0
+    n_liqs = 0
+
+    equity = np.empty((g, n), np.float64)   # one contiguous row per account while it runs
+    st = state_nb(k)
+    width = path_width_nb(cols)
+    p0 = np.empty(width)
+    p1 = np.empty(width)
+    no_stats = np.empty((0, N_COL_STATS))
+    no_curve = np.empty(0)
+
+    c0 = 0
+    for a in range(g):
+        c1 = c0
+        while c1 < k and cols[c1]["group"] == a:
+            c1 += 1
+        acc = accounts[a]
+        n_trades, n_liqs = account_nb(
+            c0, c1, acc["init_cash"], acc["mode"], acc["closeout"], acc["nbp"], open_, high, low,
+            close, funding, nights, entries, exits, cols, tier_floor, tier_mmr, tier_cum,
+            tier_maxlev, fill_at_close, take_first, st, p0, p1, equity[a], trades, n_trades,
+            liqs, n_liqs, False, no_stats, no_curve)
+        c0 = c1
+
+    return equity.T, trades[:n_trades], liqs[:n_liqs]

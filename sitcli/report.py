@@ -1,0 +1,900 @@
+"""The daily signal report: what each strategy says today, per symbol, and how risky acting on it is.
+
+For an as-of instant T (the end of the --asof day, or now) the report uses only bars that had
+closed by T and catalysts known by T (a date-only catalyst counts from the end of its day), so
+a past day is reproduced exactly from stored data. Per symbol it gives the last bar, the data's
+freshness, and per strategy the day's signal with its reason, a position size for the risk
+budget, the liquidation price and its distance, the carry (funding or financing) and the
+strategy's backtest over the `lookback_days` up to the last bar.
+
+Definitions (also printed in every report):
+
+- risk budget: the margin put up for one position, the most an isolated or negative-balance-
+  protected position can lose to a liquidation (a gap through it can cost more without that
+  protection). notional = budget x leverage, cut to the largest notional the venue's
+  maintenance bracket allows at that leverage.
+- leverage: --leverage, else the venue's default, capped at the venue's maximum.
+- liquidation: sitcli.liquidation (the engine's formulas) for that position, entered at the
+  position's entry price, or at the last close for a new or hypothetical one.
+- distance in daily standard deviations: ln(liquidation / close) over the standard deviation
+  of the last VOL_DAYS daily log returns.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sitcli.errors import BadInput, DataMissing
+
+SCHEMA_VERSION = 1
+FORMATS = ("json", "md", "html")
+SCHEDULED_CATEGORIES = ("earnings", "keynote")   # dates announced in advance: may be "upcoming"
+RECENT_DAYS = 14
+UPCOMING_DAYS = 30
+VOL_DAYS = 60
+CHART_BARS = 90
+MAX_CATALYSTS_NAMED = 3   # in one reason: stale data can have many catalysts waiting
+SESSION_SLACK_DAYS = 3     # weekends and holidays of exchange-traded symbols
+RISK_BUDGET_MEANING = (
+    "margin put up per position: the most it can lose to a liquidation (a gap can cost more "
+    "where the venue has no negative balance protection); notional = budget x leverage, cut "
+    "to what the venue's maintenance bracket allows at that leverage")
+STD_MEANING = f"distance ln(liquidation/close) over the std of the last {VOL_DAYS} daily log returns"
+ACTIONS = ("enter long", "enter short", "exit", "hold", "none")
+
+
+@dataclass
+class ReportConfig:
+    strategies: list[str]
+    symbols: list[str]
+    asof: str | None = None          # YYYY-MM-DD; None: today, bars closed by now
+    timeframe: str = "1d"
+    leverage: float | None = None    # None: each venue's default
+    risk_budget: float = 1000.0
+    max_age: str | None = None       # e.g. 36h, 3d; None: by timeframe and calendar
+    lookback_days: int = 365
+    venue: str | None = None
+    cash: float = 10_000.0           # the backtest's account (its stats are in %)
+    pull: list = field(default_factory=list)   # PullReport per symbol when --pull ran
+
+
+@dataclass
+class Chart:
+    """What the HTML draws for one symbol."""
+    times: list
+    closes: list
+    marks: list            # (time, kind) with kind "long", "short" or "exit"
+    liquidation: float | None
+
+
+@dataclass
+class Report:
+    data: dict             # the JSON document (schema: datasets/report.schema.json)
+    charts: dict           # symbol -> Chart
+
+    @property
+    def problems(self) -> list[dict]:
+        return [s for s in self.data["symbols"] if s["status"] != "ok"]
+
+
+# --------------------------------------------------------------------------------------------
+# time
+
+
+def parse_duration(text: str, flag: str = "--max-age"):
+    import pandas as pd
+
+    units = {"m": "min", "h": "h", "d": "D", "w": "W"}
+    text = str(text).strip()
+    try:
+        if text[-1:] not in units:
+            raise ValueError
+        value = pd.Timedelta(f"{float(text[:-1])}{units[text[-1]]}")
+    except ValueError:
+        raise BadInput(f"{flag} {text!r}: use a number and a unit, e.g. 36h, 3d or 90m") from None
+    if value <= pd.Timedelta(0):
+        raise BadInput(f"{flag} {text!r} must be positive")
+    return value
+
+
+def asof_instant(asof: str | None, now):
+    """(day, T): the report's date and the instant it is as of. A past day ends at midnight
+    UTC; today (or no --asof) is as of `now`, so unfinished bars are never used."""
+    import pandas as pd
+
+    now = pd.Timestamp(now).tz_convert("UTC") if pd.Timestamp(now).tzinfo else \
+        pd.Timestamp(now).tz_localize("UTC")
+    if asof is None:
+        return now.normalize(), now
+    try:
+        day = pd.Timestamp(asof)
+    except (ValueError, TypeError):
+        day = pd.NaT
+    if pd.isna(day) or day != day.normalize():
+        raise BadInput(f"--asof {asof!r}: use a date, YYYY-MM-DD")
+    day = day.tz_localize("UTC") if day.tzinfo is None else day.tz_convert("UTC")
+    if day > now.normalize():
+        raise BadInput(f"--asof {asof}: in the future (today is {now:%Y-%m-%d} UTC)")
+    return day, min(day + pd.Timedelta("1D"), now)
+
+
+def default_max_age(timeframe: str, is_24_7: bool):
+    """Two bars, plus the weekend and a holiday for symbols that trade in sessions."""
+    import pandas as pd
+
+    from sitcli.backtest import bar_duration
+
+    return 2 * bar_duration(timeframe) + (pd.Timedelta(0) if is_24_7
+                                          else pd.Timedelta(days=SESSION_SLACK_DAYS))
+
+
+# --------------------------------------------------------------------------------------------
+# building
+
+
+def build_report(cfg: ReportConfig, store, events, now) -> Report:
+    """The whole report; a symbol without usable data is marked, never dropped."""
+    from sitcli import __version__
+    from sitcli.events import known_times
+    from sitcli.strategy import load_strategy
+
+    if not cfg.strategies:
+        raise BadInput("pass at least one --strategy, e.g. --strategy catalyst_momentum")
+    if len(set(cfg.symbols)) != len(cfg.symbols) or not cfg.symbols:
+        raise BadInput("--symbols: give each symbol once, e.g. --symbols NVDA,AMD")
+    if not (cfg.risk_budget > 0 and math.isfinite(cfg.risk_budget)):
+        raise BadInput(f"--risk-budget {cfg.risk_budget:g} must be a positive amount")
+    if cfg.leverage is not None and not (cfg.leverage > 0 and math.isfinite(cfg.leverage)):
+        raise BadInput(f"--leverage {cfg.leverage:g} must be a finite number > 0")
+    if cfg.lookback_days < 30:
+        raise BadInput(f"--lookback-days {cfg.lookback_days}: use at least 30")
+    max_age = parse_duration(cfg.max_age) if cfg.max_age else None
+    day, instant = asof_instant(cfg.asof, now)
+    strategies = [load_strategy(name) for name in dict.fromkeys(cfg.strategies)]
+    raw_known = events[_known_mask(events, instant)].reset_index(drop=True)
+    known = known_times(raw_known)
+    pulls = {p.symbol: p for p in cfg.pull}
+
+    symbols, charts, synthetic = [], {}, False
+    for symbol in cfg.symbols:
+        entry, chart, is_synthetic = _symbol_section(cfg, store, symbol, strategies, events,
+                                                     raw_known, known, instant, max_age)
+        if symbol in pulls:
+            p = pulls[symbol]
+            entry["pull"] = {"ok": bool(p.ok), "new_bars": int(p.new_bars),
+                             "message": p.message or None}
+        symbols.append(entry)
+        synthetic |= is_synthetic
+        if chart is not None:
+            charts[symbol] = chart
+    problems = [s for s in symbols if s["status"] != "ok"]
+    data = {
+        "schema_version": SCHEMA_VERSION,
+        "kind": "sitcli daily signal report",
+        "sitcli_version": __version__,
+        "asof": f"{day:%Y-%m-%d}",
+        "asof_time": _iso(instant),
+        "synthetic_demo_data": synthetic,
+        "status": "problems" if problems else "ok",
+        "exit_code": 3 if problems else 0,
+        "settings": {
+            "strategies": [{"name": s.name, "params": _params(s.resolve({}))} for s in strategies],
+            "timeframe": cfg.timeframe,
+            "leverage": cfg.leverage,
+            "venue": cfg.venue,
+            "risk_budget": cfg.risk_budget,
+            "max_age_hours": _hours(max_age) if max_age is not None else None,
+            "lookback_days": cfg.lookback_days,
+            "backtest_cash": cfg.cash,
+        },
+        "definitions": {
+            "asof_time": "only bars closed by then and catalysts known by then are used",
+            "risk_budget": RISK_BUDGET_MEANING,
+            "distance_daily_std": STD_MEANING,
+            "max_age": ("data is stale when the last bar closed longer ago than this; default "
+                        f"two bars, plus {SESSION_SLACK_DAYS} days for symbols that trade in "
+                        "sessions"),
+            "upcoming_catalysts": ("calendar rows of kinds announced in advance ("
+                                   f"{', '.join(SCHEDULED_CATEGORIES)}) in the next "
+                                   f"{UPCOMING_DAYS} days"),
+            "actions": ("enter long / enter short: an order placed at the last close, filled at "
+                        "the next open; exit: the position closes (at the next open, or it was "
+                        "closed at the last bar by a time exit, stop, take-profit or "
+                        "liquidation); hold: a position stays open; none: flat, no order"),
+        },
+        "problems": [f"{s['symbol']}: {s['problem']}" for s in problems],
+        "symbols": symbols,
+    }
+    return Report(data, charts)
+
+
+def _known_mask(events, instant):
+    """Rows of the raw calendar known by `instant` (a date-only row from the end of its day)."""
+    import pandas as pd
+
+    times = pd.DatetimeIndex(events["time"])
+    date_only = times == times.normalize()
+    known_at = times.where(~date_only, times + pd.Timedelta("1D"))
+    return (known_at <= instant)
+
+
+def _symbol_section(cfg, store, symbol, strategies, events, raw_known, known, instant, max_age):
+    import numpy as np
+    import pandas as pd
+
+    from sitcli import instruments as inst_mod
+    from sitcli.backtest import bar_times, read_bars
+
+    instrument = inst_mod.instrument(symbol)
+    venue = inst_mod.venue(cfg.venue or instrument.venue, instrument.asset_class,
+                           tier_table=instrument.tiers)
+    limit = max_age if max_age is not None else default_max_age(cfg.timeframe, instrument.is_24_7)
+    entry = {"symbol": symbol, "name": instrument.name, "asset_class": instrument.asset_class,
+             "venue": venue.name, "status": "ok", "problem": None, "source": None,
+             "last_bar": None, "age_hours": None, "max_age_hours": _hours(limit),
+             "daily_std_pct": None, "carry": None,
+             "catalysts": _catalysts(events, raw_known, instrument.asset_class, instant),
+             "signals": []}
+    try:
+        bars = read_bars(store, symbol, cfg.timeframe, end=instant)
+    except DataMissing as exc:
+        entry.update(status="missing", problem=str(exc))
+        return entry, None, False
+    opens, closes = bar_times(bars.index, instrument, cfg.timeframe)
+    done = np.asarray(closes <= instant)
+    bars, opens, closes = bars[done], opens[done], closes[done]
+    meta = bars.attrs.get("sitcli", {})
+    synthetic = bool(meta.get("synthetic"))
+    entry["source"] = str(meta.get("source", "?")) + (" (synthetic demo data)" if synthetic else "")
+    if len(bars) < 2:
+        entry.update(status="missing", problem=f"fewer than 2 {cfg.timeframe} bars closed by "
+                                               f"{_iso(instant)}; pull or import its history")
+        return entry, None, synthetic
+    age = instant - closes[-1]
+    close = float(bars["close"].iloc[-1])
+    entry["last_bar"] = {"time": _iso(bars.index[-1]), "close_time": _iso(closes[-1]),
+                         "close": _r(close)}
+    entry["age_hours"] = _hours(age)
+    if age > limit:
+        entry.update(status="stale", problem=f"last bar closed {_fmt_age(age)} before "
+                                             f"{_iso(instant)}, more than the {_fmt_age(limit)} "
+                                             "allowed (--max-age); pull fresh data")
+    std = _daily_std(bars["close"], cfg.timeframe)
+    entry["daily_std_pct"] = _r(100 * std) if std is not None else None
+    entry["carry"] = _carry(bars, venue, cfg.timeframe)
+    marks, liq_for_chart = [], None
+    window_start = (bars.index[-1] - pd.Timedelta(days=cfg.lookback_days)).normalize()
+    for strategy_cls in strategies:
+        try:
+            signal, trades = _strategy_signal(cfg, store, symbol, strategy_cls, bars, raw_known,
+                                              known, instrument, venue, window_start, std)
+        except DataMissing as exc:   # e.g. too few bars in the window: this symbol only
+            entry.update(status="missing", problem=f"{strategy_cls.name}: {exc}", signals=[])
+            return entry, None, synthetic
+        if entry["status"] == "stale":
+            signal["reason"] = (f"ON STALE DATA (as of the {entry['last_bar']['time'][:10]} bar): "
+                                + signal["reason"])
+        entry["signals"].append(signal)
+        if not marks:
+            marks = trades
+            liq_for_chart = (signal["liquidation"] or {}).get("price")
+    shown = bars.iloc[-CHART_BARS:]
+    chart = Chart([t for t in shown.index], [float(c) for c in shown["close"]],
+                  [m for m in marks if m[0] >= shown.index[0]], liq_for_chart)
+    return entry, chart, synthetic
+
+
+def _strategy_signal(cfg, store, symbol, strategy_cls, bars, raw_known, evs, instrument, venue,
+                     window_start, std):
+    """Backtest the strategy on the window up to the last bar; read today's action off it."""
+    from sitcli.backtest import RunConfig, run_backtest
+
+    params = strategy_cls.resolve({})
+    lev_wanted = venue.default_leverage if cfg.leverage is None else cfg.leverage
+    lev = min(lev_wanted, venue.max_leverage)
+    if venue.margin_mode != "account":
+        lev = min(lev, venue.tiers.max_leverage[0])
+    start = max(window_start, bars.index[0])
+    run = RunConfig(symbols=[symbol], strategy=strategy_cls.origin if _is_file(strategy_cls)
+                    else strategy_cls.name, leverage=lev, venue=cfg.venue, cash=cfg.cash,
+                    start=_iso(start), end=_iso(bars.index[-1]), timeframe=cfg.timeframe)
+    result = run_backtest(run, store, raw_known)
+    leg = result.legs[0]
+    index = leg.bars.index
+    n = len(index)
+    trades = result.trades_frame()
+    stats = result.run_stats()[0]
+
+    from sitcli.backtest import event_fill_bars
+
+    fills = event_fill_bars(leg, evs, "open")
+    entries, exits = _orders(result, leg, evs, store)
+    # a strategy whose orders do not change without the calendar is not trading news
+    no_news = _orders(result, leg, evs.iloc[0:0], store)
+    if (no_news[0] == entries).all() and (no_news[1] == exits).all():
+        fills = None
+
+    last = index[-1]
+    open_trade = trades[trades["exit_reason"] == "end"]
+    closed_now = trades[(trades["exit_time"] == last) & (trades["exit_reason"] != "end")]
+    position = None
+    if len(open_trade):
+        t = open_trade.iloc[-1]
+        k = index.get_loc(t["entry_time"])
+        position = {"side": t["side"], "since": _iso(t["entry_time"]),
+                    "entry_price": _r(float(t["entry_price"])), "bars_held": int(n - k),
+                    "reason": _entry_reason(strategy_cls, params, evs, fills, k - 1, index,
+                                            instrument.asset_class)}
+    order = int(entries[-1])
+    side_word = {1: "long", -1: "short"}
+    hold = int(params.get("hold") or 0)
+    if exits[-1] and position is not None:
+        action, reason = "exit", "the strategy's exit signal at the last close"
+    elif order and (position is None or position["side"] != side_word[order]):
+        action = f"enter {side_word[order]}"
+        reason = _entry_reason(strategy_cls, params, evs, fills, n - 1, index,
+                               instrument.asset_class)
+        if position is not None:
+            reason += f" (reverses the {position['side']} since {position['since'][:10]})"
+    elif position is not None:
+        action = "hold"
+        reason = (f"{position['side']} since {position['since'][:10]}, {position['bars_held']} "
+                  f"bar(s) held" + (f" of {hold}" if hold else "") + f": {position['reason']}")
+        if order:
+            reason += "; today's same-side signal does not add to it"
+    elif len(closed_now):
+        t = closed_now.iloc[-1]
+        action = "exit"
+        reason = (f"the {t['side']} from {_iso(t['entry_time'])[:10]} closed at the last bar: "
+                  + _exit_words(t["exit_reason"], params))
+        position = {"side": t["side"], "since": _iso(t["entry_time"]),
+                    "entry_price": _r(float(t["entry_price"])),
+                    "bars_held": int(index.get_loc(last) - index.get_loc(t["entry_time"]) + 1),
+                    "reason": _exit_words(t["exit_reason"], params)}
+    else:
+        action, reason = "none", "no order at the last close and no open position"
+
+    close = float(bars["close"].iloc[-1])
+    if action.startswith("enter"):
+        side, entry_price, basis = action.split()[1], close, "new position at the last close"
+    elif position is not None:
+        side, entry_price = position["side"], float(position["entry_price"])
+        basis = f"{side} position from {position['since'][:10]}"
+    else:
+        side, entry_price, basis = "long", close, "hypothetical long at the last close (no signal)"
+    size = _size(cfg.risk_budget, lev, lev_wanted, venue, entry_price)
+    liq = _liquidation(side, entry_price, size, venue, close, std, basis)
+    marks = [(t, kind) for t, kind in _trade_marks(trades)]
+    window = {"start": _iso(index[0]), "end": _iso(index[-1]), "bars": n, "leverage": _r(lev)}
+    keep = ("total_return_pct", "cagr_pct", "sharpe", "max_drawdown_pct", "win_rate_pct", "trades",
+            "liquidations", "buy_hold_return_pct")
+    backtest = {**window, **{k: _r(stats.get(k)) for k in keep}}
+    backtest["trades"] = int(stats["trades"])
+    backtest["liquidations"] = int(stats["liquidations"])
+    return {"strategy": strategy_cls.name, "action": action, "reason": reason,
+            "position": position, "size": size, "liquidation": liq, "backtest": backtest}, marks
+
+
+def _orders(result, leg, evs, store):
+    """The strategy's orders on the backtest's bars (the same call the backtest made), with
+    the catalysts `evs`."""
+    from sitcli.backtest import event_fill_bars, strategy_inputs
+    from sitcli.strategy import Context, run_signals
+
+    ctx = Context(leg.symbol, leg.instrument.asset_class, leg.open_times, leg.close_times,
+                  event_fill_bars(leg, evs, "open"),
+                  strategy_inputs(result.strategy, leg, store, result.cfg))
+    return run_signals(result.strategy(), leg.bars, evs, result.combos[0], ctx)
+
+
+def _is_file(strategy_cls) -> bool:
+    return str(getattr(strategy_cls, "origin", "")).endswith(".py")
+
+
+def _trade_marks(trades):
+    out = []
+    for t in trades.itertuples(index=False):
+        out.append((t.entry_time, t.side))
+        if t.exit_reason != "end":
+            out.append((t.exit_time, "exit"))
+    return out
+
+
+def _entry_reason(strategy_cls, params, evs, fills, order_bar, index, asset_class) -> str:
+    """Which catalyst (or rule) an order on `order_bar` acted on, from the calendar and the
+    strategy's own filters: the catalysts whose first bar is the next one, else the latest
+    before it. `fills` is None for a strategy that does not read the calendar."""
+    import numpy as np
+
+    rule = strategy_cls.summary()
+    rule = rule.split(": ", 1)[1] if ": " in rule else rule
+    own = [f"{k}={v}" for k, v in params.items() if k in strategy_cls.params and k != "hold"]
+    rule = rule.rstrip(".") + (f" [{', '.join(own)}]" if own else "")
+    if fills is None:
+        return f"rule: {rule}"
+    mine = np.array([asset_class in str(a).split(";") for a in evs["asset_classes"]], bool)
+    if "status" in params and isinstance(params["status"], str):
+        wanted = {s.strip() for s in params["status"].split(",") if s.strip()}
+        mine &= evs["status"].isin(wanted).to_numpy()
+    if params.get("category"):
+        mine &= (evs["category"] == params["category"]).to_numpy()
+    if order_bar < 0:
+        return f"rule: {rule}"
+    acted = np.flatnonzero(mine & (fills == order_bar + 1))[::-1]   # the latest first
+    if len(acted):
+        listed = "; ".join(_event_words(evs.iloc[i]) for i in acted[:MAX_CATALYSTS_NAMED])
+        more = len(acted) - MAX_CATALYSTS_NAMED
+        return (f"catalyst {listed}" + (f"; and {more} earlier since the last bar" if more > 0
+                                         else "") + f" (rule: {rule})")
+    before = np.flatnonzero(mine & (fills <= order_bar + 1))
+    if len(before):
+        i = before[-1]
+        return (f"rule: {rule}; latest catalyst before it: {_event_words(evs.iloc[i])}, "
+                f"{order_bar + 1 - int(fills[i])} bar(s) earlier")
+    return f"rule: {rule}"
+
+
+def _event_words(row) -> str:
+    direction = {1: "up", -1: "down", 0: "no direction"}[int(row["direction"])]
+    when = _event_time(row)
+    return f"\"{row['title']}\" ({when}, {row['status']}, {direction})"
+
+
+def _event_time(row) -> str:
+    import pandas as pd
+
+    t = pd.Timestamp(row["time"])
+    if row.get("date_only", False):   # counted from the end of its day: show the day itself
+        return f"{t - pd.Timedelta('1D'):%Y-%m-%d}"
+    if t == t.normalize():
+        return f"{t:%Y-%m-%d}"
+    return f"{t:%Y-%m-%d %H:%M} UTC"
+
+
+def _exit_words(reason: str, params: dict) -> str:
+    pct = {k: params.get(k) for k in ("stop", "take")}
+    return {
+        "time": f"time exit after {params.get('hold')} bars",
+        "stop": f"stop-loss ({_pct_text(pct['stop'])} adverse move)",
+        "take": f"take-profit ({_pct_text(pct['take'])} move)",
+        "liquidation": "liquidated",
+        "close-out": "closed out by the broker (margin close-out)",
+        "signal": "the strategy's exit signal",
+    }.get(reason, reason)
+
+
+def _pct_text(value) -> str:
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else \
+        f"{100 * value:g}%"
+
+
+def _size(budget: float, lev: float, lev_wanted: float, venue, price: float) -> dict:
+    """Margin = the risk budget; notional = margin x leverage, cut to the bracket limit."""
+    notional = budget * lev
+    notes = []
+    if lev < lev_wanted:
+        notes.append(f"leverage {lev_wanted:g}x capped at {venue.name}'s {lev:g}x")
+    if venue.margin_mode != "account":
+        t = venue.tiers
+        allowed = [j for j in range(len(t.floor)) if t.max_leverage[j] >= lev]
+        top = allowed[-1] + 1 if allowed else 0
+        limit = t.floor[top] if top < len(t.floor) else math.inf
+        if notional > limit:
+            notional = limit
+            notes.append(f"notional cut to {limit:,.0f}, the most {venue.name}'s "
+                         f"{t.name} brackets allow at {lev:g}x")
+    return {"leverage": _r(lev), "margin": _r(notional / lev), "notional": _r(notional),
+            "qty": _r(notional / price), "note": "; ".join(notes) or None}
+
+
+def _liquidation(side: str, entry: float, size: dict, venue, close: float, std, basis: str):
+    from sitcli.liquidation import build_position, position_liquidation_price
+
+    try:
+        pos = build_position(side, entry, float(size["leverage"]), venue,
+                             qty=float(size["notional"]) / entry, allow_above_cap=True)
+    except BadInput as exc:
+        return {"side": side, "basis": basis, "entry": _r(entry), "price": None,
+                "distance_pct": None, "distance_daily_std": None, "note": str(exc)}
+    lp = position_liquidation_price(pos)
+    if not (lp > 0 and math.isfinite(lp)):
+        return {"side": side, "basis": basis, "entry": _r(entry), "price": None,
+                "distance_pct": None, "distance_daily_std": None,
+                "note": "cannot be liquidated at this leverage (liquidation price at or below 0)"}
+    distance = 100 * (lp / close - 1)
+    sigmas = abs(math.log(lp / close)) / std if std else None
+    return {"side": side, "basis": basis, "entry": _r(entry), "price": _r(lp),
+            "distance_pct": _r(distance), "distance_daily_std": _r(sigmas),
+            "note": "already beyond the liquidation price at the last close"
+                    if (lp - close) * (1 if side == "long" else -1) >= 0 else None}
+
+
+def _daily_std(closes, timeframe: str):
+    import numpy as np
+    import pandas as pd
+
+    from sitcli.backtest import bar_duration
+
+    series = closes
+    if bar_duration(timeframe) < pd.Timedelta("1D"):
+        series = closes.groupby(closes.index.normalize()).last()
+    returns = np.diff(np.log(series.to_numpy(np.float64)))[-VOL_DAYS:]
+    if len(returns) < 2:
+        return None
+    return float(np.std(returns, ddof=1))
+
+
+def _carry(bars, venue, timeframe: str) -> dict:
+    """Funding or financing as the cost per day for a long and a short (negative: received)."""
+    import pandas as pd
+
+    from sitcli.backtest import FUNDING_HOURS, bar_duration
+
+    if venue.funding_rate_8h:
+        if "funding_rate" in bars and bars["funding_rate"].notna().any():
+            rate = float(bars["funding_rate"].dropna().iloc[-1])
+            per_day = rate * (pd.Timedelta("1D") / bar_duration(timeframe))
+            return {"kind": "funding", "rate_pct": _r(100 * rate), "per": f"{timeframe} bar",
+                    "source": "the last stored funding rate",
+                    "long_pct_per_day": _r(100 * per_day), "short_pct_per_day": _r(-100 * per_day)}
+        per_day = venue.funding_rate_8h * len(FUNDING_HOURS)
+        return {"kind": "funding", "rate_pct": _r(100 * venue.funding_rate_8h), "per": "8h",
+                "source": f"{venue.name} default (no funding history stored)",
+                "long_pct_per_day": _r(100 * per_day), "short_pct_per_day": _r(-100 * per_day)}
+    if venue.financing_long or venue.financing_short:
+        days = venue.financing_days
+        return {"kind": "financing", "rate_pct": _r(100 * venue.financing_long), "per": "year",
+                "source": (f"{venue.name}: benchmark {100 * venue.financing_benchmark:g}% "
+                           f"± markup {100 * venue.financing_markup:g}% over {days:g} days"),
+                "long_pct_per_day": _r(100 * venue.financing_long / days),
+                "short_pct_per_day": _r(100 * venue.financing_short / days)}
+    return {"kind": "none", "rate_pct": 0.0, "per": None, "source": f"{venue.name} charges none",
+            "long_pct_per_day": 0.0, "short_pct_per_day": 0.0}
+
+
+def _catalysts(events, raw_known, asset_class: str, instant) -> dict:
+    import pandas as pd
+
+    def listing(frame):
+        return frame[frame["asset_classes"].map(lambda s: asset_class in str(s).split(";"))]
+
+    recent = listing(raw_known)
+    recent = recent[recent["time"] >= instant - pd.Timedelta(days=RECENT_DAYS)]
+    ahead = listing(events)
+    ahead = ahead[(ahead["time"] > instant) & ahead["category"].isin(SCHEDULED_CATEGORIES)
+                  & (ahead["status"] == "confirmed")
+                  & (ahead["time"] <= instant + pd.Timedelta(days=UPCOMING_DAYS))]
+    return {"recent": [_event_record(r) for _, r in recent.iloc[::-1].iterrows()],
+            "upcoming": [_event_record(r) for _, r in ahead.iterrows()]}
+
+
+def _event_record(row) -> dict:
+    return {"time": _event_time(row), "title": str(row["title"]), "category": str(row["category"]),
+            "status": str(row["status"]), "direction": int(row["direction"])}
+
+
+# --------------------------------------------------------------------------------------------
+# small helpers
+
+
+def _iso(t) -> str:
+    import pandas as pd
+
+    t = pd.Timestamp(t)
+    t = t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _hours(delta) -> float:
+    return round(delta.total_seconds() / 3600, 2)
+
+
+def _fmt_age(delta) -> str:
+    hours = delta.total_seconds() / 3600
+    return f"{hours / 24:.1f} days" if hours >= 48 else f"{hours:.1f} h"
+
+
+def _r(value, digits: int = 6):
+    """Rounded to `digits` significant figures (files stay readable and stable); NaN -> None."""
+    if value is None:
+        return None
+    value = float(value)
+    if not math.isfinite(value):
+        return None
+    if value == 0:
+        return 0.0
+    return float(f"{value:.{digits}g}")
+
+
+def _params(params: dict) -> dict:
+    return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in params.items()}
+
+
+# --------------------------------------------------------------------------------------------
+# rendering
+
+
+def to_json(report: Report) -> str:
+    return json.dumps(report.data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def _price(value) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.2f}" if abs(value) >= 100 else f"{value:.5g}"
+
+
+def _num(value, fmt: str = "{:,.2f}", suffix: str = "") -> str:
+    return "-" if value is None else fmt.format(value) + suffix
+
+
+def _signed_pct(value) -> str:
+    return "-" if value is None else f"{value:+.2f}%"
+
+
+def _data_cell(s: dict) -> str:
+    if s["status"] == "missing":
+        return "MISSING"
+    age = f"{s['age_hours']:g} h old" if s["age_hours"] < 48 else f"{s['age_hours'] / 24:.1f} days old"
+    return age if s["status"] == "ok" else f"STALE, {age}"
+
+
+def _carry_cell(carry) -> str:
+    if not carry or carry["kind"] == "none":
+        return "none"
+    return (f"{carry['kind']} {carry['long_pct_per_day']:+.4f}% / {carry['short_pct_per_day']:+.4f}%")
+
+
+def signal_rows(data: dict) -> list[dict]:
+    """One row per symbol and strategy (one per missing symbol): the summary table."""
+    rows = []
+    for s in data["symbols"]:
+        last = s["last_bar"]
+        base = {"symbol": s["symbol"], "status": s["status"],
+                "last close": f"{_price(last['close'])} ({last['time'][:10]})" if last else "-",
+                "data": _data_cell(s)}
+        if not s["signals"]:
+            rows.append({**base, "strategy": "-", "signal": "-", "leverage": "-", "notional": "-",
+                         "liquidation": "-", "to liquidation": "-", "in daily σ": "-",
+                         "carry long / short per day": "-"})
+        for sig in s["signals"]:
+            liq = sig["liquidation"]
+            rows.append({**base, "strategy": sig["strategy"], "signal": sig["action"],
+                         "leverage": f"{sig['size']['leverage']:g}x",
+                         "notional": _num(sig["size"]["notional"], "{:,.0f}"),
+                         "liquidation": f"{_price(liq['price'])} ({liq['side']})",
+                         "to liquidation": _signed_pct(liq["distance_pct"]),
+                         "in daily σ": _num(liq["distance_daily_std"]),
+                         "carry long / short per day": _carry_cell(s["carry"])})
+    return rows
+
+
+SUMMARY_COLUMNS = ("symbol", "last close", "data", "strategy", "signal", "leverage", "notional",
+                   "liquidation", "to liquidation", "in daily σ", "carry long / short per day")
+BACKTEST_COLUMNS = (("return %", "total_return_pct"), ("Sharpe", "sharpe"),
+                    ("max DD %", "max_drawdown_pct"), ("win %", "win_rate_pct"),
+                    ("trades", "trades"), ("liquidations", "liquidations"),
+                    ("buy & hold %", "buy_hold_return_pct"))
+
+
+def _intro(data: dict) -> list[str]:
+    st = data["settings"]
+    names = ", ".join(s["name"] for s in st["strategies"])
+    lev = f"{st['leverage']:g}x (capped per venue)" if st["leverage"] else "each venue's default"
+    return [f"As of {data['asof_time']}: only bars closed and catalysts known by then. "
+            f"Strategies: {names}. Risk budget {st['risk_budget']:,.0f} per position; leverage "
+            f"{lev}; timeframe {st['timeframe']}."]
+
+
+def _md_escape(text: str) -> str:
+    return str(text).replace("|", "\\|")
+
+
+def to_markdown(report: Report) -> str:
+    d = report.data
+    out = [f"# sitcli daily signal report: {d['asof']}", ""]
+    if d["synthetic_demo_data"]:
+        out += ["> **SYNTHETIC DEMO DATA**: generated prices, not market history.", ""]
+    out += _intro(d) + [""]
+    if d["problems"]:
+        out += ["**Status: PROBLEMS** (exit code 3)", ""]
+        out += [f"- {_md_escape(p)}" for p in d["problems"]] + [""]
+    else:
+        out += ["**Status: OK**", ""]
+    out += ["## Signals", ""]
+    out += ["| " + " | ".join(SUMMARY_COLUMNS) + " |",
+            "|" + "|".join("---" if c in ("symbol", "data", "strategy", "signal", "carry long / short "
+                                          "per day") else "---:" for c in SUMMARY_COLUMNS) + "|"]
+    for row in signal_rows(d):
+        cells = [_md_escape(row[c]) for c in SUMMARY_COLUMNS]
+        if row["signal"] in ACTIONS[:3]:
+            cells[4] = f"**{cells[4]}**"
+        out.append("| " + " | ".join(cells) + " |")
+    out += ["", "## Why", ""]
+    for s in d["symbols"]:
+        for sig in s["signals"]:
+            out.append(f"- **{s['symbol']}, {sig['strategy']}: {sig['action']}**: "
+                       f"{_md_escape(sig['reason'])}")
+            size, liq = sig["size"], sig["liquidation"]
+            line = (f"  - size: margin {size['margin']:,.2f}, notional {size['notional']:,.2f} "
+                    f"({size['qty']:g} units) at {size['leverage']:g}x; liquidation for the "
+                    f"{liq['basis']}, entry {_price(liq['entry'])}")
+            notes = [n for n in (size["note"], liq["note"]) if n]
+            out.append(line + ("; " + "; ".join(notes) if notes else ""))
+        if not s["signals"]:
+            out.append(f"- **{s['symbol']}**: {_md_escape(s['problem'])}")
+    out += ["", "## Catalysts", ""]
+    for s in d["symbols"]:
+        recent = "; ".join(_catalyst_text(e) for e in s["catalysts"]["recent"]) or "none"
+        upcoming = "; ".join(_catalyst_text(e) for e in s["catalysts"]["upcoming"]) or "none"
+        out.append(f"- **{s['symbol']}**: recent ({RECENT_DAYS} days): {_md_escape(recent)}. "
+                   f"Upcoming ({UPCOMING_DAYS} days, scheduled): {_md_escape(upcoming)}.")
+    out += ["", f"## Backtest, last {d['settings']['lookback_days']} days", ""]
+    heads = ["symbol", "strategy", "from", "leverage", *(h for h, _ in BACKTEST_COLUMNS)]
+    out += ["| " + " | ".join(heads) + " |", "|---|---|---|" + "---:|" * (len(heads) - 3)]
+    for s in d["symbols"]:
+        for sig in s["signals"]:
+            b = sig["backtest"]
+            cells = [s["symbol"], sig["strategy"], b["start"][:10], f"{b['leverage']:g}x"]
+            cells += [_num(b[k], "{:,d}") if k in ("trades", "liquidations") else _num(b[k])
+                      for _, k in BACKTEST_COLUMNS]
+            out.append("| " + " | ".join(cells) + " |")
+    out += ["", "## Definitions", ""]
+    out += [f"- {k.replace('_', ' ')}: {v}" for k, v in d["definitions"].items()]
+    return "\n".join(out) + "\n"
+
+
+def _catalyst_text(e: dict) -> str:
+    direction = {1: "up", -1: "down", 0: "no direction"}[e["direction"]]
+    return f"{e['time']} {e['title']} ({e['category']}, {e['status']}, {direction})"
+
+
+def to_html(report: Report) -> str:
+    from sitcli.plots import _html_head
+
+    esc = html.escape
+    d = report.data
+    parts = _html_head(f"sitcli daily signal report: {d['asof']}", d["synthetic_demo_data"])
+    parts += [f"<p>{esc(line)}</p>" for line in _intro(d)]
+    if d["problems"]:
+        parts.append('<div id="status" class="problems" style="background:#fff0e0;border:1px solid '
+                     '#e08000;padding:.5em 1em"><b>Status: PROBLEMS</b> (exit code 3)<ul>'
+                     + "".join(f"<li>{esc(p)}</li>" for p in d["problems"]) + "</ul></div>")
+    else:
+        parts.append('<p id="status" class="ok"><b>Status: OK</b></p>')
+    parts.append("<h2>Signals</h2>")
+    head = "".join(f"<th>{esc(c)}</th>" for c in SUMMARY_COLUMNS)
+    body = []
+    for row in signal_rows(d):
+        style = ' style="background:#ffe0e0"' if row["status"] != "ok" else ""
+        cells = "".join(f"<td><b>{esc(row[c])}</b></td>" if c == "signal" and row[c] in ACTIONS[:3]
+                        else f"<td>{esc(row[c])}</td>" for c in SUMMARY_COLUMNS)
+        body.append(f'<tr data-symbol="{esc(row["symbol"])}" data-status="{row["status"]}"{style}>'
+                    f"{cells}</tr>")
+    parts.append(f'<div class="scroll"><table id="signals"><thead><tr>{head}</tr></thead><tbody>'
+                 + "".join(body) + "</tbody></table></div>")
+    for s in d["symbols"]:
+        parts.append(f'<section class="symbol" data-symbol="{esc(s["symbol"])}">')
+        parts.append(f"<h2>{esc(s['symbol'])}: {esc(s['name'])} ({esc(s['venue'])})</h2>")
+        chart = report.charts.get(s["symbol"])
+        if chart is not None:
+            parts.append(svg_chart(s["symbol"], chart))
+        else:
+            parts.append(f'<p class="note">No chart: {esc(s["problem"] or "no data")}</p>')
+        items = [f"<li><b>{esc(sig['strategy'])}: {esc(sig['action'])}</b>: {esc(sig['reason'])}</li>"
+                 for sig in s["signals"]]
+        recent = "; ".join(_catalyst_text(e) for e in s["catalysts"]["recent"]) or "none"
+        upcoming = "; ".join(_catalyst_text(e) for e in s["catalysts"]["upcoming"]) or "none"
+        items.append(f"<li>recent catalysts ({RECENT_DAYS} days): {esc(recent)}</li>")
+        items.append(f"<li>upcoming (scheduled, {UPCOMING_DAYS} days): {esc(upcoming)}</li>")
+        parts.append("<ul>" + "".join(items) + "</ul></section>")
+    parts.append(f"<h2>Backtest, last {d['settings']['lookback_days']} days</h2>")
+    heads = ["symbol", "strategy", "from", "leverage", *(h for h, _ in BACKTEST_COLUMNS)]
+    rows = []
+    for s in d["symbols"]:
+        for sig in s["signals"]:
+            b = sig["backtest"]
+            cells = [s["symbol"], sig["strategy"], b["start"][:10], f"{b['leverage']:g}x"]
+            cells += [_num(b[k], "{:,d}") if k in ("trades", "liquidations") else _num(b[k])
+                      for _, k in BACKTEST_COLUMNS]
+            rows.append("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in cells) + "</tr>")
+    parts.append('<div class="scroll"><table id="backtest"><thead><tr>'
+                 + "".join(f"<th>{esc(h)}</th>" for h in heads) + "</tr></thead><tbody>"
+                 + "".join(rows) + "</tbody></table></div>")
+    parts.append("<h2>Definitions</h2><dl>" + "".join(
+        f"<dt>{esc(k.replace('_', ' '))}</dt><dd>{esc(v)}</dd>" for k, v in d["definitions"].items())
+        + "</dl>")
+    parts.append("</body></html>\n")
+    return "\n".join(parts)
+
+
+CHART_W, CHART_H = 720, 220
+CHART_PAD = (64, 12, 14, 26)     # left, right, top, bottom
+PRICE_COLOR, LIQ_COLOR, LONG_COLOR, SHORT_COLOR = "#1f77b4", "#d62728", "#2ca02c", "#d62728"
+
+
+def svg_chart(symbol: str, chart: Chart) -> str:
+    """Closes, the strategy's entries and exits, and the liquidation level, as inline SVG."""
+    esc = html.escape
+    left, right, top, bottom = CHART_PAD
+    values = list(chart.closes) + ([chart.liquidation] if chart.liquidation else [])
+    lo, hi = min(values), max(values)
+    span = (hi - lo) or abs(hi) or 1.0
+    lo, hi = lo - 0.05 * span, hi + 0.05 * span
+    n = len(chart.closes)
+    width, height = CHART_W - left - right, CHART_H - top - bottom
+
+    def x(i):
+        return left + (i * width / (n - 1) if n > 1 else width / 2)
+
+    def y(v):
+        return top + (hi - v) / (hi - lo) * height
+
+    points = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(chart.closes))
+    out = [f'<svg class="chart" data-symbol="{esc(symbol)}" xmlns="http://www.w3.org/2000/svg" '
+           f'width="{CHART_W}" height="{CHART_H}" viewBox="0 0 {CHART_W} {CHART_H}" role="img">',
+           f"<title>{esc(symbol)}: last {n} closes, entries, exits and the liquidation level</title>",
+           f'<rect x="{left}" y="{top}" width="{width}" height="{height}" fill="#fff" '
+           'stroke="#ccc"/>',
+           f'<polyline fill="none" stroke="{PRICE_COLOR}" stroke-width="2" points="{points}"/>']
+    if chart.liquidation:
+        ly = y(chart.liquidation)
+        out.append(f'<line x1="{left}" x2="{left + width}" y1="{ly:.1f}" y2="{ly:.1f}" '
+                   f'stroke="{LIQ_COLOR}" stroke-width="1.5" stroke-dasharray="6 4"/>')
+        out.append(f'<text x="{left + width - 4}" y="{ly - 4:.1f}" text-anchor="end" font-size="11" '
+                   f'fill="{LIQ_COLOR}">liquidation {esc(_price(chart.liquidation))}</text>')
+    index = {t: i for i, t in enumerate(chart.times)}
+    for t, kind in chart.marks:
+        if t not in index:
+            continue
+        i = index[t]
+        cx, cy = x(i), y(chart.closes[i])
+        if kind == "long":
+            out.append(f'<polygon points="{cx:.1f},{cy - 9:.1f} {cx - 6:.1f},{cy + 3:.1f} '
+                       f'{cx + 6:.1f},{cy + 3:.1f}" fill="{LONG_COLOR}"/>')
+        elif kind == "short":
+            out.append(f'<polygon points="{cx:.1f},{cy + 9:.1f} {cx - 6:.1f},{cy - 3:.1f} '
+                       f'{cx + 6:.1f},{cy - 3:.1f}" fill="{SHORT_COLOR}"/>')
+        else:
+            out.append(f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="4" fill="none" stroke="#333" '
+                       'stroke-width="1.5"/>')
+    font = 'font-size="11" fill="#444"'
+    out.append(f'<text x="{left - 4}" y="{top + 10}" text-anchor="end" {font}>{esc(_price(hi))}</text>')
+    out.append(f'<text x="{left - 4}" y="{top + height}" text-anchor="end" {font}>'
+               f"{esc(_price(lo))}</text>")
+    out.append(f'<text x="{left}" y="{CHART_H - 8}" {font}>{chart.times[0]:%Y-%m-%d}</text>')
+    out.append(f'<text x="{left + width}" y="{CHART_H - 8}" text-anchor="end" {font}>'
+               f"{chart.times[-1]:%Y-%m-%d}</text>")
+    out.append("</svg>")
+    return "".join(out)
+
+
+RENDERERS = {"json": to_json, "md": to_markdown, "html": to_html}
+
+
+def write_report(report: Report, out_dir: Path, formats: list[str]) -> list[Path]:
+    """DIR/YYYY-MM-DD.<format>, each written to a temporary file and renamed over the old one."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for fmt in formats:
+        path = out_dir / f"{report.data['asof']}.{fmt}"
+        fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+                fh.write(RENDERERS[fmt](report))
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        written.append(path)
+    return written

@@ -1,0 +1,382 @@
+"""Every benchmark of DESIGN §8 in one run, printed as ONE JSON document (`make bench`).
+
+    python tests/benchmarks/bench_suite.py            # the full workloads (a few minutes)
+    python tests/benchmarks/bench_suite.py --reduced  # tiny workloads: checks that it runs
+
+Workloads (synthetic, seeded bars: the shared data has no one-minute history):
+  daily   5 symbols x 2,520 daily bars (10 years) x 10,000 combinations (one isolated account
+          per symbol and combination: 50,000 runs)
+  minute  1 symbol x 2,600,000 one-minute bars x 100 combinations
+Every run has liquidation (maintenance tiers), fees, spread, slippage, funding every bar, a
+stop, a take-profit and a time exit on. "Updates" are bars x runs.
+
+Peers get the same signals: vectorbt's Portfolio.from_signals (no leverage, liquidation or
+funding: it has none) on a subset of the runs, and backtesting.py on one run per symbol;
+their throughput is per run, so the ratios compare like with like.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+SITCLI = Path(sys.executable).parent / "sitcli"
+
+FULL = dict(daily_bars=2520, daily_symbols=5, daily_combos=10_000, minute_bars=2_600_000,
+            minute_combos=100, full_kernel_combos=400, vectorbt_runs=1000,
+            vectorbt_minute_runs=10, backtesting_minute_bars=200_000, scaling_combos=2000,
+            memory_grid=100_000, repeat=2, cli_repeat=3)
+REDUCED = dict(daily_bars=300, daily_symbols=2, daily_combos=40, minute_bars=5000,
+               minute_combos=4, full_kernel_combos=10, vectorbt_runs=8, vectorbt_minute_runs=2,
+               backtesting_minute_bars=2000, scaling_combos=8, memory_grid=240, repeat=1,
+               cli_repeat=1)
+
+
+def bars(n: int, n_symbols: int, seed: int, vol: float):
+    """Seeded OHLC for several symbols, (n, n_symbols) each, fat-tailed returns."""
+    rng = np.random.default_rng(seed)
+    ret = rng.standard_t(4, (n, n_symbols)) * vol
+    close = 100 * np.exp(np.cumsum(ret, axis=0))
+    prev = np.vstack([np.full((1, n_symbols), 100.0), close[:-1]])
+    open_ = prev * np.exp(rng.normal(0, vol / 6, (n, n_symbols)))
+    high = np.maximum(open_, close) * np.exp(np.abs(rng.normal(0, vol / 2, (n, n_symbols))))
+    low = np.minimum(open_, close) * np.exp(-np.abs(rng.normal(0, vol / 2, (n, n_symbols))))
+    return [np.ascontiguousarray(a) for a in (open_, high, low, close)]
+
+
+def workload(n: int, n_symbols: int, n_combos: int, seed: int = 7, vol: float = 0.02):
+    """simulate_nb's arguments plus (acc_start, combo_start): combination-major columns, one
+    per symbol, each its own isolated account; a leverage x stop x take grid."""
+    from sitcli.engine.records import ISOLATED, account_dt, column_dt
+
+    rng = np.random.default_rng(seed + 1)
+    open_, high, low, close = bars(n, n_symbols, seed, vol)
+    mean = np.vstack([np.convolve(close[:, j], np.ones(20) / 20, mode="same")
+                      for j in range(n_symbols)]).T
+    entries = np.where((close > mean) & (rng.random((n, n_symbols)) < 0.2), 1, 0).astype(np.int8)
+    exits = rng.random((n, n_symbols)) < 0.05
+    k = n_combos * n_symbols
+    cols = np.zeros(k, column_dt)
+    cols["inst"] = np.tile(np.arange(n_symbols), n_combos)
+    cols["sig"] = cols["inst"]
+    cols["tiers"] = 0
+    cols["group"] = np.arange(k)
+    cols["leverage"] = np.repeat(rng.choice([2.0, 5.0, 10.0, 20.0, 50.0], n_combos), n_symbols)
+    cols["size"] = 1.0
+    cols["stop"] = np.repeat(rng.uniform(0.005, 0.05, n_combos), n_symbols)
+    cols["take"] = np.repeat(rng.uniform(0.01, 0.1, n_combos), n_symbols)
+    cols["max_bars"] = 10
+    cols["fee"] = 0.0005
+    cols["half_spread"] = 0.0001
+    cols["slippage"] = 0.0002
+    cols["fin_days"] = 365.0
+    cols["liq_fee"] = 0.005
+    accounts = np.zeros(k, account_dt)
+    accounts["init_cash"] = 1000.0
+    accounts["mode"] = ISOLATED
+    accounts["nbp"] = True
+    floors = np.array([[0.0, 50000.0, 250000.0]])
+    mmrs = np.array([[0.004, 0.005, 0.01]])
+    cums = np.array([[0.0, 50.0, 1300.0]])
+    maxlevs = np.array([[125.0, 100.0, 50.0]])
+    funding = np.full((n, n_symbols), 0.0003)
+    nights = np.zeros((n, n_symbols))
+    args = (open_, high, low, close, funding, nights, entries, exits, cols, accounts, floors,
+            mmrs, cums, maxlevs, False, False)
+    acc_start = np.arange(k + 1, dtype=np.int64)
+    combo_start = np.arange(n_combos + 1, dtype=np.int64) * n_symbols
+    return args, acc_start, combo_start
+
+
+def best_of(fn, repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def sweep_seconds(args, acc_start, combo_start, threads: int, repeat: int) -> float:
+    import numba
+
+    from sitcli.engine.sweep_kernel import sweep_nb
+
+    numba.set_num_threads(threads)
+    m = len(combo_start) - 1
+    return best_of(lambda: sweep_nb(*args, acc_start, combo_start, 0, m), repeat)
+
+
+def kernel_section(name: str, args, acc_start, combo_start, full_combos: int, repeat: int) -> dict:
+    """The summaries-only sweep on one core and on all, and the full-record kernel (equity
+    curves and trade records) on the first `full_combos` combinations."""
+    import numba
+
+    from sitcli.engine.kernel import simulate_nb
+
+    n = args[0].shape[0]
+    k = len(args[8])
+    m = len(combo_start) - 1
+    one = sweep_seconds(args, acc_start, combo_start, 1, repeat)
+    cores = numba.config.NUMBA_NUM_THREADS
+    every = sweep_seconds(args, acc_start, combo_start, cores, repeat)
+    kf = int(combo_start[min(full_combos, m)])
+    sub = (*args[:8], args[8][:kf], args[9][:kf], *args[10:])
+    full = best_of(lambda: simulate_nb(*sub), repeat)
+    equity, trades, liqs = simulate_nb(*sub)
+    return {
+        "workload": name, "bars": n, "symbols": args[0].shape[1], "combinations": m,
+        "runs": k, "updates": n * k,
+        "sweep_seconds_one_core": round(one, 3),
+        "sweep_updates_per_second_one_core": round(n * k / one),
+        "sweep_seconds_all_cores": round(every, 3), "cores": cores,
+        "sweep_updates_per_second_all_cores": round(n * k / every),
+        "full_record_kernel_runs": kf,
+        "full_record_updates_per_second_one_core": round(n * kf / full),
+        "trades_per_run": round(len(trades) / kf, 1),
+        "liquidations_per_run": round(len(liqs) / kf, 2),
+    }
+
+
+def vectorbt_section(args, runs: int, repeat: int, kernel_rate: float) -> dict:
+    """vectorbt 1.x from_signals on the first `runs` runs' bars, signals, stops, take-profits,
+    fees and slippage, one column per run."""
+    import pandas as pd
+    import vectorbt as vbt
+
+    open_, high, low, close, _, _, entries, exits, cols = args[:9]
+    cols = cols[:runs]
+    inst = cols["inst"]
+    frame = lambda a: pd.DataFrame(a[:, inst])  # noqa: E731
+    kw = dict(close=frame(close), open=frame(open_), high=frame(high), low=frame(low),
+              entries=frame(entries > 0), exits=frame(exits), price=frame(open_).shift(-1),
+              fees=cols["fee"], slippage=cols["slippage"] + cols["half_spread"],
+              sl_stop=cols["stop"], tp_stop=cols["take"], init_cash=1000.0, freq="1D")
+    small = {k: (v.iloc[:64, :2] if isinstance(v, pd.DataFrame) else
+                 v[:2] if isinstance(v, np.ndarray) else v) for k, v in kw.items()}
+    vbt.Portfolio.from_signals(**small).total_return()     # compile
+    seconds = best_of(lambda: vbt.Portfolio.from_signals(**kw).total_return(), repeat)
+    rate = len(close) * runs / seconds
+    return {"runs": runs, "seconds": round(seconds, 3), "updates_per_second": round(rate),
+            "sitcli_speedup_one_core": round(kernel_rate / rate, 2)}
+
+
+def backtesting_section(args, symbols: int, max_bars: int, sitcli_rate: float) -> dict:
+    """backtesting.py (kernc) running the same single strategy (the first combination's
+    leverage, stop, take-profit and costs) on each symbol's bars."""
+    import warnings
+
+    os.environ["TQDM_DISABLE"] = "1"     # its progress bar
+    import pandas as pd
+    from backtesting import Backtest, Strategy
+
+    open_, high, low, close, _, _, entries, exits, cols = args[:9]
+    n = min(len(close), max_bars)
+    col = cols[0]
+
+    class Signals(Strategy):
+        def init(self):
+            pass
+
+        def next(self):
+            i = len(self.data) - 1
+            if self.position and self.exits[i]:
+                self.position.close()
+            elif not self.position and self.entries[i] > 0:
+                px = self.data.Close[-1]
+                self.buy(sl=px * (1 - col["stop"]), tp=px * (1 + col["take"]))
+
+    index = pd.date_range("2000-01-03", periods=n, freq="D")
+    seconds = 0.0
+    trades = 0
+    for j in range(symbols):
+        df = pd.DataFrame({"Open": open_[:n, j], "High": high[:n, j], "Low": low[:n, j],
+                           "Close": close[:n, j], "Volume": 1.0}, index=index)
+        Signals.entries, Signals.exits = entries[:n, j], exits[:n, j]
+        bt = Backtest(df, Signals, cash=1_000_000, commission=float(col["fee"]),
+                      spread=float(2 * col["half_spread"]), margin=1 / float(col["leverage"]),
+                      finalize_trades=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            t = time.perf_counter()
+            stats = bt.run()
+            seconds += time.perf_counter() - t
+        trades += int(stats["# Trades"])
+    rate = n * symbols / seconds
+    return {"runs": symbols, "bars_per_run": n, "seconds": round(seconds, 3),
+            "updates_per_second": round(rate), "trades": trades,
+            "sitcli_speedup_one_core": round(sitcli_rate / rate, 1)}
+
+
+def scaling_section(args, acc_start, combo_start, repeat: int) -> dict:
+    import numba
+
+    n = args[0].shape[0]
+    updates = n * int(acc_start[-1])
+    rows = []
+    base = None
+    for threads in range(1, numba.config.NUMBA_NUM_THREADS + 1):
+        seconds = sweep_seconds(args, acc_start, combo_start, threads, repeat)
+        base = base or seconds
+        rows.append({"threads": threads, "updates_per_second": round(updates / seconds),
+                     "speedup": round(base / seconds, 2),
+                     "efficiency": round(base / seconds / threads, 2)})
+    return {"runs": int(acc_start[-1]), "bars": n, "by_threads": rows}
+
+
+def grid_values(total: int) -> list[str]:
+    """--grid options for `sitcli sweep` whose product is `total` (powers of 10, or 240)."""
+    if total == 240:
+        sizes = [4, 3, 4, 5]
+    else:
+        sizes = [10] * round(np.log10(total))
+    keys = ["leverage", "stop", "take", "hold", "size"]
+    values = {"leverage": lambda i: f"{1 + i}", "stop": lambda i: f"{0.005 * (i + 1):g}",
+              "take": lambda i: f"{0.01 * (i + 1):g}", "hold": lambda i: f"{i + 1}",
+              "size": lambda i: f"{0.1 * (i + 1):g}"}
+    out = []
+    for key, size in zip(keys, sizes, strict=False):
+        out += ["--grid", f"{key}=" + ",".join(values[key](i) for i in range(size))]
+    return out
+
+
+def peak_rss(cmd: list[str], env: dict) -> tuple[int, float]:
+    """Peak resident memory (bytes) and wall time of a command, from a wrapper process so
+    the children counted are this command's alone."""
+    wrapper = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
+               "p = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL); "
+               "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024, "
+               "time.perf_counter() - t, p.returncode)")
+    out = subprocess.run([sys.executable, "-c", wrapper, *cmd], capture_output=True, text=True,
+                         env=env, check=True).stdout.split()
+    if out[2] != "0":
+        raise RuntimeError(f"{' '.join(cmd)} exited {out[2]}")
+    return int(out[0]), float(out[1])
+
+
+def memory_section(combos: int, env: dict) -> dict:
+    """`sitcli sweep` of `combos` combinations on the demo NVDA bars, against a 10-combination
+    sweep of the same bars: the difference is what the combinations cost."""
+    base = [str(SITCLI), "sweep", "--demo", "--symbols", "NVDA", "--venue", "perp-isolated",
+            "--quiet", "--format", "csv"]
+    small_rss, _ = peak_rss([*base, "--grid", "leverage=" + ",".join(map(str, range(1, 11)))],
+                            env)
+    big_rss, seconds = peak_rss([*base, *grid_values(combos)], env)
+    bars_ = 752
+    return {"combinations": combos, "bars": bars_, "peak_rss_bytes": big_rss,
+            "peak_rss_10_combinations_bytes": small_rss,
+            "bytes_per_combination": round((big_rss - small_rss) / combos),
+            "full_curves_would_need_bytes": combos * bars_ * 8,
+            "wall_seconds_including_output": round(seconds, 2)}
+
+
+def cli_section(repeat: int, env: dict, cold: bool) -> dict:
+    def wall(cmd, env_=env):
+        t = time.perf_counter()
+        subprocess.run(cmd, env=env_, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       check=True)
+        return time.perf_counter() - t
+
+    demo = [str(SITCLI), "backtest", "--demo"]
+    help_s = min(wall([str(SITCLI), "--help"]) for _ in range(repeat + 2))
+    wall(demo)   # the default cache, warmed
+    warm = min(wall(demo) for _ in range(repeat))
+    out = {"help_seconds": round(help_s, 3), "backtest_demo_warm_seconds": round(warm, 3)}
+    if cold:   # every kernel compiled from scratch: a fresh, empty NUMBA_CACHE_DIR
+        with tempfile.TemporaryDirectory() as cache:
+            first = wall(demo, {**env, "NUMBA_CACHE_DIR": cache})
+        out["backtest_demo_first_run_seconds_fresh_numba_cache"] = round(first, 3)
+        out["first_run_compile_seconds"] = round(first - warm, 3)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--reduced", action="store_true", help="tiny workloads (tests)")
+    parser.add_argument("--skip", default="", help="comma-separated sections to leave out")
+    opts = parser.parse_args()
+    p = REDUCED if opts.reduced else FULL
+    skip = set(filter(None, opts.skip.split(",")))
+    env = {**os.environ, "SITCLI_DATA_DIR": tempfile.mkdtemp(prefix="sitcli-bench-")}
+    started = time.perf_counter()
+
+    import numba
+
+    from sitcli.engine.kernel import simulate_nb
+    from sitcli.engine.sweep_kernel import sweep_nb
+
+    warm_args, warm_acc, warm_combo = workload(64, 2, 2)
+    sweep_nb(*warm_args, warm_acc, warm_combo, 0, 2)
+    simulate_nb(*warm_args)
+
+    report = {"benchmark": "sitcli", "mode": "reduced" if opts.reduced else "full",
+              "machine": {"processor": platform.processor() or platform.machine(),
+                          "cores": os.cpu_count(), "numba_threads": numba.config.NUMBA_NUM_THREADS,
+                          "python": platform.python_version(), "numba": numba.__version__},
+              "data": "synthetic seeded bars (Student-t returns); see the module docstring"}
+    daily = workload(p["daily_bars"], p["daily_symbols"], p["daily_combos"])
+    report["kernel_daily"] = kernel_section("daily", *daily, p["full_kernel_combos"], p["repeat"])
+    rate = report["kernel_daily"]["sweep_updates_per_second_one_core"]
+    if "vectorbt" not in skip:
+        report["vectorbt_daily"] = vectorbt_section(daily[0], p["vectorbt_runs"], p["repeat"], rate)
+    if "backtesting" not in skip:
+        report["backtesting_py_daily"] = backtesting_section(daily[0], p["daily_symbols"],
+                                                             p["daily_bars"], rate)
+    if "scaling" not in skip:
+        m = p["scaling_combos"]
+        args, acc, combo = workload(p["daily_bars"], p["daily_symbols"], m)
+        report["scaling"] = scaling_section(args, acc, combo, p["repeat"])
+    del daily
+    if "minute" not in skip:
+        minute = workload(p["minute_bars"], 1, p["minute_combos"], seed=11, vol=0.0008)
+        report["kernel_minute"] = kernel_section("minute", *minute, min(10, p["minute_combos"]),
+                                                 1)
+        rate_m = report["kernel_minute"]["sweep_updates_per_second_one_core"]
+        if "vectorbt" not in skip:
+            report["vectorbt_minute"] = vectorbt_section(minute[0], p["vectorbt_minute_runs"], 1,
+                                                         rate_m)
+        if "backtesting" not in skip:
+            report["backtesting_py_minute"] = backtesting_section(
+                minute[0], 1, p["backtesting_minute_bars"], rate_m)
+        del minute
+    if "memory" not in skip:
+        report["sweep_memory"] = memory_section(p["memory_grid"], env)
+    if "cli" not in skip:
+        report["cli"] = cli_section(p["cli_repeat"], env, cold=not opts.reduced)
+    report["budgets"] = budgets(report)
+    report["bench_seconds"] = round(time.perf_counter() - started, 1)
+    print(json.dumps(report, indent=2))
+
+
+def budgets(r: dict) -> dict:
+    """DESIGN §8, measured against this run's numbers."""
+    out = {"kernel_updates_per_second_per_core": {
+        "budget": 50_000_000, "measured": r["kernel_daily"]["sweep_updates_per_second_one_core"]}}
+    if "vectorbt_daily" in r:
+        out["speedup_vs_vectorbt"] = {"budget": 10,
+                                      "measured": r["vectorbt_daily"]["sitcli_speedup_one_core"]}
+    if "scaling" in r:
+        out["scaling_efficiency_all_cores"] = {"budget": 0.9,
+                                               "measured": r["scaling"]["by_threads"][-1]["efficiency"]}
+    if "cli" in r:
+        out["help_seconds"] = {"budget": 0.3, "measured": r["cli"]["help_seconds"]}
+        out["backtest_demo_warm_seconds"] = {"budget": 5.0,
+                                             "measured": r["cli"]["backtest_demo_warm_seconds"]}
+    for item in out.values():
+        lower = item["budget"] in (0.3, 5.0)
+        item["met"] = item["measured"] <= item["budget"] if lower else item["measured"] >= item["budget"]
+    return out
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,221 @@
+"""`sitcli sweep`: per-combination summaries that equal the full backtest, on any number of
+threads, chunks or Dask workers, in memory that does not grow with bars x combinations."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from cli_helpers import assert_one_line_error
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "benchmarks"))
+
+GRID = {"leverage": ["5", "20", "50"], "stop": ["0.01", "nan"], "hold": ["1", "5"]}
+
+
+def config(account="isolated", grid=GRID):
+    from sitcli.backtest import RunConfig
+
+    # perpetual venue, high leverage, funding on: liquidations, stops, time exits and every
+    # cost appear in the grid
+    return RunConfig(symbols=["NVDA", "RENDER/USDT"], venue="perp-isolated", account=account,
+                     grid=grid, overrides={"funding_rate_8h": "0.0003"})
+
+
+def demo():
+    from sitcli.data.store import demo_store
+    from sitcli.events import load_events
+
+    return demo_store(), load_events(None)
+
+
+def assert_rows_match(full: list[dict], summary: list[dict]) -> None:
+    assert len(full) == len(summary)
+    for a, b in zip(full, summary, strict=True):
+        for key, expected in a.items():
+            got = b[key]
+            if isinstance(expected, float) and math.isnan(expected):
+                assert math.isnan(got), (a["label"], key, got)
+            elif isinstance(expected, str):
+                assert got == expected
+            else:
+                assert got == pytest.approx(expected, rel=1e-9, abs=1e-9), (a["label"], key)
+
+
+@pytest.mark.parametrize("account", ["isolated", "shared"])
+def test_sweep_summaries_equal_the_full_backtest(account):
+    from sitcli.backtest import run_backtest
+    from sitcli.sweep import run_sweep
+
+    store, events = demo()
+    full = run_backtest(config(account), store, events)
+    swept = run_sweep(config(account), store, events, workers=2, chunk_size=5)
+    assert swept.complete
+    runs = full.run_stats()
+    assert sum(r["liquidations"] for r in runs) > 0      # the grid exercises liquidation
+    assert sum(r["fees"] + r["funding"] for r in runs) > 0
+    assert_rows_match(runs, swept.run_rows())
+    assert_rows_match(full.combo_stats(), swept.combo_rows())
+
+
+def test_parallel_chunked_sweep_equals_one_serial_call_bit_for_bit():
+    from sitcli.sweep import run_sweep
+
+    store, events = demo()
+    one = run_sweep(config(), store, events, workers=1, chunk_size=10_000)
+    many = run_sweep(config(), store, events, workers=2, chunk_size=5)
+    for field in ("col_stats", "acc_curve", "combo_curve"):
+        assert np.array_equal(getattr(one, field), getattr(many, field)), field
+
+
+def test_threaded_kernel_equals_serial_kernel_on_a_liquidating_workload():
+    from bench_kernel import workload
+
+    from sitcli.engine.sweep_kernel import sweep_nb, sweep_serial_nb
+
+    inputs = workload(400, 64)
+    k = len(inputs[8])
+    starts = np.arange(k + 1, dtype=np.int64)
+    parallel = sweep_nb(*inputs, starts, starts, 0, k)
+    halves = [sweep_serial_nb(*inputs, starts, starts, lo, hi) for lo, hi in ((0, 29), (29, k))]
+    for got, *parts in zip(parallel, *halves, strict=True):
+        assert np.array_equal(got, np.concatenate(parts))
+    from sitcli.engine.kernel import S_LIQS, S_TRADES
+
+    assert parallel[0][:, S_LIQS].sum() > 0 and parallel[0][:, S_TRADES].sum() > 1000
+
+
+def test_interrupted_sweep_keeps_the_finished_combinations():
+    from sitcli.sweep import run_sweep
+
+    store, events = demo()
+    complete = run_sweep(config(), store, events, workers=1, chunk_size=4)
+
+    def interrupt(done, total):
+        if done >= 8:
+            raise KeyboardInterrupt
+
+    partial = run_sweep(config(), store, events, workers=1, chunk_size=4, progress=interrupt)
+    assert not partial.complete
+    assert partial.finished.sum() == 8 and partial.finished[:8].all()
+    rows = partial.combo_rows()
+    assert [r["combination"] for r in rows] == list(range(8))
+    assert_rows_match(complete.combo_rows()[:8], rows)
+
+
+def test_dask_local_cluster_equals_local():
+    pytest.importorskip("distributed", reason="Dask is the optional extra sitcli[dask]")
+    from sitcli.sweep import run_sweep
+
+    store, events = demo()
+    local = run_sweep(config(), store, events, workers=1)
+    remote = run_sweep(config(), store, events, executor="dask", workers=2, chunk_size=3)
+    assert remote.complete
+    for field in ("col_stats", "acc_curve", "combo_curve"):
+        assert np.array_equal(getattr(local, field), getattr(remote, field)), field
+
+
+MEMORY_PROBE = textwrap.dedent("""
+    import json, resource, sys
+    import numpy as np
+    sys.path.insert(0, {bench!r})
+    from bench_kernel import workload
+    from sitcli.engine.sweep_kernel import sweep_nb
+    from sitcli.engine.kernel import simulate_nb
+
+    def peak():
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+    small = workload(64, 4)
+    starts = np.arange(5, dtype=np.int64)
+    sweep_nb(*small, starts, starts, 0, 4)
+    simulate_nb(*small)
+    inputs = workload({bars}, {combos})
+    starts = np.arange({combos} + 1, dtype=np.int64)
+    before = peak()
+    out = sweep_nb(*inputs, starts, starts, 0, {combos})
+    after_sweep = peak()
+    full = simulate_nb(*inputs)
+    after_full = peak()
+    print(json.dumps({{"sweep_growth": after_sweep - before, "full_growth": after_full - after_sweep,
+                      "sweep_result_bytes": sum(a.nbytes for a in out),
+                      "full_result_bytes": sum(a.nbytes for a in full)}}))
+""")
+
+
+def test_sweep_memory_does_not_grow_with_bars_times_combinations():
+    bars, combos = 4000, 3000
+    code = MEMORY_PROBE.format(bench=str(Path(__file__).parent / "benchmarks"), bars=bars,
+                               combos=combos)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    m = json.loads(proc.stdout)
+    curves = bars * combos * 8                       # one float64 equity curve per combination
+    assert m["sweep_result_bytes"] < combos * 400   # a few hundred bytes per combination
+    assert m["sweep_growth"] < curves / 4           # the process did not hold the curves
+    assert m["full_result_bytes"] >= curves         # (the full kernel does, for comparison)
+
+
+# -- the command line
+
+
+def test_cli_sweep_json_agrees_with_backtest_grid(cli):
+    grid = ["--grid", "leverage=5,20", "--grid", "stop=0.01,nan"]
+    common = ["catalyst_momentum", "--demo", "--symbols", "NVDA,RENDER/USDT", "--venue",
+              "perp-isolated", *grid, "--format", "json"]
+    swept = cli("sweep", *common, "--workers", "2", check_code=0)
+    full = cli("backtest", *common, check_code=0)
+    sweep_rows = json.loads(swept.stdout)["results"]
+    backtest_rows = json.loads(full.stdout)["aggregate"]
+    assert len(sweep_rows) == 4 == len(backtest_rows)
+    by_label = {r["label"]: r for r in sweep_rows}
+    for row in backtest_rows:
+        got = by_label[row["label"]]
+        for key in ("total_return_pct", "max_drawdown_pct", "trades", "liquidations", "fees",
+                    "final_equity"):
+            assert got[key] == pytest.approx(row[key], rel=1e-9), key
+    payload = json.loads(swept.stdout)
+    assert payload["complete"] is True and payload["finished"] == 4
+
+
+def test_cli_sweep_csv_and_out_file(cli, tmp_path):
+    out = tmp_path / "sweep.csv"
+    proc = cli("sweep", "--demo", "--symbols", "NVDA", "--venue", "perp-isolated",
+               "--grid", "leverage=2,5,10", "--grid", "hold=1,3", "--format", "csv",
+               "--out", out, "--rank-by", "sharpe", check_code=0)
+    lines = proc.stdout.strip().splitlines()
+    assert lines[0].startswith("combination,leverage,hold,total_return_pct")
+    assert len(lines) == 1 + 6
+    assert out.read_text() == proc.stdout
+    sharpe = [float(x.split(",")[lines[0].split(",").index("sharpe")] or "nan") for x in lines[1:]]
+    finite = [s for s in sharpe if math.isfinite(s)]
+    assert finite == sorted(finite, reverse=True)
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--grid", "leverage="], "give at least one value"),
+    ([], "no --grid"),
+    (["--grid", "nonsense=1,2"], "not a parameter"),
+    (["--grid", "leverage=2", "--executor", "spark"], "--executor"),
+    (["--grid", "leverage=2", "--scheduler", "tcp://127.0.0.1:1"], "add --executor dask"),
+])
+def test_cli_sweep_bad_input_exits_2(cli, args, fragment):
+    proc = cli("sweep", "--demo", "--symbols", "NVDA", *args)
+    assert_one_line_error(proc, 2, fragment)
+
+
+def test_dask_executor_without_dask_says_how_to_install(tmp_path):
+    code = ("import sys; sys.modules['distributed'] = None; "
+            "sys.argv = ['sitcli', 'sweep', '--demo', '--symbols', 'NVDA', '--grid', "
+            "'leverage=2,3', '--executor', 'dask']; "
+            "from sitcli.cli import main; main()")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, env={"SITCLI_DATA_DIR": str(tmp_path), "PATH": "/usr/bin"})
+    assert_one_line_error(proc, 2, "pip install 'sitcli[dask]'")
