@@ -157,7 +157,10 @@ def build_report(cfg: ReportConfig, store, events, now) -> Report:
     max_age = parse_duration(cfg.max_age) if cfg.max_age else None
     day, instant = asof_instant(cfg.asof, now)
     strategies = [load_strategy(name) for name in dict.fromkeys(cfg.strategies)]
-    raw_known = events[_known_mask(events, instant)].reset_index(drop=True)
+    # the calendar's rows known by the instant (known_times: a date-only row from its day's end)
+    stamped = known_times(events.assign(row=range(len(events))))
+    raw_known = events.iloc[sorted(stamped.loc[stamped["time"] <= instant, "row"])]
+    raw_known = raw_known.reset_index(drop=True)
     known = known_times(raw_known)
     pulls = {p.symbol: p for p in cfg.pull}
 
@@ -212,16 +215,6 @@ def build_report(cfg: ReportConfig, store, events, now) -> Report:
         "symbols": symbols,
     }
     return Report(data, charts)
-
-
-def _known_mask(events, instant):
-    """Rows of the raw calendar known by `instant` (a date-only row from the end of its day)."""
-    import pandas as pd
-
-    times = pd.DatetimeIndex(events["time"])
-    date_only = times == times.normalize()
-    known_at = times.where(~date_only, times + pd.Timedelta("1D"))
-    return (known_at <= instant)
 
 
 def _symbol_section(cfg, store, symbol, strategies, events, raw_known, known, instant, max_age):

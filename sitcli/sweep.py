@@ -83,7 +83,7 @@ class SweepResult:
     def _return_stats(self, curve, cash: float, is_24_7: bool) -> dict:
         """The stats table's return statistics (vectorbt's returns accessor formulas) from
         the streamed curve statistics."""
-        from sitcli.engine.kernel import C_DOWN_SQ, C_FINAL, C_GROWTH, C_M2, C_MAX_DD, C_MEAN, C_N
+        from sitcli.engine.kernel import C_DOWN_SQ, C_FINAL, C_GROWTH, C_MAX_DD, C_N, C_SUM, C_SUM_SQ
 
         nan = math.nan
         out = {"total_return_pct": nan, "cagr_pct": nan, "sharpe": nan, "sortino": nan,
@@ -92,12 +92,13 @@ class SweepResult:
             return out
         year = 365 if is_24_7 else 252
         ann = year * 86_400 / bar_duration(self.cfg.timeframe).total_seconds()
-        n, mean = curve[C_N], curve[C_MEAN]
+        n = curve[C_N]
+        mean = curve[C_SUM] / n
         out["total_return_pct"] = 100 * (curve[C_FINAL] / cash - 1)
         growth = float(curve[C_GROWTH])
         out["cagr_pct"] = 100 * (growth ** (ann / n) - 1) if growth >= 0 else nan
         if n >= 2:
-            std = math.sqrt(curve[C_M2] / (n - 1))
+            std = math.sqrt(max(0.0, curve[C_SUM_SQ] - curve[C_SUM] * mean) / (n - 1))
             out["sharpe"] = math.inf if std == 0 else mean / std * math.sqrt(ann)
             down = math.sqrt(curve[C_DOWN_SQ] / n) * math.sqrt(ann)
             out["sortino"] = math.inf if down == 0 else mean * ann / down

@@ -223,3 +223,18 @@ def test_upcoming_lists_only_scheduled_catalysts():
     # in the next 30 days the calendar holds NVIDIA's results (earnings, announced ahead),
     # Gemini 3 (a launch) and the Meta/TPU rumor: only the results may be known in advance
     assert [(e["time"], e["category"]) for e in upcoming] == [("2025-11-19 21:20 UTC", "earnings")]
+
+
+def test_a_failed_pull_is_recorded_and_fresh_data_still_reports():
+    from sitcli.data.pull import PullReport
+    from sitcli.data.store import demo_store
+    from sitcli.events import load_events
+    from sitcli.report import ReportConfig, build_report
+
+    cfg = ReportConfig(strategies=["catalyst_momentum"], symbols=["NVDA"], asof="2025-11-24",
+                       pull=[PullReport("NVDA", "yahoo", ok=False, message="HTTP 503 after 5 tries")])
+    doc = build_report(cfg, demo_store(), load_events(), now=FAR_FUTURE).data
+    validator().validate(doc)
+    assert doc["symbols"][0]["pull"] == {"ok": False, "new_bars": 0,
+                                         "message": "HTTP 503 after 5 tries"}
+    assert (doc["status"], doc["exit_code"]) == ("ok", 0)   # the stored bars are fresh enough
