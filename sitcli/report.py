@@ -286,7 +286,7 @@ def _symbol_section(cfg, store, symbol, strategies, events, raw_known, known, in
 def _strategy_signal(cfg, store, symbol, strategy_cls, bars, raw_known, evs, instrument, venue,
                      window_start, std):
     """Backtest the strategy on the window up to the last bar; read today's action off it."""
-    from sitcli.backtest import RunConfig, run_backtest
+    from sitcli.backtest import RunConfig, event_fill_bars, run_backtest
 
     params = strategy_cls.resolve({})
     lev_wanted = venue.default_leverage if cfg.leverage is None else cfg.leverage
@@ -303,9 +303,6 @@ def _strategy_signal(cfg, store, symbol, strategy_cls, bars, raw_known, evs, ins
     n = len(index)
     trades = result.trades_frame()
     stats = result.run_stats()[0]
-
-    from sitcli.backtest import event_fill_bars
-
     fills = event_fill_bars(leg, evs, "open")
     entries, exits = _orders(result, leg, evs, store)
     # a strategy whose orders do not change without the calendar is not trading news
@@ -322,7 +319,7 @@ def _strategy_signal(cfg, store, symbol, strategy_cls, bars, raw_known, evs, ins
         k = index.get_loc(t["entry_time"])
         position = {"side": t["side"], "since": _iso(t["entry_time"]),
                     "entry_price": _r(float(t["entry_price"])), "bars_held": int(n - k),
-                    "reason": _entry_reason(strategy_cls, params, evs, fills, k - 1, index,
+                    "reason": _entry_reason(strategy_cls, params, evs, fills, k - 1,
                                             instrument.asset_class)}
     order = int(entries[-1])
     side_word = {1: "long", -1: "short"}
@@ -331,8 +328,7 @@ def _strategy_signal(cfg, store, symbol, strategy_cls, bars, raw_known, evs, ins
         action, reason = "exit", "the strategy's exit signal at the last close"
     elif order and (position is None or position["side"] != side_word[order]):
         action = f"enter {side_word[order]}"
-        reason = _entry_reason(strategy_cls, params, evs, fills, n - 1, index,
-                               instrument.asset_class)
+        reason = _entry_reason(strategy_cls, params, evs, fills, n - 1, instrument.asset_class)
         if position is not None:
             reason += f" (reverses the {position['side']} since {position['since'][:10]})"
     elif position is not None:
@@ -363,7 +359,7 @@ def _strategy_signal(cfg, store, symbol, strategy_cls, bars, raw_known, evs, ins
         side, entry_price, basis = "long", close, "hypothetical long at the last close (no signal)"
     size = _size(cfg.risk_budget, lev, lev_wanted, venue, entry_price)
     liq = _liquidation(side, entry_price, size, venue, close, std, basis)
-    marks = [(t, kind) for t, kind in _trade_marks(trades)]
+    marks = _trade_marks(trades)
     window = {"start": _iso(index[0]), "end": _iso(index[-1]), "bars": n, "leverage": _r(lev)}
     keep = ("total_return_pct", "cagr_pct", "sharpe", "max_drawdown_pct", "win_rate_pct", "trades",
             "liquidations", "buy_hold_return_pct")
@@ -399,7 +395,7 @@ def _trade_marks(trades):
     return out
 
 
-def _entry_reason(strategy_cls, params, evs, fills, order_bar, index, asset_class) -> str:
+def _entry_reason(strategy_cls, params, evs, fills, order_bar, asset_class) -> str:
     """Which catalyst (or rule) an order on `order_bar` acted on, from the calendar and the
     strategy's own filters: the catalysts whose first bar is the next one, else the latest
     before it. `fills` is None for a strategy that does not read the calendar."""
@@ -778,6 +774,10 @@ def to_html(report: Report) -> str:
         chart = report.charts.get(s["symbol"])
         if chart is not None:
             parts.append(svg_chart(s["symbol"], chart))
+            first = s["signals"][0]
+            parts.append(f'<p class="note">Closes (blue); {esc(first["strategy"])}\'s entries '
+                         "(\u25b2 long, \u25bc short) and exits (\u25cb); its liquidation level "
+                         f'(dashed red) for the {esc(first["liquidation"]["basis"])}.</p>')
         else:
             parts.append(f'<p class="note">No chart: {esc(s["problem"] or "no data")}</p>')
         items = [f"<li><b>{esc(sig['strategy'])}: {esc(sig['action'])}</b>: {esc(sig['reason'])}</li>"

@@ -28,8 +28,8 @@ Order within a bar (DESIGN §5), per account:
 
 Position size: all of `size` x free collateral as margin, except that a position may not
 exceed the notional of the highest maintenance bracket that allows its leverage (an exchange
-rejects larger orders); an order that no bracket allows, or whose liquidation price would lie
-beyond its own entry, is not filled.
+rejects larger orders); an order that no bracket allows, whose liquidation price would lie
+beyond its own entry, or whose quantity rounds to zero, is not filled.
 
 Negative balance protection: an isolated position never loses more than its margin; an
 account's equity is lifted back to 0 whenever it ends a step below 0 with nothing open. The
@@ -85,6 +85,8 @@ def _open_position_nb(st, c, side, mid, bar, free, col, floors, mmrs, cums, maxl
         qty = floors[j] * (1.0 - 1e-12) / fill   # just inside the bracket below
         j -= 1
     margin = qty * fill / lev
+    if not qty > 0.0:   # dust left after a wipe-out: nothing to buy
+        return -1.0
     lp = liquidation_price_nb(side, qty, fill, margin, floors, mmrs, cums)
     if side * (fill - lp) <= 0.0:
         return -1.0
@@ -398,7 +400,7 @@ S_TRADES, S_WINS, S_WIN_PNL, S_LOSS_PNL, S_PNL, S_FEES, S_SPREAD, S_SLIP, S_FIN,
     S_LIQ_FEE, S_LIQS = range(12)
 N_COL_STATS = 12
 # per-curve summary fields (an account's equity at its bars, or a combination's summed curve)
-C_FINAL, C_FIRST, C_PEAK, C_MAX_DD, C_N, C_MEAN, C_M2, C_DOWN_SQ, C_GROWTH = range(9)
+C_FINAL, C_FIRST, C_PEAK, C_MAX_DD, C_N, C_SUM, C_SUM_SQ, C_DOWN_SQ, C_GROWTH = range(9)
 N_CURVE_STATS = 9
 
 
@@ -413,7 +415,9 @@ def curve_start_nb(out):
 def curve_update_nb(out, value):
     """Stream one equity value into `out`: drawdown from the running peak, and the simple
     returns the stats table uses (a first return of 0; from 0 to 0 is 0, from 0 to
-    anything else is -1), as mean / M2 (Welford), sum of squared losses and growth."""
+    anything else is -1), as their sum, sum of squares, sum of squared losses and growth.
+    Divisions are what a bar costs most here: the drawdown is divided out only when the
+    value may be a new low."""
     n = out[C_N]
     if n == 0.0:
         out[C_FIRST] = value
@@ -427,15 +431,15 @@ def curve_update_nb(out, value):
             r = value / prev - 1.0
         if value > out[C_PEAK]:
             out[C_PEAK] = value
-    if out[C_PEAK] != 0.0:
-        dd = value / out[C_PEAK] - 1.0
+    peak = out[C_PEAK]
+    if peak != 0.0 and value - peak * (1.0 + out[C_MAX_DD]) <= 1e-9 * abs(peak):
+        dd = value / peak - 1.0
         if dd < out[C_MAX_DD]:
             out[C_MAX_DD] = dd
     out[C_FINAL] = value
     n += 1.0
-    delta = r - out[C_MEAN]
-    out[C_MEAN] += delta / n
-    out[C_M2] += delta * (r - out[C_MEAN])
+    out[C_SUM] += r
+    out[C_SUM_SQ] += r * r
     if r < 0.0:
         out[C_DOWN_SQ] += r * r
     out[C_GROWTH] *= 1.0 + r
@@ -621,7 +625,10 @@ def account_nb(c0, c1, init_cash, mode, closeout, nbp, open_, high, low, close, 
             # the last bar's close ends the run, before its financing cut-off
             if st[c, SIDE] != 0.0 and t < n - 1:
                 rate = col["fin_long"] if st[c, SIDE] > 0 else col["fin_short"]
-                pay = st[c, QTY] * px * rate * nights[t, i] / col["fin_days"]
+                nights_t = nights[t, i]
+                # a zero rate or no night pays 0: skip the division
+                pay = 0.0 if rate == 0.0 or nights_t == 0.0 else \
+                    st[c, QTY] * px * rate * nights_t / col["fin_days"]
                 if pay != 0.0:
                     st[c, FIN] += pay
                     cash = _charge_nb(st, c, pay, mode, cash, tier_floor, tier_mmr,
