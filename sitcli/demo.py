@@ -31,12 +31,6 @@ SPECS: dict[str, tuple] = {
 }
 SYMBOLS = (*SPECS, "SIT")
 
-# SIT: dX = kappa(theta_t - X)dt + sigma dW + J dN, theta_t = theta0 + beta t + gamma sin(2 pi t),
-# Table 3 of the SIT paper (/work/shared/research/sit-paper.md, section 5). X0 = theta0.
-SIT = dict(kappa=2.5, theta0=np.log(2.0), beta=-0.35, sigma=0.40, lam=3.0, mu_j=0.10, sigma_j=0.25,
-           gamma=0.08)
-
-
 def _t(rng: np.random.Generator, shape) -> np.ndarray:
     return rng.standard_t(TAIL_DF, size=shape) / np.sqrt(TAIL_DF / (TAIL_DF - 2))
 
@@ -106,22 +100,18 @@ def _funding(rng, n: int) -> np.ndarray:
 
 
 def _sit(rng, days) -> pd.DataFrame:
-    p, m = SIT, 24  # hourly Euler steps on a 24/7 calendar
-    n, dt = len(days) * m, 1 / (365.0 * m)
-    t = np.arange(n) * dt
-    theta = p["theta0"] + p["beta"] * t + p["gamma"] * np.sin(2 * np.pi * t)
-    shock = p["sigma"] * np.sqrt(dt) * rng.standard_normal(n)
-    shock += np.where(rng.random(n) < p["lam"] * dt, rng.normal(p["mu_j"], p["sigma_j"], n), 0.0)
-    x = np.empty(n + 1)
-    x[0] = p["theta0"]
-    for i in range(n):
-        x[i + 1] = x[i] + p["kappa"] * (theta[i] - x[i]) * dt + shock[i]
+    """The SIT index from the paper's model (Table 3, `baseline`), daily bars from hourly steps."""
+    from sitcli.sit.model import load_scenario, simulate_log_grid
+
+    params, m = load_scenario("baseline"), 24
+    times = np.arange(len(days) * m + 1) / (365.0 * m)
+    x = simulate_log_grid(params, times, n_paths=1, seed=int(rng.integers(2**31)))[0]
     px = np.exp(x)
     o, c = px[:-1:m], px[m::m]
     day_path = np.lib.stride_tricks.sliding_window_view(px, m + 1)[::m]
     ret = np.abs(np.diff(x[::m]))
     volume = 5000 * np.exp(0.3 * _ar1(rng.standard_normal(len(days)) * 0.6, 0.8))
-    volume *= 0.5 + 0.6 * ret / (p["sigma"] / np.sqrt(365.0))
+    volume *= 0.5 + 0.6 * ret / (params.sigma / np.sqrt(365.0))
     df = pd.DataFrame({"open": o, "high": day_path.max(1), "low": day_path.min(1), "close": c,
                        "volume": volume.round()}, index=days)
     df[["open", "high", "low", "close"]] = df[["open", "high", "low", "close"]].round(4)

@@ -10,7 +10,8 @@ import pytest
 
 import sitcli
 from sitcli.data.store import Store
-from sitcli.demo import SIT, SPECS, SYMBOLS, generate_demo, write_demo
+from sitcli.demo import SPECS, SYMBOLS, generate_demo, write_demo
+from sitcli.sit.model import load_scenario
 
 # exchange_calendars trips a pandas 3.1 deprecation inside its own code; nothing to fix here.
 pytestmark = pytest.mark.filterwarnings("ignore:Series.values returning:DeprecationWarning")
@@ -18,8 +19,8 @@ pytestmark = pytest.mark.filterwarnings("ignore:Series.values returning:Deprecat
 CRYPTO = ("RENDER/USDT", "SIT")
 TARGET_VOL = {s: spec[1] for s, spec in SPECS.items()}
 # SIT's sigma=0.40 is the diffusion only; the paper's jumps (lam=3, J~N(0.10, 0.25^2)) add more.
-TARGET_VOL["SIT"] = float(np.hypot(SIT["sigma"], np.sqrt(SIT["lam"] * (SIT["mu_j"] ** 2
-                                                                       + SIT["sigma_j"] ** 2))))
+SIT = load_scenario("baseline")
+TARGET_VOL["SIT"] = float(np.hypot(SIT.sigma, np.sqrt(SIT.lam * (SIT.mu_j**2 + SIT.sigma_j**2))))
 
 
 @pytest.fixture(scope="module")
