@@ -672,6 +672,20 @@ BACKTEST_COLUMNS = (("return %", "total_return_pct"), ("Sharpe", "sharpe"),
                     ("buy & hold %", "buy_hold_return_pct"))
 
 
+def _backtest_table(data: dict) -> tuple[list[str], list[list[str]]]:
+    """Header and cells of the recent-backtest table, shared by the Markdown and HTML pages."""
+    heads = ["symbol", "strategy", "from", "leverage", *(h for h, _ in BACKTEST_COLUMNS)]
+    rows = []
+    for s in data["symbols"]:
+        for sig in s["signals"]:
+            b = sig["backtest"]
+            cells = [s["symbol"], sig["strategy"], b["start"][:10], f"{b['leverage']:g}x"]
+            cells += [_num(b[k], "{:,d}") if k in ("trades", "liquidations") else _num(b[k])
+                      for _, k in BACKTEST_COLUMNS]
+            rows.append(cells)
+    return heads, rows
+
+
 def _intro(data: dict) -> list[str]:
     st = data["settings"]
     names = ", ".join(s["name"] for s in st["strategies"])
@@ -725,15 +739,9 @@ def to_markdown(report: Report) -> str:
         out.append(f"- **{s['symbol']}**: recent ({RECENT_DAYS} days): {_md_escape(recent)}. "
                    f"Upcoming ({UPCOMING_DAYS} days, scheduled): {_md_escape(upcoming)}.")
     out += ["", f"## Backtest, last {d['settings']['lookback_days']} days", ""]
-    heads = ["symbol", "strategy", "from", "leverage", *(h for h, _ in BACKTEST_COLUMNS)]
+    heads, rows = _backtest_table(d)
     out += ["| " + " | ".join(heads) + " |", "|---|---|---|" + "---:|" * (len(heads) - 3)]
-    for s in d["symbols"]:
-        for sig in s["signals"]:
-            b = sig["backtest"]
-            cells = [s["symbol"], sig["strategy"], b["start"][:10], f"{b['leverage']:g}x"]
-            cells += [_num(b[k], "{:,d}") if k in ("trades", "liquidations") else _num(b[k])
-                      for _, k in BACKTEST_COLUMNS]
-            out.append("| " + " | ".join(cells) + " |")
+    out += ["| " + " | ".join(cells) + " |" for cells in rows]
     out += ["", "## Definitions", ""]
     out += [f"- {k.replace('_', ' ')}: {v}" for k, v in d["definitions"].items()]
     return "\n".join(out) + "\n"
@@ -788,15 +796,8 @@ def to_html(report: Report) -> str:
         items.append(f"<li>upcoming (scheduled, {UPCOMING_DAYS} days): {esc(upcoming)}</li>")
         parts.append("<ul>" + "".join(items) + "</ul></section>")
     parts.append(f"<h2>Backtest, last {d['settings']['lookback_days']} days</h2>")
-    heads = ["symbol", "strategy", "from", "leverage", *(h for h, _ in BACKTEST_COLUMNS)]
-    rows = []
-    for s in d["symbols"]:
-        for sig in s["signals"]:
-            b = sig["backtest"]
-            cells = [s["symbol"], sig["strategy"], b["start"][:10], f"{b['leverage']:g}x"]
-            cells += [_num(b[k], "{:,d}") if k in ("trades", "liquidations") else _num(b[k])
-                      for _, k in BACKTEST_COLUMNS]
-            rows.append("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in cells) + "</tr>")
+    heads, cells_by_row = _backtest_table(d)
+    rows = ["<tr>" + "".join(f"<td>{esc(c)}</td>" for c in cells) + "</tr>" for cells in cells_by_row]
     parts.append('<div class="scroll"><table id="backtest"><thead><tr>'
                  + "".join(f"<th>{esc(h)}</th>" for h in heads) + "</tr></thead><tbody>"
                  + "".join(rows) + "</tbody></table></div>")
