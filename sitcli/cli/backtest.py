@@ -175,7 +175,7 @@ def _print_tables(result, runs, combos, assumptions, rank_by, top) -> None:
     from sitcli.cli.render import print_pairs, print_table
 
     if result.synthetic:
-        typer.echo("SYNTHETIC DEMO DATA: generated prices, not market history.")
+        typer.echo(result.synthetic_notice)
     print_pairs(_header(assumptions), title=f"Backtest: {assumptions['strategy']}")
     if not result.cfg.grid:
         columns = [row["label"] for row in runs] + (["ALL"] if len(runs) > 1 else [])
