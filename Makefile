@@ -21,4 +21,4 @@ lint: $(BIN)/sitcli
 
 # every benchmark of DESIGN §8 as one JSON document on stdout (a few minutes)
 bench: $(BIN)/sitcli
-	$(BIN)/python tests/benchmarks/bench_suite.py
+	@$(BIN)/python tests/benchmarks/bench_suite.py

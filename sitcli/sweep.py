@@ -144,7 +144,7 @@ def chunk_ranges(n_combos: int, n_bars: int, cols_per_combo: int, chunk_size: in
 
 def run_chunk(args: tuple, acc_start, combo_start, first: int, last: int):
     """One chunk on the calling thread (what a Dask task runs)."""
-    from sitcli.engine.sweep_kernel import sweep_serial_nb
+    from sitcli.engine.kernel import sweep_serial_nb
 
     return first, last, sweep_serial_nb(*args, acc_start, combo_start, first, last)
 
@@ -214,7 +214,7 @@ def _store(result: SweepResult, acc_start, combo_start, first: int, last: int, o
 def _run_local(result, acc_start, combo_start, workers, chunk_size, n_bars, progress) -> None:
     import numba
 
-    from sitcli.engine.sweep_kernel import sweep_nb
+    from sitcli.engine.kernel import sweep_nb
 
     threads = min(workers or numba.config.NUMBA_NUM_THREADS, numba.config.NUMBA_NUM_THREADS)
     numba.set_num_threads(threads)
@@ -222,15 +222,46 @@ def _run_local(result, acc_start, combo_start, workers, chunk_size, n_bars, prog
     per_combo = int(acc_start[-1]) // max(1, m)
     args = result.prep.kernel_args
     done = 0
-    try:
-        for first, last in chunk_ranges(m, n_bars, per_combo, chunk_size, threads):
-            out = sweep_nb(*args, acc_start, combo_start, first, last)
-            _store(result, acc_start, combo_start, first, last, out)
-            done += last - first
-            if progress:
-                progress(done, m)
-    except KeyboardInterrupt:
-        return
+    with _ctrl_c() as stop:
+        try:
+            for first, last in chunk_ranges(m, n_bars, per_combo, chunk_size, threads):
+                if stop():
+                    return
+                out = sweep_nb(*args, acc_start, combo_start, first, last)
+                _store(result, acc_start, combo_start, first, last, out)
+                done += last - first
+                if progress:
+                    progress(done, m)
+        except KeyboardInterrupt:
+            return
+
+
+class _ctrl_c:
+    """While a sweep runs, a first Ctrl-C only asks it to stop after the running chunk (a
+    KeyboardInterrupt raised inside a numba call would surface as a SystemError); a second
+    one interrupts at once. Outside the main thread signals cannot be caught: no change."""
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        self.requested = False
+        self.previous = None
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+        return lambda: self.requested
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc):
+        import signal
+
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+        return False
 
 
 def _dask_client(scheduler: str | None, workers: int | None):
@@ -262,12 +293,17 @@ def _run_dask(client, result, acc_start, combo_start, chunk_size, n_bars, n_work
     futures = [client.submit(run_chunk, args, acc_start, combo_start, first, last, pure=False)
                for first, last in ranges]
     done = 0
-    try:
-        for future in as_completed(futures):
-            first, last, out = future.result()
-            _store(result, acc_start, combo_start, first, last, out)
-            done += last - first
-            if progress:
-                progress(done, m)
-    except KeyboardInterrupt:
+    with _ctrl_c() as stop:
+        try:
+            for future in as_completed(futures):
+                first, last, out = future.result()
+                _store(result, acc_start, combo_start, first, last, out)
+                done += last - first
+                if progress:
+                    progress(done, m)
+                if stop():
+                    break
+        except KeyboardInterrupt:
+            pass
+    if done < m:
         client.cancel(futures)

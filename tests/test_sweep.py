@@ -77,7 +77,7 @@ def test_parallel_chunked_sweep_equals_one_serial_call_bit_for_bit():
 def test_threaded_kernel_equals_serial_kernel_on_a_liquidating_workload():
     from bench_kernel import workload
 
-    from sitcli.engine.sweep_kernel import sweep_nb, sweep_serial_nb
+    from sitcli.engine.kernel import sweep_nb, sweep_serial_nb
 
     inputs = workload(400, 64)
     k = len(inputs[8])
@@ -126,7 +126,7 @@ MEMORY_PROBE = textwrap.dedent("""
     import numpy as np
     sys.path.insert(0, {bench!r})
     from bench_kernel import workload
-    from sitcli.engine.sweep_kernel import sweep_nb
+    from sitcli.engine.kernel import sweep_nb
     from sitcli.engine.kernel import simulate_nb
 
     def peak():
@@ -219,3 +219,17 @@ def test_dask_executor_without_dask_says_how_to_install(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=120, env={"SITCLI_DATA_DIR": str(tmp_path), "PATH": "/usr/bin"})
     assert_one_line_error(proc, 2, "pip install 'sitcli[dask]'")
+
+
+def test_wiped_out_account_does_not_open_zero_size_positions():
+    """An isolated account liquidated to rounding dust kept entering positions whose quantity
+    underflowed to 0 (and then divided by their zero margin); such orders are not filled."""
+    from bench_suite import workload
+
+    from sitcli.engine.kernel import simulate_nb
+
+    args, _, _ = workload(400_000, 1, 20, seed=11, vol=0.0008)
+    equity, trades, liqs = simulate_nb(*args)
+    assert len(liqs) > 0 and (trades["qty"] > 0).all()
+    assert np.isfinite(trades["return_on_margin"]).all()
+    assert (equity[-1] > -1e-9).all()   # dust, not debt

@@ -39,7 +39,7 @@ Outputs: equity (n, g) at each close, trades (`trade_dt`), liquidations (`liquid
 """
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from sitcli.engine import margin as formulas
 from sitcli.engine.records import (
@@ -57,8 +57,11 @@ from sitcli.engine.records import (
     trade_dt,
 )
 
-tier_index_nb = njit(cache=True)(formulas.tier_index)
-liquidation_price_nb = njit(cache=True)(formulas.liquidation_price)
+# Speed without changing a result (measured on tests/benchmarks): helpers on every bar and
+# order execution are inlined at numba IR level; the other helpers and the bar loop itself
+# run without numba's reference counting (`_nrt=False`, see account_nb).
+tier_index_nb = njit(cache=True, inline="always")(formulas.tier_index)
+liquidation_price_nb = njit(cache=True, inline="always")(formulas.liquidation_price)
 
 # A liquidation price is computed, not given: let a bar that reaches it to within rounding
 # (1e-12 relative, on the conservative side) trigger it.
@@ -70,7 +73,7 @@ SIDE, QTY, ENTRY, ENTRY_MID, MARGIN, LIQ, STOP_PX, TAKE_PX, ENTRY_BAR, HELD, \
 N_STATE = 17
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _open_position_nb(st, c, side, mid, bar, free, col, floors, mmrs, cums, maxlevs):
     """Open at `mid` with spread and slippage. Returns the commission paid, or -1.0 when the
     order cannot be filled."""
@@ -109,7 +112,7 @@ def _open_position_nb(st, c, side, mid, bar, free, col, floors, mmrs, cums, maxl
     return fee
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _close_position_nb(st, c, mid, reason, bar, col, isolated_cap, trades, n_trades):
     """Close at `mid`; liquidations fill at `mid` exactly, other exits pay spread and slippage.
 
@@ -154,7 +157,7 @@ def _close_position_nb(st, c, mid, reason, bar, col, isolated_cap, trades, n_tra
     return cash_change + protection
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _record_liquidation_nb(liqs, n_liqs, c, bar, side, kind, trigger, fill, extreme, gap,
                            gap_loss):
     rec = liqs[n_liqs]
@@ -169,7 +172,7 @@ def _record_liquidation_nb(liqs, n_liqs, c, bar, side, kind, trigger, fill, extr
     rec["gap_loss"] = gap_loss
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _liquidate_isolated_nb(st, c, t, px, col, isolated_cap, gap, extreme, trades, n_trades,
                            liqs, n_liqs):
     """Liquidate one isolated position at `px` (its liquidation price, or a worse open or
@@ -182,7 +185,7 @@ def _liquidate_isolated_nb(st, c, t, px, col, isolated_cap, gap, extreme, trades
     return dcash
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _path_margin_nb(st, c0, c1, cols, mode, closeout, cash, p0, p1, floors_all, mmrs_all,
                     cums_all):
     """f(λ) = equity − threshold along the straight path from `p0` (λ=0) to `p1` (λ=1) for
@@ -216,7 +219,7 @@ def _path_margin_nb(st, c0, c1, cols, mode, closeout, cash, p0, p1, floors_all, 
     return eq0 - thr0, eq1 - thr1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _close_all_nb(st, c0, c1, cols, mode, nbp, cash, p0, p1, lam, t, gap, trades, n_trades,
                   liqs, n_liqs, high, low):
     """Account-level liquidation (cross) or close-out (CFD) of every open position at the
@@ -240,7 +243,7 @@ def _close_all_nb(st, c0, c1, cols, mode, nbp, cash, p0, p1, lam, t, gap, trades
     return cash, n_trades, n_liqs
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _protect_nb(st, c0, c1, mode, nbp, cash, trades, n_trades, first_trade):
     """Negative balance protection for cross and CFD accounts: once nothing is open, a
     deficit is forgiven and booked on the account's last trade."""
@@ -256,7 +259,7 @@ def _protect_nb(st, c0, c1, mode, nbp, cash, trades, n_trades, first_trade):
     return 0.0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _free_collateral_nb(st, c0, c1, cols, mode, cash, prices, t):
     """Collateral a new position may use: wallet minus locked margins (isolated), or
     equity minus used margin (cross and account)."""
@@ -275,7 +278,7 @@ def _free_collateral_nb(st, c0, c1, cols, mode, cash, prices, t):
     return free
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _execute_order_nb(st, c, order, px, t, prices, c0, c1, cols, mode, isolated_cap, cash,
                       trades, n_trades, tier_floor, tier_mmr, tier_cum, tier_maxlev):
     """A market order at `px`: an exit, an entry, or a reversal (exit then entry)."""
@@ -294,7 +297,7 @@ def _execute_order_nb(st, c, order, px, t, prices, c0, c1, cols, mode, isolated_
     return cash, n_trades
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _charge_nb(st, c, pay, mode, cash, floors_all, mmrs_all, cums_all, col):
     """Funding or financing: from the position's own margin when isolated (its liquidation
     price moves), from the wallet otherwise."""
@@ -306,7 +309,7 @@ def _charge_nb(st, c, pay, mode, cash, floors_all, mmrs_all, cums_all, col):
     return cash - pay
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _isolated_adverse_nb(st, c, t, col, o, x, isolated_cap, cash, trades, n_trades, liqs,
                          n_liqs):
     s = st[c, SIDE]
@@ -324,7 +327,7 @@ def _isolated_adverse_nb(st, c, t, col, o, x, isolated_cap, cash, trades, n_trad
     return cash, n_trades, n_liqs
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _account_adverse_nb(st, c0, c1, cols, mode, closeout, nbp, cash, t, open_, high, low, p0,
                         p1, floors_all, mmrs_all, cums_all, trades, n_trades, liqs, n_liqs):
     """Stops and the account-level trigger along one linear path from the opens to the
@@ -374,7 +377,7 @@ def _account_adverse_nb(st, c0, c1, cols, mode, closeout, nbp, cash, t, open_, h
     return cash, n_trades, n_liqs
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _account_check_nb(st, c0, c1, cols, mode, closeout, nbp, cash, t, prices, p0, gap,
                       floors_all, mmrs_all, cums_all, trades, n_trades, liqs, n_liqs, high, low):
     """Close the whole account at `prices` (this bar's opens or closes) if it is already at
@@ -404,14 +407,14 @@ C_FINAL, C_FIRST, C_PEAK, C_MAX_DD, C_N, C_SUM, C_SUM_SQ, C_DOWN_SQ, C_GROWTH = 
 N_CURVE_STATS = 9
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def curve_start_nb(out):
     out[:] = 0.0
     out[C_MAX_DD] = 0.0
     out[C_GROWTH] = 1.0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def curve_update_nb(out, value):
     """Stream one equity value into `out`: drawdown from the running peak, and the simple
     returns the stats table uses (a first return of 0; from 0 to 0 is 0, from 0 to
@@ -419,6 +422,9 @@ def curve_update_nb(out, value):
     Divisions are what a bar costs most here: the drawdown is divided out only when the
     value may be a new low."""
     n = out[C_N]
+    if n > 0.0 and value == out[C_FINAL]:   # a flat bar: a return of exactly 0, same drawdown
+        out[C_N] = n + 1.0
+        return
     if n == 0.0:
         out[C_FIRST] = value
         out[C_PEAK] = value
@@ -446,7 +452,7 @@ def curve_update_nb(out, value):
     out[C_N] = n
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _fold_trades_nb(trades, lo, hi, stats):
     for i in range(lo, hi):
         tr = trades[i]
@@ -467,7 +473,7 @@ def _fold_trades_nb(trades, lo, hi, stats):
         row[S_LIQ_FEE] += tr["liq_fee"]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _fold_nb(trades, n_trades, liqs, n_liqs, stats, keep_last):
     """Fold finished trades and liquidations into per-column `stats`. With `keep_last` the
     last trade stays in the buffer (moved to slot 0): negative balance protection may still
@@ -482,7 +488,10 @@ def _fold_nb(trades, n_trades, liqs, n_liqs, stats, keep_last):
     return 0, 0
 
 
-@njit(cache=True)
+# Nothing here (or in the helpers marked `_nrt=False`) allocates, and every array it touches
+# is owned by the caller for the whole call, so it runs without numba's reference counting:
+# the atomic increments and decrements numba emits around array uses took over half its time.
+@njit(cache=True, _nrt=False)
 def account_nb(c0, c1, init_cash, mode, closeout, nbp, open_, high, low, close, funding, nights,
                entries, exits, cols, tier_floor, tier_mmr, tier_cum, tier_maxlev, fill_at_close,
                take_first, st, p0, p1, equity, trades, n_trades, liqs, n_liqs, summary, col_stats,
@@ -681,7 +690,7 @@ def account_nb(c0, c1, init_cash, mode, closeout, nbp, open_, high, low, close, 
     return n_trades, n_liqs
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _any_close_nb(close, t, cols, c0, c1):
     for c in range(c0, c1):
         if not np.isnan(close[t, cols[c]["inst"]]):
@@ -725,8 +734,10 @@ def simulate_nb(open_, high, low, close, funding, nights, entries, exits, cols, 
         cap += sig_count[cols[c]["sig"]]
     trades = np.empty(cap, dtype=trade_dt)
     liqs = np.empty(cap, dtype=liquidation_dt)
-    n_trades = 0
-    n_liqs = 0
+    # np.int64 / np.bool_, not literals: a literal argument compiles account_nb once more
+    n_trades = np.int64(0)
+    n_liqs = np.int64(0)
+    full = np.bool_(False)
 
     equity = np.empty((g, n), np.float64)   # one contiguous row per account while it runs
     st = state_nb(k)
@@ -736,7 +747,7 @@ def simulate_nb(open_, high, low, close, funding, nights, entries, exits, cols, 
     no_stats = np.empty((0, N_COL_STATS))
     no_curve = np.empty(0)
 
-    c0 = 0
+    c0 = np.int64(0)
     for a in range(g):
         c1 = c0
         while c1 < k and cols[c1]["group"] == a:
@@ -746,7 +757,106 @@ def simulate_nb(open_, high, low, close, funding, nights, entries, exits, cols, 
             c0, c1, acc["init_cash"], acc["mode"], acc["closeout"], acc["nbp"], open_, high, low,
             close, funding, nights, entries, exits, cols, tier_floor, tier_mmr, tier_cum,
             tier_maxlev, fill_at_close, take_first, st, p0, p1, equity[a], trades, n_trades,
-            liqs, n_liqs, False, no_stats, no_curve)
+            liqs, n_liqs, full, no_stats, no_curve)
         c0 = c1
 
     return equity.T, trades[:n_trades], liqs[:n_liqs]
+
+
+# -- the summaries-only sweep: every combination of a grid on every core, no curves kept
+#
+# `sweep_nb` runs the same per-account bar loop as `simulate_nb` (`account_nb`, so the
+# arithmetic is identical) but keeps, per column, the trade statistics (`N_COL_STATS`), and
+# per account and per combination, the streamed equity-curve statistics (`N_CURVE_STATS`).
+# Memory grows with the number of combinations, plus one curve of `n` bars per thread when a
+# combination has several accounts.
+#
+# Combinations are independent, so `prange` splits them over threads; each combination's
+# result does not depend on the thread or on how the grid is split into calls.
+#
+# Layout: combination `m` owns accounts `combo_start[m] .. combo_start[m+1]`, account `a` owns
+# columns `acc_start[a] .. acc_start[a+1]` of `cols`.
+#
+# It lives in this file because numba's cache only notices changes to a function's own file.
+
+
+@njit(cache=True)
+def _combination_nb(ci, first, open_, high, low, close, funding, nights, entries, exits, cols,
+                    accounts, tier_floor, tier_mmr, tier_cum, tier_maxlev, fill_at_close,
+                    take_first, acc_start, combo_start, col_stats, acc_curve, combo_curve):
+    n = open_.shape[0]
+    a0 = combo_start[ci]
+    a1 = combo_start[ci + 1]
+    lo = acc_start[a0]
+    hi = acc_start[a1]
+    local = cols[lo:hi]
+    nc = hi - lo
+    st = state_nb(nc)
+    p0 = np.empty(nc)
+    p1 = np.empty(nc)
+    # a bar closes at most three positions per column (held, reversed, re-entered at the
+    # close), and the buffers are folded after every bar
+    trades = np.empty(4 * nc + 4, dtype=trade_dt)
+    liqs = np.empty(4 * nc + 4, dtype=liquidation_dt)
+    several = a1 - a0 > 1
+    summed = np.zeros(n if several else 0)
+    col0 = acc_start[combo_start[first]]
+    acc0 = combo_start[first]
+    stats = col_stats[lo - col0:hi - col0]
+    empty = np.int64(0)      # np.int64 / np.bool_, not literals: see simulate_nb
+    summary = np.bool_(True)
+    for a in range(a0, a1):
+        acc = accounts[a]
+        account_nb(acc_start[a] - lo, acc_start[a + 1] - lo, acc["init_cash"], acc["mode"],
+                   acc["closeout"], acc["nbp"], open_, high, low, close, funding, nights,
+                   entries, exits, local, tier_floor, tier_mmr, tier_cum, tier_maxlev,
+                   fill_at_close, take_first, st, p0, p1, summed, trades, empty, liqs, empty,
+                   summary,
+                   stats, acc_curve[a - acc0])
+    out = combo_curve[ci - first]
+    if several:
+        curve_start_nb(out)
+        for t in range(n):
+            curve_update_nb(out, summed[t])
+    else:
+        out[:] = acc_curve[a0 - acc0]
+
+
+@njit(cache=True)
+def _outputs_nb(cols, acc_start, combo_start, first, last):
+    col_stats = np.zeros((acc_start[combo_start[last]] - acc_start[combo_start[first]],
+                          N_COL_STATS))
+    acc_curve = np.zeros((combo_start[last] - combo_start[first], N_CURVE_STATS))
+    combo_curve = np.zeros((last - first, N_CURVE_STATS))
+    return col_stats, acc_curve, combo_curve
+
+
+@njit(cache=True, parallel=True)
+def sweep_nb(open_, high, low, close, funding, nights, entries, exits, cols, accounts, tier_floor,
+             tier_mmr, tier_cum, tier_maxlev, fill_at_close, take_first, acc_start, combo_start,
+             first, last):
+    """Combinations `first .. last` on all of numba's threads. The first sixteen arguments
+    are `simulate_nb`'s. Returns, for those combinations only, col_stats (their columns x
+    N_COL_STATS), acc_curve (their accounts x N_CURVE_STATS), combo_curve (last - first rows)."""
+    col_stats, acc_curve, combo_curve = _outputs_nb(cols, acc_start, combo_start, first, last)
+    for ci in prange(first, last):
+        _combination_nb(ci, first, open_, high, low, close, funding, nights, entries, exits,
+                        cols, accounts, tier_floor, tier_mmr, tier_cum, tier_maxlev,
+                        fill_at_close, take_first, acc_start, combo_start, col_stats, acc_curve,
+                        combo_curve)
+    return col_stats, acc_curve, combo_curve
+
+
+@njit(cache=True, nogil=True)
+def sweep_serial_nb(open_, high, low, close, funding, nights, entries, exits, cols, accounts,
+                    tier_floor, tier_mmr, tier_cum, tier_maxlev, fill_at_close, take_first,
+                    acc_start, combo_start, first, last):
+    """`sweep_nb` on the calling thread, without the GIL: the reference a parallel run must
+    equal, and what a Dask worker's threads run side by side."""
+    col_stats, acc_curve, combo_curve = _outputs_nb(cols, acc_start, combo_start, first, last)
+    for ci in range(first, last):
+        _combination_nb(ci, first, open_, high, low, close, funding, nights, entries, exits,
+                        cols, accounts, tier_floor, tier_mmr, tier_cum, tier_maxlev,
+                        fill_at_close, take_first, acc_start, combo_start, col_stats, acc_curve,
+                        combo_curve)
+    return col_stats, acc_curve, combo_curve

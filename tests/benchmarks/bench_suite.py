@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+os.environ.setdefault("TQDM_DISABLE", "1")   # backtesting.py's progress bar (read at tqdm import)
 SITCLI = Path(sys.executable).parent / "sitcli"
 
 FULL = dict(daily_bars=2520, daily_symbols=5, daily_combos=10_000, minute_bars=2_600_000,
@@ -110,7 +111,7 @@ def best_of(fn, repeat: int) -> float:
 def sweep_seconds(args, acc_start, combo_start, threads: int, repeat: int) -> float:
     import numba
 
-    from sitcli.engine.sweep_kernel import sweep_nb
+    from sitcli.engine.kernel import sweep_nb
 
     numba.set_num_threads(threads)
     m = len(combo_start) - 1
@@ -148,7 +149,7 @@ def kernel_section(name: str, args, acc_start, combo_start, full_combos: int, re
     }
 
 
-def vectorbt_section(args, runs: int, repeat: int, kernel_rate: float) -> dict:
+def vectorbt_section(args, runs: int, repeat: int, kernel: dict) -> dict:
     """vectorbt 1.x from_signals on the first `runs` runs' bars, signals, stops, take-profits,
     fees and slippage, one column per run."""
     import pandas as pd
@@ -168,15 +169,17 @@ def vectorbt_section(args, runs: int, repeat: int, kernel_rate: float) -> dict:
     seconds = best_of(lambda: vbt.Portfolio.from_signals(**kw).total_return(), repeat)
     rate = len(close) * runs / seconds
     return {"runs": runs, "seconds": round(seconds, 3), "updates_per_second": round(rate),
-            "sitcli_speedup_one_core": round(kernel_rate / rate, 2)}
+            "sitcli_speedup_one_core": round(kernel["sweep_updates_per_second_one_core"] / rate, 2),
+            "sitcli_full_record_speedup_one_core":
+                round(kernel["full_record_updates_per_second_one_core"] / rate, 2)}
 
 
 def backtesting_section(args, symbols: int, max_bars: int, sitcli_rate: float) -> dict:
     """backtesting.py (kernc) running the same single strategy (the first combination's
-    leverage, stop, take-profit and costs) on each symbol's bars."""
+    leverage, stop, take-profit, time exit, commission and spread; it has no funding or
+    liquidation) on each symbol's bars."""
     import warnings
 
-    os.environ["TQDM_DISABLE"] = "1"     # its progress bar
     import pandas as pd
     from backtesting import Backtest, Strategy
 
@@ -190,6 +193,9 @@ def backtesting_section(args, symbols: int, max_bars: int, sitcli_rate: float) -
 
         def next(self):
             i = len(self.data) - 1
+            for trade in self.trades:   # the time exit
+                if i - trade.entry_bar + 1 >= col["max_bars"]:
+                    trade.close()
             if self.position and self.exits[i]:
                 self.position.close()
             elif not self.position and self.entries[i] > 0:
@@ -312,8 +318,7 @@ def main() -> None:
 
     import numba
 
-    from sitcli.engine.kernel import simulate_nb
-    from sitcli.engine.sweep_kernel import sweep_nb
+    from sitcli.engine.kernel import simulate_nb, sweep_nb
 
     warm_args, warm_acc, warm_combo = workload(64, 2, 2)
     sweep_nb(*warm_args, warm_acc, warm_combo, 0, 2)
@@ -328,7 +333,8 @@ def main() -> None:
     report["kernel_daily"] = kernel_section("daily", *daily, p["full_kernel_combos"], p["repeat"])
     rate = report["kernel_daily"]["sweep_updates_per_second_one_core"]
     if "vectorbt" not in skip:
-        report["vectorbt_daily"] = vectorbt_section(daily[0], p["vectorbt_runs"], p["repeat"], rate)
+        report["vectorbt_daily"] = vectorbt_section(daily[0], p["vectorbt_runs"], p["repeat"],
+                                                    report["kernel_daily"])
     if "backtesting" not in skip:
         report["backtesting_py_daily"] = backtesting_section(daily[0], p["daily_symbols"],
                                                              p["daily_bars"], rate)
@@ -344,7 +350,7 @@ def main() -> None:
         rate_m = report["kernel_minute"]["sweep_updates_per_second_one_core"]
         if "vectorbt" not in skip:
             report["vectorbt_minute"] = vectorbt_section(minute[0], p["vectorbt_minute_runs"], 1,
-                                                         rate_m)
+                                                         report["kernel_minute"])
         if "backtesting" not in skip:
             report["backtesting_py_minute"] = backtesting_section(
                 minute[0], 1, p["backtesting_minute_bars"], rate_m)
