@@ -58,6 +58,14 @@ class Leg:
     close_times: pd.DatetimeIndex = None
 
 
+def synthetic_notice(legs: list[Leg]) -> str:
+    """The banner for runs on generated prices: the demo data or a simulated series (SIT)."""
+    if any(leg.synthetic and leg.source == "demo" for leg in legs):
+        return "SYNTHETIC DEMO DATA: generated prices, not market history."
+    made = ", ".join(f"{leg.symbol} ({leg.source})" for leg in legs if leg.synthetic)
+    return f"SYNTHETIC DATA: {made} simulated, not market history." if made else ""
+
+
 def parse_date(text: str | None, flag: str):
     if text is None:
         return None

@@ -49,13 +49,9 @@ class Result:
 
     @property
     def synthetic_notice(self) -> str:
-        """The banner for runs on generated prices: the demo data or a simulated series (SIT)."""
-        if any(leg.synthetic and leg.source == "demo" for leg in self.legs):
-            return "SYNTHETIC DEMO DATA: generated prices, not market history."
-        if self.synthetic:
-            made = ", ".join(f"{leg.symbol} ({leg.source})" for leg in self.legs if leg.synthetic)
-            return f"SYNTHETIC DATA: {made} simulated, not market history."
-        return ""
+        from sitcli.backtest import synthetic_notice
+
+        return synthetic_notice(self.legs)
 
     def label(self, r: int) -> str:
         run = self.runs[r]

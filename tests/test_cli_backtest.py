@@ -442,3 +442,15 @@ def test_bad_events_file_exits_2(cli, tmp_path):
                    "2024-05-01T00:00:00Z,x,test,1,maybe,equity,me\n")
     proc = cli("backtest", "--demo", "--symbols", "NVDA", "--events", bad)
     assert_one_line_error(proc, 2, "mine.csv", "line 2", "status")
+
+
+def test_a_large_grid_points_to_sweep(cli):
+    # 1 symbol x 3 x 700 = 2,100 runs > SWEEP_HINT_RUNS (2,000); 100 runs stay quiet
+    stops = ",".join(f"{0.001 * k:.3f}" for k in range(1, 701))
+    big = cli("backtest", "--demo", "--symbols", "TSM", "--grid", "hold=1,2,3", "--grid",
+              f"stop={stops}", "--format", "json", check_code=0)
+    assert "2,100 runs" in big.stderr and "sitcli sweep" in big.stderr
+    json.loads(big.stdout)
+    small = cli("backtest", "--demo", "--symbols", "TSM", "--grid", "hold=1,2,3,4", "--grid",
+                "stop=" + ",".join(stops.split(",")[:25]), "--format", "json", check_code=0)
+    assert "sitcli sweep" not in small.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -38,6 +39,9 @@ LOWER_IS_BETTER = {"liquidations", "fees", "spread", "slippage", "financing", "f
 RANK_COLUMNS = ("total_return_pct", "cagr_pct", "sharpe", "max_drawdown_pct", "win_rate_pct",
                 "trades", "liquidations", "final_equity")
 
+
+# above this many runs `backtest --grid` points to `sitcli sweep` (full records grow with runs x bars)
+SWEEP_HINT_RUNS = 2000
 
 def backtest(
     strategy: Annotated[str, typer.Argument(
@@ -120,6 +124,10 @@ def backtest(
                     cash=cash, size=size, account=account, cfd_hours=cfd_hours, start=start,
                     end=end, timeframe=timeframe, fill=fill, take_first=take_first,
                     allow_above_cap=allow_above_cap)
+    runs_asked = len(names) * math.prod(len(v) for v in cfg.grid.values())
+    if runs_asked > SWEEP_HINT_RUNS:
+        note(f"{runs_asked:,} runs with full records: `sitcli sweep` takes the same arguments, uses "
+             "every core and keeps only per-run summaries", quiet)
     store = demo_store() if demo else Store(default_data_dir(data_dir))
     result = run_backtest(cfg, store, load_events(events_files))
     runs = result.run_stats()
@@ -159,7 +167,6 @@ def _stat_row(row: dict) -> dict:
 
 
 def _ranked(rows: list[dict], key: str) -> list[dict]:
-    import math
 
     sign = 1 if key in LOWER_IS_BETTER else -1
 

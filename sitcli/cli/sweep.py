@@ -168,7 +168,9 @@ def _print_tables(result, rows, rank_by, top) -> None:
 
     payload = _payload(result, [])
     if result.synthetic:
-        typer.echo("SYNTHETIC DEMO DATA: generated prices, not market history.")
+        from sitcli.backtest import synthetic_notice
+
+        typer.echo(synthetic_notice(result.prep.legs))
     header = _header(payload["assumptions"])
     total = len(result.finished)
     header["combinations"] = (f"{total:,}" if result.complete else

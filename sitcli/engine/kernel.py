@@ -40,6 +40,7 @@ Outputs: equity (n, g) at each close, trades (`trade_dt`), liquidations (`liquid
 
 import numpy as np
 from numba import njit, prange
+from numba.core.cpu import CPUTargetOptions
 
 from sitcli.engine import margin as formulas
 from sitcli.engine.records import (
@@ -60,6 +61,9 @@ from sitcli.engine.records import (
 # Speed without changing a result (measured on tests/benchmarks): helpers on every bar and
 # order execution are inlined at numba IR level; the other helpers and the bar loop itself
 # run without numba's reference counting (`_nrt=False`, see account_nb).
+# `_nrt` is numba's private switch (numba 0.59-0.68 have it): fall back to the default, about
+# half the speed, on a numba that drops it rather than fail to compile.
+NO_REFCOUNT = {"_nrt": False} if hasattr(CPUTargetOptions, "_nrt") else {}
 tier_index_nb = njit(cache=True, inline="always")(formulas.tier_index)
 liquidation_price_nb = njit(cache=True, inline="always")(formulas.liquidation_price)
 
@@ -112,7 +116,7 @@ def _open_position_nb(st, c, side, mid, bar, free, col, floors, mmrs, cums, maxl
     return fee
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, **NO_REFCOUNT)
 def _close_position_nb(st, c, mid, reason, bar, col, isolated_cap, trades, n_trades):
     """Close at `mid`; liquidations fill at `mid` exactly, other exits pay spread and slippage.
 
@@ -157,7 +161,7 @@ def _close_position_nb(st, c, mid, reason, bar, col, isolated_cap, trades, n_tra
     return cash_change + protection
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, **NO_REFCOUNT)
 def _record_liquidation_nb(liqs, n_liqs, c, bar, side, kind, trigger, fill, extreme, gap,
                            gap_loss):
     rec = liqs[n_liqs]
@@ -172,7 +176,7 @@ def _record_liquidation_nb(liqs, n_liqs, c, bar, side, kind, trigger, fill, extr
     rec["gap_loss"] = gap_loss
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, **NO_REFCOUNT)
 def _liquidate_isolated_nb(st, c, t, px, col, isolated_cap, gap, extreme, trades, n_trades,
                            liqs, n_liqs):
     """Liquidate one isolated position at `px` (its liquidation price, or a worse open or
@@ -185,7 +189,7 @@ def _liquidate_isolated_nb(st, c, t, px, col, isolated_cap, gap, extreme, trades
     return dcash
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, **NO_REFCOUNT)
 def _path_margin_nb(st, c0, c1, cols, mode, closeout, cash, p0, p1, floors_all, mmrs_all,
                     cums_all):
     """f(λ) = equity − threshold along the straight path from `p0` (λ=0) to `p1` (λ=1) for
@@ -219,7 +223,7 @@ def _path_margin_nb(st, c0, c1, cols, mode, closeout, cash, p0, p1, floors_all, 
     return eq0 - thr0, eq1 - thr1
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, **NO_REFCOUNT)
 def _close_all_nb(st, c0, c1, cols, mode, nbp, cash, p0, p1, lam, t, gap, trades, n_trades,
                   liqs, n_liqs, high, low):
     """Account-level liquidation (cross) or close-out (CFD) of every open position at the
@@ -243,7 +247,7 @@ def _close_all_nb(st, c0, c1, cols, mode, nbp, cash, p0, p1, lam, t, gap, trades
     return cash, n_trades, n_liqs
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, **NO_REFCOUNT)
 def _protect_nb(st, c0, c1, mode, nbp, cash, trades, n_trades, first_trade):
     """Negative balance protection for cross and CFD accounts: once nothing is open, a
     deficit is forgiven and booked on the account's last trade."""
@@ -327,7 +331,7 @@ def _isolated_adverse_nb(st, c, t, col, o, x, isolated_cap, cash, trades, n_trad
     return cash, n_trades, n_liqs
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, **NO_REFCOUNT)
 def _account_adverse_nb(st, c0, c1, cols, mode, closeout, nbp, cash, t, open_, high, low, p0,
                         p1, floors_all, mmrs_all, cums_all, trades, n_trades, liqs, n_liqs):
     """Stops and the account-level trigger along one linear path from the opens to the
@@ -377,7 +381,7 @@ def _account_adverse_nb(st, c0, c1, cols, mode, closeout, nbp, cash, t, open_, h
     return cash, n_trades, n_liqs
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, **NO_REFCOUNT)
 def _account_check_nb(st, c0, c1, cols, mode, closeout, nbp, cash, t, prices, p0, gap,
                       floors_all, mmrs_all, cums_all, trades, n_trades, liqs, n_liqs, high, low):
     """Close the whole account at `prices` (this bar's opens or closes) if it is already at
@@ -491,7 +495,7 @@ def _fold_nb(trades, n_trades, liqs, n_liqs, stats, keep_last):
 # Nothing here (or in the helpers marked `_nrt=False`) allocates, and every array it touches
 # is owned by the caller for the whole call, so it runs without numba's reference counting:
 # the atomic increments and decrements numba emits around array uses took over half its time.
-@njit(cache=True, _nrt=False)
+@njit(cache=True, **NO_REFCOUNT)
 def account_nb(c0, c1, init_cash, mode, closeout, nbp, open_, high, low, close, funding, nights,
                entries, exits, cols, tier_floor, tier_mmr, tier_cum, tier_maxlev, fill_at_close,
                take_first, st, p0, p1, equity, trades, n_trades, liqs, n_liqs, summary, col_stats,
@@ -690,7 +694,7 @@ def account_nb(c0, c1, init_cash, mode, closeout, nbp, open_, high, low, close, 
     return n_trades, n_liqs
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, **NO_REFCOUNT)
 def _any_close_nb(close, t, cols, c0, c1):
     for c in range(c0, c1):
         if not np.isnan(close[t, cols[c]["inst"]]):
