@@ -38,7 +38,7 @@ def test_benchmark_suite_reduced_prints_one_json_document():
                          ("kernel_minute", "sweep_updates_per_second_all_cores"),
                          ("vectorbt_daily", "sitcli_speedup_one_core"),
                          ("backtesting_py_daily", "sitcli_speedup_one_core"),
-                         ("sweep_memory", "peak_rss_bytes"),
+                         ("sweep_memory", "peak_rss_bytes"), ("sit_model", "path_steps_per_second"),
                          ("cli", "help_seconds"), ("cli", "backtest_demo_warm_seconds")):
         assert report[section][key] > 0, (section, key)
     assert [row["threads"] for row in report["scaling"]["by_threads"]][0] == 1

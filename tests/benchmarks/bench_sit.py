@@ -30,29 +30,31 @@ def main(argv: list[str] | None = None) -> None:
     if args.quick:
         args.paths, args.years, args.repeat = 200, 1.0, 1
 
+    print(json.dumps(measure(args.paths, args.years, args.steps_per_year, args.repeat, args.scheme)))
+
+
+def measure(n_paths: int = 10_000, years: float = 3.0, steps_per_year: int = 252, repeat: int = 3,
+            scheme: str = "exact") -> dict:
+    """Seconds for `n_paths` model paths: the first call (compile or cache load) and the best of
+    `repeat` calls after it (also run by tests/benchmarks/bench_suite.py)."""
     import numba
 
     from sitcli.sit.model import SitParams, simulate_log_paths
 
     params = SitParams()
     t0 = time.perf_counter()
-    paths = simulate_log_paths(params, args.paths, args.years, args.steps_per_year, seed=1,
-                               scheme=args.scheme)
+    paths = simulate_log_paths(params, n_paths, years, steps_per_year, seed=1, scheme=scheme)
     first = time.perf_counter() - t0
     best = float("inf")
-    for r in range(args.repeat):
+    for r in range(repeat):
         t0 = time.perf_counter()
-        simulate_log_paths(params, args.paths, args.years, args.steps_per_year, seed=2 + r,
-                           scheme=args.scheme)
+        simulate_log_paths(params, n_paths, years, steps_per_year, seed=2 + r, scheme=scheme)
         best = min(best, time.perf_counter() - t0)
     steps = paths.shape[1] - 1
-    print(json.dumps({
-        "paths": args.paths, "years": args.years, "steps": steps, "scheme": args.scheme,
-        "threads": numba.get_num_threads(),
-        "seconds_compiled": round(best, 4), "seconds_first_call": round(first, 4),
-        "path_steps_per_second": round(args.paths * steps / best),
-    }))
-
+    return {"paths": n_paths, "years": years, "steps": steps, "scheme": scheme,
+            "threads": numba.get_num_threads(),
+            "seconds_compiled": round(best, 4), "seconds_first_call": round(first, 4),
+            "path_steps_per_second": round(n_paths * steps / best)}
 
 if __name__ == "__main__":
     main()

@@ -357,6 +357,10 @@ def main() -> None:
         del minute
     if "memory" not in skip:
         report["sweep_memory"] = memory_section(p["memory_grid"], env)
+    if "sit" not in skip:   # issue 5: 10,000 SIT model paths x 3 years of daily steps
+        from bench_sit import measure
+
+        report["sit_model"] = (measure(200, 1.0, 252, 1) if opts.reduced else measure())
     if "cli" not in skip:
         report["cli"] = cli_section(p["cli_repeat"], env, cold=not opts.reduced)
     report["budgets"] = budgets(report)
