@@ -16,42 +16,10 @@ import numpy as np
 
 
 def workload(n_bars: int, n_combos: int, seed: int = 7):
-    from sitcli.engine.records import ISOLATED, account_dt, column_dt
+    """simulate_nb's arguments for one symbol: bench_suite's workload with a single column set."""
+    from bench_suite import workload as suite_workload
 
-    rng = np.random.default_rng(seed)
-    ret = rng.standard_t(4, n_bars) * 0.02
-    close = 100 * np.exp(np.cumsum(ret))
-    open_ = np.r_[100.0, close[:-1]] * np.exp(rng.normal(0, 0.003, n_bars))
-    high = np.maximum(open_, close) * np.exp(np.abs(rng.normal(0, 0.01, n_bars)))
-    low = np.minimum(open_, close) * np.exp(-np.abs(rng.normal(0, 0.01, n_bars)))
-    as2d = lambda a: np.ascontiguousarray(a.reshape(-1, 1))  # noqa: E731
-    mean = np.convolve(close, np.ones(20) / 20, mode="same")
-    entries = np.where((close > mean) & (rng.random(n_bars) < 0.2), 1, 0).astype(np.int8)
-    exits = rng.random(n_bars) < 0.05
-    cols = np.zeros(n_combos, column_dt)
-    cols["group"] = np.arange(n_combos)
-    cols["leverage"] = rng.choice([2.0, 5.0, 10.0, 20.0, 50.0], n_combos)
-    cols["size"] = 1.0
-    cols["stop"] = rng.uniform(0.005, 0.05, n_combos)
-    cols["take"] = rng.uniform(0.01, 0.1, n_combos)
-    cols["max_bars"] = 10
-    cols["fee"] = 0.0005
-    cols["half_spread"] = 0.0001
-    cols["slippage"] = 0.0002
-    cols["fin_days"] = 365.0
-    cols["liq_fee"] = 0.005
-    accounts = np.zeros(n_combos, account_dt)
-    accounts["init_cash"] = 1000.0
-    accounts["mode"] = ISOLATED
-    accounts["nbp"] = True
-    floors = np.array([[0.0, 50000.0, 250000.0]])
-    mmrs = np.array([[0.004, 0.005, 0.01]])
-    cums = np.array([[0.0, 50.0, 1300.0]])
-    maxlevs = np.array([[125.0, 100.0, 50.0]])
-    funding = np.full((n_bars, 1), 0.0003)
-    nights = np.zeros((n_bars, 1))
-    return (as2d(open_), as2d(high), as2d(low), as2d(close), funding, nights, as2d(entries),
-            as2d(exits), cols, accounts, floors, mmrs, cums, maxlevs, False, False)
+    return suite_workload(n_bars, 1, n_combos, seed)[0]
 
 
 def main() -> None:
