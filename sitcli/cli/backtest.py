@@ -103,32 +103,20 @@ def backtest(
 
     Example: sitcli backtest catalyst_momentum --demo --grid leverage=5,20,50
     """
-    from sitcli.backtest import RunConfig, parse_grid, run_backtest
+    from sitcli.backtest import run_backtest
     from sitcli.cli.render import note
-    from sitcli.data.store import Store, default_data_dir, demo_store
     from sitcli.errors import BadInput
     from sitcli.events import load_events
 
-    if symbols is None and not demo:
-        raise BadInput("pass --symbols NVDA,AMD (stored data) or --demo (embedded demo data)")
     if out is not None and out.exists() and not out.is_dir():
         raise BadInput(f"--out {out}: exists and is not a directory; give a directory path")
     if plot and out is None:
         raise BadInput("--plot writes equity.png and report.html into --out DIR; add --out")
-    if rank_by not in STAT_TITLES:
-        raise BadInput(f"--rank-by {rank_by}: use one of {', '.join(STAT_TITLES)}")
-    names = [s.strip() for s in (symbols or DEMO_SYMBOLS).split(",") if s.strip()]
-    cfg = RunConfig(symbols=names, strategy=strategy_file or strategy,
-                    params=parse_pairs(params, "--param", "hold=3"), grid=parse_grid(grid),
-                    leverage=leverage, venue=venue, overrides=parse_pairs(settings, "--set", "fee=0.001"),
-                    cash=cash, size=size, account=account, cfd_hours=cfd_hours, start=start,
-                    end=end, timeframe=timeframe, fill=fill, take_first=take_first,
-                    allow_above_cap=allow_above_cap)
-    runs_asked = len(names) * math.prod(len(v) for v in cfg.grid.values())
+    cfg, store = run_config(locals())
+    runs_asked = len(cfg.symbols) * math.prod(len(v) for v in cfg.grid.values())
     if runs_asked > SWEEP_HINT_RUNS:
         note(f"{runs_asked:,} runs with full records: `sitcli sweep` takes the same arguments, uses "
              "every core and keeps only per-run summaries", quiet)
-    store = demo_store() if demo else Store(default_data_dir(data_dir))
     result = run_backtest(cfg, store, load_events(events_files))
     runs = result.run_stats()
     combos = result.combo_stats()
@@ -164,6 +152,29 @@ PLOT_FILES = ("equity.png", "report.html")
 
 def _stat_row(row: dict) -> dict:
     return {k: row[k] for k in ("symbol", *STAT_TITLES) if k in row}
+
+
+def run_config(opts: dict):
+    """The RunConfig and store of a backtest or sweep from the options the two commands share."""
+    from sitcli.backtest import RunConfig, parse_grid
+    from sitcli.data.store import Store, default_data_dir, demo_store
+    from sitcli.errors import BadInput
+
+    o = type("Options", (), opts)
+    if o.symbols is None and not o.demo:
+        raise BadInput("pass --symbols NVDA,AMD (stored data) or --demo (embedded demo data)")
+    if o.rank_by not in STAT_TITLES:
+        raise BadInput(f"--rank-by {o.rank_by}: use one of {', '.join(STAT_TITLES)}")
+    names = [s.strip() for s in (o.symbols or DEMO_SYMBOLS).split(",") if s.strip()]
+    cfg = RunConfig(symbols=names, strategy=o.strategy_file or o.strategy,
+                    params=parse_pairs(o.params, "--param", "hold=3"), grid=parse_grid(o.grid),
+                    leverage=o.leverage, venue=o.venue,
+                    overrides=parse_pairs(o.settings, "--set", "fee=0.001"), cash=o.cash,
+                    size=o.size, account=o.account, cfd_hours=o.cfd_hours, start=o.start,
+                    end=o.end, timeframe=o.timeframe, fill=o.fill, take_first=o.take_first,
+                    allow_above_cap=o.allow_above_cap)
+    store = demo_store() if o.demo else Store(default_data_dir(o.data_dir))
+    return cfg, store
 
 
 def _ranked(rows: list[dict], key: str) -> list[dict]:

@@ -104,7 +104,7 @@ def curve(
     emit(fmt, result, result["contracts"], columns, title=title)
 
 
-# ---------------------------------------------------------------- index and hedge (SIT-B)
+# ---------------------------------------------------------------- index and hedge
 
 @sit_app.command("index")
 def index_command(

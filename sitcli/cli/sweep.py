@@ -44,31 +44,17 @@ def sweep(**opts) -> None:
     """
     import sys
 
-    from sitcli.backtest import RunConfig, parse_grid
-    from sitcli.cli.backtest import DEMO_SYMBOLS, STAT_TITLES
-    from sitcli.cli.options import Format, parse_pairs
+    from sitcli.cli.backtest import STAT_TITLES, run_config
+    from sitcli.cli.options import Format
     from sitcli.cli.render import note
-    from sitcli.data.store import Store, default_data_dir, demo_store
     from sitcli.errors import BadInput
     from sitcli.events import load_events
     from sitcli.sweep import run_sweep
 
     o = type("Options", (), opts)
-    if o.symbols is None and not o.demo:
-        raise BadInput("pass --symbols NVDA,AMD (stored data) or --demo (embedded demo data)")
-    if o.rank_by not in STAT_TITLES:
-        raise BadInput(f"--rank-by {o.rank_by}: use one of {', '.join(STAT_TITLES)}")
     if o.out is not None and o.out.is_dir():
         raise BadInput(f"--out {o.out}: is a directory; give a file name such as sweep.csv")
-    names = [s.strip() for s in (o.symbols or DEMO_SYMBOLS).split(",") if s.strip()]
-    cfg = RunConfig(symbols=names, strategy=o.strategy_file or o.strategy,
-                    params=parse_pairs(o.params, "--param", "hold=3"), grid=parse_grid(o.grid),
-                    leverage=o.leverage, venue=o.venue,
-                    overrides=parse_pairs(o.settings, "--set", "fee=0.001"), cash=o.cash,
-                    size=o.size, account=o.account, cfd_hours=o.cfd_hours, start=o.start,
-                    end=o.end, timeframe=o.timeframe, fill=o.fill, take_first=o.take_first,
-                    allow_above_cap=o.allow_above_cap)
-    store = demo_store() if o.demo else Store(default_data_dir(o.data_dir))
+    cfg, store = run_config(opts)
     events = load_events(o.events_files)
     kwargs = dict(workers=o.workers, executor=o.executor, scheduler=o.scheduler,
                   chunk_size=o.chunk_size)
