@@ -30,6 +30,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sitcli.engine.margin import bracket_notional_cap
 from sitcli.errors import BadInput, DataMissing
 
 SCHEMA_VERSION = 1
@@ -471,10 +472,8 @@ def _size(budget: float, lev: float, lev_wanted: float, venue, price: float) -> 
         notes.append(f"leverage {lev_wanted:g}x capped at {venue.name}'s {lev:g}x")
     if venue.margin_mode != "account":
         t = venue.tiers
-        allowed = [j for j in range(len(t.floor)) if t.max_leverage[j] >= lev]
-        top = allowed[-1] + 1 if allowed else 0
-        limit = t.floor[top] if top < len(t.floor) else math.inf
-        if notional > limit:
+        limit = bracket_notional_cap(notional, lev, t.floor, t.max_leverage)
+        if limit < notional:
             notional = limit
             notes.append(f"notional cut to {limit:,.0f}, the most {venue.name}'s "
                          f"{t.name} brackets allow at {lev:g}x")

@@ -266,3 +266,18 @@ def test_design_worked_example_maintenance_half_percent():
     assert not rows[-1.0]["liquidated"]
     assert rows[-2.0]["liquidated"]
     assert math.isclose(rep["bankruptcy_price"], 49000.0, rel_tol=REL)
+
+
+def test_bracket_notional_cap_on_binance_btc_brackets():
+    from sitcli.engine.margin import bracket_notional_cap
+
+    floors = (0.0, 50_000.0, 250_000.0, 1_000_000.0, 7_500_000.0)
+    max_lev = (125.0, 100.0, 50.0, 20.0, 10.0)
+    # 300k at 60x sits in the 250k-1M bracket (50x max): cut to just under 250k, where 100x is allowed
+    assert bracket_notional_cap(300_000.0, 60.0, floors, max_lev) == pytest.approx(250_000.0, rel=1e-9)
+    assert bracket_notional_cap(300_000.0, 60.0, floors, max_lev) < 250_000.0
+    # 60k at 125x: the 50k-250k bracket allows 100x, so down to the first bracket's 50k
+    assert bracket_notional_cap(60_000.0, 125.0, floors, max_lev) == pytest.approx(50_000.0, rel=1e-9)
+    # 5M at exactly 20x is allowed where it is; 150x is allowed nowhere
+    assert bracket_notional_cap(5_000_000.0, 20.0, floors, max_lev) == 5_000_000.0
+    assert bracket_notional_cap(10.0, 150.0, floors, max_lev) == 0.0

@@ -66,6 +66,7 @@ from sitcli.engine.records import (
 NO_REFCOUNT = {"_nrt": False} if hasattr(CPUTargetOptions, "_nrt") else {}
 tier_index_nb = njit(cache=True, inline="always")(formulas.tier_index)
 liquidation_price_nb = njit(cache=True, inline="always")(formulas.liquidation_price)
+bracket_notional_cap_nb = njit(cache=True, inline="always")(formulas.bracket_notional_cap)
 
 # A liquidation price is computed, not given: let a bar that reaches it to within rounding
 # (1e-12 relative, on the conservative side) trigger it.
@@ -85,12 +86,12 @@ def _open_position_nb(st, c, side, mid, bar, free, col, floors, mmrs, cums, maxl
     fill = mid * (1.0 + side * (col["half_spread"] + col["slippage"]))
     margin = col["size"] * free / (1.0 + lev * col["fee"])
     qty = margin * lev / fill
-    j = tier_index_nb(floors, qty * fill)
-    while lev > maxlevs[j]:
-        if j == 0:
-            return -1.0
-        qty = floors[j] * (1.0 - 1e-12) / fill   # just inside the bracket below
-        j -= 1
+    notional = qty * fill
+    capped = bracket_notional_cap_nb(notional, lev, floors, maxlevs)
+    if capped == 0.0:
+        return -1.0
+    if capped < notional:
+        qty = capped / fill
     margin = qty * fill / lev
     if not qty > 0.0:   # dust left after a wipe-out: nothing to buy
         return -1.0

@@ -27,6 +27,20 @@ def tier_index(floors, notional):
     return j
 
 
+def bracket_notional_cap(notional, leverage, floors, max_leverages):
+    """The largest notional up to `notional` whose bracket allows `leverage` (brackets allow
+    less leverage as the notional grows); 0.0 when even the first bracket does not."""
+    j = len(floors) - 1
+    while j > 0 and floors[j] > notional:   # the bracket holding `notional` (no call: numba)
+        j -= 1
+    while leverage > max_leverages[j]:
+        if j == 0:
+            return 0.0
+        notional = floors[j] * (1.0 - 1e-12)   # just inside the bracket below
+        j -= 1
+    return notional
+
+
 def liquidation_price(side, qty, entry, margin, floors, mmrs, cums):
     """Isolated liquidation price; 0.0 for a long that cannot be liquidated (LP <= 0)."""
     price = math.nan
