@@ -60,10 +60,13 @@ class Leg:
 
 def synthetic_notice(legs: list[Leg]) -> str:
     """The banner for runs on generated prices: the demo data or a simulated series (SIT)."""
-    if any(leg.synthetic and leg.source == "demo" for leg in legs):
-        return "SYNTHETIC DEMO DATA: generated prices, not market history."
-    made = ", ".join(f"{leg.symbol} ({leg.source})" for leg in legs if leg.synthetic)
-    return f"SYNTHETIC DATA: {made} simulated, not market history." if made else ""
+    from sitcli.data.store import synthetic_label
+
+    label = synthetic_label(leg.source for leg in legs if leg.synthetic)
+    if label == "SYNTHETIC DATA":
+        made = ", ".join(f"{leg.symbol} ({leg.source})" for leg in legs if leg.synthetic)
+        return f"{label}: {made} simulated, not market history."
+    return f"{label}: generated prices, not market history." if label else ""
 
 
 def parse_date(text: str | None, flag: str):

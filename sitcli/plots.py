@@ -25,6 +25,11 @@ TRADES_SHOWN = 500      # trade rows in the HTML report
 FIGSIZE = (12.0, 7.0)   # inches
 DPI = 150
 SYNTHETIC_TEXT = "SYNTHETIC DEMO DATA"
+
+
+def _synthetic_text(synthetic: bool | str) -> str:
+    """`synthetic`: a label from `store.synthetic_label`, or True for the demo's."""
+    return synthetic if isinstance(synthetic, str) else (SYNTHETIC_TEXT if synthetic else "")
 KIND_COLORS = {"liquidation": "#d62728", "close-out": "#ff7f0e"}   # red, orange
 DASH = "\u2013"         # shown for NaN / None / missing
 
@@ -78,7 +83,7 @@ def _render_png(equity, liquidations, title: str, synthetic: bool) -> bytes:
     if n_runs > MAX_LINES:
         heading += f"  (top {MAX_LINES} of {n_runs} runs by final equity)"
     if synthetic:
-        heading = f"{SYNTHETIC_TEXT} \u2014 {heading}"
+        heading = f"{_synthetic_text(synthetic)} \u2014 {heading}"
 
     x = _naive_utc(eq.index) if len(eq.index) else eq.index
     fig = Figure(figsize=FIGSIZE, dpi=DPI, layout="constrained")
@@ -450,8 +455,10 @@ def scenario_plot(path, result: dict, title: str, synthetic: bool = False) -> Pa
         raise ValueError(f"scenario plot {str(path)!r}: unsupported extension "
                          f"{path.suffix or '(none)'!r}; use .png or .html")
     result = dict(result or {})
-    synthetic = bool(synthetic) or any(isinstance(v, dict) and v.get("synthetic")
-                                       for v in result.values())
+    from sitcli.data.store import synthetic_label
+
+    synthetic = synthetic or synthetic_label(v.get("source", "demo") for v in result.values()
+                                             if isinstance(v, dict) and v.get("synthetic"))
     png = _render_scenario_png(result, title, synthetic)
     if ext == ".png":
         _atomic_write(path, png)
@@ -532,7 +539,7 @@ def _render_scenario_png(result: dict, title: str, synthetic: bool) -> bytes:
 
     heading = str(title)
     if synthetic:
-        heading = f"{SYNTHETIC_TEXT} \u2014 {heading}"
+        heading = f"{_synthetic_text(synthetic)} \u2014 {heading}"
 
     fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)
@@ -628,18 +635,19 @@ def _render_scenario_png(result: dict, title: str, synthetic: bool) -> bytes:
     return buf.getvalue()
 
 
-def _html_head(title: str, synthetic: bool) -> list[str]:
+def _html_head(title: str, synthetic: bool | str) -> list[str]:
     """Doctype, inline style, the synthetic-data banner and the title of a report page."""
     esc = html.escape
+    label = _synthetic_text(synthetic)
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{esc(('[' + SYNTHETIC_TEXT + '] ') if synthetic else '')}{esc(str(title))}</title>",
+        f"<title>{esc(('[' + label + '] ') if label else '')}{esc(str(title))}</title>",
         f"<style>{_CSS}</style></head><body>",
     ]
-    if synthetic:
-        parts.append(f'<div class="banner">{SYNTHETIC_TEXT}: these are generated random paths, '
+    if label:
+        parts.append(f'<div class="banner">{label}: these are generated random paths, '
                      "not market prices. Results say nothing about real performance.</div>")
     parts.append(f"<h1>{esc(str(title))}</h1>")
     return parts

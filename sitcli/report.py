@@ -30,6 +30,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sitcli.data.store import synthetic_label
 from sitcli.engine.margin import bracket_notional_cap
 from sitcli.errors import BadInput, DataMissing
 
@@ -165,16 +166,17 @@ def build_report(cfg: ReportConfig, store, events, now) -> Report:
     known = known_times(raw_known)
     pulls = {p.symbol: p for p in cfg.pull}
 
-    symbols, charts, synthetic = [], {}, False
+    symbols, charts, synthetic_sources = [], {}, []
     for symbol in cfg.symbols:
-        entry, chart, is_synthetic = _symbol_section(cfg, store, symbol, strategies, events,
+        entry, chart, synthetic_source = _symbol_section(cfg, store, symbol, strategies, events,
                                                      raw_known, known, instant, max_age)
         if symbol in pulls:
             p = pulls[symbol]
             entry["pull"] = {"ok": bool(p.ok), "new_bars": int(p.new_bars),
                              "message": p.message or None}
         symbols.append(entry)
-        synthetic |= is_synthetic
+        if synthetic_source:
+            synthetic_sources.append(synthetic_source)
         if chart is not None:
             charts[symbol] = chart
     problems = [s for s in symbols if s["status"] != "ok"]
@@ -184,7 +186,8 @@ def build_report(cfg: ReportConfig, store, events, now) -> Report:
         "sitcli_version": __version__,
         "asof": f"{day:%Y-%m-%d}",
         "asof_time": _iso(instant),
-        "synthetic_demo_data": synthetic,
+        "synthetic_demo_data": bool(synthetic_sources),
+        "synthetic_label": synthetic_label(synthetic_sources),
         "status": "problems" if problems else "ok",
         "exit_code": 3 if problems else 0,
         "settings": {
@@ -239,13 +242,14 @@ def _symbol_section(cfg, store, symbol, strategies, events, raw_known, known, in
         bars = read_bars(store, symbol, cfg.timeframe, end=instant)
     except DataMissing as exc:
         entry.update(status="missing", problem=str(exc))
-        return entry, None, False
+        return entry, None, ""
     opens, closes = bar_times(bars.index, instrument, cfg.timeframe)
     done = np.asarray(closes <= instant)
     bars, opens, closes = bars[done], opens[done], closes[done]
     meta = bars.attrs.get("sitcli", {})
-    synthetic = bool(meta.get("synthetic"))
-    entry["source"] = str(meta.get("source", "?")) + (" (synthetic demo data)" if synthetic else "")
+    source = str(meta.get("source", "?"))
+    synthetic = source if meta.get("synthetic") else ""   # the synthetic series' source, or ""
+    entry["source"] = source + (f" ({synthetic_label([source]).lower()})" if synthetic else "")
     if len(bars) < 2:
         entry.update(status="missing", problem=f"fewer than 2 {cfg.timeframe} bars closed by "
                                                f"{_iso(instant)}; pull or import its history")
@@ -702,7 +706,7 @@ def to_markdown(report: Report) -> str:
     d = report.data
     out = [f"# sitcli daily signal report: {d['asof']}", ""]
     if d["synthetic_demo_data"]:
-        out += ["> **SYNTHETIC DEMO DATA**: generated prices, not market history.", ""]
+        out += [f"> **{d['synthetic_label']}**: generated prices, not market history.", ""]
     out += _intro(d) + [""]
     if d["problems"]:
         out += ["**Status: PROBLEMS** (exit code 3)", ""]
@@ -756,7 +760,7 @@ def to_html(report: Report) -> str:
 
     esc = html.escape
     d = report.data
-    parts = _html_head(f"sitcli daily signal report: {d['asof']}", d["synthetic_demo_data"])
+    parts = _html_head(f"sitcli daily signal report: {d['asof']}", d["synthetic_label"])
     parts += [f"<p>{esc(line)}</p>" for line in _intro(d)]
     if d["problems"]:
         parts.append('<div id="status" class="problems" style="background:#fff0e0;border:1px solid '

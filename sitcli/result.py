@@ -48,6 +48,12 @@ class Result:
         return any(leg.synthetic for leg in self.legs)
 
     @property
+    def synthetic_label(self) -> str:
+        from sitcli.data.store import synthetic_label
+
+        return synthetic_label(leg.source for leg in self.legs if leg.synthetic)
+
+    @property
     def synthetic_notice(self) -> str:
         from sitcli.backtest import synthetic_notice
 

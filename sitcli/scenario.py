@@ -225,7 +225,7 @@ def run(store, symbols: list[str], leverages, horizons, side: str, venue_name: s
                 "symbol": symbol, "venue": venue.name, "margin_mode": venue.margin_mode,
                 "venue_leverage_cap": venue.max_leverage,
                 "first": bars.index[0], "last": bars.index[-1], "bars": len(bars),
-                "synthetic": bool(meta.get("synthetic")),
+                "synthetic": bool(meta.get("synthetic")), "source": str(meta.get("source", "?")),
                 "starts": "every bar" if starts is None else f"{len(starts)} catalysts",
             }
             carry = carry_per_bar(s, venue, timeframe, inst.is_24_7)

@@ -179,3 +179,17 @@ def test_deferral_rule_for_both_fill_modes(tmp_path):
     # data without a SIT build record is left alone
     bars.attrs["sitcli"]["symbol"] = "NVDA"
     assert defer_limit_locked(leg, entries, exits, "open")[0] is entries
+
+
+def test_runs_on_the_built_series_say_simulated_not_demo(built, tmp_path):
+    data, _ = built
+    bt = run_sitcli("backtest", "buy_and_hold", "--symbols", "SIT-F1", "--out", tmp_path, "--plot",
+                    data_dir=data)
+    assert bt.returncode == 0, bt.stderr
+    assert bt.stdout.startswith("SYNTHETIC DATA: SIT-F1 (sit) simulated, not market history.")
+    assert "DEMO" not in bt.stdout
+    assert "<title>[SYNTHETIC DATA]" in (tmp_path / "report.html").read_text()
+    sc = run_sitcli("scenario", "--symbols", "SIT", "--leverage", "10", "--horizon", "1",
+                    data_dir=data)
+    assert sc.returncode == 0, sc.stderr
+    assert "SIT (SYNTHETIC DATA)" in sc.stdout and "DEMO" not in sc.stdout

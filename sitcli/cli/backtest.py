@@ -263,11 +263,11 @@ def write_outputs(out: Path, result, payload: dict, plot: bool) -> None:
             marks = marks.assign(label=result.account_labels(marks))
         title = f"sitcli backtest {result.strategy.name}"
         equity = result.equity_frame()
-        equity_png(out / "equity.png", equity, marks, title, synthetic=result.synthetic)
+        equity_png(out / "equity.png", equity, marks, title, synthetic=result.synthetic_label)
         stats = [{"run": label, **row} for label, row in payload["stats"].items()]
         report_html(out / "report.html", title=title, assumptions=payload["assumptions"],
                     stats=stats, equity=equity, trades=result.trades_frame(),
-                    liquidations=result.liquidations_frame(), synthetic=result.synthetic)
+                    liquidations=result.liquidations_frame(), synthetic=result.synthetic_label)
 
 
 def register(app: typer.Typer) -> None:

@@ -61,7 +61,7 @@ def scenario(
     import sys
 
     from sitcli.cli.render import emit, print_json, print_table
-    from sitcli.data.store import Store, default_data_dir, demo_store
+    from sitcli.data.store import Store, default_data_dir, demo_store, synthetic_label
     from sitcli.errors import BadInput
     from sitcli.scenario import parse_positive_list, run
 
@@ -97,8 +97,7 @@ def scenario(
     if plot is not None:
         from sitcli.plots import scenario_plot
 
-        synthetic = any(info["synthetic"] for info in result.values())
-        scenario_plot(plot, result, f"sitcli scenario: {side}, {method}", synthetic=synthetic)
+        scenario_plot(plot, result, f"sitcli scenario: {side}, {method}")
     for info in result.values():
         for row in info["rows"]:
             row.pop("returns")
@@ -117,7 +116,7 @@ def scenario(
         emit(fmt, payload, rows, ["symbol", "venue", *COLUMNS])
         return
     for info in result.values():
-        label = " (SYNTHETIC DEMO DATA)" if info["synthetic"] else ""
+        label = f" ({synthetic_label([info['source']])})" if info["synthetic"] else ""
         title = (f"{info['symbol']}{label}: {side}, {info['venue']} ({info['margin_mode']}, "
                  f"cap {info['venue_leverage_cap']:g}x), {info['bars']} bars "
                  f"{info['first']:%Y-%m-%d}..{info['last']:%Y-%m-%d}, starts: {info['starts']}")

@@ -423,6 +423,16 @@ def demo_root() -> Path:
     return Path(str(files("sitcli.datasets") / "demo"))
 
 
+def synthetic_label(sources) -> str:
+    """How output marks generated prices, given the sources of the synthetic series it uses:
+    "SYNTHETIC DEMO DATA" for the embedded demo, "SYNTHETIC DATA" for others (the simulated
+    SIT from `sitcli sit build`), "" for none."""
+    sources = set(sources)
+    if not sources:
+        return ""
+    return "SYNTHETIC DEMO DATA" if "demo" in sources else "SYNTHETIC DATA"
+
+
 def demo_store() -> Store:
     """The embedded synthetic demo data (read-only), shipped as sitcli.datasets/demo."""
     return Store(demo_root(), read_only=True, demo=True)
