@@ -15,6 +15,7 @@ from sitcli.backtest import funding_per_bar, nights_per_bar
 from sitcli.engine.records import (
     ACCOUNT,
     CLOSE_OUT,
+    CROSS,
     END,
     LIQUIDATION,
     SIGNAL,
@@ -283,7 +284,7 @@ def test_cross_margin_liquidates_the_whole_account_along_the_bar():
     #   maintenance(λ) = 0.01 * 50 * ((100 - 10λ) + (100 - 12λ)) = 100 - 11λ
     #   equity = maintenance at λ* = 900 / 1089 -> A at 91.7355, B at 90.0826
     from sitcli.engine.kernel import simulate_nb
-    from sitcli.engine.records import CROSS, account_dt, column_dt
+    from sitcli.engine.records import account_dt, column_dt
 
     rows_a = [(100, 100, 100, 100), (100, 100, 100, 100), (100, 100, 90, 92), (92, 92, 92, 92),
               (92, 92, 92, 92)]
@@ -341,3 +342,28 @@ def test_cfd_close_out_uses_the_brokers_required_margin_not_the_chosen_leverage(
     assert t["exit_bar"] == 4 and t["exit_reason"] == CLOSE_OUT
     assert t["exit_price"] == pytest.approx(10)
     assert eq[-1] == pytest.approx(100)
+
+
+@pytest.mark.parametrize("nbp", [True, False])
+def test_deficit_left_by_a_close_exit_is_forgiven_on_that_bar(nbp):
+    # cross margin, 10x, maintenance 0, 1% half-spread, 1-bar time exit, fills at the close.
+    # Entry at the close of bar 0: fill 100 x 1.01 = 101, qty = 1000 x 10 / 101 = 99.0099.
+    # Bar 1's low 91 leaves equity 1000 + 99.0099 x (91 - 101) = 9.90 > 0: no liquidation.
+    # The time exit at its close fills at 91 x 0.99 = 90.09: pnl 99.0099 x (90.09 - 101) = -1080.20,
+    # so cash is -80.20 once the account is flat. Protection must zero it on bar 1, not at the end.
+    o = [100.0, 100.0, 95.0, 95.0]
+    h = [100.0, 100.0, 95.0, 95.0]
+    l = [100.0, 91.0, 95.0, 95.0]
+    c = [100.0, 91.0, 95.0, 95.0]
+    eq, trades, _ = run_kernel(o, h, l, c, [1, 0, 0, 0], leverage=10.0, mode=CROSS, nbp=nbp,
+                               half_spread=0.01, max_bars=1, fill_at_close=True)
+    deficit = 1000.0 + 1000.0 * 10 / 101 * (91 * 0.99 - 101)
+    assert deficit == pytest.approx(-80.198, abs=1e-3)
+    assert len(trades) == 1 and trades[0]["exit_bar"] == 1
+    if nbp:
+        assert list(eq[1:]) == [0.0, 0.0, 0.0]
+        assert trades[0]["protection"] == pytest.approx(-deficit)
+        assert trades[0]["pnl"] == pytest.approx(-1000.0)
+    else:
+        assert eq[1:] == pytest.approx([deficit] * 3)
+        assert trades[0]["protection"] == 0.0

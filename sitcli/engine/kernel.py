@@ -656,10 +656,13 @@ def account_nb(c0, c1, init_cash, mode, closeout, nbp, open_, high, low, close, 
                 n_liqs += 1
             busy = busy or st[c, SIDE] != 0.0 or st[c, PENDING] != 0.0
         total_upnl = 0.0
-        if mode != ISOLATED and busy:
-            cash, n_trades, n_liqs = _account_check_nb(
-                st, c0, c1, cols, mode, closeout, nbp, cash, t, close, p0, False, tier_floor,
-                tier_mmr, tier_cum, trades, n_trades, liqs, n_liqs, high, low)
+        if mode != ISOLATED:
+            if busy:
+                cash, n_trades, n_liqs = _account_check_nb(
+                    st, c0, c1, cols, mode, closeout, nbp, cash, t, close, p0, False,
+                    tier_floor, tier_mmr, tier_cum, trades, n_trades, liqs, n_liqs, high, low)
+            # also when the close's exits left the account flat: a deficit they leave is
+            # forgiven now, not at the end of the data
             cash = _protect_nb(st, c0, c1, mode, nbp, cash, trades, n_trades, first_trade)
         if busy:
             for c in range(c0, c1):
