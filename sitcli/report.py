@@ -526,7 +526,12 @@ def _carry(bars, venue, timeframe: str) -> dict:
     """Funding or financing as the cost per day for a long and a short (negative: received)."""
     import pandas as pd
 
-    from sitcli.backtest import FUNDING_HOURS, bar_duration
+    from sitcli.backtest import bar_duration
+    from sitcli.scenario import carry_per_bar
+
+    def per_day() -> dict:   # the venue's flat rates, as the scenario engine charges them
+        return {f"{name}_pct_per_day": _r(100 * carry_per_bar(side, venue, "1d", True))
+                for name, side in (("long", 1), ("short", -1))}
 
     if venue.funding_rate_8h:
         if "funding_rate" in bars and bars["funding_rate"].notna().any():
@@ -535,17 +540,13 @@ def _carry(bars, venue, timeframe: str) -> dict:
             return {"kind": "funding", "rate_pct": _r(100 * rate), "per": f"{timeframe} bar",
                     "source": "the last stored funding rate",
                     "long_pct_per_day": _r(100 * per_day), "short_pct_per_day": _r(-100 * per_day)}
-        per_day = venue.funding_rate_8h * len(FUNDING_HOURS)
         return {"kind": "funding", "rate_pct": _r(100 * venue.funding_rate_8h), "per": "8h",
-                "source": f"{venue.name} default (no funding history stored)",
-                "long_pct_per_day": _r(100 * per_day), "short_pct_per_day": _r(-100 * per_day)}
+                "source": f"{venue.name} default (no funding history stored)", **per_day()}
     if venue.financing_long or venue.financing_short:
-        days = venue.financing_days
         return {"kind": "financing", "rate_pct": _r(100 * venue.financing_long), "per": "year",
                 "source": (f"{venue.name}: benchmark {100 * venue.financing_benchmark:g}% "
-                           f"± markup {100 * venue.financing_markup:g}% over {days:g} days"),
-                "long_pct_per_day": _r(100 * venue.financing_long / days),
-                "short_pct_per_day": _r(100 * venue.financing_short / days)}
+                           f"± markup {100 * venue.financing_markup:g}% over "
+                           f"{venue.financing_days:g} days"), **per_day()}
     return {"kind": "none", "rate_pct": 0.0, "per": None, "source": f"{venue.name} charges none",
             "long_pct_per_day": 0.0, "short_pct_per_day": 0.0}
 
