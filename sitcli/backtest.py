@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 
 from sitcli import instruments as inst_mod
+from sitcli.bars import bar_duration, bar_times, funding_rates_per_bar, nights_per_bar
 from sitcli.errors import BadInput, DataMissing
 from sitcli.result import Result
 
-FUNDING_HOURS = (0, 8, 16)   # UTC funding stamps of Binance/Bybit perpetuals
-ROLLOVER_HOUR = 21           # UTC daily CFD financing cut-off (5pm New York in winter; ours)
+__all__ = ["bar_duration", "bar_times"]   # re-exported for callers not yet moved to bars
 
 
 @dataclass
@@ -77,68 +77,6 @@ def parse_date(text: str | None, flag: str):
     except ValueError:
         raise BadInput(f"{flag} {text!r} is not a date; use YYYY-MM-DD") from None
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-
-
-def bar_duration(timeframe: str) -> pd.Timedelta:
-    try:
-        unit = {"m": "min", "h": "h", "d": "D", "w": "W"}.get(timeframe[-1:], timeframe[-1:])
-        return pd.Timedelta(timeframe[:-1] + unit)
-    except ValueError:
-        raise BadInput(f"--timeframe {timeframe!r}: use 1d, 4h, 1h, 15m, ...") from None
-
-
-def bar_times(index: pd.DatetimeIndex, instrument: inst_mod.Instrument, timeframe: str):
-    """Real opening and closing times of each bar. Daily exchange bars are stamped at
-    midnight but open and close with the session (exchange-calendars)."""
-    step = bar_duration(timeframe)
-    opens, closes = index, index + step
-    if step >= pd.Timedelta("1D") and not instrument.is_24_7:
-        import exchange_calendars as xcals
-
-        cal = xcals.get_calendar(instrument.calendar, start=index[0].tz_localize(None),
-                                 end=index[-1].tz_localize(None))
-        sched = cal.schedule.reindex(index.tz_localize(None))
-        # a date the calendar does not know falls back to 14:30-21:00 UTC
-        opens = pd.DatetimeIndex(sched["open"].fillna(pd.Series(index + pd.Timedelta("14h30min"),
-                                                                 index=sched.index)))
-        closes = pd.DatetimeIndex(sched["close"].fillna(pd.Series(index + pd.Timedelta("21h"),
-                                                                  index=sched.index)))
-    return pd.DatetimeIndex(opens).tz_convert("UTC"), pd.DatetimeIndex(closes).tz_convert("UTC")
-
-
-def _ns(times) -> np.ndarray:
-    return pd.DatetimeIndex(times).as_unit("ns").asi8
-
-
-def _count_daily(start: np.ndarray, end: np.ndarray, hour: int) -> np.ndarray:
-    """How many daily instants at `hour` UTC fall in [start, end) (int64 ns arrays)."""
-    day = 86_400 * 10**9
-    offset = hour * 3600 * 10**9
-    # integer ceil-division: float division would lose the nanosecond that makes the
-    # interval half-open at these magnitudes
-    return (-((offset - end) // day) + ((offset - start) // day)).astype(np.float64)
-
-
-def funding_per_bar(bars: pd.DataFrame, venue: inst_mod.Venue, opens, closes) -> np.ndarray:
-    """The funding rate each bar settles: the data's history where present, else the venue's
-    constant rate times the number of 8-hourly stamps in (open, close]. Venues without a
-    funding rate (CFDs, futures) pay none; `--set funding_rate_8h=0` turns it off."""
-    if venue.funding_rate_8h:
-        if "funding_rate" in bars and bars["funding_rate"].notna().any():
-            return bars["funding_rate"].fillna(0.0).to_numpy(np.float64)
-        o = _ns(opens)
-        c = _ns(closes)
-        stamps = sum(_count_daily(o + 1, c + 1, h) for h in FUNDING_HOURS)
-        return stamps * venue.funding_rate_8h
-    return np.zeros(len(bars))
-
-
-def nights_per_bar(closes: pd.DatetimeIndex, step: pd.Timedelta) -> np.ndarray:
-    """Financing nights a position held at each close carries to the next close: the 21:00
-    UTC cut-offs in [close_t, close_t+1) — three over a weekend for daily equity bars."""
-    c = _ns(closes)
-    nxt = np.append(c[1:], c[-1] + max(step, pd.Timedelta("1D")).value)
-    return _count_daily(c, nxt, ROLLOVER_HOUR)
 
 
 def read_bars(store, symbol: str, timeframe: str = "1d", start=None, end=None) -> pd.DataFrame:
@@ -306,7 +244,7 @@ def prepare_backtest(cfg: RunConfig, store, events) -> Prepared:
             raise BadInput(f"size {combo['size']:g} must be in (0, 1]: the fraction of free "
                            "collateral committed as margin per trade")
         for leg in legs:
-            lev = leg.venue.default_leverage if combo["leverage"] is None else combo["leverage"]
+            lev = leg.venue.leverage(combo["leverage"])
             inst_mod.check_leverage(lev, leg.venue, cfg.allow_above_cap)
     if shared:
         rules = {(leg.venue.margin_mode, leg.venue.closeout_level,
@@ -334,7 +272,8 @@ def prepare_backtest(cfg: RunConfig, store, events) -> Prepared:
         rows = index.get_indexer(leg.bars.index)
         for f in prices:
             prices[f][rows, j] = leg.bars[f].to_numpy(np.float64)
-        funding[rows, j] = funding_per_bar(leg.bars, leg.venue, leg.open_times, leg.close_times)
+        funding[rows, j] = funding_rates_per_bar(leg.bars, leg.venue, leg.open_times,
+                                                  leg.close_times)
         if leg.venue.financing_long or leg.venue.financing_short:
             nights[rows, j] = nights_per_bar(leg.close_times, step)
         event_bars = event_fill_bars(leg, events, cfg.fill)
@@ -377,12 +316,12 @@ def prepare_backtest(cfg: RunConfig, store, events) -> Prepared:
                 sig_entries.append(full_e)
                 sig_exits.append(full_x)
             v = leg.venue
-            lev = v.default_leverage if combo["leverage"] is None else combo["leverage"]
+            lev = v.leverage(combo["leverage"])
             account = ci if shared else len(runs)
             cols[len(runs)] = (j, sig_index[key], account, j, lev, combo["size"], combo["stop"],
                                combo["take"], int(combo["hold"]), v.fee, v.half_spread,
                                v.slippage, v.financing_long, v.financing_short,
-                               v.financing_days, v.liquidation_fee, max(lev, v.max_leverage))
+                               v.financing_days, v.liquidation_fee, v.requirement_leverage(lev))
             mode = MARGIN_MODES[v.margin_mode]
             if shared and mode == MARGIN_MODES["isolated"]:
                 mode = CROSS   # one wallet behind every position
@@ -391,9 +330,11 @@ def prepare_backtest(cfg: RunConfig, store, events) -> Prepared:
 
     entries = np.ascontiguousarray(np.stack(sig_entries, axis=1))
     exits = np.ascontiguousarray(np.stack(sig_exits, axis=1))
+    # each symbol's run ends at its own last bar (its position is closed there)
+    last_bar = np.array([index.get_loc(leg.bars.index[-1]) for leg in legs], np.int64)
     args = (prices["open"], prices["high"], prices["low"], prices["close"], funding, nights,
             entries, exits, cols, accounts, tier_floor, tier_mmr, tier_cum, tier_maxlev,
-            cfg.fill == "close", cfg.take_first)
+            cfg.fill == "close", cfg.take_first, last_bar)
     return Prepared(strategy_cls, combos, legs, runs, index, args)
 
 

@@ -56,6 +56,16 @@ class Venue:
     liquidation_fee: float
     tiers: Tiers
 
+    def leverage(self, requested: float | None) -> float:
+        """The leverage a position opens at: the requested one, or the venue's default."""
+        return self.default_leverage if requested is None else float(requested)
+
+    def requirement_leverage(self, leverage: float) -> float:
+        """The margin the venue requires, as a leverage (CFD close-out, `engine.margin`)."""
+        from sitcli.engine.margin import requirement_leverage
+
+        return requirement_leverage(leverage, self.max_leverage)
+
     @property
     def financing_long(self) -> float:
         return self.financing_benchmark + self.financing_markup

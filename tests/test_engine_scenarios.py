@@ -302,7 +302,8 @@ def test_cross_margin_liquidates_the_whole_account_along_the_bar():
     tiers = np.array([[0.0]]), np.array([[0.01]]), np.array([[0.0]]), np.array([[np.inf]])
     zeros = np.zeros((5, 2))
     equity, trades, liqs = simulate_nb(*price, zeros, zeros, entries, np.zeros((5, 2), bool),
-                                       cols, accounts, *tiers, False, False)
+                                       cols, accounts, *tiers, False, False,
+                                       np.array([4, 4], np.int64))
     lam = 900 / 1089
     assert trades["qty"] == pytest.approx([50, 50])
     assert sorted(trades["exit_reason"]) == [LIQUIDATION, LIQUIDATION]
