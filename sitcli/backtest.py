@@ -292,8 +292,7 @@ def prepare_backtest(cfg: RunConfig, store, events) -> Prepared:
         tier_floor[j, :m] = t.floor
         tier_mmr[j, :m], tier_mmr[j, m:] = t.mmr, t.mmr[-1]
         tier_cum[j, :m], tier_cum[j, m:] = t.cum, t.cum[-1]
-        if not cfg.allow_above_cap:
-            tier_maxlev[j, :m] = t.max_leverage
+        tier_maxlev[j, :m] = t.leverage_limits(cfg.allow_above_cap)
 
     runs: list[Run] = []
     cols = np.zeros(len(combos) * n_legs, column_dt)

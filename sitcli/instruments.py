@@ -29,6 +29,12 @@ class Tiers:
             out.append(round(self.floor[n] * (self.mmr[n] - self.mmr[n - 1]) + out[-1], 8))
         return tuple(out)
 
+    def leverage_limits(self, allow_above_cap: bool) -> tuple[float, ...]:
+        """The leverage each bracket allows. Above the cap (--allow-above-cap) the smallest
+        bracket takes any leverage, so a position above every bracket's limit is cut to the
+        smallest bracket's notional instead of being refused."""
+        return (math.inf, *self.max_leverage[1:]) if allow_above_cap else self.max_leverage
+
     def bracket(self, notional: float) -> int:
         j = 0
         for i, f in enumerate(self.floor):

@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sitcli.data.store import synthetic_label
-from sitcli.engine.margin import bracket_notional_cap
 from sitcli.errors import BadInput, DataMissing
 
 SCHEMA_VERSION = 1
@@ -265,7 +264,7 @@ def _symbol_section(cfg, store, symbol, strategies, events, raw_known, known, in
                                              "allowed (--max-age); pull fresh data")
     std = _daily_std(bars["close"], cfg.timeframe)
     entry["daily_std_pct"] = _r(100 * std) if std is not None else None
-    entry["carry"] = _carry(bars, venue, cfg.timeframe)
+    entry["carry"] = _carry(bars, venue, cfg.timeframe, opens, closes)
     marks, liq_for_chart = [], None
     window_start = (bars.index[-1] - pd.Timedelta(days=cfg.lookback_days)).normalize()
     for strategy_cls in strategies:
@@ -469,20 +468,20 @@ def _pct_text(value) -> str:
 
 
 def _size(budget: float, lev: float, lev_wanted: float, venue, price: float) -> dict:
-    """Margin = the risk budget; notional = margin x leverage, cut to the bracket limit."""
-    notional = budget * lev
+    """The position `backtest` would open from an account of `budget` at `lev`
+    (`liquidation.build_position`, the engine's opening rule: the entry fee on top of the
+    margin, the notional cut to the venue's brackets)."""
+    from sitcli.liquidation import build_position
+
     notes = []
     if lev < lev_wanted:
         notes.append(f"leverage {lev_wanted:g}x capped at {venue.name}'s {lev:g}x")
-    if venue.margin_mode != "account":
-        t = venue.tiers
-        limit = bracket_notional_cap(notional, lev, t.floor, t.max_leverage)
-        if limit < notional:
-            notional = limit
-            notes.append(f"notional cut to {limit:,.0f}, the most {venue.name}'s "
-                         f"{t.name} brackets allow at {lev:g}x")
-    return {"leverage": _r(lev), "margin": _r(notional / lev), "notional": _r(notional),
-            "qty": _r(notional / price), "note": "; ".join(notes) or None}
+    pos = build_position("long", price, lev, venue, cash=budget, allow_above_cap=True)
+    if pos.requested_qty > pos.qty * (1 + 1e-12):
+        notes.append(f"notional cut to {pos.notional:,.0f}, the most {venue.name}'s "
+                     f"{venue.tiers.name} brackets allow at {lev:g}x")
+    return {"leverage": _r(lev), "margin": _r(pos.margin), "notional": _r(pos.notional),
+            "qty": _r(pos.qty), "note": "; ".join(notes) or None}
 
 
 def _liquidation(side: str, entry: float, size: dict, venue, close: float, std, basis: str):
@@ -490,7 +489,7 @@ def _liquidation(side: str, entry: float, size: dict, venue, close: float, std, 
 
     try:
         pos = build_position(side, entry, float(size["leverage"]), venue,
-                             qty=float(size["notional"]) / entry, allow_above_cap=True)
+                             qty=float(size["qty"]), allow_above_cap=True)
     except BadInput as exc:
         return {"side": side, "basis": basis, "entry": _r(entry), "price": None,
                 "distance_pct": None, "distance_daily_std": None, "note": str(exc)}
@@ -522,15 +521,17 @@ def _daily_std(closes, timeframe: str):
     return float(np.std(returns, ddof=1))
 
 
-def _carry(bars, venue, timeframe: str) -> dict:
-    """Funding or financing as the cost per day for a long and a short (negative: received)."""
+def _carry(bars, venue, timeframe: str, opens, closes) -> dict:
+    """Funding or financing as the cost per day for a long and a short (negative: received):
+    the venue's rates on the symbol's own clock of stamps and nights (`bars.carry_per_day`,
+    the schedule the backtest charges and `scenario` averages)."""
     import pandas as pd
 
-    from sitcli.backtest import bar_duration
-    from sitcli.scenario import carry_per_bar
+    from sitcli.bars import bar_duration, carry_per_day
 
-    def per_day() -> dict:   # the venue's flat rates, as the scenario engine charges them
-        return {f"{name}_pct_per_day": _r(100 * carry_per_bar(side, venue, "1d", True))
+    def per_day() -> dict:
+        return {f"{name}_pct_per_day": _r(100 * carry_per_day(side, venue, opens, closes,
+                                                               timeframe))
                 for name, side in (("long", 1), ("short", -1))}
 
     if venue.funding_rate_8h:

@@ -83,7 +83,6 @@ def jit_formula(fn, **callees):
 open_position_nb = jit_formula(formulas.open_position,
                                bracket_notional_cap=bracket_notional_cap_nb,
                                liquidation_price=liquidation_price_nb)
-first_touch_nb = jit_formula(formulas.first_touch, reaches=reaches_nb)
 
 # per-column state, columns of one float matrix
 SIDE, QTY, ENTRY, ENTRY_MID, MARGIN, LIQ, STOP_PX, TAKE_PX, ENTRY_BAR, HELD, \
