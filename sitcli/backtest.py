@@ -261,6 +261,7 @@ def prepare_backtest(cfg: RunConfig, store, events) -> Prepared:
     n = len(index)
     prices = {f: np.full((n, n_legs), np.nan) for f in ("open", "high", "low", "close")}
     funding = np.zeros((n, n_legs))
+    funding_closed = np.zeros((n, n_legs))
     nights = np.zeros((n, n_legs))
     strategy = strategy_cls()
     signal_keys = [k for k in strategy_cls.params if k not in ENGINE_KEYS]
@@ -272,8 +273,8 @@ def prepare_backtest(cfg: RunConfig, store, events) -> Prepared:
         rows = index.get_indexer(leg.bars.index)
         for f in prices:
             prices[f][rows, j] = leg.bars[f].to_numpy(np.float64)
-        funding[rows, j] = funding_rates_per_bar(leg.bars, leg.venue, leg.open_times,
-                                                  leg.close_times)
+        funding[rows, j], funding_closed[rows, j] = funding_rates_per_bar(
+            leg.bars, leg.venue, leg.open_times, leg.close_times)
         if leg.venue.financing_long or leg.venue.financing_short:
             nights[rows, j] = nights_per_bar(leg.close_times, step)
         event_bars = event_fill_bars(leg, events, cfg.fill)
@@ -333,7 +334,7 @@ def prepare_backtest(cfg: RunConfig, store, events) -> Prepared:
     last_bar = np.array([index.get_loc(leg.bars.index[-1]) for leg in legs], np.int64)
     args = (prices["open"], prices["high"], prices["low"], prices["close"], funding, nights,
             entries, exits, cols, accounts, tier_floor, tier_mmr, tier_cum, tier_maxlev,
-            cfg.fill == "close", cfg.take_first, last_bar)
+            cfg.fill == "close", cfg.take_first, last_bar, funding_closed)
     return Prepared(strategy_cls, combos, legs, runs, index, args)
 
 

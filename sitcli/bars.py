@@ -64,25 +64,31 @@ def _count_daily(start: np.ndarray, end: np.ndarray, hour: int) -> np.ndarray:
     return (-((offset - end) // DAY_NS) + ((offset - start) // DAY_NS)).astype(np.float64)
 
 
-def funding_stamps_per_bar(opens, closes) -> np.ndarray:
-    """Funding stamps a position held at bar t's close pays there: those in (open_t, open_t+1]
-    — the bar's own, and those that fall while the underlying is closed before the next bar
-    opens (a perpetual settles every 8 h around the clock; a position held at a close is held
-    over them, since it can exit only at the next open). The last bar counts (open, close]."""
-    o = _ns(opens)
-    nxt = np.append(o[1:], _ns(closes)[-1:])
-    return sum(_count_daily(o + 1, nxt + 1, h) for h in FUNDING_HOURS)
+def funding_stamps_per_bar(opens, closes) -> tuple[np.ndarray, np.ndarray]:
+    """Funding stamps per bar, in two parts (a perpetual settles every 8 h around the clock):
+    those in (open_t, close_t], paid at bar t's close by a position open there; and those
+    while the underlying is closed, in (close_t, open_t+1], paid at bar t's close by a
+    position still held after it (it cannot exit before the next open). The second part is
+    0 for 24/7 bars; the last bar has none."""
+    o, c = _ns(opens), _ns(closes)
+    nxt = np.append(o[1:], c[-1:])
+    in_bar = sum(_count_daily(o + 1, c + 1, h) for h in FUNDING_HOURS)
+    closed = sum(_count_daily(np.minimum(c, nxt) + 1, nxt + 1, h) for h in FUNDING_HOURS)
+    return in_bar, closed
 
 
-def funding_rates_per_bar(bars: pd.DataFrame, venue, opens, closes) -> np.ndarray:
-    """The funding rate each bar settles at its close: the data's history where present,
-    else the venue's constant 8-hourly rate times `funding_stamps_per_bar`. Venues without a
-    funding rate (CFDs, futures) pay none; `--set funding_rate_8h=0` turns it off."""
+def funding_rates_per_bar(bars: pd.DataFrame, venue, opens, closes):
+    """The funding rates each bar settles at its close, as `funding_stamps_per_bar`'s two
+    parts: the data's history where present (all in the bar), else the venue's constant
+    8-hourly rate per stamp. Venues without a funding rate (CFDs, futures) pay none;
+    `--set funding_rate_8h=0` turns it off."""
+    zeros = np.zeros(len(bars))
     if venue.funding_rate_8h:
         if "funding_rate" in bars and bars["funding_rate"].notna().any():
-            return bars["funding_rate"].fillna(0.0).to_numpy(np.float64)
-        return funding_stamps_per_bar(opens, closes) * venue.funding_rate_8h
-    return np.zeros(len(bars))
+            return bars["funding_rate"].fillna(0.0).to_numpy(np.float64), zeros
+        in_bar, closed = funding_stamps_per_bar(opens, closes)
+        return in_bar * venue.funding_rate_8h, closed * venue.funding_rate_8h
+    return zeros, zeros.copy()
 
 
 def nights_per_bar(closes: pd.DatetimeIndex, step: pd.Timedelta) -> np.ndarray:
@@ -100,15 +106,17 @@ def carry_per_bar(side: int, venue, opens, closes, timeframe: str) -> float:
     if len(opens) < 2:
         return 0.0
     # the last bar has no next bar: average over the ones that do
-    funding = funding_stamps_per_bar(opens, closes)[:-1].mean() * venue.funding_rate_8h
+    stamps = sum(funding_stamps_per_bar(opens, closes))[:-1].mean()
+    funding = stamps * venue.funding_rate_8h
     nights = nights_per_bar(closes, bar_duration(timeframe))[:-1].mean()
     rate = venue.financing_long if side > 0 else venue.financing_short
     return side * funding + rate * nights / venue.financing_days
 
 
-def carry_per_day(side: int, venue, opens, closes, timeframe: str) -> float:
-    """`carry_per_bar` per calendar day: what `report daily` prints."""
-    if len(opens) < 2:
-        return 0.0
-    days = (_ns(opens)[-1] - _ns(opens)[0]) / DAY_NS
-    return carry_per_bar(side, venue, opens, closes, timeframe) * (len(opens) - 1) / days
+def carry_per_day(side: int, venue) -> float:
+    """Funding and financing a position pays per calendar day, as a fraction of its notional:
+    three 8-hourly funding stamps and one financing night every day, whatever the
+    underlying's sessions (what `report daily` prints; the backtest charges exactly this over
+    any whole number of days, and `carry_per_bar` averages it over a schedule's bars)."""
+    rate = venue.financing_long if side > 0 else venue.financing_short
+    return side * len(FUNDING_HOURS) * venue.funding_rate_8h + rate / venue.financing_days

@@ -264,7 +264,7 @@ def _symbol_section(cfg, store, symbol, strategies, events, raw_known, known, in
                                              "allowed (--max-age); pull fresh data")
     std = _daily_std(bars["close"], cfg.timeframe)
     entry["daily_std_pct"] = _r(100 * std) if std is not None else None
-    entry["carry"] = _carry(bars, venue, cfg.timeframe, opens, closes)
+    entry["carry"] = _carry(bars, venue, cfg.timeframe)
     marks, liq_for_chart = [], None
     window_start = (bars.index[-1] - pd.Timedelta(days=cfg.lookback_days)).normalize()
     for strategy_cls in strategies:
@@ -521,17 +521,15 @@ def _daily_std(closes, timeframe: str):
     return float(np.std(returns, ddof=1))
 
 
-def _carry(bars, venue, timeframe: str, opens, closes) -> dict:
+def _carry(bars, venue, timeframe: str) -> dict:
     """Funding or financing as the cost per day for a long and a short (negative: received):
-    the venue's rates on the symbol's own clock of stamps and nights (`bars.carry_per_day`,
-    the schedule the backtest charges and `scenario` averages)."""
+    `bars.carry_per_day`, the clock the backtest charges by and `scenario` averages."""
     import pandas as pd
 
     from sitcli.bars import bar_duration, carry_per_day
 
     def per_day() -> dict:
-        return {f"{name}_pct_per_day": _r(100 * carry_per_day(side, venue, opens, closes,
-                                                               timeframe))
+        return {f"{name}_pct_per_day": _r(100 * carry_per_day(side, venue))
                 for name, side in (("long", 1), ("short", -1))}
 
     if venue.funding_rate_8h:

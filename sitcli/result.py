@@ -72,9 +72,14 @@ class Result:
         of the grid when the symbols share one."""
         if self.shared:
             labels = [self.combo_label(ci) or "shared account" for ci in range(len(self.combos))]
-        else:
-            labels = [self.label(r) for r in range(len(self.runs))]
-        return pd.DataFrame(self.equity, index=self.index, columns=labels)
+            return pd.DataFrame(self.equity, index=self.index, columns=labels)
+        labels = [self.label(r) for r in range(len(self.runs))]
+        frame = pd.DataFrame(self.equity, index=self.index, columns=labels)
+        for run in self.runs:   # a symbol's account exists over its own bars
+            bars = self.legs[run.leg].bars.index
+            outside = (self.index < bars[0]) | (self.index > bars[-1])
+            frame.iloc[outside, run.account] = np.nan
+        return frame
 
     def account_labels(self, liquidations: pd.DataFrame) -> list[str]:
         """The equity column each liquidation belongs to (its run, or the shared account)."""
@@ -139,7 +144,8 @@ class Result:
     def combo_stats(self) -> list[dict]:
         """A row per combination over all symbols: the shared account, or the sum of the
         symbols' separate accounts."""
-        eq = self.equity_frame().ffill()
+        # a symbol's account holds its cash before and after its own bars
+        eq = pd.DataFrame(self.equity, index=self.index)
         any_24_7 = any(leg.instrument.is_24_7 for leg in self.legs)   # then the union has weekends
         rows = []
         for ci in range(len(self.combos)):

@@ -42,5 +42,5 @@ def run_kernel(o, h, l, c, entries, exits=None, *, leverage=1.0, mode=ISOLATED, 
     last_bar = np.array([n - 1], np.int64)
     equity, trades, liqs = simulate_nb(o, h, l, c, per_bar(funding), per_bar(nights), ent, ex,
                                        cols, accounts, *tiers, fill_at_close, take_first,
-                                       last_bar)
+                                       last_bar, np.zeros((n, 1)))
     return equity[:, 0], trades, liqs

@@ -204,9 +204,10 @@ def test_funding_at_8_hour_stamps():
     # hourly bars from 05:00 UTC: stamps at 08:00 and 16:00 close the 07:00 and 15:00 bars
     index = pd.date_range("2024-03-01 05:00", periods=12, freq="1h", tz="UTC")
     perp = venue("perp-isolated", "crypto")
-    rates = funding_rates_per_bar(pd.DataFrame(index=index), perp, index,
-                                  index + pd.Timedelta("1h"))
+    rates, closed = funding_rates_per_bar(pd.DataFrame(index=index), perp, index,
+                                          index + pd.Timedelta("1h"))
     assert list(np.flatnonzero(rates)) == [2, 10]                 # 07:00 and 15:00 bars
+    assert not closed.any()                                       # 24/7: never closed
     assert rates[2] == perp.funding_rate_8h == 0.0001
     # a long of qty 100 (10x, 1000 cash) pays 100 * close * rate at each stamp:
     # 100 * 101 * 0.0001 = 1.01 and 100 * 102 * 0.0001 = 1.02
@@ -308,7 +309,7 @@ def test_cross_margin_liquidates_the_whole_account_along_the_bar():
     zeros = np.zeros((5, 2))
     equity, trades, liqs = simulate_nb(*price, zeros, zeros, entries, np.zeros((5, 2), bool),
                                        cols, accounts, *tiers, False, False,
-                                       np.array([4, 4], np.int64))
+                                       np.array([4, 4], np.int64), zeros)
     lam = 900 / 1089
     assert trades["qty"] == pytest.approx([50, 50])
     assert sorted(trades["exit_reason"]) == [LIQUIDATION, LIQUIDATION]

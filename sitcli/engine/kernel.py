@@ -7,6 +7,8 @@ Inputs
     open_, high, low, close : (n, n_inst) float64 prices; NaN where the instrument has no bar
     funding : (n, n_inst) perpetual funding rate settled within the bar (sum of its stamps);
               a positive rate makes longs pay `qty * close * rate`
+    funding_closed : (n, n_inst) the stamps while the underlying is closed after the bar,
+              paid at its close by a position still held after the close's orders
     nights  : (n, n_inst) overnight-financing nights a position held at this close carries
               (3 on a Friday for daily equity bars)
     entries : (n, n_sig) int8, +1 open long / -1 open short (reverses an opposite position)
@@ -16,6 +18,7 @@ Inputs
               (floors ascending, padded with +inf floors) and the leverage each allows
     fill_at_close : signals fill at their own bar's close instead of the next bar's open
     take_first : when a stop and a take-profit both lie inside one bar, assume the take first
+    last_bar : (n_inst,) each instrument's last bar: its position is closed there (`end`)
 
 Order within a bar (DESIGN §5), per account:
     1. open: gaps through the liquidation price, the stop or the take-profit fill at the open;
@@ -235,10 +238,13 @@ def _path_margin_nb(st, c0, c1, cols, mode, closeout, cash, p0, p1, floors_all, 
     """f(λ) = equity − threshold along the straight path from `p0` (λ=0) to `p1` (λ=1) for
     every open position of the account. Both sides are linear in λ, so f is too.
 
-    Returns f(0), f(1).
+    Returns f(0), f(1), each shifted by 1e-12 of the positions' value at that end: the
+    account-level twin of `margin.reaches` (a computed trigger reached up to rounding counts).
     """
     eq0 = cash
     eq1 = cash
+    value0 = 0.0
+    value1 = 0.0
     thr0 = 0.0
     thr1 = 0.0
     for c in range(c0, c1):
@@ -250,6 +256,8 @@ def _path_margin_nb(st, c0, c1, cols, mode, closeout, cash, p0, p1, floors_all, 
         b = p1[c - c0]
         eq0 += s * q * (a - st[c, ENTRY])
         eq1 += s * q * (b - st[c, ENTRY])
+        value0 += q * a
+        value1 += q * b
         if mode == ACCOUNT:
             im_lev = cols[c]["im_leverage"]
             used = closeout * q * st[c, ENTRY] / (im_lev if im_lev > 0.0 else cols[c]["leverage"])
@@ -260,7 +268,7 @@ def _path_margin_nb(st, c0, c1, cols, mode, closeout, cash, p0, p1, floors_all, 
             j = tier_index_nb(floors_all[k], q * a)
             thr0 += q * a * mmrs_all[k, j] - cums_all[k, j]
             thr1 += q * b * mmrs_all[k, j] - cums_all[k, j]
-    return eq0 - thr0, eq1 - thr1
+    return eq0 - thr0 - 1e-12 * value0, eq1 - thr1 - 1e-12 * value1
 
 
 @njit(cache=True, **NO_REFCOUNT)
@@ -549,7 +557,8 @@ def _fold_nb(trades, n_trades, liqs, n_liqs, stats, keep_last):
 # the atomic increments and decrements numba emits around array uses took over half its time.
 @njit(cache=True, **NO_REFCOUNT)
 def account_nb(c0, c1, init_cash, mode, closeout, nbp, open_, high, low, close, funding, nights,
-               last_bar, entries, exits, cols, tier_floor, tier_mmr, tier_cum, tier_maxlev, fill_at_close,
+               last_bar, funding_closed, entries, exits, cols, tier_floor, tier_mmr, tier_cum,
+               tier_maxlev, fill_at_close,
                take_first, st, p0, p1, equity, trades, n_trades, liqs, n_liqs, summary, col_stats,
                curve):
     """Run one account (columns c0..c1 of `cols`, state rows of `st`) over every bar.
@@ -689,6 +698,11 @@ def account_nb(c0, c1, init_cash, mode, closeout, nbp, open_, high, low, close, 
                     st[c, PENDING] = order
             # an instrument's last bar ends its run, before its financing cut-off
             if st[c, SIDE] != 0.0 and t < last_bar[i]:
+                pay = st[c, SIDE] * st[c, QTY] * px * funding_closed[t, i]
+                if pay != 0.0:
+                    st[c, FUND] += pay
+                    cash = _charge_nb(st, c, pay, mode, cash, tier_floor, tier_mmr,
+                                      tier_cum, col)
                 rate = col["fin_long"] if st[c, SIDE] > 0 else col["fin_short"]
                 nights_t = nights[t, i]
                 # a zero rate or no night pays 0: skip the division
@@ -768,7 +782,8 @@ def path_width_nb(cols):
 
 @njit(cache=True)
 def simulate_nb(open_, high, low, close, funding, nights, entries, exits, cols, accounts,
-                tier_floor, tier_mmr, tier_cum, tier_maxlev, fill_at_close, take_first, last_bar):
+                tier_floor, tier_mmr, tier_cum, tier_maxlev, fill_at_close, take_first, last_bar,
+                funding_closed):
     n = open_.shape[0]
     k = cols.shape[0]
     g = accounts.shape[0]
@@ -805,7 +820,8 @@ def simulate_nb(open_, high, low, close, funding, nights, entries, exits, cols, 
         acc = accounts[a]
         n_trades, n_liqs = account_nb(
             c0, c1, acc["init_cash"], acc["mode"], acc["closeout"], acc["nbp"], open_, high, low,
-            close, funding, nights, last_bar, entries, exits, cols, tier_floor, tier_mmr, tier_cum,
+            close, funding, nights, last_bar, funding_closed, entries, exits, cols, tier_floor,
+            tier_mmr, tier_cum,
             tier_maxlev, fill_at_close, take_first, st, p0, p1, equity[a], trades, n_trades,
             liqs, n_liqs, full, no_stats, no_curve)
         c0 = c1
@@ -833,7 +849,8 @@ def simulate_nb(open_, high, low, close, funding, nights, entries, exits, cols, 
 @njit(cache=True)
 def _combination_nb(ci, first, open_, high, low, close, funding, nights, entries, exits, cols,
                     accounts, tier_floor, tier_mmr, tier_cum, tier_maxlev, fill_at_close,
-                    take_first, last_bar, acc_start, combo_start, col_stats, acc_curve, combo_curve):
+                    take_first, last_bar, funding_closed, acc_start, combo_start, col_stats,
+                    acc_curve, combo_curve):
     n = open_.shape[0]
     a0 = combo_start[ci]
     a1 = combo_start[ci + 1]
@@ -859,7 +876,8 @@ def _combination_nb(ci, first, open_, high, low, close, funding, nights, entries
         acc = accounts[a]
         account_nb(acc_start[a] - lo, acc_start[a + 1] - lo, acc["init_cash"], acc["mode"],
                    acc["closeout"], acc["nbp"], open_, high, low, close, funding, nights,
-                   last_bar, entries, exits, local, tier_floor, tier_mmr, tier_cum, tier_maxlev,
+                   last_bar, funding_closed, entries, exits, local, tier_floor, tier_mmr, tier_cum,
+                   tier_maxlev,
                    fill_at_close, take_first, st, p0, p1, summed, trades, empty, liqs, empty,
                    summary,
                    stats, acc_curve[a - acc0])
@@ -883,30 +901,30 @@ def _outputs_nb(cols, acc_start, combo_start, first, last):
 
 @njit(cache=True, parallel=True)
 def sweep_nb(open_, high, low, close, funding, nights, entries, exits, cols, accounts, tier_floor,
-             tier_mmr, tier_cum, tier_maxlev, fill_at_close, take_first, last_bar, acc_start,
-             combo_start, first, last):
-    """Combinations `first .. last` on all of numba's threads. The first seventeen
+             tier_mmr, tier_cum, tier_maxlev, fill_at_close, take_first, last_bar,
+             funding_closed, acc_start, combo_start, first, last):
+    """Combinations `first .. last` on all of numba's threads. The first eighteen
     arguments are `simulate_nb`'s. Returns, for those combinations only, col_stats (their columns x
     N_COL_STATS), acc_curve (their accounts x N_CURVE_STATS), combo_curve (last - first rows)."""
     col_stats, acc_curve, combo_curve = _outputs_nb(cols, acc_start, combo_start, first, last)
     for ci in prange(first, last):
         _combination_nb(ci, first, open_, high, low, close, funding, nights, entries, exits,
                         cols, accounts, tier_floor, tier_mmr, tier_cum, tier_maxlev,
-                        fill_at_close, take_first, last_bar, acc_start, combo_start, col_stats,
-                        acc_curve, combo_curve)
+                        fill_at_close, take_first, last_bar, funding_closed, acc_start,
+                        combo_start, col_stats, acc_curve, combo_curve)
     return col_stats, acc_curve, combo_curve
 
 
 @njit(cache=True, nogil=True)
 def sweep_serial_nb(open_, high, low, close, funding, nights, entries, exits, cols, accounts,
                     tier_floor, tier_mmr, tier_cum, tier_maxlev, fill_at_close, take_first,
-                    last_bar, acc_start, combo_start, first, last):
+                    last_bar, funding_closed, acc_start, combo_start, first, last):
     """`sweep_nb` on the calling thread, without the GIL: the reference a parallel run must
     equal, and what a Dask worker's threads run side by side."""
     col_stats, acc_curve, combo_curve = _outputs_nb(cols, acc_start, combo_start, first, last)
     for ci in range(first, last):
         _combination_nb(ci, first, open_, high, low, close, funding, nights, entries, exits,
                         cols, accounts, tier_floor, tier_mmr, tier_cum, tier_maxlev,
-                        fill_at_close, take_first, last_bar, acc_start, combo_start, col_stats,
-                        acc_curve, combo_curve)
+                        fill_at_close, take_first, last_bar, funding_closed, acc_start,
+                        combo_start, col_stats, acc_curve, combo_curve)
     return col_stats, acc_curve, combo_curve
