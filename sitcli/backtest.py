@@ -52,20 +52,24 @@ class Leg:
     instrument: inst_mod.Instrument
     venue: inst_mod.Venue
     bars: pd.DataFrame
-    synthetic: bool
+    synthetic: bool          # its own bars, or a series its strategy reads, are generated
     source: str
     open_times: pd.DatetimeIndex = None
     close_times: pd.DatetimeIndex = None
+    generated: list = field(default_factory=list)   # (symbol, source, what) of generated series
+    notes: list = field(default_factory=list)       # what the run header must say about it
 
 
 def synthetic_notice(legs: list[Leg]) -> str:
-    """The banner for runs on generated prices: the demo data or a simulated series (SIT)."""
+    """The banner for runs on generated prices: the demo data or a simulated series (SIT),
+    traded or read by the strategy."""
     from sitcli.data.store import synthetic_label
 
-    label = synthetic_label(leg.source for leg in legs if leg.synthetic)
+    made = {(sym, src, what) for leg in legs for sym, src, what in leg.generated}
+    label = synthetic_label(src for _, src, _ in made)
     if label == "SYNTHETIC DATA":
-        made = ", ".join(f"{leg.symbol} ({leg.source})" for leg in legs if leg.synthetic)
-        return f"{label}: {made} simulated, not market history."
+        return f"{label}: {', '.join(f'{sym} ({src}{what})' for sym, src, what in sorted(made))} " \
+               "simulated, not market history."
     return f"{label}: generated prices, not market history." if label else ""
 
 
@@ -113,8 +117,10 @@ def load_legs(cfg: RunConfig, store) -> list[Leg]:
         timing = instrument if cfg.cfd_hours == "session" else replace(instrument,
                                                                         calendar="24/7")
         opens, closes = bar_times(bars.index, timing, cfg.timeframe)
-        legs.append(Leg(symbol, instrument, venue, bars, bool(meta.get("synthetic")),
-                        str(meta.get("source", "?")), opens, closes))
+        synthetic = bool(meta.get("synthetic"))
+        source = str(meta.get("source", "?"))
+        legs.append(Leg(symbol, instrument, venue, bars, synthetic, source, opens, closes,
+                        [(symbol, source, "")] if synthetic else []))
     return legs
 
 
@@ -182,15 +188,38 @@ def event_fill_bars(leg: Leg, events: pd.DataFrame, fill: str) -> np.ndarray:
 
 
 def strategy_inputs(strategy_cls, leg: Leg, store, cfg: RunConfig) -> dict:
-    """Other symbols' closes a strategy reads, as known at each of this leg's closes."""
+    """Other symbols' closes a strategy reads, as known at each of this leg's closes. A
+    generated input (the simulated SIT) marks the leg synthetic; an input that covers none of
+    the leg's bars is missing data, one that covers part of them is said in the header."""
     series = {}
     for symbol in strategy_cls.inputs:
+        if symbol == leg.symbol:
+            continue
         other = read_bars(store, symbol, cfg.timeframe)
+        meta = other.attrs.get("sitcli", {})
         _, other_closes = bar_times(other.index, inst_mod.instrument(symbol), cfg.timeframe)
         known = pd.Series(other["close"].to_numpy(), index=other_closes)
-        series[symbol] = pd.Series(
-            known.reindex(leg.close_times, method="ffill").to_numpy(), index=leg.bars.index)
+        values = known.reindex(leg.close_times, method="ffill").to_numpy()
+        covered = int(np.isfinite(values).sum())
+        span = f"{other.index[0]:%Y-%m-%d}..{other.index[-1]:%Y-%m-%d}"
+        if covered == 0:
+            raise DataMissing(f"{strategy_cls.name} reads {symbol}, whose data ({span}) has no "
+                              f"close before {leg.symbol}'s last bar {leg.bars.index[-1]:%Y-%m-%d}; "
+                              f"store {symbol} over that span (`sitcli sit build` for SIT)")
+        if covered < len(values):
+            _add(leg.notes, f"{leg.symbol}: {symbol} ({span}) covers {covered} of its "
+                            f"{len(values)} bars; {strategy_cls.name} has no signal before")
+        if meta.get("synthetic"):
+            leg.synthetic = True
+            _add(leg.generated, (symbol, str(meta.get("source", "?")),
+                                 f", read by {strategy_cls.name}"))
+        series[symbol] = pd.Series(values, index=leg.bars.index)
     return series
+
+
+def _add(items: list, item) -> None:
+    if item not in items:
+        items.append(item)
 
 
 @dataclass

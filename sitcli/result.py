@@ -15,7 +15,7 @@ STAT_KEYS = (
     "funding", "liquidation_fees", "final_equity", "buy_hold_return_pct",
 )
 COSTS = {"fees": "fees", "spread": "spread", "slippage": "slippage", "financing": "financing",
-         "funding": "funding", "liquidation_fees": "liq_fee"}
+         "funding": "funding", "liquidation_fees": "liq_fee", "protection": "protection"}
 
 
 def describe_params(params: dict) -> str:
@@ -51,7 +51,7 @@ class Result:
     def synthetic_label(self) -> str:
         from sitcli.data.store import synthetic_label
 
-        return synthetic_label(leg.source for leg in self.legs if leg.synthetic)
+        return synthetic_label(src for leg in self.legs for _, src, _ in leg.generated)
 
     @property
     def synthetic_notice(self) -> str:
@@ -185,10 +185,33 @@ class Result:
             **{key: float(mine[field].sum()) for key, field in COSTS.items()},
             "pnl": float(mine["pnl"].sum()),
             "final_equity": math.nan,
+            "cut_trades": int(_cut(mine).sum()),
+            "effective_leverage": (float(mine["effective_leverage"].mean()) if len(mine)
+                                   else math.nan),
         }
         if curve is not None:
             out.update(_return_stats(curve, cash, self.cfg.timeframe, is_24_7))
         return out
+
+    def position_cuts(self) -> list[str]:
+        """One line per run whose entries the maintenance brackets cut: an exchange accepts
+        no larger order at that leverage, so the position put up less margin than asked."""
+        lines = []
+        for r in range(len(self.runs)):
+            mine = self.trades[self.trades["col"] == r]
+            cut = mine[_cut(mine)]
+            if len(cut):
+                eff = cut["effective_leverage"]
+                lines.append(f"{self.label(r)} {self._leverage(r):g}x: {len(cut)} of {len(mine)} "
+                             f"entries cut to the brackets' limit (effective leverage "
+                             f"{eff.min():.3g}x-{eff.max():.3g}x)")
+        return lines
+
+    def _position_size(self) -> str:
+        rule = "size x free collateral as margin, the entry fee on top"
+        if self.trades is None:   # a sweep keeps no trades: its rows count the cut entries
+            return f"{rule}; entries a venue's brackets cut: the rows' cut_trades"
+        return "; ".join(self.position_cuts()) or f"{rule}; no entry was cut by a venue's brackets"
 
     def assumptions(self) -> dict[str, Any]:
         cfg = self.cfg
@@ -209,6 +232,8 @@ class Result:
                         "one isolated account per symbol"),
             "initial_cash_per_account": cfg.cash,
             "margin_per_trade": sorted({c["size"] for c in self.combos}),
+            "notes": [note for leg in self.legs for note in leg.notes],
+            "position_size": self._position_size(),
             "venues": {leg.symbol: {**leg.venue.as_dict(), "leverage": self._leverages(j)}
                        for j, leg in enumerate(self.legs)},
             "event_timing": ("first bar opening at or after the event on the instrument's own "
@@ -220,6 +245,10 @@ class Result:
                          "stop and liquidation assumed before take-profit; gaps fill at the open"),
             "seed": None,
         }
+
+
+def _cut(trades: np.ndarray) -> np.ndarray:
+    return trades["requested_qty"] > trades["qty"] * (1 + 1e-9)
 
 
 def _return_stats(curve: pd.Series, cash: float, timeframe: str, is_24_7: bool) -> dict:

@@ -41,7 +41,7 @@ def lp_ratio(side: int, leverage: float, venue, cash: float = DEFAULT_CASH) -> f
         pos = build_position("long" if side > 0 else "short", 1.0, leverage, venue, cash=cash,
                              allow_above_cap=True)
     except BadInput:
-        return 1.0   # maintenance above 1/leverage: liquidated as soon as it opens
+        return math.nan   # maintenance above 1/leverage: liquidated as soon as it opens
     return position_liquidation_price(pos)
 
 
@@ -192,7 +192,7 @@ def _summarise(leverages, h, ratios, bars_to, rom, gap, carry=0.0) -> list[dict]
         hit = bars_to[:, j] > 0
         rows.append({
             "leverage": lev, "horizon": int(h), "starts": int(len(rom)),
-            "liquidation_price_move_pct": 100 * (ratios[j] - 1),
+            "liquidation_price_move_pct": 0.0 if math.isnan(ratios[j]) else 100 * (ratios[j] - 1),
             "p_liquidation_pct": 100 * float(hit.mean()),
             "median_bars_to_liquidation": float(np.median(bars_to[hit, j])) if hit.any()
             else math.nan,

@@ -120,7 +120,10 @@ def _trade_stats(stats: np.ndarray) -> dict:
         "fees": float(total[k.S_FEES]), "spread": float(total[k.S_SPREAD]),
         "slippage": float(total[k.S_SLIP]), "financing": float(total[k.S_FIN]),
         "funding": float(total[k.S_FUND]), "liquidation_fees": float(total[k.S_LIQ_FEE]),
+        "protection": float(total[k.S_PROTECTION]),
         "pnl": float(total[k.S_PNL]),
+        "cut_trades": int(total[k.S_CUTS]),
+        "effective_leverage": float(total[k.S_EFF_LEV] / n) if n else math.nan,
     }
 
 

@@ -56,7 +56,7 @@ def test_liquidation_price_ratios_come_from_the_engine():
     assert lp_ratio(1, 1, perp) == 0.0          # 1x long with 1% maintenance: LP <= 0
     # 100x is above the alt ladder's 50x: no bracket allows it, and 1% maintenance would
     # liquidate it on entry; the scenario flags it and counts it liquidated at once
-    assert lp_ratio(1, 100, perp) == 1.0
+    assert math.isnan(lp_ratio(1, 100, perp))
 
 
 def test_probabilities_rise_with_leverage_and_horizon_on_demo_bars():

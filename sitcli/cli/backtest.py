@@ -29,8 +29,9 @@ STAT_TITLES = {
     "liquidations": "Liquidations / close-outs",
     "fees": "Fees paid [$]", "spread": "Spread paid [$]", "slippage": "Slippage [$]",
     "financing": "Financing paid [$]", "funding": "Funding paid [$]",
-    "liquidation_fees": "Liquidation fees [$]", "final_equity": "Final equity [$]",
-    "buy_hold_return_pct": "Buy & hold [%]",
+    "liquidation_fees": "Liquidation fees [$]", "protection": "Forgiven by protection [$]",
+    "final_equity": "Final equity [$]", "buy_hold_return_pct": "Buy & hold [%]",
+    "effective_leverage": "Effective leverage (mean)", "cut_trades": "Entries cut to a bracket",
 }
 
 
@@ -207,8 +208,11 @@ def _print_tables(result, runs, combos, assumptions, rank_by, top) -> None:
         return
     keys = list(result.cfg.grid)
     ranked = _ranked(runs, rank_by)[:top]
+    # a position the brackets cut ran at less than its label's leverage: show by how much
+    cut = ("effective_leverage",) if any(r["cut_trades"] for r in runs) else ()
     shown = [{"#": i + 1, "symbol": r["symbol"], **{k: r[k] for k in keys},
-              **{STAT_TITLES[c]: r[c] for c in RANK_COLUMNS}} for i, r in enumerate(ranked)]
+              **{STAT_TITLES[c]: r[c] for c in (*RANK_COLUMNS, *cut)}}
+             for i, r in enumerate(ranked)]
     print_table(shown, title=f"Top {len(ranked)} of {len(runs)} runs by {STAT_TITLES[rank_by]}",
                 digits=2)
     ranked = _ranked(combos, rank_by)[:top]
@@ -228,7 +232,10 @@ def _header(a: dict) -> dict:
                        for s, v in a["venues"].items())
     header = {"data": data, "params": a["params"], "venues": venues,
               "account": f"{a['account']}, {a['initial_cash_per_account']:,.0f} cash each",
+              "position size": a["position_size"],
               "event timing": a["event_timing"], "fill": a["fill"], "intrabar": a["intrabar"]}
+    if a.get("notes"):
+        header["inputs"] = "; ".join(a["notes"])
     if a["grid"]:
         header["grid"] = ", ".join(f"{k}={','.join(map(str, dict.fromkeys(v)))}"
                                    for k, v in a["grid"].items())

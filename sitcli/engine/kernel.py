@@ -464,8 +464,8 @@ def _account_check_nb(st, c0, c1, cols, mode, closeout, nbp, cash, t, prices, p0
 
 # per-column summary fields (`account_nb` with `summary=True`), folded from its trades
 S_TRADES, S_WINS, S_WIN_PNL, S_LOSS_PNL, S_PNL, S_FEES, S_SPREAD, S_SLIP, S_FIN, S_FUND, \
-    S_LIQ_FEE, S_LIQS = range(12)
-N_COL_STATS = 12
+    S_LIQ_FEE, S_LIQS, S_PROTECTION, S_CUTS, S_EFF_LEV = range(15)
+N_COL_STATS = 15
 # per-curve summary fields (an account's equity at its bars, or a combination's summed curve)
 C_FINAL, C_FIRST, C_PEAK, C_MAX_DD, C_N, C_SUM, C_SUM_SQ, C_DOWN_SQ, C_GROWTH = range(9)
 N_CURVE_STATS = 9
@@ -535,6 +535,10 @@ def _fold_trades_nb(trades, lo, hi, stats):
         row[S_FIN] += tr["financing"]
         row[S_FUND] += tr["funding"]
         row[S_LIQ_FEE] += tr["liq_fee"]
+        row[S_PROTECTION] += tr["protection"]
+        if tr["requested_qty"] > tr["qty"] * (1.0 + 1e-9):
+            row[S_CUTS] += 1.0
+        row[S_EFF_LEV] += tr["effective_leverage"]
 
 
 @njit(cache=True, inline="always")

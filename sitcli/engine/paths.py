@@ -22,6 +22,8 @@ def first_passage_nb(open_, high, low, close, starts, horizon, side, lp_ratios, 
     for the first touch of the liquidation price (`margin.first_touch`: a gap at the open
     fills there, else the adverse extreme fills at the price).
 
+    A NaN ratio is a position that its maintenance liquidates as it opens.
+
     Returns, shaped (len(starts), len(lp_ratios)):
         bars_to_liq  : bars until liquidation (0 = not liquidated within the horizon)
         rom          : return on margin at the end, entry and exit commissions (`fee`)
@@ -44,6 +46,10 @@ def first_passage_nb(open_, high, low, close, starts, horizon, side, lp_ratios, 
             lp = entry * lp_ratios[j]
             lev = leverages[j]
             entry_fee = lev * fee
+            if np.isnan(lp):   # maintenance above 1/leverage: liquidated as it opens
+                bars_to_liq[a, j] = 1
+                rom[a, j] = -1.0 - entry_fee
+                continue
             done = False
             for b in range(1, horizon + 1):
                 t = s0 + b
