@@ -169,6 +169,8 @@ def _close_position_nb(st, c, mid, reason, bar, col, mode, isolated_cap, trades,
         liq_fee = qty * fill * col["liq_fee"] if reason == LIQUIDATION or reason == CLOSE_OUT \
             else 0.0
     cash_change = price_pnl - fee - liq_fee
+    if liq_fee > 0.0 and mode == ISOLATED and reason == LIQUIDATION:
+        cash_change = -st[c, MARGIN]   # exactly the margin, not its rounding
     tr = trades[n_trades]
     tr["col"] = c
     tr["side"] = int(side)

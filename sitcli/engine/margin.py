@@ -96,12 +96,19 @@ def open_position(side, fill, leverage, budget, fee_rate, floors, mmrs, cums, ma
     capped = bracket_notional_cap(notional, leverage, floors, maxlevs)
     if capped == 0.0 or not requested > 0.0:
         return 0.0, 0.0, 0.0, math.nan, requested
-    qty = requested if capped >= notional else capped / fill
-    margin = qty * fill / leverage
+    if capped >= notional:
+        qty = requested
+        # budget - margin is exact here, so a wallet of `budget` keeps exactly `margin` after
+        # the fee and a liquidation that takes the margin leaves exactly 0, not -1e-14
+        fee = budget - margin
+    else:
+        qty = capped / fill
+        margin = qty * fill / leverage
+        fee = qty * fill * fee_rate
     lp = liquidation_price(side, qty, fill, margin, floors, mmrs, cums)
     if side * (fill - lp) <= 0.0:
         return 0.0, 0.0, 0.0, lp, requested
-    return qty, margin, qty * fill * fee_rate, lp, requested
+    return qty, margin, fee, lp, requested
 
 
 def requirement_leverage(leverage, cap):
