@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sitcli import stats
+
 STAT_KEYS = (
     "total_return_pct", "cagr_pct", "sharpe", "sortino", "max_drawdown_pct", "win_rate_pct",
     "profit_factor", "trades", "liquidations", "fees", "spread", "slippage", "financing",
@@ -121,15 +123,18 @@ class Result:
     def run_stats(self) -> list[dict]:
         """A row per run (symbol x combination). Return statistics need the run's own
         account, so with a shared account they are left empty and only trade counts,
-        PnL and costs are per symbol."""
-        eq = self.equity_frame()
+        PnL and costs are per symbol. Each run's statistics cover its own symbol's bars
+        from the start of its span (`sitcli.stats`)."""
         rows = []
         for r, run in enumerate(self.runs):
             leg = self.legs[run.leg]
-            curve = None if self.shared else eq.iloc[:, run.account].reindex(leg.bars.index)
             row = {"label": self.label(r), "symbol": run.symbol,
                    **{k: self.combos[run.combo][k] for k in self.grid_keys},
                    "leverage": self._leverage(r)}
+            curve = None
+            if not self.shared:
+                rows_of_leg = self.index.get_indexer(leg.bars.index)
+                curve = (self.equity[rows_of_leg, run.account], leg.bars.index)
             row.update(self._metrics(curve, [r], leg.instrument.is_24_7))
             row["buy_hold_return_pct"] = 100 * float(leg.bars["close"].iloc[-1]
                                                      / leg.bars["close"].iloc[0] - 1)
@@ -138,20 +143,21 @@ class Result:
 
     def combo_stats(self) -> list[dict]:
         """A row per combination over all symbols: the shared account, or the sum of the
-        symbols' separate accounts."""
-        eq = self.equity_frame().ffill()
+        symbols' separate accounts (each at its starting cash before its first bar and at its
+        last equity after its last)."""
         any_24_7 = any(leg.instrument.is_24_7 for leg in self.legs)   # then the union has weekends
         rows = []
         for ci in range(len(self.combos)):
             members = [r for r, run in enumerate(self.runs) if run.combo == ci]
             if self.shared:
-                curve, cash = eq.iloc[:, ci], self.cfg.cash
+                curve, cash = self.equity[:, ci], self.cfg.cash
             else:
-                curve = eq.iloc[:, [self.runs[r].account for r in members]].sum(axis=1)
+                accounts = self.equity[:, [self.runs[r].account for r in members]]
+                curve = pd.DataFrame(accounts).ffill().fillna(self.cfg.cash).sum(axis=1)
                 cash = self.cfg.cash * len(members)
             row = {"label": self.combo_label(ci) or "all symbols", "symbol": "ALL",
                    **{k: self.combos[ci][k] for k in self.grid_keys}}
-            row.update(self._metrics(curve, members, any_24_7, cash))
+            row.update(self._metrics((np.asarray(curve), self.index), members, any_24_7, cash))
             rows.append(row)
         return rows
 
@@ -178,10 +184,15 @@ class Result:
             "liquidations": int(np.isin(self.liquidations["col"], members).sum()),
             **{key: float(mine[field].sum()) for key, field in COSTS.items()},
             "pnl": float(mine["pnl"].sum()),
-            "final_equity": math.nan,
+            "final_equity": math.nan, "span_first": None, "span_last": None,
+            "span_bars": 0, "ruined": False, "stats_note": None,
         }
         if curve is not None:
-            out.update(_return_stats(curve, cash, self.cfg.timeframe, is_24_7))
+            equity, times = curve
+            start = 0 if self.cfg.start is not None else stats.span_start(
+                times, self.index[mine["entry_bar"].min()] if len(mine) else None)
+            ann = stats.bars_per_year(self.cfg.timeframe, is_24_7)
+            out.update(stats.span_stats(equity, times, start, cash, ann))
         return out
 
     def assumptions(self) -> dict[str, Any]:
@@ -215,22 +226,3 @@ class Result:
             "seed": None,
         }
 
-
-def _return_stats(curve: pd.Series, cash: float, timeframe: str, is_24_7: bool) -> dict:
-    """Return statistics of one equity curve through vectorbt's returns accessor."""
-    import vectorbt  # noqa: F401  (registers the .vbt accessors)
-
-    from sitcli.backtest import bar_duration
-
-    curve = curve.dropna()
-    returns = curve.pct_change().fillna(0.0).replace([np.inf, -np.inf], np.nan).fillna(-1.0)
-    acc = returns.vbt.returns(freq=bar_duration(timeframe),
-                              year_freq="365 days" if is_24_7 else "252 days")
-    return {
-        "total_return_pct": 100 * (curve.iloc[-1] / cash - 1),
-        "cagr_pct": 100 * float(acc.annualized()),
-        "sharpe": float(acc.sharpe_ratio()),
-        "sortino": float(acc.sortino_ratio()),
-        "max_drawdown_pct": 100 * float(acc.max_drawdown()),
-        "final_equity": float(curve.iloc[-1]),
-    }
