@@ -91,7 +91,7 @@ def curve_stats(equity: np.ndarray, cash: float, ann: float) -> dict:
     out = {k: float(v) for k, v in ratios(n, r.mean(), r.var(ddof=1) if n > 1 else nan,
                                           np.mean(np.minimum(r, 0.0) ** 2),
                                           np.prod(1.0 + r), ann).items()}
-    return {"total_return_pct": 100 * (equity[-1] / cash - 1), **out,
+    return {"total_return_pct": 100 * float(equity[-1] / cash - 1), **out,
             "max_drawdown_pct": 100 * float(drawdown.min()), "final_equity": float(equity[-1])}
 
 
@@ -142,23 +142,48 @@ def span_stats(equity: np.ndarray, times, start: int, cash: float, ann: float) -
     keep = ~np.isnan(equity)
     equity, times = equity[keep], times[keep]
     out = curve_stats(equity, cash, ann)
-    out.update(span_fields(len(equity), times[0] if len(times) else None,
-                           times[-1] if len(times) else None, out))
+    out.update(span_fields(len(equity), _naive(times[0]) if len(times) else None,
+                           _naive(times[-1]) if len(times) else None, out))
     return out
+
+
+def _naive(stamp):
+    """A bar time as UTC datetime64 (pandas stamps carry their zone, numpy's do not)."""
+    import pandas as pd
+
+    stamp = pd.Timestamp(stamp)
+    return (stamp.tz_convert(None) if stamp.tzinfo is not None else stamp).to_datetime64()
 
 
 def span_fields(n_bars: int, first, last, out: dict) -> dict:
     """The span's first and last bar and length, blanking (in `out`) what does not annualise."""
+    cols = span_columns(out, np.array([n_bars]), np.array([first], dtype="datetime64[ns]"),
+                        np.array([last], dtype="datetime64[ns]"))
+    for key in ANNUALISED:
+        out[key] = float(out[key][0]) if np.ndim(out[key]) else out[key]
+    short = bool(cols["short_span"][0])
+    days = float(cols["days"][0])
+    return {"span_first": None if first is None else _stamp(first),
+            "span_last": None if last is None else _stamp(last), "span_bars": int(n_bars),
+            "ruined": bool(cols["ruined"][0]),
+            "stats_note": span_note(n_bars, days) if short else None}
+
+
+def span_columns(out: dict, n_bars: np.ndarray, first: np.ndarray, last: np.ndarray) -> dict:
+    """Per row of `out` (arrays of `curve_stats` keys): the span's length in days, whether it
+    is too short to annualise (then its `ANNUALISED` entries in `out` become NaN), and whether
+    the account was ruined. `first` and `last` are datetime64 arrays (NaT: no span)."""
+    days = (np.asarray(last, "datetime64[ns]") - np.asarray(first, "datetime64[ns]")) \
+        / np.timedelta64(86_400, "s")
+    short = (np.asarray(n_bars) > 0) & too_short(n_bars, np.nan_to_num(days, nan=0.0))
+    for key in ANNUALISED:
+        out[key] = np.where(short, np.nan, out[key])
+    return {"days": days, "short_span": short,
+            "ruined": np.atleast_1d(ruined(out["total_return_pct"]))}
+
+
+def _stamp(value):
     import pandas as pd
 
-    first = None if first is None else pd.Timestamp(first)
-    last = None if last is None else pd.Timestamp(last)
-    days = (last - first).total_seconds() / 86_400 if first is not None else 0.0
-    note = None
-    if n_bars and too_short(n_bars, days):
-        for key in ANNUALISED:
-            out[key] = math.nan
-        note = span_note(n_bars, days)
-    return {"span_first": first, "span_last": last, "span_bars": int(n_bars),
-            "ruined": bool(ruined(out["total_return_pct"])),
-            "stats_note": note}
+    stamp = pd.Timestamp(value)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp

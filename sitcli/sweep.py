@@ -14,11 +14,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sitcli.backtest import Prepared, RunConfig, bar_duration, prepare_backtest
+from sitcli import stats
+from sitcli.backtest import Prepared, RunConfig, prepare_backtest
 from sitcli.errors import BadInput
 
 EXECUTORS = ("local", "dask")
 UPDATES_PER_CHUNK = 20_000_000   # bar x column updates per chunk: a fraction of a second
+
+
+TRADE_KEYS = ("win_rate_pct", "profit_factor", "trades", "liquidations", "fees", "spread",
+              "slippage", "financing", "funding", "liquidation_fees", "pnl")
+RETURN_KEYS = ("total_return_pct", "cagr_pct", "sharpe", "sortino", "max_drawdown_pct",
+               "final_equity")
+SPAN_KEYS = ("span_first", "span_last", "span_bars", "ruined")
 
 
 @dataclass
@@ -41,87 +49,181 @@ class SweepResult:
     def combo_label(self, ci: int) -> str:
         return " ".join(f"{k}={self.prep.combos[ci][k]}" for k in self.cfg.grid)
 
+    def params(self, key: str) -> np.ndarray:
+        """One grid parameter as an array over combinations."""
+        return np.array([c[key] for c in self.prep.combos])
+
+    def combo_table(self) -> dict[str, np.ndarray]:
+        """A column per field, a row per finished combination over all symbols (the keys of
+        `Result.combo_stats` but the label): the shared account, or the sum of the symbols'
+        accounts. Columns, not a dict per row: 100,000 combinations stay small and fast."""
+        prep = self.prep
+        n_legs = len(prep.legs)
+        done = np.flatnonzero(self.finished)
+        table = {"combination": done, **{k: self.params(k)[done] for k in self.cfg.grid}}
+        per_combo = self.col_stats.reshape(len(self.finished), n_legs, -1)[done].sum(axis=1)
+        table.update(_trade_columns(per_combo))
+        per_account = 1 if self.cfg.account == "shared" else n_legs
+        any_24_7 = any(leg.instrument.is_24_7 for leg in prep.legs)
+        start = self._combo_span_start()[done]
+        table.update(_return_columns(self.combo_curve[done], len(prep.index) - start,
+                                     self.cfg.cash * per_account,
+                                     stats.bars_per_year(self.cfg.timeframe, any_24_7),
+                                     _times(prep.index)[start], _times(prep.index)[-1]))
+        return table
+
+    def combo_rows(self) -> list[dict]:
+        """`combo_table` as a dict per row, with a label (small grids, tests)."""
+        table = self.combo_table()
+        rows = []
+        for values in zip(*table.values(), strict=True):
+            row = dict(zip(table, values, strict=True))
+            row["label"] = self.combo_label(row["combination"]) or "all symbols"
+            row["symbol"] = "ALL"
+            rows.append(_with_note(_python(row)))
+        return rows
+
     def run_rows(self) -> list[dict]:
         """A row per finished run (symbol x combination), with the keys of
         `Result.run_stats`; return statistics only when the run has its own account."""
         prep, shared = self.prep, self.cfg.account == "shared"
+        cols = prep.kernel_args[8]
+        trade = _trade_columns(self.col_stats)
+        starts = self._run_span_start()
         rows = []
         for r, run in enumerate(prep.runs):
             if not self.finished[run.combo]:
                 continue
             leg = prep.legs[run.leg]
-            combo = prep.combos[run.combo]
             label = self.combo_label(run.combo)
-            lev = leg.venue.default_leverage if combo["leverage"] is None else combo["leverage"]
-            row = {"label": f"{run.symbol} {label}" if label else run.symbol, "symbol": run.symbol,
-                   **{k: combo[k] for k in self.cfg.grid}, "leverage": lev}
-            row.update(_trade_stats(self.col_stats[[r]]))
-            curve = None if shared else self.acc_curve[run.account]
-            row.update(self._return_stats(curve, self.cfg.cash, leg.instrument.is_24_7))
+            row = {"label": f"{run.symbol} {label}" if label else run.symbol,
+                   "symbol": run.symbol, **{k: prep.combos[run.combo][k] for k in self.cfg.grid},
+                   "leverage": float(cols["leverage"][r])}
+            row.update({k: trade[k][r] for k in TRADE_KEYS})
+            if shared:
+                row.update({k: math.nan for k in RETURN_KEYS})
+                row.update(span_first=None, span_last=None, span_bars=0, ruined=False,
+                           short_span=False)
+            else:
+                times = _times(leg.bars.index)
+                ret = _return_columns(self.acc_curve[[run.account]], [len(times) - starts[r]],
+                                      self.cfg.cash,
+                                      stats.bars_per_year(self.cfg.timeframe,
+                                                          leg.instrument.is_24_7),
+                                      times[[starts[r]]], times[-1])
+                row.update({k: v[0] for k, v in ret.items()})
             closes = leg.bars["close"]
             row["buy_hold_return_pct"] = 100 * float(closes.iloc[-1] / closes.iloc[0] - 1)
-            rows.append(row)
+            rows.append(_with_note(_python(row)))
         return rows
 
-    def combo_rows(self) -> list[dict]:
-        """A row per finished combination over all symbols (keys of `Result.combo_stats`):
-        the shared account, or the sum of the symbols' accounts."""
+    # -- spans (`sitcli.stats`): the kernel streams every bar of a curve; the bars before a
+    # span are flat at the starting cash (returns of exactly 0), so only their count is taken
+    # off
+
+    def _first_fills(self) -> np.ndarray:
+        """Per kernel column, the row of `prep.index` where its first entry fills (-1: none):
+        the next bar of its symbol after the first entry signal (fill=open), or the signal's
+        own bar (fill=close)."""
         prep = self.prep
-        n_legs = len(prep.legs)
-        per_account = 1 if self.cfg.account == "shared" else n_legs
-        any_24_7 = any(leg.instrument.is_24_7 for leg in prep.legs)
-        rows = []
-        for ci in np.flatnonzero(self.finished):
-            row = {"combination": int(ci), "label": self.combo_label(ci) or "all symbols",
-                   "symbol": "ALL", **{k: prep.combos[ci][k] for k in self.cfg.grid}}
-            row.update(_trade_stats(self.col_stats[ci * n_legs:(ci + 1) * n_legs]))
-            row.update(self._return_stats(self.combo_curve[ci], self.cfg.cash * per_account,
-                                          any_24_7))
-            rows.append(row)
-        return rows
+        cols, entries = prep.kernel_args[8], prep.kernel_args[6]
+        fills = np.full(len(cols), -1, np.int64)
+        pairs = np.stack([cols["inst"], cols["sig"]], axis=1)
+        unique, back = np.unique(pairs, axis=0, return_inverse=True)
+        for u, (j, sig) in enumerate(unique):
+            signals = np.flatnonzero(entries[:, sig])
+            if not len(signals):
+                continue
+            rows = prep.index.get_indexer(prep.legs[j].bars.index)
+            at = int(np.searchsorted(rows, signals[0], "right" if self.cfg.fill == "open"
+                                     else "left"))
+            if at < len(rows):
+                fills[back.ravel() == u] = rows[at]
+        return fills
 
-    def _return_stats(self, curve, cash: float, is_24_7: bool) -> dict:
-        """The stats table's return statistics (vectorbt's returns accessor formulas) from
-        the streamed curve statistics."""
-        from sitcli.engine.kernel import C_DOWN_SQ, C_FINAL, C_GROWTH, C_MAX_DD, C_N, C_SUM, C_SUM_SQ
+    def _run_span_start(self) -> np.ndarray:
+        """Per run, the position in its symbol's bars where its span starts."""
+        prep = self.prep
+        starts = np.zeros(len(prep.runs), np.int64)
+        if self.cfg.start is not None:
+            return starts
+        fills = self._first_fills()
+        cols = prep.kernel_args[8]
+        for j, leg in enumerate(prep.legs):
+            rows = prep.index.get_indexer(leg.bars.index)
+            mine = (cols["inst"] == j) & (fills >= 0)
+            starts[mine] = np.maximum(np.searchsorted(rows, fills[mine], "left") - 1, 0)
+        return starts
 
-        nan = math.nan
-        out = {"total_return_pct": nan, "cagr_pct": nan, "sharpe": nan, "sortino": nan,
-               "max_drawdown_pct": nan, "final_equity": nan}
-        if curve is None or curve[C_N] == 0:
-            return out
-        year = 365 if is_24_7 else 252
-        ann = year * 86_400 / bar_duration(self.cfg.timeframe).total_seconds()
-        n = curve[C_N]
-        mean = curve[C_SUM] / n
-        out["total_return_pct"] = 100 * (curve[C_FINAL] / cash - 1)
-        growth = float(curve[C_GROWTH])
-        out["cagr_pct"] = 100 * (growth ** (ann / n) - 1) if growth >= 0 else nan
-        if n >= 2:
-            std = math.sqrt(max(0.0, curve[C_SUM_SQ] - curve[C_SUM] * mean) / (n - 1))
-            out["sharpe"] = math.inf if std == 0 else mean / std * math.sqrt(ann)
-            down = math.sqrt(curve[C_DOWN_SQ] / n) * math.sqrt(ann)
-            out["sortino"] = math.inf if down == 0 else mean * ann / down
-        out["max_drawdown_pct"] = 100 * curve[C_MAX_DD]
-        out["final_equity"] = float(curve[C_FINAL])
-        return out
+    def _combo_span_start(self) -> np.ndarray:
+        """Per combination, the row of `prep.index` where its span starts: the bar before
+        its symbols' earliest first fill."""
+        m = len(self.finished)
+        if self.cfg.start is not None:
+            return np.zeros(m, np.int64)
+        fills = self._first_fills().astype(np.float64)
+        fills[fills < 0] = np.inf
+        first = fills.reshape(m, len(self.prep.legs)).min(axis=1)
+        return np.where(np.isinf(first), 0, np.maximum(first - 1, 0)).astype(np.int64)
 
 
-def _trade_stats(stats: np.ndarray) -> dict:
+def _times(index) -> np.ndarray:
+    """Bar times as naive UTC datetime64."""
+    return index.tz_convert(None).to_numpy() if index.tz is not None else index.to_numpy()
+
+
+def _python(row: dict) -> dict:
+    """numpy scalars as Python ones, datetimes as UTC Timestamps."""
+    import pandas as pd
+
+    out = {}
+    for key, value in row.items():
+        if isinstance(value, np.datetime64):
+            value = None if np.isnat(value) else pd.Timestamp(value).tz_localize("UTC")
+        elif isinstance(value, np.generic):
+            value = value.item()
+        out[key] = value
+    return out
+
+
+def _with_note(row: dict) -> dict:
+    """A row's `short_span` flag as the stats table's note."""
+    short = row.pop("short_span")
+    row["stats_note"] = None
+    if short:
+        days = (row["span_last"] - row["span_first"]).total_seconds() / 86_400
+        row["stats_note"] = stats.span_note(row["span_bars"], days)
+    return row
+
+
+def _trade_columns(s: np.ndarray) -> dict[str, np.ndarray]:
+    """Trade statistics per row of per-column (or summed) kernel statistics."""
     from sitcli.engine import kernel as k
 
-    total = stats.sum(axis=0)
-    n = int(total[k.S_TRADES])
-    return {
-        "win_rate_pct": 100 * total[k.S_WINS] / n if n else math.nan,
-        "profit_factor": (total[k.S_WIN_PNL] / total[k.S_LOSS_PNL] if total[k.S_LOSS_PNL] > 0
-                          else math.nan),
-        "trades": n, "liquidations": int(total[k.S_LIQS]),
-        "fees": float(total[k.S_FEES]), "spread": float(total[k.S_SPREAD]),
-        "slippage": float(total[k.S_SLIP]), "financing": float(total[k.S_FIN]),
-        "funding": float(total[k.S_FUND]), "liquidation_fees": float(total[k.S_LIQ_FEE]),
-        "pnl": float(total[k.S_PNL]),
-    }
+    n = s[:, k.S_TRADES]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        win_rate = np.where(n > 0, 100 * s[:, k.S_WINS] / n, np.nan)
+        loss = s[:, k.S_LOSS_PNL]
+        profit_factor = np.where(loss > 0, s[:, k.S_WIN_PNL] / loss, np.nan)
+    return {"win_rate_pct": win_rate, "profit_factor": profit_factor,
+            "trades": n.astype(np.int64), "liquidations": s[:, k.S_LIQS].astype(np.int64),
+            "fees": s[:, k.S_FEES], "spread": s[:, k.S_SPREAD], "slippage": s[:, k.S_SLIP],
+            "financing": s[:, k.S_FIN], "funding": s[:, k.S_FUND],
+            "liquidation_fees": s[:, k.S_LIQ_FEE], "pnl": s[:, k.S_PNL]}
+
+
+def _return_columns(curve, n_span, cash, ann, first, last) -> dict[str, np.ndarray]:
+    """The stats table's return statistics from the streamed curve statistics, over each
+    row's span (`n_span` bars from `first` to `last`)."""
+    n_span = np.asarray(n_span)
+    out = stats.streamed_stats(curve, n_span, cash, ann)
+    first = np.broadcast_to(np.asarray(first, "datetime64[ns]"), n_span.shape)
+    extra = stats.span_columns(out, n_span, first, last)
+    out.update(span_first=first, span_last=np.broadcast_to(np.datetime64(last, "ns"),
+                                                           n_span.shape),
+               span_bars=n_span.astype(np.int64), ruined=extra["ruined"])
+    out["short_span"] = extra["short_span"]
+    return out
 
 
 def layout(prep: Prepared, shared: bool) -> tuple[np.ndarray, np.ndarray]:

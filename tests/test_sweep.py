@@ -11,6 +11,7 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from cli_helpers import assert_one_line_error
 
@@ -42,8 +43,8 @@ def assert_rows_match(full: list[dict], summary: list[dict]) -> None:
             got = b[key]
             if isinstance(expected, float) and math.isnan(expected):
                 assert math.isnan(got), (a["label"], key, got)
-            elif isinstance(expected, str):
-                assert got == expected
+            elif expected is None or isinstance(expected, (str, bool, pd.Timestamp)):
+                assert got == expected, (a["label"], key, got, expected)
             else:
                 assert got == pytest.approx(expected, rel=1e-9, abs=1e-9), (a["label"], key)
 
