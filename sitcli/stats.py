@@ -27,7 +27,7 @@ import numpy as np
 
 MIN_SPAN_BARS = 60    # returns; fewer do not annualise
 MIN_SPAN_DAYS = 90    # calendar days between the span's first and last bar
-RUIN_LEFT = 1e-6      # fraction of the starting cash below which an account is wiped out
+RUIN_LEFT = 1e-3      # less than this fraction of the starting cash left: a total loss
 ANNUALISED = ("cagr_pct", "sharpe", "sortino")
 
 
@@ -115,8 +115,9 @@ def streamed_stats(curve: np.ndarray, n_span: np.ndarray, cash, ann) -> dict:
 
 
 def ruined(total_return_pct) -> np.ndarray | bool:
-    """A wiped-out account: it ended at or below zero, or with less than a millionth of its
-    starting cash (what floating point leaves of a total loss). NaN (no curve) is not."""
+    """A wiped-out account: it ended at or below zero, or with less than a thousandth of its
+    starting cash (a total loss: $10 of $10,000 buys nothing at any leverage sitcli allows
+    worth ranking). NaN (no curve) is not ruined."""
     return np.asarray(total_return_pct, dtype=np.float64) <= -100 * (1 - RUIN_LEFT)
 
 
@@ -187,3 +188,20 @@ def _stamp(value):
 
     stamp = pd.Timestamp(value)
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp
+
+
+def rank(values, ruined_, lower_is_better: bool, top: int | None = None) -> np.ndarray:
+    """Row order by a statistic, best first: runs that survived by the value (NaN after them),
+    then ruined runs (whatever their value, also by it); ties by row. With `top`, only the
+    first `top` rows, found with argpartition."""
+    v = np.asarray(values, dtype=np.float64) * (1.0 if lower_is_better else -1.0)
+    group = np.where(np.asarray(ruined_, bool), 2, np.where(np.isnan(v), 1, 0))
+    rows = np.arange(len(v))
+    if top is not None and top < len(v):
+        good = rows[group == 0]
+        if len(good) > top:
+            kth = np.partition(v[good], top - 1)[top - 1]
+            pick = np.concatenate([good[v[good] < kth], good[v[good] == kth]])[:top]
+            return pick[np.lexsort((pick, v[pick]))]
+    order = np.lexsort((rows, np.nan_to_num(v, nan=0.0), group))
+    return order if top is None else order[:top]

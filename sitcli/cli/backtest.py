@@ -122,8 +122,8 @@ def backtest(
     combos = result.combo_stats()
     assumptions = result.assumptions()
     payload = {"assumptions": assumptions,
-               "stats": {row["label"]: _stat_row(row) for row in runs},
-               "aggregate": [_stat_row(row) | {"label": row["label"]} for row in combos],
+               "stats": {row["label"]: _stat_row(row, cfg.grid) for row in runs},
+               "aggregate": [_stat_row(row, cfg.grid) | {"label": row["label"]} for row in combos],
                "liquidations": result.liquidations_frame().to_dict("records")}
     if cfg.grid:
         payload["ranking"] = [row["label"] for row in _ranked(runs, rank_by)]
@@ -138,7 +138,7 @@ def backtest(
     elif fmt == Format.csv:
         from sitcli.cli.render import print_csv
 
-        keys = ["label", "symbol", *cfg.grid, "leverage", *STAT_TITLES]
+        keys = ["label", *stat_keys(cfg.grid)]
         print_csv(_ranked(runs, rank_by) if cfg.grid else runs, keys)
     else:
         _print_tables(result, runs, combos, assumptions, rank_by, top)
@@ -150,8 +150,17 @@ OUT_FILES = ("trades.csv", "equity.csv", "liquidations.csv", "summary.json")
 PLOT_FILES = ("equity.png", "report.html")
 
 
-def _stat_row(row: dict) -> dict:
-    return {k: row[k] for k in ("symbol", *STAT_TITLES) if k in row}
+SPAN_KEYS = ("span_first", "span_last", "span_bars", "ruined", "stats_note")
+
+
+def stat_keys(grid) -> list[str]:
+    """The fields of a stats row: symbol, each grid parameter, leverage, the statistics and
+    their span (no key twice, so CSV headers are unique)."""
+    return list(dict.fromkeys(["symbol", *grid, "leverage", *STAT_TITLES, *SPAN_KEYS]))
+
+
+def _stat_row(row: dict, grid) -> dict:
+    return {k: row[k] for k in stat_keys(grid) if k in row}
 
 
 def run_config(opts: dict):
@@ -178,15 +187,12 @@ def run_config(opts: dict):
 
 
 def _ranked(rows: list[dict], key: str) -> list[dict]:
+    """Best first by `key` (`sitcli.stats.rank`: ruined accounts last)."""
+    from sitcli.stats import rank
 
-    sign = 1 if key in LOWER_IS_BETTER else -1
-
-    def order(row):
-        value = row.get(key)
-        missing = value is None or (isinstance(value, float) and math.isnan(value))
-        return (missing, 0.0 if missing else sign * value)
-
-    return sorted(rows, key=order)
+    values = [math.nan if row.get(key) is None else row[key] for row in rows]
+    order = rank(values, [bool(row.get("ruined")) for row in rows], key in LOWER_IS_BETTER)
+    return [rows[i] for i in order]
 
 
 def _print_tables(result, runs, combos, assumptions, rank_by, top) -> None:
@@ -202,19 +208,30 @@ def _print_tables(result, runs, combos, assumptions, rank_by, top) -> None:
             table["ALL"] = combos[0]
         rows = [{"stat": title, **{c: table[c].get(key) for c in columns}}
                 for key, title in STAT_TITLES.items()]
+        rows.append({"stat": "Statistics span", **{c: span_text(table[c]) for c in columns}})
         where = ("one shared account" if result.shared else "each its own account; ALL = their sum")
         print_table(rows, ["stat", *columns], title=f"Results per symbol ({where})", digits=2)
+        for c in columns:
+            if table[c].get("stats_note"):
+                typer.echo(f"{c}: {table[c]['stats_note']}")
         return
     keys = list(result.cfg.grid)
     ranked = _ranked(runs, rank_by)[:top]
     shown = [{"#": i + 1, "symbol": r["symbol"], **{k: r[k] for k in keys},
-              **{STAT_TITLES[c]: r[c] for c in RANK_COLUMNS}} for i, r in enumerate(ranked)]
+              **{STAT_TITLES[c]: r[c] for c in RANK_COLUMNS}, "Ruined": r["ruined"]}
+             for i, r in enumerate(ranked)]
     print_table(shown, title=f"Top {len(ranked)} of {len(runs)} runs by {STAT_TITLES[rank_by]}",
                 digits=2)
     ranked = _ranked(combos, rank_by)[:top]
-    shown = [{"#": i + 1, **{k: r[k] for k in keys}, **{STAT_TITLES[c]: r[c] for c in RANK_COLUMNS}}
-             for i, r in enumerate(ranked)]
+    shown = [{"#": i + 1, **{k: r[k] for k in keys}, **{STAT_TITLES[c]: r[c] for c in RANK_COLUMNS},
+              "Ruined": r["ruined"]} for i, r in enumerate(ranked)]
     print_table(shown, title=f"Combinations over all symbols by {STAT_TITLES[rank_by]}", digits=2)
+
+
+def span_text(row: dict) -> str:
+    if not row.get("span_bars"):
+        return "-"
+    return f"{row['span_first']:%Y-%m-%d}..{row['span_last']:%Y-%m-%d} ({row['span_bars']} bars)"
 
 
 def _header(a: dict) -> dict:
