@@ -3,6 +3,8 @@ threads, chunks or Dask workers, in memory that does not grow with bars x combin
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 import subprocess
@@ -195,9 +197,34 @@ def test_cli_sweep_csv_and_out_file(cli, tmp_path):
     assert lines[0].startswith("combination,leverage,hold,total_return_pct")
     assert len(lines) == 1 + 6
     assert out.read_text() == proc.stdout
-    sharpe = [float(x.split(",")[lines[0].split(",").index("sharpe")] or "nan") for x in lines[1:]]
+    rows = list(csv.DictReader(io.StringIO(proc.stdout)))
+    assert len(set(lines[0].split(","))) == len(lines[0].split(","))      # unique headers
+    ruined = [r["ruined"] == "true" for r in rows]
+    assert ruined == sorted(ruined)                   # every ruined run below every survivor
+    for r in rows:
+        assert (r["ruined"] == "true") == (float(r["total_return_pct"]) <= -99.9)
+    sharpe = [float(r["sharpe"] or "nan") for r, gone in zip(rows, ruined, strict=True)
+              if not gone]
     finite = [s for s in sharpe if math.isfinite(s)]
     assert finite == sorted(finite, reverse=True)
+    assert rows[0]["span_first"] < rows[0]["span_last"] and int(rows[0]["span_bars"]) > 60
+
+
+def test_cli_sweep_parquet_out_equals_csv(cli, tmp_path):
+    import pyarrow.parquet as pq
+
+    args = ["sweep", "--demo", "--symbols", "NVDA,RENDER/USDT", "--venue", "cfd-offshore",
+            "--grid", "leverage=2,50,200", "--grid", "hold=1,3", "--rank-by", "sharpe"]
+    proc = cli(*args, "--format", "csv", "--out", tmp_path / "s.parquet", check_code=0)
+    table = pq.read_table(tmp_path / "s.parquet").to_pandas()
+    rows = list(csv.DictReader(io.StringIO(proc.stdout)))
+    assert list(table.columns) == list(rows[0])
+    assert [int(r["combination"]) for r in rows] == table["combination"].tolist()
+    assert table["ruined"].any() and not table["ruined"].all()
+    for r, (_, t) in zip(rows, table.iterrows(), strict=True):
+        assert float(r["final_equity"]) == t["final_equity"]
+        assert r["sharpe"] == "" if math.isnan(t["sharpe"]) else float(r["sharpe"]) == t["sharpe"]
+    assert str(table["span_first"].dtype) == "datetime64[ns, UTC]"
 
 
 @pytest.mark.parametrize("args, fragment", [
