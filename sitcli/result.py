@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -134,7 +135,7 @@ class Result:
             curve = None
             if not self.shared:
                 rows_of_leg = self.index.get_indexer(leg.bars.index)
-                curve = (self.equity[rows_of_leg, run.account], leg.bars.index)
+                curve = (self.equity[rows_of_leg, run.account], stats.utc_times(leg.bars.index))
             row.update(self._metrics(curve, [r], leg.instrument.is_24_7))
             row["buy_hold_return_pct"] = 100 * float(leg.bars["close"].iloc[-1]
                                                      / leg.bars["close"].iloc[0] - 1)
@@ -147,8 +148,10 @@ class Result:
         last equity after its last)."""
         any_24_7 = any(leg.instrument.is_24_7 for leg in self.legs)   # then the union has weekends
         rows = []
-        for ci in range(len(self.combos)):
-            members = [r for r, run in enumerate(self.runs) if run.combo == ci]
+        by_combo: list[list[int]] = [[] for _ in self.combos]
+        for r, run in enumerate(self.runs):
+            by_combo[run.combo].append(r)
+        for ci, members in enumerate(by_combo):
             if self.shared:
                 curve, cash = self.equity[:, ci], self.cfg.cash
             else:
@@ -157,9 +160,21 @@ class Result:
                 cash = self.cfg.cash * len(members)
             row = {"label": self.combo_label(ci) or "all symbols", "symbol": "ALL",
                    **{k: self.combos[ci][k] for k in self.grid_keys}}
-            row.update(self._metrics((np.asarray(curve), self.index), members, any_24_7, cash))
+            row.update(self._metrics((np.asarray(curve), stats.utc_times(self.index)), members,
+                                     any_24_7, cash))
             rows.append(row)
         return rows
+
+    @functools.cached_property
+    def _trades_of(self) -> list[np.ndarray]:
+        """Per kernel column, the positions of its trades in `trades`."""
+        order = np.argsort(self.trades["col"], kind="stable")
+        bounds = np.searchsorted(self.trades["col"][order], np.arange(len(self.runs) + 1))
+        return [order[bounds[c]:bounds[c + 1]] for c in range(len(self.runs))]
+
+    @functools.cached_property
+    def _liquidations_per_col(self) -> np.ndarray:
+        return np.bincount(self.liquidations["col"], minlength=len(self.runs))
 
     def _leverages(self, leg: int):
         """The leverage a symbol ran at: one number, or the sorted list a grid swept."""
@@ -171,7 +186,7 @@ class Result:
         return self.legs[self.runs[r].leg].venue.default_leverage if lev is None else lev
 
     def _metrics(self, curve, members: list[int], is_24_7: bool, cash: float | None = None) -> dict:
-        mine = self.trades[np.isin(self.trades["col"], members)]
+        mine = self.trades[np.concatenate([self._trades_of[c] for c in members])]
         cash = self.cfg.cash if cash is None else cash
         wins = mine["pnl"][mine["pnl"] > 0].sum()
         losses = -mine["pnl"][mine["pnl"] < 0].sum()
@@ -181,7 +196,7 @@ class Result:
             "win_rate_pct": 100 * float((mine["pnl"] > 0).mean()) if len(mine) else math.nan,
             "profit_factor": float(wins / losses) if losses > 0 else math.nan,
             "trades": int(len(mine)),
-            "liquidations": int(np.isin(self.liquidations["col"], members).sum()),
+            "liquidations": int(self._liquidations_per_col[members].sum()),
             **{key: float(mine[field].sum()) for key, field in COSTS.items()},
             "pnl": float(mine["pnl"].sum()),
             "final_equity": math.nan, "span_first": None, "span_last": None,
@@ -189,8 +204,9 @@ class Result:
         }
         if curve is not None:
             equity, times = curve
-            start = 0 if self.cfg.start is not None else stats.span_start(
-                times, self.index[mine["entry_bar"].min()] if len(mine) else None)
+            first_fill = stats.utc_times(self.index[[mine["entry_bar"].min()]])[0] if len(mine) \
+                else None
+            start = 0 if self.cfg.start is not None else stats.span_start(times, first_fill)
             ann = stats.bars_per_year(self.cfg.timeframe, is_24_7)
             out.update(stats.span_stats(equity, times, start, cash, ann))
         return out

@@ -148,6 +148,14 @@ def span_stats(equity: np.ndarray, times, start: int, cash: float, ann: float) -
     return out
 
 
+def utc_times(index) -> np.ndarray:
+    """A DatetimeIndex as naive UTC datetime64[ns] (numpy cannot hold the zone; converting a
+    zoned index with np.asarray would make an object array of Timestamps)."""
+    if getattr(index, "tz", None) is not None:
+        index = index.tz_convert(None)
+    return np.asarray(index, dtype="datetime64[ns]")
+
+
 def _naive(stamp):
     """A bar time as UTC datetime64 (pandas stamps carry their zone, numpy's do not)."""
     import pandas as pd

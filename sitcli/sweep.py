@@ -69,7 +69,7 @@ class SweepResult:
         table.update(_return_columns(self.combo_curve[done], len(prep.index) - start,
                                      self.cfg.cash * per_account,
                                      stats.bars_per_year(self.cfg.timeframe, any_24_7),
-                                     _times(prep.index)[start], _times(prep.index)[-1]))
+                                     stats.utc_times(prep.index)[start], stats.utc_times(prep.index)[-1]))
         return table
 
     def combo_rows(self) -> list[dict]:
@@ -105,7 +105,7 @@ class SweepResult:
                 row.update(span_first=None, span_last=None, span_bars=0, ruined=False,
                            short_span=False)
             else:
-                times = _times(leg.bars.index)
+                times = stats.utc_times(leg.bars.index)
                 ret = _return_columns(self.acc_curve[[run.account]], [len(times) - starts[r]],
                                       self.cfg.cash,
                                       stats.bars_per_year(self.cfg.timeframe,
@@ -165,11 +165,6 @@ class SweepResult:
         fills[fills < 0] = np.inf
         first = fills.reshape(m, len(self.prep.legs)).min(axis=1)
         return np.where(np.isinf(first), 0, np.maximum(first - 1, 0)).astype(np.int64)
-
-
-def _times(index) -> np.ndarray:
-    """Bar times as naive UTC datetime64."""
-    return index.tz_convert(None).to_numpy() if index.tz is not None else index.to_numpy()
 
 
 def _python(row: dict) -> dict:

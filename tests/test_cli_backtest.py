@@ -444,13 +444,22 @@ def test_bad_events_file_exits_2(cli, tmp_path):
     assert_one_line_error(proc, 2, "mine.csv", "line 2", "status")
 
 
-def test_a_large_grid_points_to_sweep(cli):
-    # 1 symbol x 3 x 700 = 2,100 runs > SWEEP_HINT_RUNS (2,000); 100 runs stay quiet
+def test_a_large_grid_points_to_sweep():
+    """In-process through typer's runner (the entry point's subprocess path is covered by the
+    tests above): 1 symbol x 3 x 700 = 2,100 runs > SWEEP_HINT_RUNS (2,000); 100 stay quiet."""
+    from typer.testing import CliRunner
+
+    from sitcli.cli import app
+
     stops = ",".join(f"{0.001 * k:.3f}" for k in range(1, 701))
-    big = cli("backtest", "--demo", "--symbols", "TSM", "--grid", "hold=1,2,3", "--grid",
-              f"stop={stops}", "--format", "json", check_code=0)
+    runner = CliRunner()
+    big = runner.invoke(app, ["backtest", "--demo", "--symbols", "TSM", "--grid", "hold=1,2,3",
+                              "--grid", f"stop={stops}", "--format", "json"])
+    assert big.exit_code == 0, big.stderr
     assert "2,100 runs" in big.stderr and "sitcli sweep" in big.stderr
-    json.loads(big.stdout)
-    small = cli("backtest", "--demo", "--symbols", "TSM", "--grid", "hold=1,2,3,4", "--grid",
-                "stop=" + ",".join(stops.split(",")[:25]), "--format", "json", check_code=0)
+    assert len(json.loads(big.stdout)["stats"]) == 2100
+    small = runner.invoke(app, ["backtest", "--demo", "--symbols", "TSM", "--grid", "hold=1,2,3,4",
+                                "--grid", "stop=" + ",".join(stops.split(",")[:25]),
+                                "--format", "json"])
+    assert small.exit_code == 0, small.stderr
     assert "sitcli sweep" not in small.stderr
