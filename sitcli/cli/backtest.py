@@ -151,6 +151,8 @@ PLOT_FILES = ("equity.png", "report.html")
 
 
 SPAN_KEYS = ("span_first", "span_last", "span_bars", "ruined", "stats_note")
+# the bars the return statistics cover (sitcli.stats: from the bar before the first fill)
+SPAN_TITLES = {"span_first": "Stats from", "span_last": "Stats to", "span_bars": "Stats bars"}
 
 
 def stat_keys(grid) -> list[str]:
@@ -208,7 +210,8 @@ def _print_tables(result, runs, combos, assumptions, rank_by, top) -> None:
             table["ALL"] = combos[0]
         rows = [{"stat": title, **{c: table[c].get(key) for c in columns}}
                 for key, title in STAT_TITLES.items()]
-        rows.append({"stat": "Statistics span", **{c: span_text(table[c]) for c in columns}})
+        rows += [{"stat": title, **{c: _day(table[c].get(key)) for c in columns}}
+                 for key, title in SPAN_TITLES.items()]
         where = ("one shared account" if result.shared else "each its own account; ALL = their sum")
         print_table(rows, ["stat", *columns], title=f"Results per symbol ({where})", digits=2)
         for c in columns:
@@ -228,10 +231,8 @@ def _print_tables(result, runs, combos, assumptions, rank_by, top) -> None:
     print_table(shown, title=f"Combinations over all symbols by {STAT_TITLES[rank_by]}", digits=2)
 
 
-def span_text(row: dict) -> str:
-    if not row.get("span_bars"):
-        return "-"
-    return f"{row['span_first']:%Y-%m-%d}..{row['span_last']:%Y-%m-%d} ({row['span_bars']} bars)"
+def _day(value):
+    return f"{value:%Y-%m-%d}" if hasattr(value, "strftime") else value
 
 
 def _header(a: dict) -> dict:
