@@ -82,8 +82,15 @@ def sweep(**opts) -> None:
 
         print_json(_payload(result, _rows(result, table, order, keys)))
     elif o.fmt == Format.csv:
+        import io
+
         sys.stdout.flush()
-        write_csv(sys.stdout.buffer, table, order, keys)
+        if hasattr(sys.stdout, "buffer"):
+            write_csv(sys.stdout.buffer, table, order, keys)
+        else:                                   # a text-only stream (an embedding caller)
+            raw = io.BytesIO()
+            write_csv(raw, table, order, keys)
+            sys.stdout.write(raw.getvalue().decode())
     else:
         _print_tables(result, _rows(result, table, order[:o.top], keys), o.rank_by,
                       len(order))
