@@ -1,10 +1,19 @@
 """The benchmark scripts run in a reduced mode so they cannot rot. Nothing here is timed:
-the numbers they print are read by people, never asserted."""
+the numbers they print are read by people, never asserted.
+
+Opt-in: they take minutes of compiling and measuring, so `make test` skips them and
+`make bench-smoke` (run by .ci/run after `make test`) runs them."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.skipif(os.environ.get("SITCLI_BENCH_SMOKE") != "1",
+                                reason="benchmark smoke tests are opt-in: make bench-smoke")
 
 BENCH = Path(__file__).resolve().parent / "benchmarks" / "bench_kernel.py"
 
