@@ -10,6 +10,7 @@ numbers do not depend on the executor, the number of workers or the chunk size.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,9 +50,31 @@ class SweepResult:
     def combo_label(self, ci: int) -> str:
         return " ".join(f"{k}={self.prep.combos[ci][k]}" for k in self.cfg.grid)
 
+    def assumptions(self) -> dict:
+        """`Result.assumptions` of the sweep, its grid as each parameter's values."""
+        from sitcli.backtest import Run
+        from sitcli.result import Result
+
+        prep = self.prep
+        combos = prep.combos
+        runs = prep.runs
+        if isinstance(combos, GridCombos):    # every value once is what the summary reads
+            combos = combos.representatives()
+            runs = [Run(leg.symbol, j, ci, 0) for ci in range(len(combos))
+                    for j, leg in enumerate(prep.legs)]
+        out = Result(cfg=self.cfg, strategy=prep.strategy, combos=combos, legs=prep.legs,
+                     runs=runs, index=prep.index, equity=None, trades=None,
+                     liquidations=None).assumptions()
+        out["grid"] = {k: list(dict.fromkeys(self.params(k).tolist())) for k in self.cfg.grid}
+        out["combinations"] = len(prep.combos)
+        return out
+
     def params(self, key: str) -> np.ndarray:
         """One grid parameter as an array over combinations."""
-        return np.array([c[key] for c in self.prep.combos])
+        combos = self.prep.combos
+        if isinstance(combos, GridCombos):
+            return combos.column(key)
+        return np.array([c[key] for c in combos])
 
     def combo_table(self) -> dict[str, np.ndarray]:
         """A column per field, a row per finished combination over all symbols (the keys of
@@ -221,6 +244,129 @@ def _return_columns(curve, n_span, cash, ann, first, last) -> dict[str, np.ndarr
     return out
 
 
+# Fields of a kernel column that say where it sits (instrument, signal set, account, tier
+# table) rather than what a parameter value sets.
+LAYOUT_FIELDS = ("inst", "sig", "group", "tiers")
+
+
+def prepare_sweep(cfg: RunConfig, store, events) -> Prepared:
+    """`prepare_backtest` for large grids, with no Python object per combination.
+
+    The backtest's own preparation runs on the grid of the signal parameters (each signal set
+    is computed once) and once per engine parameter (leverage, size, stop, take, hold) on that
+    parameter's values alone, so every value is checked and turned into column fields by the
+    backtest's rules. The product is then laid out with array indexing: each combination's
+    column is its signal combination's, with each engine parameter's fields from that
+    parameter's column. tests/test_sweep.py holds the result equal to `prepare_backtest` on the
+    whole product."""
+    from dataclasses import replace
+
+    from sitcli.backtest import ENGINE_KEYS
+
+    keys = list(cfg.grid)
+    engine = [k for k in keys if k in ENGINE_KEYS]
+    signal_grid = {k: v for k, v in cfg.grid.items() if k not in ENGINE_KEYS}
+    base = prepare_backtest(replace(cfg, grid=signal_grid), store, events)
+    if not engine:
+        return base
+    per_key = {k: prepare_backtest(replace(cfg, grid={k: cfg.grid[k]}), store, events)
+               for k in engine}
+    n_legs = len(base.legs)
+    sizes = [len(cfg.grid[k]) for k in keys]
+    m = math.prod(sizes)
+    index = np.unravel_index(np.arange(m), sizes)             # itertools.product's order
+    position = dict(zip(keys, index, strict=True))
+    signal_keys = list(signal_grid)
+    s_of = (np.ravel_multi_index([position[k] for k in signal_keys],
+                                 [len(cfg.grid[k]) for k in signal_keys])
+            if signal_keys else np.zeros(m, np.int64))
+
+    base_cols = base.kernel_args[8].reshape(-1, n_legs)
+    cols = base_cols[s_of]                                    # (m, n_legs), a copy
+    owner: dict[str, str] = {}
+    for key in engine:
+        key_cols = per_key[key].kernel_args[8].reshape(-1, n_legs)
+        for field in cols.dtype.names:
+            if field in LAYOUT_FIELDS or np.array_equal(
+                    key_cols[field], np.broadcast_to(base_cols[0][field], key_cols.shape),
+                    equal_nan=True):
+                continue
+            if field in owner:     # a field two parameters set together: not separable
+                raise AssertionError(f"column field {field} depends on both {owner[field]} "
+                                     f"and {key}; sweep them through prepare_backtest")
+            owner[field] = key
+            cols[field] = key_cols[field][position[key]]
+    shared = cfg.account == "shared"
+    cols["group"] = (np.arange(m)[:, None] if shared
+                     else np.arange(m * n_legs).reshape(m, n_legs))
+    base_accounts = base.kernel_args[9]
+    accounts = (base_accounts[s_of] if shared
+                else base_accounts.reshape(-1, n_legs)[s_of].reshape(-1))
+    args = list(base.kernel_args)
+    args[8], args[9] = cols.reshape(-1), accounts
+    combos = GridCombos(base.combos, keys, position, s_of,
+                        {k: [c[k] for c in per_key[k].combos] for k in engine})
+    return Prepared(base.strategy, combos, base.legs, GridRuns(base.legs, m, shared),
+                    base.index, tuple(args))
+
+
+class GridCombos(Sequence):
+    """The combinations of a sweep as index arrays: a combination's dict is built only when
+    asked for (labels, the top rows), never 100,000 of them."""
+
+    def __init__(self, base: list[dict], keys: list[str], position: dict, signal_of,
+                 values: dict[str, list]):
+        self.base, self.keys, self.position, self.signal_of = base, keys, position, signal_of
+        self.values = values                  # engine parameter -> its values, in grid order
+
+    def __len__(self) -> int:
+        return len(self.signal_of)
+
+    def __getitem__(self, ci):
+        if isinstance(ci, slice):
+            return [self[i] for i in range(*ci.indices(len(self)))]
+        combo = dict(self.base[self.signal_of[ci]])
+        for key, values in self.values.items():
+            combo[key] = values[self.position[key][ci]]
+        return combo
+
+    def column(self, key: str) -> np.ndarray:
+        if key in self.values:
+            return np.asarray(self.values[key])[self.position[key]]
+        return np.asarray([c[key] for c in self.base])[self.signal_of]
+
+    def representatives(self) -> list[dict]:
+        """A few combinations in which every value of every parameter appears."""
+        longest = max(len(v) for v in self.values.values())
+        rows = []
+        for r in range(longest):
+            combo = dict(self.base[r % len(self.base)])
+            combo.update({k: v[r % len(v)] for k, v in self.values.items()})
+            rows.append(combo)
+        return rows
+
+
+class GridRuns(Sequence):
+    """`Prepared.runs` of a sweep: combination-major, one run per symbol, built on demand."""
+
+    def __init__(self, legs, n_combos: int, shared: bool):
+        self.legs, self.n_combos, self.shared = legs, n_combos, shared
+
+    def __len__(self) -> int:
+        return self.n_combos * len(self.legs)
+
+    def __getitem__(self, r):
+        from sitcli.backtest import Run
+
+        if isinstance(r, slice):
+            return [self[i] for i in range(*r.indices(len(self)))]
+        if not -len(self) <= r < len(self):
+            raise IndexError(r)
+        r %= len(self)
+        ci, j = divmod(r, len(self.legs))
+        return Run(self.legs[j].symbol, j, ci, ci if self.shared else r)
+
+
 def layout(prep: Prepared, shared: bool) -> tuple[np.ndarray, np.ndarray]:
     """acc_start (accounts + 1 column offsets) and combo_start (combinations + 1 account
     offsets): the backtest lays out columns combination-major, one per symbol."""
@@ -265,7 +411,7 @@ def run_sweep(cfg: RunConfig, store, events, workers: int | None = None, executo
                        "--grid stop=0.01,0.02")
     client = _dask_client(scheduler, workers) if executor == "dask" else None
     try:
-        prep = prepare_backtest(cfg, store, events)
+        prep = prepare_sweep(cfg, store, events)
         acc_start, combo_start = layout(prep, cfg.account == "shared")
         m = len(prep.combos)
         result = SweepResult(cfg, prep, np.zeros((len(prep.runs), _n_col_stats())),

@@ -177,15 +177,7 @@ def _with_progress(cfg, store, events, kwargs):
 
 
 def _payload(result, rows) -> dict:
-    from sitcli.result import Result
-
-    prep = result.prep
-    assumptions = Result(cfg=result.cfg, strategy=prep.strategy, combos=prep.combos,
-                         legs=prep.legs, runs=prep.runs, index=prep.index, equity=None,
-                         trades=None, liquidations=None).assumptions()
-    assumptions["grid"] = {k: list(dict.fromkeys(c[k] for c in prep.combos))
-                           for k in result.cfg.grid}
-    return {"assumptions": assumptions, "complete": result.complete,
+    return {"assumptions": result.assumptions(), "complete": result.complete,
             "combinations": len(result.finished), "finished": int(result.finished.sum()),
             "results": rows}
 
