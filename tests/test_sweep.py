@@ -261,3 +261,31 @@ def test_wiped_out_account_does_not_open_zero_size_positions():
     assert len(liqs) > 0 and (trades["qty"] > 0).all()
     assert np.isfinite(trades["return_on_margin"]).all()
     assert (equity[-1] > -1e-9).all()   # dust, not debt
+
+
+@pytest.mark.parametrize("account", ["isolated", "shared"])
+def test_prepare_sweep_lays_out_the_same_kernel_inputs_as_the_backtest(account):
+    """The sweep's array layout of the grid against `prepare_backtest` on the whole product:
+    signal parameters (side, status) interleaved with engine ones, several symbols."""
+    from sitcli.backtest import prepare_backtest
+    from sitcli.sweep import GridCombos, prepare_sweep
+
+    grid = {"leverage": ["2", "5"], "side": ["event", "long"], "stop": ["0.01", "nan"],
+            "status": ["confirmed", "confirmed,rumor"], "size": ["0.5", "1"], "hold": ["1", "4"]}
+    store, events = demo()
+    cfg = config(account, grid)
+    full = prepare_backtest(cfg, store, events)
+    fast = prepare_sweep(cfg, store, events)
+    assert isinstance(fast.combos, GridCombos) and len(fast.combos) == 64
+    for i, (a, b) in enumerate(zip(full.kernel_args, fast.kernel_args, strict=True)):
+        if isinstance(a, np.ndarray) and a.dtype.names:
+            for name in a.dtype.names:
+                assert np.array_equal(a[name], b[name], equal_nan=a[name].dtype.kind == "f"), \
+                    (i, name)
+        else:
+            assert np.array_equal(a, b, equal_nan=np.asarray(a).dtype.kind == "f"), i
+    assert [repr(fast.combos[i]) for i in range(64)] == [repr(c) for c in full.combos]  # NaN-safe
+    assert [(r.symbol, r.leg, r.combo, r.account) for r in fast.runs] == \
+        [(r.symbol, r.leg, r.combo, r.account) for r in full.runs]
+    for key in grid:
+        assert repr(fast.combos.column(key).tolist()) == repr([c[key] for c in full.combos])
