@@ -83,13 +83,18 @@ class SweepResult:
         prep = self.prep
         n_legs = len(prep.legs)
         done = np.flatnonzero(self.finished)
-        table = {"combination": done, **{k: self.params(k)[done] for k in self.cfg.grid}}
-        per_combo = self.col_stats.reshape(len(self.finished), n_legs, -1)[done].sum(axis=1)
-        table.update(_trade_columns(per_combo))
+        everything = len(done) == len(self.finished)
+
+        def rows(a):   # no copy when every combination finished
+            return a if everything else a[done]
+
+        table = {"combination": done, **{k: rows(self.params(k)) for k in self.cfg.grid}}
+        per_col = self.col_stats.reshape(len(self.finished), n_legs, -1)
+        table.update(_trade_columns(per_col[:, 0] if n_legs == 1 else per_col.sum(axis=1), rows))
         per_account = 1 if self.cfg.account == "shared" else n_legs
         any_24_7 = any(leg.instrument.is_24_7 for leg in prep.legs)
-        start = self._combo_span_start()[done]
-        table.update(_return_columns(self.combo_curve[done], len(prep.index) - start,
+        start = rows(self._combo_span_start())
+        table.update(_return_columns(rows(self.combo_curve), len(prep.index) - start,
                                      self.cfg.cash * per_account,
                                      stats.bars_per_year(self.cfg.timeframe, any_24_7),
                                      stats.utc_times(prep.index)[start], stats.utc_times(prep.index)[-1]))
@@ -214,10 +219,12 @@ def _with_note(row: dict) -> dict:
     return row
 
 
-def _trade_columns(s: np.ndarray) -> dict[str, np.ndarray]:
-    """Trade statistics per row of per-column (or summed) kernel statistics."""
+def _trade_columns(s: np.ndarray, rows=lambda a: a) -> dict[str, np.ndarray]:
+    """Trade statistics per row of per-column (or summed) kernel statistics, of the rows
+    `rows` picks."""
     from sitcli.engine import kernel as k
 
+    s = rows(s)
     n = s[:, k.S_TRADES]
     with np.errstate(divide="ignore", invalid="ignore"):
         win_rate = np.where(n > 0, 100 * s[:, k.S_WINS] / n, np.nan)
@@ -274,7 +281,7 @@ def prepare_sweep(cfg: RunConfig, store, events) -> Prepared:
     n_legs = len(base.legs)
     sizes = [len(cfg.grid[k]) for k in keys]
     m = math.prod(sizes)
-    index = np.unravel_index(np.arange(m), sizes)             # itertools.product's order
+    index = [i.astype(np.int32) for i in np.unravel_index(np.arange(m), sizes)]  # product order
     position = dict(zip(keys, index, strict=True))
     signal_keys = list(signal_grid)
     s_of = (np.ravel_multi_index([position[k] for k in signal_keys],
@@ -414,9 +421,11 @@ def run_sweep(cfg: RunConfig, store, events, workers: int | None = None, executo
         prep = prepare_sweep(cfg, store, events)
         acc_start, combo_start = layout(prep, cfg.account == "shared")
         m = len(prep.combos)
-        result = SweepResult(cfg, prep, np.zeros((len(prep.runs), _n_col_stats())),
-                             np.zeros((len(acc_start) - 1, _n_curve_stats())),
-                             np.zeros((m, _n_curve_stats())), np.zeros(m, bool))
+        acc_curve = np.zeros((len(acc_start) - 1, _n_curve_stats()))
+        # one account per combination (one symbol, or shared): its curve is the combination's
+        combo_curve = acc_curve if len(acc_curve) == m else np.zeros((m, _n_curve_stats()))
+        result = SweepResult(cfg, prep, np.zeros((len(prep.runs), _n_col_stats())), acc_curve,
+                             combo_curve, np.zeros(m, bool))
         n_bars = len(prep.index)
         if client is None:
             _run_local(result, acc_start, combo_start, workers, chunk_size, n_bars, progress)

@@ -120,39 +120,58 @@ def _rows(result, table: dict, order, keys) -> list[dict]:
     return rows
 
 
-def arrow_table(table: dict, order, keys):
-    """The ranked rows as an Arrow table built from the columns (no row objects): NaN and
-    infinities become nulls (blank in CSV), bar times UTC timestamps."""
+BATCH_ROWS = 16_384   # rows per Arrow batch written: the ranked copy never holds every row
+
+
+def arrow_batches(table: dict, order, keys, text_times: bool = False):
+    """The ranked rows as Arrow record batches built from the columns (no row objects): NaN
+    and infinities become nulls (blank in CSV), bar times UTC timestamps (or ISO text)."""
     import numpy as np
     import pyarrow as pa
 
-    arrays = []
-    for key in keys:
-        col = np.asarray(table[key])[order]
-        if col.dtype.kind == "f":
-            arrays.append(pa.array(col, mask=~np.isfinite(col)))
-        elif col.dtype.kind == "M":
-            arrays.append(pa.array(col.astype("datetime64[ns]"), type=pa.timestamp("ns", "UTC")))
-        else:
-            arrays.append(pa.array(col.tolist() if col.dtype == object else col))
-    return pa.table(arrays, names=list(keys))
+    for lo in range(0, max(len(order), 1), BATCH_ROWS):
+        rows = order[lo:lo + BATCH_ROWS]
+        arrays = []
+        for key in keys:
+            col = np.asarray(table[key])[rows]
+            if col.dtype.kind == "f":
+                arrays.append(pa.array(col, mask=~np.isfinite(col)))
+            elif col.dtype.kind == "M" and text_times:
+                text = np.datetime_as_string(col.astype("datetime64[s]"), timezone="UTC")
+                arrays.append(pa.array(text, mask=np.isnat(col)))
+            elif col.dtype.kind == "M":
+                arrays.append(pa.array(col.astype("datetime64[ns]"),
+                                       type=pa.timestamp("ns", "UTC")))
+            else:
+                arrays.append(pa.array(col.tolist() if col.dtype == object else col))
+        yield pa.record_batch(arrays, names=list(keys))
 
 
 def write_csv(fh, table: dict, order, keys) -> None:
-    """CSV straight from the columns: the header, then Arrow's writer; times as ISO text."""
-    import numpy as np
-    import pyarrow as pa
+    """CSV straight from the columns, a batch at a time: the header, then Arrow's writer."""
     import pyarrow.csv as pacsv
 
-    arrow = arrow_table(table, order, keys)
-    for i, key in enumerate(keys):
-        col = np.asarray(table[key])
-        if col.dtype.kind == "M":
-            text = np.datetime_as_string(col[order].astype("datetime64[s]"), timezone="UTC")
-            arrow = arrow.set_column(i, key, pa.array(text, mask=np.isnat(col[order])))
     fh.write((",".join(keys) + "\n").encode())
-    pacsv.write_csv(arrow, fh, pacsv.WriteOptions(include_header=False,
-                                                  quoting_style="needed"))
+    writer = None
+    for batch in arrow_batches(table, order, keys, text_times=True):
+        if writer is None:
+            writer = pacsv.CSVWriter(fh, batch.schema, write_options=pacsv.WriteOptions(
+                include_header=False, quoting_style="needed"))
+        writer.write_batch(batch)
+    if writer is not None:
+        writer.close()
+
+
+def write_parquet(path, table: dict, order, keys) -> None:
+    import pyarrow.parquet as pq
+
+    writer = None
+    for batch in arrow_batches(table, order, keys):
+        if writer is None:
+            writer = pq.ParquetWriter(path, batch.schema)
+        writer.write_batch(batch)
+    if writer is not None:
+        writer.close()
 
 
 def _with_progress(cfg, store, events, kwargs):
@@ -198,9 +217,7 @@ def _write(path: Path, result, table: dict, order, keys) -> None:
             json.dump(_plain(_payload(result, _rows(result, table, order, keys))), fh, indent=2,
                       allow_nan=False)
     elif suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        pq.write_table(arrow_table(table, order, keys), tmp)
+        write_parquet(tmp, table, order, keys)
     else:
         with open(tmp, "wb") as fh:
             write_csv(fh, table, order, keys)
