@@ -101,6 +101,11 @@ def backtest(
 ) -> None:
     """Backtest a strategy over stored or demo data: stats, trades, liquidations.
 
+    Return statistics cover each symbol's own bars, from the close before its first trade (or
+    from --start) to its last bar; spans under 60 bars or 90 days are not annualised (CAGR,
+    Sharpe and Sortino blank). A ruined account (less than 0.1% of its cash left) ranks below
+    every account that survived, whatever --rank-by.
+
     Example: sitcli backtest catalyst_momentum --demo --grid leverage=5,20,50
     """
     from sitcli.backtest import run_backtest
