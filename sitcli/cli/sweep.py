@@ -85,7 +85,13 @@ def sweep(**opts) -> None:
         import io
 
         sys.stdout.flush()
-        if hasattr(sys.stdout, "buffer"):
+        written = o.out is not None and o.out.suffix.lower() not in (".json", ".parquet")
+        if written and hasattr(sys.stdout, "buffer"):   # the same CSV: copy it, not format twice
+            import shutil
+
+            with open(o.out, "rb") as fh:
+                shutil.copyfileobj(fh, sys.stdout.buffer)
+        elif hasattr(sys.stdout, "buffer"):
             write_csv(sys.stdout.buffer, table, order, keys)
         else:                                   # a text-only stream (an embedding caller)
             raw = io.BytesIO()
