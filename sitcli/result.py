@@ -132,10 +132,7 @@ class Result:
             row = {"label": self.label(r), "symbol": run.symbol,
                    **{k: self.combos[run.combo][k] for k in self.grid_keys},
                    "leverage": self._leverage(r)}
-            curve = None
-            if not self.shared:
-                rows_of_leg = self.index.get_indexer(leg.bars.index)
-                curve = (self.equity[rows_of_leg, run.account], stats.utc_times(leg.bars.index))
+            curve = None if self.shared else self._run_curve(r)
             row.update(self._metrics(curve, [r], leg.instrument.is_24_7))
             row["buy_hold_return_pct"] = 100 * float(leg.bars["close"].iloc[-1]
                                                      / leg.bars["close"].iloc[0] - 1)
@@ -204,12 +201,39 @@ class Result:
         }
         if curve is not None:
             equity, times = curve
-            first_fill = stats.utc_times(self.index[[mine["entry_bar"].min()]])[0] if len(mine) \
-                else None
-            start = 0 if self.cfg.start is not None else stats.span_start(times, first_fill)
             ann = stats.bars_per_year(self.cfg.timeframe, is_24_7)
-            out.update(stats.span_stats(equity, times, start, cash, ann))
+            out.update(stats.span_stats(equity, times, self._span_start(mine, times), cash, ann))
         return out
+
+    def _run_curve(self, r: int) -> tuple[np.ndarray, np.ndarray]:
+        """A run's own account equity at its symbol's bars, and those bars' times."""
+        leg = self.legs[self.runs[r].leg]
+        rows = self.index.get_indexer(leg.bars.index)
+        return self.equity[rows, self.runs[r].account], stats.utc_times(leg.bars.index)
+
+    def _span_start(self, trades, times) -> int:
+        if self.cfg.start is not None or not len(trades):
+            return 0
+        return stats.span_start(times, stats.utc_times(self.index[[trades["entry_bar"].min()]])[0])
+
+    def to_vectorbt(self, r: int):
+        """vectorbt's returns accessor over run `r`'s span (its own account; not with a shared
+        one), for its analytics beyond sitcli's table: `.stats()`, `.qs`, rolling metrics."""
+        import vectorbt  # noqa: F401  (registers the .vbt accessors)
+
+        from sitcli.backtest import bar_duration
+
+        if self.shared:
+            raise ValueError("runs of a shared account have no equity curve of their own")
+        equity, times = self._run_curve(r)
+        start = self._span_start(self.trades[self._trades_of[r]], times)
+        keep = ~np.isnan(equity[start:])
+        curve = pd.Series(equity[start:][keep],
+                          index=pd.DatetimeIndex(times[start:][keep]).tz_localize("UTC"))
+        returns = pd.Series(stats.simple_returns(curve.to_numpy()), index=curve.index)
+        is_24_7 = self.legs[self.runs[r].leg].instrument.is_24_7
+        return returns.vbt.returns(freq=bar_duration(self.cfg.timeframe),
+                                   year_freq="365 days" if is_24_7 else "252 days")
 
     def assumptions(self) -> dict[str, Any]:
         cfg = self.cfg

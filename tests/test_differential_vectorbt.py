@@ -218,3 +218,29 @@ def test_return_stats_of_real_prices_equal_vectorbt():
     equity = CASH * close / close[0]
     assert_stats_equal(stats.curve_stats(equity, CASH, 252.0),
                        vbt_stats(equity, CASH, "1d", False))
+
+
+def test_stats_full_is_vectorbt_over_the_same_span():
+    """`backtest --stats full` (in-process) adds vectorbt's full statistics per run; over the
+    same span its headline numbers are sitcli's own."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from sitcli.cli import app
+
+    proc = CliRunner().invoke(app, ["backtest", "--demo", "--symbols", "NVDA,RENDER/USDT",
+                                    "--venue", "cfd-offshore", "--leverage", "20",
+                                    "--stats", "full", "--format", "json"])
+    assert proc.exit_code == 0, proc.stderr
+    payload = json.loads(proc.stdout)
+    for label, mine in payload["stats"].items():
+        theirs = payload["stats_full"][label]
+        assert theirs["Start"] == mine["span_first"] and theirs["End"] == mine["span_last"]
+        assert theirs["Sharpe Ratio"] == pytest.approx(mine["sharpe"], rel=STATS_REL)
+        assert theirs["Sortino Ratio"] == pytest.approx(mine["sortino"], rel=STATS_REL)
+        assert theirs["Annualized Return [%]"] == pytest.approx(mine["cagr_pct"], rel=STATS_REL)
+        assert theirs["Total Return [%]"] == pytest.approx(mine["total_return_pct"],
+                                                           rel=STATS_REL, abs=1e-9)
+        assert -theirs["Max Drawdown [%]"] == pytest.approx(mine["max_drawdown_pct"],
+                                                            rel=STATS_REL)

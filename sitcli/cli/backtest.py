@@ -65,6 +65,10 @@ def backtest(
                              "(repeatable; every combination runs in one kernel call).")] = None,
     rank_by: Annotated[str, typer.Option(
         "--rank-by", help="Metric that orders the grid's runs.")] = "total_return_pct",
+    stats_level: Annotated[str, typer.Option(
+        "--stats", help="basic: sitcli's statistics; full: also vectorbt's full returns "
+                        "statistics of each run over the same span (imports vectorbt: slower).")]
+        = "basic",
     top: Annotated[int, typer.Option("--top", help="Rows of the ranking to print.")] = 20,
     account: Annotated[str, typer.Option(
         "--account", help="isolated: one account per symbol; shared: one account for all.")]
@@ -117,6 +121,8 @@ def backtest(
         raise BadInput(f"--out {out}: exists and is not a directory; give a directory path")
     if plot and out is None:
         raise BadInput("--plot writes equity.png and report.html into --out DIR; add --out")
+    if stats_level not in ("basic", "full"):
+        raise BadInput(f"--stats {stats_level}: use basic or full")
     cfg, store = run_config(locals())
     runs_asked = len(cfg.symbols) * math.prod(len(v) for v in cfg.grid.values())
     if runs_asked > SWEEP_HINT_RUNS:
@@ -132,6 +138,13 @@ def backtest(
                "liquidations": result.liquidations_frame().to_dict("records")}
     if cfg.grid:
         payload["ranking"] = [row["label"] for row in _ranked(runs, rank_by)]
+    full_keys: list[str] = []
+    if stats_level == "full":
+        payload["stats_full"] = full_stats(result)
+        for row in runs:
+            row.update({f"vectorbt {k}": v for k, v in payload["stats_full"].get(row["label"],
+                                                                              {}).items()})
+        full_keys = list(dict.fromkeys(k for v in payload["stats_full"].values() for k in v))
     if out is not None:
         write_outputs(out, result, payload, plot)
     if result.synthetic and fmt != Format.json:
@@ -143,10 +156,17 @@ def backtest(
     elif fmt == Format.csv:
         from sitcli.cli.render import print_csv
 
-        keys = ["label", *stat_keys(cfg.grid)]
+        keys = ["label", *stat_keys(cfg.grid), *(f"vectorbt {k}" for k in full_keys)]
         print_csv(_ranked(runs, rank_by) if cfg.grid else runs, keys)
     else:
         _print_tables(result, runs, combos, assumptions, rank_by, top)
+        if full_keys:
+            from sitcli.cli.render import print_table
+
+            labels = list(payload["stats_full"])
+            print_table([{"stat": k, **{c: payload["stats_full"][c].get(k) for c in labels}}
+                         for k in full_keys], ["stat", *labels],
+                        title="vectorbt returns statistics (same span)", digits=2)
     if out is not None:
         note(f"wrote {', '.join(OUT_FILES + (PLOT_FILES if plot else ()))} to {out}", quiet)
 
@@ -164,6 +184,18 @@ def stat_keys(grid) -> list[str]:
     """The fields of a stats row: symbol, each grid parameter, leverage, the statistics and
     their span (no key twice, so CSV headers are unique)."""
     return list(dict.fromkeys(["symbol", *grid, "leverage", *STAT_TITLES, *SPAN_KEYS]))
+
+
+def full_stats(result) -> dict[str, dict]:
+    """vectorbt's full returns statistics of each run with its own account, over the span of
+    sitcli's own statistics (`Result.to_vectorbt`)."""
+    if result.shared:
+        return {}
+    out = {}
+    for r in range(len(result.runs)):
+        table = result.to_vectorbt(r).stats(silence_warnings=True)
+        out[result.label(r)] = {str(k): v for k, v in table.items()}
+    return out
 
 
 def _stat_row(row: dict, grid) -> dict:

@@ -13,7 +13,8 @@ from typing import Annotated, Optional
 
 import typer
 
-BACKTEST_ONLY = ("out", "plot")     # backtest options that write curves and trade lists
+# backtest options that write curves and trade lists, or read them (vectorbt's statistics)
+BACKTEST_ONLY = ("out", "plot", "stats_level")
 
 
 def _own_options(
