@@ -116,8 +116,7 @@ def streamed_stats(curve: np.ndarray, n_span: np.ndarray, cash, ann) -> dict:
 
 def ruined(total_return_pct) -> np.ndarray | bool:
     """A wiped-out account: it ended at or below zero, or with less than a thousandth of its
-    starting cash (a total loss: $10 of $10,000 buys nothing at any leverage sitcli allows
-    worth ranking). NaN (no curve) is not ruined."""
+    starting cash ($10 of $10,000: a total loss in all but name). NaN (no curve) is not."""
     return np.asarray(total_return_pct, dtype=np.float64) <= -100 * (1 - RUIN_LEFT)
 
 
