@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from sitcli import stats
 
 STAT_KEYS = (
     "total_return_pct", "cagr_pct", "sharpe", "sortino", "max_drawdown_pct", "win_rate_pct",
@@ -126,15 +129,15 @@ class Result:
     def run_stats(self) -> list[dict]:
         """A row per run (symbol x combination). Return statistics need the run's own
         account, so with a shared account they are left empty and only trade counts,
-        PnL and costs are per symbol."""
-        eq = self.equity_frame()
+        PnL and costs are per symbol. Each run's statistics cover its own symbol's bars
+        from the start of its span (`sitcli.stats`)."""
         rows = []
         for r, run in enumerate(self.runs):
             leg = self.legs[run.leg]
-            curve = None if self.shared else eq.iloc[:, run.account].reindex(leg.bars.index)
             row = {"label": self.label(r), "symbol": run.symbol,
                    **{k: self.combos[run.combo][k] for k in self.grid_keys},
                    "leverage": self._leverage(r)}
+            curve = None if self.shared else self._run_curve(r)
             row.update(self._metrics(curve, [r], leg.instrument.is_24_7))
             row["buy_hold_return_pct"] = 100 * float(leg.bars["close"].iloc[-1]
                                                      / leg.bars["close"].iloc[0] - 1)
@@ -143,23 +146,37 @@ class Result:
 
     def combo_stats(self) -> list[dict]:
         """A row per combination over all symbols: the shared account, or the sum of the
-        symbols' separate accounts."""
-        # a symbol's account holds its cash before and after its own bars
-        eq = pd.DataFrame(self.equity, index=self.index)
+        symbols' separate accounts (each at its starting cash before its first bar and at its
+        last equity after its last)."""
         any_24_7 = any(leg.instrument.is_24_7 for leg in self.legs)   # then the union has weekends
         rows = []
-        for ci in range(len(self.combos)):
-            members = [r for r, run in enumerate(self.runs) if run.combo == ci]
+        by_combo: list[list[int]] = [[] for _ in self.combos]
+        for r, run in enumerate(self.runs):
+            by_combo[run.combo].append(r)
+        for ci, members in enumerate(by_combo):
             if self.shared:
-                curve, cash = eq.iloc[:, ci], self.cfg.cash
+                curve, cash = self.equity[:, ci], self.cfg.cash
             else:
-                curve = eq.iloc[:, [self.runs[r].account for r in members]].sum(axis=1)
+                accounts = self.equity[:, [self.runs[r].account for r in members]]
+                curve = pd.DataFrame(accounts).ffill().fillna(self.cfg.cash).sum(axis=1)
                 cash = self.cfg.cash * len(members)
             row = {"label": self.combo_label(ci) or "all symbols", "symbol": "ALL",
                    **{k: self.combos[ci][k] for k in self.grid_keys}}
-            row.update(self._metrics(curve, members, any_24_7, cash))
+            row.update(self._metrics((np.asarray(curve), stats.utc_times(self.index)), members,
+                                     any_24_7, cash))
             rows.append(row)
         return rows
+
+    @functools.cached_property
+    def _trades_of(self) -> list[np.ndarray]:
+        """Per kernel column, the positions of its trades in `trades`."""
+        order = np.argsort(self.trades["col"], kind="stable")
+        bounds = np.searchsorted(self.trades["col"][order], np.arange(len(self.runs) + 1))
+        return [order[bounds[c]:bounds[c + 1]] for c in range(len(self.runs))]
+
+    @functools.cached_property
+    def _liquidations_per_col(self) -> np.ndarray:
+        return np.bincount(self.liquidations["col"], minlength=len(self.runs))
 
     def _leverages(self, leg: int):
         """The leverage a symbol ran at: one number, or the sorted list a grid swept."""
@@ -171,7 +188,7 @@ class Result:
         return self.legs[self.runs[r].leg].venue.default_leverage if lev is None else lev
 
     def _metrics(self, curve, members: list[int], is_24_7: bool, cash: float | None = None) -> dict:
-        mine = self.trades[np.isin(self.trades["col"], members)]
+        mine = self.trades[np.concatenate([self._trades_of[c] for c in members])]
         cash = self.cfg.cash if cash is None else cash
         wins = mine["pnl"][mine["pnl"] > 0].sum()
         losses = -mine["pnl"][mine["pnl"] < 0].sum()
@@ -181,16 +198,19 @@ class Result:
             "win_rate_pct": 100 * float((mine["pnl"] > 0).mean()) if len(mine) else math.nan,
             "profit_factor": float(wins / losses) if losses > 0 else math.nan,
             "trades": int(len(mine)),
-            "liquidations": int(np.isin(self.liquidations["col"], members).sum()),
+            "liquidations": int(self._liquidations_per_col[members].sum()),
             **{key: float(mine[field].sum()) for key, field in COSTS.items()},
             "pnl": float(mine["pnl"].sum()),
-            "final_equity": math.nan,
+            "final_equity": math.nan, "span_first": None, "span_last": None,
+            "span_bars": 0, "ruined": False, "stats_note": None,
             "cut_trades": int(_cut(mine).sum()),
             "effective_leverage": (float(mine["effective_leverage"].mean()) if len(mine)
                                    else math.nan),
         }
         if curve is not None:
-            out.update(_return_stats(curve, cash, self.cfg.timeframe, is_24_7))
+            equity, times = curve
+            ann = stats.bars_per_year(self.cfg.timeframe, is_24_7)
+            out.update(stats.span_stats(equity, times, self._span_start(mine, times), cash, ann))
         return out
 
     def position_cuts(self) -> list[str]:
@@ -212,6 +232,36 @@ class Result:
         if self.trades is None:   # a sweep keeps no trades: its rows count the cut entries
             return f"{rule}; entries a venue's brackets cut: the rows' cut_trades"
         return "; ".join(self.position_cuts()) or f"{rule}; no entry was cut by a venue's brackets"
+
+    def _run_curve(self, r: int) -> tuple[np.ndarray, np.ndarray]:
+        """A run's own account equity at its symbol's bars, and those bars' times."""
+        leg = self.legs[self.runs[r].leg]
+        rows = self.index.get_indexer(leg.bars.index)
+        return self.equity[rows, self.runs[r].account], stats.utc_times(leg.bars.index)
+
+    def _span_start(self, trades, times) -> int:
+        if self.cfg.start is not None or not len(trades):
+            return 0
+        return stats.span_start(times, stats.utc_times(self.index[[trades["entry_bar"].min()]])[0])
+
+    def to_vectorbt(self, r: int):
+        """vectorbt's returns accessor over run `r`'s span (its own account; not with a shared
+        one), for its analytics beyond sitcli's table: `.stats()`, `.qs`, rolling metrics."""
+        import vectorbt  # noqa: F401  (registers the .vbt accessors)
+
+        from sitcli.backtest import bar_duration
+
+        if self.shared:
+            raise ValueError("runs of a shared account have no equity curve of their own")
+        equity, times = self._run_curve(r)
+        start = self._span_start(self.trades[self._trades_of[r]], times)
+        keep = ~np.isnan(equity[start:])
+        curve = pd.Series(equity[start:][keep],
+                          index=pd.DatetimeIndex(times[start:][keep]).tz_localize("UTC"))
+        returns = pd.Series(stats.simple_returns(curve.to_numpy()), index=curve.index)
+        is_24_7 = self.legs[self.runs[r].leg].instrument.is_24_7
+        return returns.vbt.returns(freq=bar_duration(self.cfg.timeframe),
+                                   year_freq="365 days" if is_24_7 else "252 days")
 
     def assumptions(self) -> dict[str, Any]:
         cfg = self.cfg
@@ -249,23 +299,3 @@ class Result:
 
 def _cut(trades: np.ndarray) -> np.ndarray:
     return trades["requested_qty"] > trades["qty"] * (1 + 1e-9)
-
-
-def _return_stats(curve: pd.Series, cash: float, timeframe: str, is_24_7: bool) -> dict:
-    """Return statistics of one equity curve through vectorbt's returns accessor."""
-    import vectorbt  # noqa: F401  (registers the .vbt accessors)
-
-    from sitcli.backtest import bar_duration
-
-    curve = curve.dropna()
-    returns = curve.pct_change().fillna(0.0).replace([np.inf, -np.inf], np.nan).fillna(-1.0)
-    acc = returns.vbt.returns(freq=bar_duration(timeframe),
-                              year_freq="365 days" if is_24_7 else "252 days")
-    return {
-        "total_return_pct": 100 * (curve.iloc[-1] / cash - 1),
-        "cagr_pct": 100 * float(acc.annualized()),
-        "sharpe": float(acc.sharpe_ratio()),
-        "sortino": float(acc.sortino_ratio()),
-        "max_drawdown_pct": 100 * float(acc.max_drawdown()),
-        "final_equity": float(curve.iloc[-1]),
-    }

@@ -166,8 +166,10 @@ def test_demo_csv(demo_csv, demo_json):
     stats = demo_json[1]["stats"]
     for row in rows:
         for key, value in stats[row["symbol"]].items():
-            if key == "symbol":
-                assert row[key] == value
+            if isinstance(value, str):          # symbol, span dates (ISO text in both)
+                assert row[key] == value, key
+            elif isinstance(value, bool):
+                assert row[key] == str(value), key
             elif value is None:
                 assert row[key] == ""
             else:
@@ -385,6 +387,36 @@ def test_grid_json_ranks_every_combination(grid_run):
     assert checked > 0
 
 
+def test_grid_rows_carry_parameters_spans_and_ruin(grid_run):
+    """Issue 12 (7, 8, 11): each grid parameter is its own field, every row states its span,
+    and wiped-out accounts are marked."""
+    payload, _ = grid_run
+    for label, s in payload["stats"].items():
+        symbol, lev, hold = label.split(" ")
+        assert (s["symbol"], f"leverage={s['leverage']}", f"hold={s['hold']}") == (symbol, lev, hold)
+        assert s["span_first"] < s["span_last"] and s["span_bars"] > 0
+        assert s["ruined"] == (s["final_equity"] < 10)       # under 1/1000 of the 10,000 cash
+    for row in payload["aggregate"]:
+        assert row["label"] == f"leverage={row['leverage']} hold={row['hold']}"
+    assert any(s["ruined"] for s in payload["stats"].values())
+
+
+def test_grid_csv_ranks_ruined_runs_last_with_unique_headers(cli):
+    proc = cli("backtest", "--demo", "--symbols", "NVDA,RENDER/USDT", "--venue", "cfd-offshore",
+               "--grid", "leverage=2,50,200", "--rank-by", "sharpe", "--format", "csv",
+               check_code=0, timeout=TIMEOUT)
+    header = proc.stdout.splitlines()[0].split(",")
+    assert len(header) == len(set(header)) and "leverage" in header and "ruined" in header
+    rows = list(csv.DictReader(proc.stdout.splitlines()))
+    ruined = [r["ruined"] == "True" for r in rows]
+    assert any(ruined) and not all(ruined)
+    assert ruined == sorted(ruined)                  # every ruined run below every survivor
+    # a ruined run may have the better Sharpe, and still ranks below
+    best_ruined = max(float(r["sharpe"]) for r in rows if r["ruined"] == "True")
+    worst_kept = min(float(r["sharpe"]) for r in rows if r["ruined"] == "False")
+    assert best_ruined > worst_kept
+
+
 def test_grid_out_files_and_plots(grid_run):
     payload, out = grid_run
     trades = read_rows(out / "trades.csv")
@@ -448,13 +480,22 @@ def test_bad_events_file_exits_2(cli, tmp_path):
     assert_one_line_error(proc, 2, "mine.csv", "line 2", "status")
 
 
-def test_a_large_grid_points_to_sweep(cli):
-    # 1 symbol x 3 x 700 = 2,100 runs > SWEEP_HINT_RUNS (2,000); 100 runs stay quiet
+def test_a_large_grid_points_to_sweep():
+    """In-process through typer's runner (the entry point's subprocess path is covered by the
+    tests above): 1 symbol x 3 x 700 = 2,100 runs > SWEEP_HINT_RUNS (2,000); 100 stay quiet."""
+    from typer.testing import CliRunner
+
+    from sitcli.cli import app
+
     stops = ",".join(f"{0.001 * k:.3f}" for k in range(1, 701))
-    big = cli("backtest", "--demo", "--symbols", "TSM", "--grid", "hold=1,2,3", "--grid",
-              f"stop={stops}", "--format", "json", check_code=0)
+    runner = CliRunner()
+    big = runner.invoke(app, ["backtest", "--demo", "--symbols", "TSM", "--grid", "hold=1,2,3",
+                              "--grid", f"stop={stops}", "--format", "json"])
+    assert big.exit_code == 0, big.stderr
     assert "2,100 runs" in big.stderr and "sitcli sweep" in big.stderr
-    json.loads(big.stdout)
-    small = cli("backtest", "--demo", "--symbols", "TSM", "--grid", "hold=1,2,3,4", "--grid",
-                "stop=" + ",".join(stops.split(",")[:25]), "--format", "json", check_code=0)
+    assert len(json.loads(big.stdout)["stats"]) == 2100
+    small = runner.invoke(app, ["backtest", "--demo", "--symbols", "TSM", "--grid", "hold=1,2,3,4",
+                                "--grid", "stop=" + ",".join(stops.split(",")[:25]),
+                                "--format", "json"])
+    assert small.exit_code == 0, small.stderr
     assert "sitcli sweep" not in small.stderr

@@ -66,6 +66,10 @@ def backtest(
                              "(repeatable; every combination runs in one kernel call).")] = None,
     rank_by: Annotated[str, typer.Option(
         "--rank-by", help="Metric that orders the grid's runs.")] = "total_return_pct",
+    stats_level: Annotated[str, typer.Option(
+        "--stats", help="basic: sitcli's statistics; full: also vectorbt's full returns "
+                        "statistics of each run over the same span (imports vectorbt: slower).")]
+        = "basic",
     top: Annotated[int, typer.Option("--top", help="Rows of the ranking to print.")] = 20,
     account: Annotated[str, typer.Option(
         "--account", help="isolated: one account per symbol; shared: one account for all.")]
@@ -102,6 +106,11 @@ def backtest(
 ) -> None:
     """Backtest a strategy over stored or demo data: stats, trades, liquidations.
 
+    Return statistics cover each symbol's own bars, from the close before its first trade (or
+    from --start) to its last bar; spans under 60 bars or 90 days are not annualised (CAGR,
+    Sharpe and Sortino blank). A ruined account (less than 0.1% of its cash left) ranks below
+    every account that survived, whatever --rank-by.
+
     Example: sitcli backtest catalyst_momentum --demo --grid leverage=5,20,50
     """
     from sitcli.backtest import run_backtest
@@ -113,6 +122,8 @@ def backtest(
         raise BadInput(f"--out {out}: exists and is not a directory; give a directory path")
     if plot and out is None:
         raise BadInput("--plot writes equity.png and report.html into --out DIR; add --out")
+    if stats_level not in ("basic", "full"):
+        raise BadInput(f"--stats {stats_level}: use basic or full")
     cfg, store = run_config(locals())
     runs_asked = len(cfg.symbols) * math.prod(len(v) for v in cfg.grid.values())
     if runs_asked > SWEEP_HINT_RUNS:
@@ -123,11 +134,18 @@ def backtest(
     combos = result.combo_stats()
     assumptions = result.assumptions()
     payload = {"assumptions": assumptions,
-               "stats": {row["label"]: _stat_row(row) for row in runs},
-               "aggregate": [_stat_row(row) | {"label": row["label"]} for row in combos],
+               "stats": {row["label"]: _stat_row(row, cfg.grid) for row in runs},
+               "aggregate": [_stat_row(row, cfg.grid) | {"label": row["label"]} for row in combos],
                "liquidations": result.liquidations_frame().to_dict("records")}
     if cfg.grid:
         payload["ranking"] = [row["label"] for row in _ranked(runs, rank_by)]
+    full_keys: list[str] = []
+    if stats_level == "full":
+        payload["stats_full"] = full_stats(result)
+        for row in runs:
+            row.update({f"vectorbt {k}": v for k, v in payload["stats_full"].get(row["label"],
+                                                                              {}).items()})
+        full_keys = list(dict.fromkeys(k for v in payload["stats_full"].values() for k in v))
     if out is not None:
         write_outputs(out, result, payload, plot)
     if result.synthetic and fmt != Format.json:
@@ -139,10 +157,17 @@ def backtest(
     elif fmt == Format.csv:
         from sitcli.cli.render import print_csv
 
-        keys = ["label", "symbol", *cfg.grid, "leverage", *STAT_TITLES]
+        keys = ["label", *stat_keys(cfg.grid), *(f"vectorbt {k}" for k in full_keys)]
         print_csv(_ranked(runs, rank_by) if cfg.grid else runs, keys)
     else:
         _print_tables(result, runs, combos, assumptions, rank_by, top)
+        if full_keys:
+            from sitcli.cli.render import print_table
+
+            labels = list(payload["stats_full"])
+            print_table([{"stat": k, **{c: payload["stats_full"][c].get(k) for c in labels}}
+                         for k in full_keys], ["stat", *labels],
+                        title="vectorbt returns statistics (same span)", digits=2)
     if out is not None:
         note(f"wrote {', '.join(OUT_FILES + (PLOT_FILES if plot else ()))} to {out}", quiet)
 
@@ -151,8 +176,31 @@ OUT_FILES = ("trades.csv", "equity.csv", "liquidations.csv", "summary.json")
 PLOT_FILES = ("equity.png", "report.html")
 
 
-def _stat_row(row: dict) -> dict:
-    return {k: row[k] for k in ("symbol", *STAT_TITLES) if k in row}
+SPAN_KEYS = ("span_first", "span_last", "span_bars", "ruined", "stats_note")
+# the bars the return statistics cover (sitcli.stats: from the bar before the first fill)
+SPAN_TITLES = {"span_first": "Stats from", "span_last": "Stats to", "span_bars": "Stats bars"}
+
+
+def stat_keys(grid) -> list[str]:
+    """The fields of a stats row: symbol, each grid parameter, leverage, the statistics and
+    their span (no key twice, so CSV headers are unique)."""
+    return list(dict.fromkeys(["symbol", *grid, "leverage", *STAT_TITLES, *SPAN_KEYS]))
+
+
+def full_stats(result) -> dict[str, dict]:
+    """vectorbt's full returns statistics of each run with its own account, over the span of
+    sitcli's own statistics (`Result.to_vectorbt`)."""
+    if result.shared:
+        return {}
+    out = {}
+    for r in range(len(result.runs)):
+        table = result.to_vectorbt(r).stats(silence_warnings=True)
+        out[result.label(r)] = {str(k): v for k, v in table.items()}
+    return out
+
+
+def _stat_row(row: dict, grid) -> dict:
+    return {k: row[k] for k in stat_keys(grid) if k in row}
 
 
 def run_config(opts: dict):
@@ -179,15 +227,12 @@ def run_config(opts: dict):
 
 
 def _ranked(rows: list[dict], key: str) -> list[dict]:
+    """Best first by `key` (`sitcli.stats.rank`: ruined accounts last)."""
+    from sitcli.stats import rank
 
-    sign = 1 if key in LOWER_IS_BETTER else -1
-
-    def order(row):
-        value = row.get(key)
-        missing = value is None or (isinstance(value, float) and math.isnan(value))
-        return (missing, 0.0 if missing else sign * value)
-
-    return sorted(rows, key=order)
+    values = [math.nan if row.get(key) is None else row[key] for row in rows]
+    order = rank(values, [bool(row.get("ruined")) for row in rows], key in LOWER_IS_BETTER)
+    return [rows[i] for i in order]
 
 
 def _print_tables(result, runs, combos, assumptions, rank_by, top) -> None:
@@ -203,22 +248,31 @@ def _print_tables(result, runs, combos, assumptions, rank_by, top) -> None:
             table["ALL"] = combos[0]
         rows = [{"stat": title, **{c: table[c].get(key) for c in columns}}
                 for key, title in STAT_TITLES.items()]
+        rows += [{"stat": title, **{c: _day(table[c].get(key)) for c in columns}}
+                 for key, title in SPAN_TITLES.items()]
         where = ("one shared account" if result.shared else "each its own account; ALL = their sum")
         print_table(rows, ["stat", *columns], title=f"Results per symbol ({where})", digits=2)
+        for c in columns:
+            if table[c].get("stats_note"):
+                typer.echo(f"{c}: {table[c]['stats_note']}")
         return
     keys = list(result.cfg.grid)
     ranked = _ranked(runs, rank_by)[:top]
     # a position the brackets cut ran at less than its label's leverage: show by how much
     cut = ("effective_leverage",) if any(r["cut_trades"] for r in runs) else ()
     shown = [{"#": i + 1, "symbol": r["symbol"], **{k: r[k] for k in keys},
-              **{STAT_TITLES[c]: r[c] for c in (*RANK_COLUMNS, *cut)}}
+              **{STAT_TITLES[c]: r[c] for c in (*RANK_COLUMNS, *cut)}, "Ruined": r["ruined"]}
              for i, r in enumerate(ranked)]
     print_table(shown, title=f"Top {len(ranked)} of {len(runs)} runs by {STAT_TITLES[rank_by]}",
                 digits=2)
     ranked = _ranked(combos, rank_by)[:top]
-    shown = [{"#": i + 1, **{k: r[k] for k in keys}, **{STAT_TITLES[c]: r[c] for c in RANK_COLUMNS}}
-             for i, r in enumerate(ranked)]
+    shown = [{"#": i + 1, **{k: r[k] for k in keys}, **{STAT_TITLES[c]: r[c] for c in RANK_COLUMNS},
+              "Ruined": r["ruined"]} for i, r in enumerate(ranked)]
     print_table(shown, title=f"Combinations over all symbols by {STAT_TITLES[rank_by]}", digits=2)
+
+
+def _day(value):
+    return f"{value:%Y-%m-%d}" if hasattr(value, "strftime") else value
 
 
 def _header(a: dict) -> dict:
