@@ -158,9 +158,11 @@ def run_config(opts: dict):
     """The RunConfig and store of a backtest or sweep from the options the two commands share."""
     from sitcli.backtest import RunConfig, parse_grid
     from sitcli.data.store import Store, default_data_dir, demo_store
+    from sitcli.domains import check_flags
     from sitcli.errors import BadInput
 
     o = type("Options", (), opts)
+    check_flags(cash=o.cash, size=o.size, leverage=o.leverage)
     if o.symbols is None and not o.demo:
         raise BadInput("pass --symbols NVDA,AMD (stored data) or --demo (embedded demo data)")
     if o.rank_by not in STAT_TITLES:

@@ -7,16 +7,13 @@ meanwhile, so two processes pulling the same symbol take turns instead of corrup
 
 from __future__ import annotations
 
-import fcntl
 import os
-import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from sitcli.data.store import Store
+from sitcli.data.store import Store, file_lock
 from sitcli.errors import BadInput, SitcliError
 
 
@@ -35,26 +32,9 @@ class PullReport:
     notes: list[str] = field(default_factory=list)
 
 
-@contextmanager
 def symbol_lock(path: Path, timeout: float = 120.0):
-    """An exclusive advisory lock on `path`'s sibling `.lock` file (blocks other pulls)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lock_path = path.with_name(path.name + ".lock")
-    fd = os.open(lock_path, os.O_CREAT | os.O_RDWR, 0o644)
-    deadline = time.monotonic() + timeout
-    try:
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise SitcliError(f"{path.name} is locked by another pull for {timeout:.0f} s; "
-                                      "wait for it to finish") from None
-                time.sleep(0.05)
-        yield
-    finally:
-        os.close(fd)   # closing the descriptor releases the lock
+    """An exclusive advisory lock on `path`'s sibling `.lock` file (the store's own lock)."""
+    return file_lock(path, timeout)
 
 
 # Fewer, shorter retries than a library default: with no network a pull must say so within
