@@ -25,8 +25,6 @@ from __future__ import annotations
 import html
 import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -878,21 +876,17 @@ RENDERERS = {"json": to_json, "md": to_markdown, "html": to_html}
 
 def write_report(report: Report, out_dir: Path, formats: list[str]) -> list[Path]:
     """DIR/YYYY-MM-DD.<format>, each written to a temporary file and renamed over the old one."""
+    from sitcli.files import atomic_path, environment_error
+
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise environment_error(exc, "create the report directory", out_dir) from None
     written = []
     for fmt in formats:
         path = out_dir / f"{report.data['asof']}.{fmt}"
-        fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-                fh.write(RENDERERS[fmt](report))
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_path(path, mode=0o644) as tmp:
+            tmp.write_text(RENDERERS[fmt](report), encoding="utf-8", newline="\n")
         written.append(path)
     return written

@@ -165,7 +165,8 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path, monkeypatch):
     with pytest.raises(RuntimeFailure, match=f"could not write {path}: disk full"):
         s.write(bars(9, base=50), source="csv", symbol="NVDA", timeframe="1d")
     assert path.read_bytes() == before
-    assert sorted(p.name for p in path.parent.iterdir()) == ["NVDA.parquet", "NVDA.parquet.lock"]
+    assert sorted(p.name for p in path.parent.iterdir()) == [".NVDA.parquet.lock",
+                                                            "NVDA.parquet"]
 
 
 def test_merge_new_rows_win_sorted_and_deduplicated(tmp_path):

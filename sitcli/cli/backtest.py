@@ -240,11 +240,14 @@ def _header(a: dict) -> dict:
 def write_outputs(out: Path, result, payload: dict, plot: bool) -> None:
     """Each file is written to a temporary name and renamed, so a crash leaves no half file."""
     import json
-    import os
 
     from sitcli.cli.render import _plain
+    from sitcli.files import atomic_write, environment_error
 
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise environment_error(exc, "create the output directory", out) from None
     summary = {k: payload[k] for k in ("assumptions", "stats", "aggregate", "ranking") if k in payload}
     files = {
         "trades.csv": lambda p: result.trades_frame().to_csv(p, index=False),
@@ -254,9 +257,7 @@ def write_outputs(out: Path, result, payload: dict, plot: bool) -> None:
                                                           allow_nan=False)),
     }
     for name, write in files.items():
-        tmp = out / f".{name}.tmp"
-        write(tmp)
-        os.replace(tmp, out / name)
+        atomic_write(out / name, write)
     if plot:
         from sitcli.plots import equity_png, report_html
 

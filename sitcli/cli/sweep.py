@@ -66,8 +66,14 @@ def sweep(**opts) -> None:
     rows = _ranked(result.combo_rows(), o.rank_by)
     keys = ["combination", *cfg.grid, *STAT_TITLES]
     payload = _payload(result, rows)
+    interrupted_write = False
     if o.out is not None:
-        _write(o.out, payload, rows, keys)
+        try:
+            _write(o.out, payload, rows, keys)
+        except KeyboardInterrupt:
+            # the sweep itself finished: still print its result, then exit 130
+            interrupted_write = True
+            note(f"interrupted while writing {o.out}: not written (no partial file left)")
     if result.synthetic and o.fmt != Format.json:
         note("synthetic demo data: generated prices, not market history", o.quiet or o.fmt == Format.table)
     if o.fmt == Format.json:
@@ -80,6 +86,8 @@ def sweep(**opts) -> None:
         print_csv(rows, keys)
     else:
         _print_tables(result, rows, o.rank_by, o.top)
+    if interrupted_write:
+        raise typer.Exit(130)
     if o.out is not None:
         note(f"wrote {len(rows)} combinations to {o.out}", o.quiet)
     if not result.complete:
@@ -133,19 +141,16 @@ def _write(path: Path, payload: dict, rows, keys) -> None:
     """To a temporary name, then renamed: an interrupted write leaves no half file."""
     import contextlib
     import json
-    import os
 
     from sitcli.cli.render import _plain, print_csv
+    from sitcli.files import atomic_path
 
-    tmp = path.with_name(f".{path.name}.tmp")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(tmp, "w") as fh:
+    with atomic_path(path) as tmp, open(tmp, "w") as fh:
         if path.suffix.lower() == ".json":
             json.dump(_plain(payload), fh, indent=2, allow_nan=False)
         else:
             with contextlib.redirect_stdout(fh):
                 print_csv(rows, keys)
-    os.replace(tmp, path)
 
 
 def _print_tables(result, rows, rank_by, top) -> None:

@@ -28,7 +28,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sitcli.errors import BadInput, DataMissing, RuntimeFailure
+from sitcli.errors import BadInput, DataMissing, RuntimeFailure, SitcliError
 from sitcli.files import atomic_path, environment_error
 
 OHLCV_COLUMNS = ("open", "high", "low", "close", "volume")
@@ -373,10 +373,20 @@ class Store:
                            f"{', '.join(pairs)}; name one of them")
         return pairs[0] if pairs else symbol
 
-    def _missing(self, symbol: str, timeframe: str, source: str | None) -> DataMissing:
+    def _missing(self, symbol: str, timeframe: str, source: str | None) -> SitcliError:
+        from sitcli.instruments import is_listed
+
         what = f"{timeframe} bars for {symbol}" + (f" from source {source}" if source else "")
-        others = sorted({e["timeframe"] for e in self.entries() if e["symbol"] == symbol}
-                        - {timeframe}) if self.root.is_dir() else []
+        entries = self.entries() if self.root.is_dir() else []
+        stored = {e["symbol"] for e in entries}
+        if symbol not in stored and not is_listed(symbol) and not symbol.startswith("SIT"):
+            # a name sitcli knows nothing about is a typo until shown otherwise: exit 2
+            near = ", ".join(sorted(stored)[:12]) or "none"
+            return BadInput(f"unknown symbol {symbol!r}: not in {self.root} and not a listed "
+                            f"instrument; stored symbols: {near}"
+                            + ("" if self.demo else f' (to add it: "sitcli data pull {symbol}" '
+                               f'or "sitcli data import FILE --symbol {symbol}")'))
+        others = sorted({e["timeframe"] for e in entries if e["symbol"] == symbol} - {timeframe})
         hint = f" (stored timeframes: {', '.join(others)}; pass --timeframe)" if others else ""
         if self.demo:
             symbols = sorted({e["symbol"] for e in self.entries() if e["timeframe"] == timeframe})
@@ -547,7 +557,7 @@ def file_lock(path: Path, timeout: float = LOCK_TIMEOUT):
         finally:
             held[key] -= 1
         return
-    lock_path = path.with_name(path.name + ".lock")
+    lock_path = path.with_name(f".{path.name}.lock")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(lock_path, os.O_CREAT | os.O_RDWR, 0o644)
