@@ -215,7 +215,9 @@ def load_strategy(name: str) -> type[Strategy]:
         else:
             return _load_file(path)
     if name in builtin_names():
-        return _find_class(importlib.import_module(f"sitcli.strategies.{name}"), name)
+        cls = _find_class(importlib.import_module(f"sitcli.strategies.{name}"), name)
+        cls.origin = "built-in"     # what headers and JSON say in place of a file path
+        return cls
     raise BadInput(f"unknown strategy {name!r}; built-in: {', '.join(builtin_names())} "
                    "(or give the path to your own .py file, e.g. ./my_strategy.py)")
 
@@ -267,6 +269,12 @@ def _find_class(module, origin: str) -> type[Strategy]:
     return cls
 
 
+def describe(cls) -> str:
+    """How messages name a strategy: a built-in by its name, a user's by its file."""
+    origin = getattr(cls, "origin", "built-in")
+    return cls.name if origin == "built-in" else f"{cls.name} ({origin})"
+
+
 # Seconds one call of a strategy's `signals` may take (None: no limit); set by the commands'
 # --strategy-timeout through `time_limit`.
 _TIME_LIMIT: float | None = None
@@ -315,7 +323,7 @@ def run_signals(strategy: Strategy, bars, events, params: dict, context: Context
     """Call the strategy and check what it returned; errors name the strategy's file."""
     import numpy as np
 
-    origin = getattr(type(strategy), "origin", strategy.name)
+    origin = describe(type(strategy))
     try:
         with _alarm(_TIME_LIMIT, origin, context.symbol):
             out = strategy.signals(bars, events, params, context)
@@ -365,7 +373,7 @@ def check_no_lookahead(strategy: Strategy, bars, events, params: dict, context: 
     import numpy as np
 
     n = len(bars)
-    origin = getattr(type(strategy), "origin", strategy.name)
+    origin = describe(type(strategy))
     placed = np.flatnonzero((np.asarray(entries) != 0) | np.asarray(exits, dtype=bool)) + 1
     if len(placed) > MAX_ORDER_CUTS:
         placed = placed[np.unique(np.linspace(0, len(placed) - 1, MAX_ORDER_CUTS).astype(int))]

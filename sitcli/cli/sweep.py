@@ -58,10 +58,13 @@ def sweep(**opts) -> None:
     events = load_events(o.events_files)
     kwargs = dict(workers=o.workers, executor=o.executor, scheduler=o.scheduler,
                   chunk_size=o.chunk_size)
-    if not o.quiet and sys.stderr.isatty():
-        result = _with_progress(cfg, store, events, kwargs)
-    else:
-        result = run_sweep(cfg, store, events, **kwargs)
+    from sitcli.strategy import time_limit
+
+    with time_limit(o.strategy_timeout):
+        if not o.quiet and sys.stderr.isatty():
+            result = _with_progress(cfg, store, events, kwargs)
+        else:
+            result = run_sweep(cfg, store, events, **kwargs)
 
     rows = _ranked(result.combo_rows(), o.rank_by)
     keys = ["combination", *cfg.grid, *STAT_TITLES]
