@@ -127,3 +127,21 @@ def parse(field: str, text: str, domain: Domain, kind: type = float):
 
 def _show(value) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+# Timestamps (bars, events, --asof): market data and news between these years; outside them
+# a date is a typo (or beyond what a nanosecond timestamp can hold, from 2262 on).
+FIRST_YEAR, END_YEAR = 1900, 2200
+
+
+def time_range_text() -> str:
+    return f"from {FIRST_YEAR}-01-01 to before {END_YEAR}-01-01"
+
+
+def check_years(years) -> int | None:
+    """Index of the first year outside [FIRST_YEAR, END_YEAR), or None. `years` is array-like."""
+    import numpy as np
+
+    years = np.asarray(years)
+    bad = np.flatnonzero((years < FIRST_YEAR) | (years >= END_YEAR))
+    return int(bad[0]) if len(bad) else None

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from sitcli.data.store import validate_ohlcv
+from sitcli.domains import check_years, time_range_text
 from sitcli.errors import BadInput
 
 # Canonical column -> accepted header names (case-insensitive), the first match wins.
@@ -81,10 +82,13 @@ def read_csv_ohlcv(path, adjust: bool = False) -> pd.DataFrame:
     lowered = [n.lower() for n in names]
     cols: dict[str, int] = {}
     for canon, aliases in ALIASES.items():
-        for alias in aliases:
-            if alias in lowered:
-                cols[canon] = lowered.index(alias)
-                break
+        found = [j for j, n in enumerate(lowered) if n in aliases]
+        if len(found) > 1:
+            raise BadInput(f"{origin} line {header_line}: columns "
+                           f"{' and '.join(names[j] for j in found)} both give {canon} (rule: "
+                           "one column per field); delete or rename all but one")
+        if found:
+            cols[canon] = found[0]
     for canon in REQUIRED:
         if canon not in cols:
             raise BadInput(f"{origin} line {header_line}: missing column {canon} (looked for "
@@ -145,11 +149,21 @@ def _parse_times(values: np.ndarray, lines: np.ndarray, origin: str,
         else:
             nums = values.astype("float64")
             # Epoch seconds reach 1e11 only in the year 5138, milliseconds go below it only
-            # before 1973, so the magnitude decides the unit.
-            biggest = np.abs(nums).max()
-            unit = "s" if biggest < 1e11 else "ms" if biggest < 1e14 else "us" if biggest < 1e17 \
-                else "ns"
-            times = pd.Series(pd.to_datetime(nums, unit=unit, utc=True))
+            # before 1973, so the magnitude decides the unit: per value, and one unit per file
+            # (a file mixing seconds and milliseconds is ambiguous, not something to guess).
+            magnitude = np.abs(nums)
+            units = np.select([magnitude < 1e11, magnitude < 1e14, magnitude < 1e17],
+                              [0, 1, 2], 3)
+            names = ("seconds", "milliseconds", "microseconds", "nanoseconds")
+            mixed = np.flatnonzero(units != units[0])
+            if len(mixed):
+                i = mixed[0]
+                raise BadInput(f"{origin} line {lines[i]}: {column} {values[i]!r} is epoch "
+                               f"{names[units[i]]} but line {lines[0]} is epoch "
+                               f"{names[units[0]]} (rule: one unit per file); convert the "
+                               "column to one unit")
+            unit = ("s", "ms", "us", "ns")[units[0]]
+            times = pd.Series(pd.to_datetime(nums, unit=unit, utc=True, errors="coerce"))
     else:
         times = pd.to_datetime(pd.Series(values), utc=True, format="ISO8601", errors="coerce")
     bad = np.flatnonzero(times.isna().to_numpy())
@@ -157,4 +171,8 @@ def _parse_times(values: np.ndarray, lines: np.ndarray, origin: str,
         i = bad[0]
         raise BadInput(f"{origin} line {lines[i]}: {column} {values[i]!r} is not a time; use ISO "
                        "8601 (2024-01-31 or 2024-01-31T13:00:00Z) or epoch seconds/milliseconds")
+    i = check_years(pd.DatetimeIndex(times).year)
+    if i is not None:
+        raise BadInput(f"{origin} line {lines[i]}: {column} {values[i]!r} is out of range "
+                       f"(rule: times {time_range_text()}); fix the date")
     return pd.DatetimeIndex(times).as_unit("ns").rename("time")
