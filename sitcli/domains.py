@@ -99,12 +99,14 @@ FLAGS = {
 }
 
 
-def check(field: str, value, domain: Domain):
-    """`value` if it lies in `domain`, else BadInput naming the field, value and domain."""
+def check(field: str, value, domain: Domain, sep: str = "="):
+    """`value` if it lies in `domain`, else BadInput naming the field, value and domain
+    (`sep` joins them as the user wrote them: "fee=-1" for --set, "--cash inf" for flags)."""
     if isinstance(value, bool) or value is None:
         return value
     if not domain.contains(float(value)):
-        raise BadInput(f"{field}={_show(value)} is out of range: expected {domain.describe()}")
+        raise BadInput(f"{field}{sep}{_show(value)} is out of range: expected "
+                       f"{domain.describe()}")
     return int(value) if domain.integer else value
 
 
@@ -113,7 +115,7 @@ def check_flags(**values) -> None:
     for name, value in values.items():
         flag = "--" + name.replace("_", "-")
         if value is not None:
-            check(flag, value, FLAGS[flag])
+            check(flag, value, FLAGS[flag], sep=" ")
 
 
 def parse(field: str, text: str, domain: Domain, kind: type = float):

@@ -608,10 +608,13 @@ def _carry(bars, venue, timeframe: str) -> dict:
 
 
 def _catalysts(events, raw_known, asset_class: str, instant) -> dict:
+    import numpy as np
     import pandas as pd
 
     def listing(frame):
-        return frame[frame["asset_classes"].map(lambda s: asset_class in str(s).split(";"))]
+        # a boolean array, not a Series: an empty object Series would select columns instead
+        mask = [asset_class in str(s).split(";") for s in frame["asset_classes"]]
+        return frame[np.asarray(mask, dtype=bool)]
 
     recent = listing(raw_known)
     recent = recent[recent["time"] >= instant - pd.Timedelta(days=RECENT_DAYS)]
