@@ -154,9 +154,13 @@ def pull_symbol(store: Store, source, symbol: str, timeframe: str, start=None, e
                 new["funding_rate"] = funding_per_bar(new.index, rates, timeframe).to_numpy()
                 report.funding_stamps = int(len(rates))
             report.new_bars = int(len(new))
-            store.write(new, source=source.name, symbol=symbol, timeframe=timeframe,
-                        merge=path.exists() and not refresh,
-                        note=f"pulled from {source.name}")
+            try:
+                store.write(new, source=source.name, symbol=symbol, timeframe=timeframe,
+                            merge=path.exists() and not refresh,
+                            note=f"pulled from {source.name}")
+            except BadInput as exc:   # the source's answer, not the user's input, is wrong
+                raise SourceError(f"{source.name} sent bars for {symbol} that fail the store's "
+                                  f"checks ({exc}); nothing was stored") from None
         if actions:
             report.actions = int(sum(len(a) for a in actions))
             _write_actions(path, pd.concat(actions))
