@@ -289,3 +289,20 @@ def test_lock_wait_is_bounded(tmp_path):
         child.kill()
         child.wait()
     assert time.monotonic() - started < 5
+
+
+def test_ctrl_c_while_sweep_writes_out_keeps_the_result_and_leaves_no_temp(tmp_path,
+                                                                           monkeypatch):
+    import json
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt     # what Ctrl-C raises in the middle of the write
+
+    monkeypatch.setattr(json, "dump", interrupted)
+    out = tmp_path / "sweep.json"
+    got = run_main("sweep", "--demo", "--symbols", "NVDA", "--grid", "hold=1,3", "--out", out,
+                   "-f", "csv")
+    assert got.code == 130
+    assert f"interrupted while writing {out}: not written" in got.stderr
+    assert len(got.stdout.strip().splitlines()) == 3          # header + both combinations
+    assert list(tmp_path.iterdir()) == []
