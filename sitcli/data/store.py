@@ -162,9 +162,9 @@ def validate_ohlcv(df: pd.DataFrame, origin: str, *, lines=None, names=None) -> 
 
     out = pd.DataFrame(index=index)
     for c in OHLCV_COLUMNS + tuple(c for c in OPTIONAL_COLUMNS if c in df.columns):
-        raw = df[c].to_numpy()
-        values = pd.to_numeric(pd.Series(raw), errors="coerce").to_numpy(dtype="float64")
-        bad = np.flatnonzero(np.isnan(values) & ~pd.isna(pd.Series(raw)).to_numpy())
+        raw = pd.Series(df[c].array)     # text stays Arrow strings, not Python objects
+        values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+        bad = np.flatnonzero(np.isnan(values) & ~raw.isna().to_numpy())
         if len(bad):
             i = bad[0]
             raise BadInput(f"{where(i)}: {col(c)} {raw[i]!r} is not a number; fix the value "

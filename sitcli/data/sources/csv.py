@@ -58,26 +58,39 @@ def read_csv_ohlcv(path, adjust: bool = False) -> pd.DataFrame:
     except UnicodeDecodeError:
         raise BadInput(f"{origin}: not a UTF-8 text file; save it as CSV (UTF-8)") from None
 
-    rows = np.array([[c.strip() for c in row] for row in raw.to_numpy(dtype=str)], dtype=object)
-    lines = np.arange(1, len(rows) + 1)
-    blank = np.array([all(c == "" for c in row) for row in rows], dtype=bool)
-    rows, lines = rows[~blank], lines[~blank]
-    if len(rows) == 0:
+    # Column by column, as compact (Arrow) strings: a file of millions of rows is never turned
+    # into millions of Python objects at once.
+    raw = raw.astype("str")
+    columns = [raw[j].str.strip() for j in raw.columns]
+    del raw
+    blank = np.ones(len(columns[0]), dtype=bool)
+    for col in columns:
+        blank &= (col == "").to_numpy()
+    keep = np.flatnonzero(~blank)
+    lines = keep + 1
+    if len(keep) == 0:
         raise BadInput(f"{origin}: empty file (rule: a header line and at least one row of "
                        "bars); export the data again")
 
-    names, header_line, start = list(rows[0]), int(lines[0]), 1
+    def row(k: int) -> list[str]:
+        return [str(col.iat[keep[k]]) for col in columns]
+
+    names, header_line, start = row(0), int(lines[0]), 1
     # yfinance >= 0.2.51 writes "Price,...", "Ticker,...", "Date,,,": the real date header is
     # the first cell of the row whose other cells are empty.
-    if names[0].lower() == "price" and len(rows) > 1 and rows[1][0].lower() == "ticker":
+    if names[0].lower() == "price" and len(keep) > 1 and row(1)[0].lower() == "ticker":
         start = 2
-        if len(rows) > 2 and all(c == "" for c in rows[2][1:]):
-            names[0] = rows[2][0] or "Date"
+        if len(keep) > 2 and all(c == "" for c in row(2)[1:]):
+            names[0] = row(2)[0] or "Date"
             start = 3
-    rows, lines = rows[start:], lines[start:]
-    if len(rows) == 0:
+    keep, lines = keep[start:], lines[start:]
+    if len(keep) == 0:
         raise BadInput(f"{origin}: no rows below the header (rule: at least one bar); "
                        "export the data again")
+
+    def values(j: int) -> np.ndarray:
+        """Column j of the data rows, as a numpy array of str."""
+        return columns[j].iloc[keep].to_numpy(dtype=object)
 
     lowered = [n.lower() for n in names]
     cols: dict[str, int] = {}
@@ -97,18 +110,22 @@ def read_csv_ohlcv(path, adjust: bool = False) -> pd.DataFrame:
     label = {canon: names[j] for canon, j in cols.items()}
     notes = [f"imported from {path.name}"]
 
-    index = _parse_times(rows[:, cols["time"]], lines, origin, label["time"])
+    index = _parse_times(values(cols["time"]), lines, origin, label["time"])
     frame = pd.DataFrame(index=index)
     for canon in ("open", "high", "low", "close", "volume", "funding_rate"):
         if canon in cols:
-            frame[canon] = [None if v.lower() in _EMPTY else v for v in rows[:, cols[canon]]]
+            col = columns[cols[canon]].iloc[keep]
+            empty = col.str.lower().isin(_EMPTY).to_numpy()
+            # still text (validate_ohlcv converts it and names a cell that is not a number)
+            frame[canon] = (col.where(~empty) if empty.any() else col).array
     if "volume" not in cols:
         frame["volume"] = np.nan
         notes.append("no volume column, volume set to 0")
     df = validate_ohlcv(frame, origin, lines=lines, names=label)
 
     if "adj_close" in cols:
-        adj = pd.to_numeric(pd.Series(rows[:, cols["adj_close"]]), errors="coerce").to_numpy()
+        adj_text = values(cols["adj_close"])
+        adj = pd.to_numeric(pd.Series(adj_text), errors="coerce").to_numpy()
         close = df["close"].to_numpy()
         differs = int(np.sum(np.abs(adj - close) > 1e-9 * close))
         if adjust:
@@ -116,7 +133,7 @@ def read_csv_ohlcv(path, adjust: bool = False) -> pd.DataFrame:
             if len(bad):
                 i = bad[0]
                 raise BadInput(f"{origin} line {lines[i]}: {label['adj_close']} "
-                               f"{rows[i, cols['adj_close']]!r} is not a positive number "
+                               f"{adj_text[i]!r} is not a positive number "
                                "(rule: --adjust needs it on every row); fix the row or drop "
                                "--adjust")
             factor = adj / close
@@ -139,12 +156,14 @@ def read_csv_ohlcv(path, adjust: bool = False) -> pd.DataFrame:
 
 def _parse_times(values: np.ndarray, lines: np.ndarray, origin: str,
                  column: str) -> pd.DatetimeIndex:
-    for i, v in enumerate(values):
-        if v == "":
-            raise BadInput(f"{origin} line {lines[i]}: {column} is empty (rule: every bar has a "
-                           "time); fill it in or drop the row")
-    if all(_NUMBER.match(v) for v in values):
-        if all(_YYYYMMDD.match(v) for v in values):
+    text = pd.Series(values, dtype="str")
+    empty = np.flatnonzero((text == "").to_numpy())
+    if len(empty):
+        i = empty[0]
+        raise BadInput(f"{origin} line {lines[i]}: {column} is empty (rule: every bar has a "
+                       "time); fill it in or drop the row")
+    if text.str.fullmatch(_NUMBER.pattern).all():
+        if text.str.fullmatch(_YYYYMMDD.pattern).all():
             times = pd.to_datetime(pd.Series(values), format="%Y%m%d", errors="coerce", utc=True)
         else:
             nums = values.astype("float64")
