@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from cli_helpers import assert_one_line_error, run_sitcli
 from robustness_helpers import run_main
 
@@ -71,7 +72,7 @@ def test_an_events_row_in_9999_is_bad_input(tmp_path):
 
 
 def test_the_real_nvda_history_survives_a_bad_import(tmp_path):
-    import pytest
+
 
     if not SHARED_NVDA.is_file():
         pytest.skip(f"{SHARED_NVDA} is absent (shared data not mounted)")
@@ -82,3 +83,39 @@ def test_the_real_nvda_history_survives_a_bad_import(tmp_path):
                 "2026-01-02,1,2,1,1,5,9\n2026-01-05,1,2,1,1,5,9\n")
     assert run_main("data", "import", dup, "--symbol", "NVDA", data_dir=data).code == 2
     assert len(Store(data).read("NVDA")) == 4023
+
+
+def test_a_file_read_in_pieces_keeps_line_numbers_and_rules_across_pieces(tmp_path,
+                                                                          monkeypatch):
+    from sitcli.data.sources import csv as csv_mod
+    from sitcli.data.sources.csv import read_csv_ohlcv
+    from sitcli.errors import BadInput
+
+    monkeypatch.setattr(csv_mod, "CHUNK_ROWS", 4)      # header + 3 rows, then 4 rows a piece
+    days = [f"2024-01-{d:02d}" for d in range(1, 12)]
+    rows = [f"{d},10,11,9,10.5,100" for d in days]
+    good = write(tmp_path / "good.csv", "Date,Open,High,Low,Close,Volume\n" + "\n".join(rows)
+                 + "\n")
+    df = read_csv_ohlcv(good)
+    assert len(df) == 11 and df.index[-1] == df.index[0] + (df.index[1] - df.index[0]) * 10
+    # a bad cell on line 10 (the third piece) is reported at line 10
+    bad = rows.copy()
+    bad[8] = "2024-01-09,10,11,9,oops,100"
+    path = write(tmp_path / "bad.csv", "Date,Open,High,Low,Close,Volume\n" + "\n".join(bad))
+    with pytest.raises(BadInput, match=r"bad.csv line 10 \(2024-01-09\): Close 'oops' is not a "
+                                       "number"):
+        read_csv_ohlcv(path)
+    # a time going back across the boundary of two pieces (lines 4 and 5)
+    back = rows.copy()
+    back[3] = "2023-12-31,10,11,9,10.5,100"
+    path = write(tmp_path / "back.csv", "Date,Open,High,Low,Close,Volume\n" + "\n".join(back))
+    with pytest.raises(BadInput, match=r"back.csv line 5 \(2023-12-31\): timestamp is earlier"):
+        read_csv_ohlcv(path)
+    # epoch seconds in the first piece, milliseconds in a later one
+    epochs = [str(1704067200 + 86400 * i) for i in range(8)]
+    epochs[6] += "000"
+    path = write(tmp_path / "epoch.csv", "time,open,high,low,close\n"
+                 + "".join(f"{e},10,11,9,10\n" for e in epochs))
+    with pytest.raises(BadInput, match="line 8: time .* is epoch milliseconds but line 2 is "
+                                       "epoch seconds"):
+        read_csv_ohlcv(path)
