@@ -71,7 +71,7 @@ class PullTimeout(SourceError):
     """The symbol's pull ran past its deadline (--timeout)."""
 
 
-def _within(seconds: float | None, what: str, call):
+def _within(seconds: float | None, what: str, call, total: float | None = None):
     """`call()`, or PullTimeout once `seconds` have passed. The call runs in a daemon thread:
     a request stuck on a silent server cannot be cancelled, but it no longer holds the pull
     (or the process's exit) up."""
@@ -92,8 +92,8 @@ def _within(seconds: float | None, what: str, call):
     worker.start()
     worker.join(seconds)
     if worker.is_alive():
-        raise PullTimeout(f"{what}: no complete answer within {seconds:.3g} s (--timeout); "
-                          "check the network or raise --timeout")
+        raise PullTimeout(f"{what}: no complete answer within {total or seconds:.3g} s "
+                          "(--timeout); check the network or raise --timeout")
     if "error" in box:
         raise box["error"]
     return box["value"]
@@ -131,7 +131,7 @@ def pull_symbol(store: Store, source, symbol: str, timeframe: str, start=None, e
         for lo, hi in missing_ranges(have_first, have_last, start, end, step):
             left = None if deadline is None else deadline - time.monotonic()
             got = _within(left, f"{source.name} {symbol}",
-                          lambda lo=lo, hi=hi: source.fetch(symbol, timeframe, lo, hi))
+                          lambda lo=lo, hi=hi: source.fetch(symbol, timeframe, lo, hi), timeout)
             report.notes.extend(got.notes)
             if got.bars is not None and len(got.bars):
                 frames.append(got.bars)
