@@ -173,10 +173,9 @@ def _coerce(field_name: str, value: str | float | bool, current):
             return False
         raise BadInput(f"--set {field_name}={value}: expected true or false")
     if isinstance(current, float):
-        try:
-            return float(value)
-        except ValueError:
-            raise BadInput(f"--set {field_name}={value}: expected a number") from None
+        from sitcli.domains import VENUE, parse
+
+        return parse(f"--set {field_name}", value, VENUE[field_name])
     return str(value)
 
 

@@ -45,11 +45,14 @@ RANK_COLUMNS = ("total_return_pct", "cagr_pct", "sharpe", "max_drawdown_pct", "w
 SWEEP_HINT_RUNS = 2000
 
 def backtest(
-    strategy: Annotated[str, typer.Argument(
-        help="Built-in strategy name, a file in ./strategies/, or a path to a .py file.")]
-        = "catalyst_momentum",
+    strategy: Annotated[Optional[str], typer.Argument(
+        help="Built-in strategy name or the path to your .py file (default: "
+             "catalyst_momentum).", show_default=False)] = None,
     strategy_file: Annotated[Optional[str], typer.Option(
         "--strategy", help="Same as the STRATEGY argument, e.g. --strategy my/strat.py.")] = None,
+    strategy_timeout: Annotated[Optional[float], typer.Option(
+        "--strategy-timeout", help="Stop a strategy call that runs longer than this many "
+                                   "seconds (exit 1).")] = None,
     symbols: Annotated[Optional[str], typer.Option(
         "--symbols", "-s", help=f"Comma-separated symbols (default with --demo: {DEMO_SYMBOLS}).")] = None,
     leverage: Annotated[Optional[float], typer.Option(
@@ -129,7 +132,10 @@ def backtest(
     if runs_asked > SWEEP_HINT_RUNS:
         note(f"{runs_asked:,} runs with full records: `sitcli sweep` takes the same arguments, uses "
              "every core and keeps only per-run summaries", quiet)
-    result = run_backtest(cfg, store, load_events(events_files))
+    from sitcli.strategy import time_limit
+
+    with time_limit(strategy_timeout):
+        result = run_backtest(cfg, store, load_events(events_files))
     runs = result.run_stats()
     combos = result.combo_stats()
     assumptions = result.assumptions()
@@ -206,16 +212,24 @@ def _stat_row(row: dict, grid) -> dict:
 def run_config(opts: dict):
     """The RunConfig and store of a backtest or sweep from the options the two commands share."""
     from sitcli.backtest import RunConfig, parse_grid
+    from sitcli.cli.options import check_demo_or_data_dir
     from sitcli.data.store import Store, default_data_dir, demo_store
+    from sitcli.domains import check_flags
     from sitcli.errors import BadInput
 
     o = type("Options", (), opts)
+    check_flags(cash=o.cash, size=o.size, leverage=o.leverage,
+                strategy_timeout=o.strategy_timeout)
+    check_demo_or_data_dir(o.demo, o.data_dir)
+    if o.strategy and o.strategy_file and o.strategy != o.strategy_file:
+        raise BadInput(f"strategy given twice: {o.strategy} (argument) and --strategy "
+                       f"{o.strategy_file}; pass one of them")
     if o.symbols is None and not o.demo:
         raise BadInput("pass --symbols NVDA,AMD (stored data) or --demo (embedded demo data)")
     if o.rank_by not in STAT_TITLES:
         raise BadInput(f"--rank-by {o.rank_by}: use one of {', '.join(STAT_TITLES)}")
     names = [s.strip() for s in (o.symbols or DEMO_SYMBOLS).split(",") if s.strip()]
-    cfg = RunConfig(symbols=names, strategy=o.strategy_file or o.strategy,
+    cfg = RunConfig(symbols=names, strategy=o.strategy_file or o.strategy or "catalyst_momentum",
                     params=parse_pairs(o.params, "--param", "hold=3"), grid=parse_grid(o.grid),
                     leverage=o.leverage, venue=o.venue,
                     overrides=parse_pairs(o.settings, "--set", "fee=0.001"), cash=o.cash,
@@ -284,7 +298,8 @@ def _header(a: dict) -> dict:
                        f"{'/'.join(f'{x:g}' for x in np.atleast_1d(v['leverage']))}x "
                        f"({v['margin_mode']}, fee {v['fee']:g}, half-spread {v['half_spread']:g})"
                        for s, v in a["venues"].items())
-    header = {"data": data, "params": a["params"], "venues": venues,
+    header = {"strategy": f"{a['strategy']} ({a.get('strategy_source', 'built-in')})",
+              "data": data, "params": a["params"], "venues": venues,
               "account": f"{a['account']}, {a['initial_cash_per_account']:,.0f} cash each",
               "position size": a["position_size"],
               "event timing": a["event_timing"], "fill": a["fill"], "intrabar": a["intrabar"]}
@@ -299,11 +314,14 @@ def _header(a: dict) -> dict:
 def write_outputs(out: Path, result, payload: dict, plot: bool) -> None:
     """Each file is written to a temporary name and renamed, so a crash leaves no half file."""
     import json
-    import os
 
     from sitcli.cli.render import _plain
+    from sitcli.files import atomic_write, environment_error
 
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise environment_error(exc, "create the output directory", out) from None
     summary = {k: payload[k] for k in ("assumptions", "stats", "aggregate", "ranking") if k in payload}
     files = {
         "trades.csv": lambda p: result.trades_frame().to_csv(p, index=False),
@@ -313,9 +331,7 @@ def write_outputs(out: Path, result, payload: dict, plot: bool) -> None:
                                                           allow_nan=False)),
     }
     for name, write in files.items():
-        tmp = out / f".{name}.tmp"
-        write(tmp)
-        os.replace(tmp, out / name)
+        atomic_write(out / name, write)
     if plot:
         from sitcli.plots import equity_png, report_html
 

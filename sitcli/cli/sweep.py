@@ -61,10 +61,13 @@ def sweep(**opts) -> None:
     events = load_events(o.events_files)
     kwargs = dict(workers=o.workers, executor=o.executor, scheduler=o.scheduler,
                   chunk_size=o.chunk_size)
-    if not o.quiet and sys.stderr.isatty():
-        result = _with_progress(cfg, store, events, kwargs)
-    else:
-        result = run_sweep(cfg, store, events, **kwargs)
+    from sitcli.strategy import time_limit
+
+    with time_limit(o.strategy_timeout):
+        if not o.quiet and sys.stderr.isatty():
+            result = _with_progress(cfg, store, events, kwargs)
+        else:
+            result = run_sweep(cfg, store, events, **kwargs)
 
     from sitcli.cli.backtest import LOWER_IS_BETTER
     from sitcli.stats import rank
@@ -74,8 +77,14 @@ def sweep(**opts) -> None:
     whole = o.out is not None or o.fmt != Format.table
     order = rank(table[o.rank_by] if o.rank_by in table else np.full(len(table["ruined"]), np.nan),
                  table["ruined"], o.rank_by in LOWER_IS_BETTER, None if whole else o.top)
+    interrupted_write = False
     if o.out is not None:
-        _write(o.out, result, table, order, keys)
+        try:
+            _write(o.out, result, table, order, keys)
+        except KeyboardInterrupt:
+            # the sweep itself finished: still print its result, then exit 130
+            interrupted_write = True
+            note(f"interrupted while writing {o.out}: not written (no partial file left)")
     if result.synthetic and o.fmt != Format.json:
         note("synthetic demo data: generated prices, not market history", o.quiet or o.fmt == Format.table)
     if o.fmt == Format.json:
@@ -86,7 +95,8 @@ def sweep(**opts) -> None:
         import io
 
         sys.stdout.flush()
-        written = o.out is not None and o.out.suffix.lower() not in (".json", ".parquet")
+        written = (o.out is not None and not interrupted_write
+                   and o.out.suffix.lower() not in (".json", ".parquet"))
         if written and hasattr(sys.stdout, "buffer"):   # the same CSV: copy it, not format twice
             import shutil
 
@@ -108,6 +118,8 @@ def sweep(**opts) -> None:
         note(f"{short:,} combinations cover under {MIN_SPAN_BARS} bars or {MIN_SPAN_DAYS} days: "
              "their CAGR, Sharpe and Sortino are not annualised (blank)", o.quiet)
     finished = len(order)
+    if interrupted_write:
+        raise typer.Exit(130)
     if o.out is not None:
         note(f"wrote {finished} combinations to {o.out}", o.quiet)
     if not result.complete:
@@ -212,23 +224,21 @@ def _write(path: Path, result, table: dict, order, keys) -> None:
     """To a temporary name, then renamed: an interrupted write leaves no half file. .json
     gets the whole payload, .parquet an Arrow table, anything else CSV."""
     import json
-    import os
 
     from sitcli.cli.render import _plain
+    from sitcli.files import atomic_path
 
-    tmp = path.with_name(f".{path.name}.tmp")
-    path.parent.mkdir(parents=True, exist_ok=True)
     suffix = path.suffix.lower()
-    if suffix == ".json":
-        with open(tmp, "w") as fh:
-            json.dump(_plain(_payload(result, _rows(result, table, order, keys))), fh, indent=2,
-                      allow_nan=False)
-    elif suffix == ".parquet":
-        write_parquet(tmp, table, order, keys)
-    else:
-        with open(tmp, "wb") as fh:
-            write_csv(fh, table, order, keys)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        if suffix == ".json":
+            with open(tmp, "w") as fh:
+                json.dump(_plain(_payload(result, _rows(result, table, order, keys))), fh,
+                          indent=2, allow_nan=False)
+        elif suffix == ".parquet":
+            write_parquet(tmp, table, order, keys)
+        else:
+            with open(tmp, "wb") as fh:
+                write_csv(fh, table, order, keys)
 
 
 def _print_tables(result, rows, rank_by, total_rows) -> None:

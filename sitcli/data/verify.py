@@ -19,10 +19,11 @@ def expected_index(index: pd.DatetimeIndex, calendar: str, timeframe: str) -> pd
         return pd.date_range(index[0], index[-1], freq=step)
     import exchange_calendars as xcals
 
-    cal = xcals.get_calendar(calendar, start=index[0].tz_localize(None).normalize(),
-                             end=index[-1].tz_localize(None).normalize())
-    sessions = cal.sessions_in_range(index[0].tz_localize(None).normalize(),
-                                     index[-1].tz_localize(None).normalize())
+    first = index[0].tz_localize(None).normalize()
+    last = index[-1].tz_localize(None).normalize()
+    cal = xcals.get_calendar(calendar, start=first, end=last)
+    # data that starts or ends on a holiday or weekend lies outside the calendar's sessions
+    sessions = cal.sessions_in_range(max(first, cal.first_session), min(last, cal.last_session))
     return pd.DatetimeIndex(sessions).tz_localize("UTC")
 
 

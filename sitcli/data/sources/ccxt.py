@@ -431,6 +431,9 @@ def _bars_frame(rows, what: str) -> pd.DataFrame:
                        dtype="float64")
         if arr.ndim != 2 or arr.shape[1] != 6:
             raise ValueError(f"rows of {arr.shape[-1]} fields, expected 6")
+        empty = np.flatnonzero(np.isnan(arr[:, :5]).any(axis=1))
+        if len(empty):
+            raise ValueError(f"row {empty[0] + 1} has an empty time or price")
     except (TypeError, ValueError, IndexError) as exc:
         raise SourceError(f"{what}: malformed OHLCV rows ({exc}); try again later") from None
     index = pd.to_datetime(arr[:, 0].astype("int64"), unit="ms", utc=True).as_unit("ns")
