@@ -60,19 +60,6 @@ class Leg:
     notes: list = field(default_factory=list)       # what the run header must say about it
 
 
-def synthetic_notice(legs: list[Leg]) -> str:
-    """The banner for runs on generated prices: the demo data or a simulated series (SIT),
-    traded or read by the strategy."""
-    from sitcli.data.store import synthetic_label
-
-    made = {(sym, src, what) for leg in legs for sym, src, what in leg.generated}
-    label = synthetic_label(src for _, src, _ in made)
-    if label == "SYNTHETIC DATA":
-        return f"{label}: {', '.join(f'{sym} ({src}{what})' for sym, src, what in sorted(made))} " \
-               "simulated, not market history."
-    return f"{label}: generated prices, not market history." if label else ""
-
-
 def parse_date(text: str | None, flag: str):
     if text is None:
         return None
@@ -256,8 +243,9 @@ def prepare_backtest(cfg: RunConfig, store, events) -> Prepared:
                        "shared (one account for all symbols)")
     if cfg.cfd_hours not in ("session", "24/7"):
         raise BadInput(f"--cfd-hours {cfg.cfd_hours!r}: use session or 24/7")
-    if not 0 < cfg.cash:
-        raise BadInput(f"--cash {cfg.cash:g} must be > 0")
+    from sitcli.domains import check_flags
+
+    check_flags(cash=cfg.cash, size=cfg.size, leverage=cfg.leverage)
     from sitcli.events import known_times
 
     strategy_cls = load_strategy(cfg.strategy)

@@ -55,28 +55,13 @@ def build_position(side: str, entry: float, leverage: float, venue: Venue | None
     position the same way."""
     if side not in ("long", "short"):
         raise BadInput(f"side {side!r}: use --side long or --side short")
-    for flag, value in (("--entry", entry), ("--leverage", leverage), ("--qty", qty),
-                        ("--margin", margin), ("--mmr", mmr), ("--maint-amount", maint_amount),
-                        ("--fee", fee), ("--cash", cash)):
-        if value is not None and not math.isfinite(value):
-            raise BadInput(f"{flag} {value}: must be a finite number")
-    if not entry > 0:
-        raise BadInput(f"entry price {entry:g} must be > 0, e.g. --entry 100")
-    if not leverage > 0:
-        raise BadInput(f"leverage {leverage:g} must be > 0, e.g. --leverage 50")
-    if qty is not None and not qty > 0:
-        raise BadInput(f"quantity {qty:g} must be > 0")
-    if margin is not None and not margin > 0:
-        raise BadInput(f"margin {margin:g} must be > 0")
-    if cash is not None and not cash > 0:
-        raise BadInput(f"--cash {cash:g} must be > 0")
+    from sitcli.domains import check_flags
+
+    check_flags(entry=entry, leverage=leverage, qty=qty, margin=margin, mmr=mmr,
+                maint_amount=maint_amount, fee=fee, cash=cash)
     if cash is not None and (qty is not None or margin is not None):
         raise BadInput("--cash sizes the position from an account; give it alone, or "
                        "--qty / --margin")
-    if mmr is not None and not 0 <= mmr < 1:
-        raise BadInput(f"maintenance rate {mmr:g} must be in [0, 1), e.g. --mmr 0.005")
-    if fee is not None and not 0 <= fee < 0.1:
-        raise BadInput(f"fee {fee:g} must be a fraction in [0, 0.1), e.g. --fee 0.0005")
     s = 1 if side == "long" else -1
     if venue is not None:
         if venue.margin_mode == "cross":

@@ -146,7 +146,7 @@ def default_max_age(timeframe: str, is_24_7: bool):
     """Two bars, plus the weekend and a holiday for symbols that trade in sessions."""
     import pandas as pd
 
-    from sitcli.backtest import bar_duration
+    from sitcli.bars import bar_duration
 
     return 2 * bar_duration(timeframe) + (pd.Timedelta(0) if is_24_7
                                           else pd.Timedelta(days=SESSION_SLACK_DAYS))
@@ -278,7 +278,8 @@ def _symbol_section(cfg, store, symbol, strategies, events, raw_known, known, in
     import pandas as pd
 
     from sitcli import instruments as inst_mod
-    from sitcli.backtest import bar_times, read_bars
+    from sitcli.backtest import read_bars
+    from sitcli.bars import bar_times
 
     instrument = inst_mod.instrument(symbol)
     venue = inst_mod.venue(cfg.venue or instrument.venue, instrument.asset_class,
@@ -566,7 +567,7 @@ def _daily_std(closes, timeframe: str):
     import numpy as np
     import pandas as pd
 
-    from sitcli.backtest import bar_duration
+    from sitcli.bars import bar_duration
 
     series = closes
     if bar_duration(timeframe) < pd.Timedelta("1D"):

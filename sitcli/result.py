@@ -58,8 +58,6 @@ class Result:
 
     @property
     def synthetic_notice(self) -> str:
-        from sitcli.backtest import synthetic_notice
-
         return synthetic_notice(self.legs)
 
     def label(self, r: int) -> str:
@@ -249,7 +247,7 @@ class Result:
         one), for its analytics beyond sitcli's table: `.stats()`, `.qs`, rolling metrics."""
         import vectorbt  # noqa: F401  (registers the .vbt accessors)
 
-        from sitcli.backtest import bar_duration
+        from sitcli.bars import bar_duration
 
         if self.shared:
             raise ValueError("runs of a shared account have no equity curve of their own")
@@ -295,6 +293,19 @@ class Result:
                          "stop and liquidation assumed before take-profit; gaps fill at the open"),
             "seed": None,
         }
+
+
+def synthetic_notice(legs: list) -> str:
+    """The banner for runs on generated prices: the demo data or a simulated series (SIT),
+    traded or read by the strategy."""
+    from sitcli.data.store import synthetic_label
+
+    made = {(sym, src, what) for leg in legs for sym, src, what in leg.generated}
+    label = synthetic_label(src for _, src, _ in made)
+    if label == "SYNTHETIC DATA":
+        return f"{label}: {', '.join(f'{sym} ({src}{what})' for sym, src, what in sorted(made))} " \
+               "simulated, not market history."
+    return f"{label}: generated prices, not market history." if label else ""
 
 
 def _cut(trades: np.ndarray) -> np.ndarray:

@@ -33,7 +33,7 @@ ANNUALISED = ("cagr_pct", "sharpe", "sortino")
 
 def bars_per_year(timeframe: str, is_24_7: bool) -> float:
     """vectorbt's `ann_factor`: a year of 252 trading days, or 365 around the clock, in bars."""
-    from sitcli.backtest import bar_duration
+    from sitcli.bars import bar_duration
 
     year = 365 if is_24_7 else 252
     return year * 86_400 / bar_duration(timeframe).total_seconds()

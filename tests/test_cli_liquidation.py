@@ -251,8 +251,8 @@ BAD = {
     "above venue cap": (("--venue", "cfd-retail", "--leverage", "50", "--entry", "100"),
                         "--allow-above-cap"),
     "unknown venue": (("--venue", "nope", "--leverage", "5", "--entry", "100"), "nope"),
-    "entry 0": (("--leverage", "5", "--entry", "0"), "entry price 0"),
-    "entry negative": (("--leverage", "5", "--entry", "-3"), "entry price -3"),
+    "entry 0": (("--leverage", "5", "--entry", "0"), "--entry 0"),
+    "entry negative": (("--leverage", "5", "--entry", "-3"), "--entry -3"),
     "liquidates on entry": (("--mmr", "0.03", "--leverage", "50", "--entry", "100"), "--mmr"),
     "short liquidates on entry": (("--mmr", "0.03", "--leverage", "50", "--entry", "100",
                                    "--side", "short"), "on entry"),
@@ -265,7 +265,7 @@ BAD = {
     "bad side": (("--leverage", "5", "--entry", "100", "--side", "up"), "--side"),
     "mmr 1": (("--leverage", "5", "--entry", "100", "--mmr", "1"), "--mmr"),
     "fee too big": (("--leverage", "5", "--entry", "100", "--fee", "0.2"), "--fee"),
-    "qty 0": (("--leverage", "5", "--entry", "100", "--qty", "0"), "quantity"),
+    "qty 0": (("--leverage", "5", "--entry", "100", "--qty", "0"), "--qty 0"),
     "margin 0": (("--leverage", "5", "--entry", "100", "--margin", "0"), "margin"),
 }
 
@@ -299,7 +299,7 @@ def test_debug_shows_traceback(cli, where):
     proc = cli(*argv)
     assert proc.returncode != 0
     assert "Traceback" in proc.stderr
-    assert "BadInput: leverage 0 must be > 0" in proc.stderr
+    assert "BadInput: --leverage 0 is out of range" in proc.stderr
 
 
 def test_debug_keeps_exit_code(cli):

@@ -247,7 +247,7 @@ def _print_tables(result, rows, rank_by, total_rows) -> None:
 
     payload = _payload(result, [])
     if result.synthetic:
-        from sitcli.backtest import synthetic_notice
+        from sitcli.result import synthetic_notice
 
         typer.echo(synthetic_notice(result.prep.legs))
     header = _header(payload["assumptions"])

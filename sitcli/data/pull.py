@@ -117,7 +117,7 @@ def pull_symbol(store: Store, source, symbol: str, timeframe: str, start=None, e
     """Fetch what the store lacks and merge it in. A symbol with no stored bars that gets
     none is a failure (an empty answer is not "up to date"); `timeout` bounds the whole
     symbol (requests, retries and waits)."""
-    from sitcli.backtest import bar_duration
+    from sitcli.bars import bar_duration
 
     deadline = None if timeout is None else time.monotonic() + timeout
     report = PullReport(symbol, source.name)
@@ -148,10 +148,10 @@ def pull_symbol(store: Store, source, symbol: str, timeframe: str, start=None, e
         if new is not None and len(new):
             new = new[~new.index.duplicated(keep="last")].sort_index()
             if funding:
-                from sitcli.data.sources.ccxt import funding_per_bar
+                from sitcli.data.sources.ccxt import funding_sums_per_bar
 
                 rates = pd.concat(funding)
-                new["funding_rate"] = funding_per_bar(new.index, rates, timeframe).to_numpy()
+                new["funding_rate"] = funding_sums_per_bar(new.index, rates, timeframe).to_numpy()
                 report.funding_stamps = int(len(rates))
             report.new_bars = int(len(new))
             try:

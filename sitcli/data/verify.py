@@ -12,7 +12,7 @@ SPLIT_RATIOS = (2, 3, 4, 5, 8, 10, 20, 1 / 2, 1 / 3, 1 / 4, 1 / 5, 1 / 8, 1 / 10
 def expected_index(index: pd.DatetimeIndex, calendar: str, timeframe: str) -> pd.DatetimeIndex:
     """The bars the range should have: every step for 24/7, every session for daily
     exchange bars. Intraday exchange bars are checked per session (see `verify_bars`)."""
-    from sitcli.backtest import bar_duration
+    from sitcli.bars import bar_duration
 
     step = bar_duration(timeframe)
     if calendar == "24/7":

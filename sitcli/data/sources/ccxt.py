@@ -5,7 +5,7 @@ Symbols are ccxt pairs with an optional exchange: ``RENDER/USDT@binance`` (spot)
 default exchange is used. Bars are paged forward from ``start`` with ``fetch_ohlcv`` (the
 exchange's rate limit is honoured), overlaps de-duplicated, and only complete bars with
 ``start <= time < end`` kept. For a perpetual the funding-rate history over the same range
-comes back as ``Fetch.funding``; :func:`funding_per_bar` turns it into the store's
+comes back as ``Fetch.funding``; :func:`funding_sums_per_bar` turns it into the store's
 ``funding_rate`` column (the rate settled in each bar).
 
 Every network call runs under ``with_retries``; ccxt's exceptions are mapped onto the source
@@ -111,7 +111,7 @@ def _closes(index: pd.DatetimeIndex, timeframe: str) -> pd.DatetimeIndex:
 # ---------------------------------------------------------------- funding per bar
 
 
-def funding_per_bar(bars_index, funding, timeframe: str) -> pd.Series:
+def funding_sums_per_bar(bars_index, funding, timeframe: str) -> pd.Series:
     """The funding rate settled in each bar: the sum of the rates stamped in (open, close].
 
     A stamp exactly at a bar's open settles at the previous bar's close, so it counts there.
