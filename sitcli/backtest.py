@@ -225,9 +225,10 @@ def run_backtest(cfg: RunConfig, store, events) -> Result:
 
     prep = prepare_backtest(cfg, store, events)
     equity, trades, liqs = simulate_nb(*prep.kernel_args)
+    entries, cols = prep.kernel_args[6], prep.kernel_args[8]
     return Result(cfg=cfg, strategy=prep.strategy, combos=prep.combos, legs=prep.legs,
                   runs=prep.runs, index=prep.index, equity=equity, trades=trades,
-                  liquidations=liqs)
+                  liquidations=liqs, entry_orders=(entries != 0).sum(axis=0)[cols["sig"]])
 
 
 def prepare_backtest(cfg: RunConfig, store, events) -> Prepared:

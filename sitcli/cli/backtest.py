@@ -304,7 +304,7 @@ def _header(a: dict) -> dict:
               "position size": a["position_size"],
               "event timing": a["event_timing"], "fill": a["fill"], "intrabar": a["intrabar"]}
     if a.get("notes"):
-        header["inputs"] = "; ".join(a["notes"])
+        header["notes"] = "; ".join(a["notes"])
     if a["grid"]:
         header["grid"] = ", ".join(f"{k}={','.join(map(str, dict.fromkeys(v)))}"
                                    for k, v in a["grid"].items())
