@@ -246,6 +246,7 @@ def run_backtest(cfg: RunConfig, store, events) -> Result:
 def prepare_backtest(cfg: RunConfig, store, events) -> Prepared:
     """Check the run, load its data, compute every signal set and lay out the kernel's
     columns (one per symbol x combination) and accounts."""
+    from sitcli.engine.kernel import no_detail
     from sitcli.engine.records import CROSS, MARGIN_MODES, account_dt, column_dt
     from sitcli.strategy import Context, check_no_lookahead, load_strategy, run_signals
 
@@ -363,7 +364,7 @@ def prepare_backtest(cfg: RunConfig, store, events) -> Prepared:
     last_bar = np.array([index.get_loc(leg.bars.index[-1]) for leg in legs], np.int64)
     args = (prices["open"], prices["high"], prices["low"], prices["close"], funding, nights,
             entries, exits, cols, accounts, tier_floor, tier_mmr, tier_cum, tier_maxlev,
-            cfg.fill == "close", cfg.take_first, last_bar, funding_closed)
+            cfg.fill == "close", cfg.take_first, last_bar, funding_closed, *no_detail(n_legs))
     return Prepared(strategy_cls, combos, legs, runs, index, args)
 
 

@@ -58,6 +58,7 @@ def bars(n: int, n_symbols: int, seed: int, vol: float):
 def workload(n: int, n_symbols: int, n_combos: int, seed: int = 7, vol: float = 0.02):
     """simulate_nb's arguments plus (acc_start, combo_start): combination-major columns, one
     per symbol, each its own isolated account; a leverage x stop x take grid."""
+    from sitcli.engine.kernel import no_detail
     from sitcli.engine.records import ISOLATED, account_dt, column_dt
 
     rng = np.random.default_rng(seed + 1)
@@ -94,7 +95,8 @@ def workload(n: int, n_symbols: int, n_combos: int, seed: int = 7, vol: float = 
     nights = np.zeros((n, n_symbols))
     last_bar = np.full(n_symbols, n - 1, np.int64)
     args = (open_, high, low, close, funding, nights, entries, exits, cols, accounts, floors,
-            mmrs, cums, maxlevs, False, False, last_bar, np.zeros((n, n_symbols)))
+            mmrs, cums, maxlevs, False, False, last_bar, np.zeros((n, n_symbols)),
+            *no_detail(n_symbols))
     acc_start = np.arange(k + 1, dtype=np.int64)
     combo_start = np.arange(n_combos + 1, dtype=np.int64) * n_symbols
     return args, acc_start, combo_start
