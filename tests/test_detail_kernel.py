@@ -176,18 +176,15 @@ def test_one_finer_bar_per_bar_is_the_plain_run_exactly(mode, shared):
         assert np.array_equal(a, b)
 
 
-def test_detail_inside_the_daily_range_only_moves_exits_within_their_day():
-    """A random hourly path per day whose extremes are the day's: every trade's entry bar,
-    side and size are the plain run's up to the first trade detail changes; every detailed
-    liquidation lies on an hour whose adverse extreme reached its trigger, with no earlier
-    hour of the day reaching it."""
+def test_every_detailed_liquidation_lies_on_a_finer_bar_that_reached_it():
+    """A random hourly path per day whose extremes are the day's: every detailed liquidation
+    is on the first hour of its day whose adverse extreme reached its trigger."""
     from sitcli.engine.kernel import simulate_nb
 
     rng = np.random.default_rng(5)
     args = random_run(9, "isolated", False)
-    o, h, l, c = args[:4]
-    n, n_inst = o.shape
-    fine, start = hourly_paths(rng, o, h, l, c, 24)
+    args[8]["leverage"] = 50.0
+    fine, start = hourly_paths(rng, *args[:4], 24)
     _, trades, liqs = simulate_nb(*args[:18], *fine, start)
     assert len(liqs) > 5
     check_liquidations_on_fine_bars(liqs, trades, args[8], fine, start)
