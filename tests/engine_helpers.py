@@ -21,7 +21,7 @@ def run_kernel(o, h, l, c, entries, exits=None, *, leverage=1.0, mode=ISOLATED, 
     collateral as margin (size 1). `detail`: finer bars, a list with one list of
     (open, high, low, close) rows per bar (an empty list: no finer bars in that bar).
     """
-    from sitcli.engine.kernel import no_detail, simulate_nb
+    from sitcli.engine.kernel import simulate_nb
 
     def col(x):
         return np.ascontiguousarray(np.asarray(x, np.float64).reshape(-1, 1))

@@ -90,6 +90,10 @@ def backtest(
         "--take-first", help="When stop and take-profit lie in one bar, assume the take first.")] = False,
     allow_above_cap: Annotated[bool, typer.Option(
         "--allow-above-cap", help="Allow leverage above the venue's cap.")] = False,
+    detail: DetailOpt = None,
+    compare_detail: Annotated[bool, typer.Option(
+        "--compare-detail", help="With --detail: print the plain and the detailed run side by "
+                                 "side per symbol and leverage.")] = False,
     out: Annotated[Optional[Path], typer.Option(
         "--out", help="Write trades.csv, equity.csv, liquidations.csv and summary.json here.")] = None,
     plot: Annotated[bool, typer.Option(
@@ -113,12 +117,20 @@ def backtest(
         raise BadInput(f"--out {out}: exists and is not a directory; give a directory path")
     if plot and out is None:
         raise BadInput("--plot writes equity.png and report.html into --out DIR; add --out")
+    if compare_detail and detail is None:
+        raise BadInput("--compare-detail needs --detail TIMEFRAME, e.g. --detail 1h")
     cfg, store = run_config(locals())
     runs_asked = len(cfg.symbols) * math.prod(len(v) for v in cfg.grid.values())
     if runs_asked > SWEEP_HINT_RUNS:
         note(f"{runs_asked:,} runs with full records: `sitcli sweep` takes the same arguments, uses "
              "every core and keeps only per-run summaries", quiet)
-    result = run_backtest(cfg, store, load_events(events_files))
+    if cfg.detail:
+        from sitcli.detail import comparison, run_detailed
+
+        result, plain, info = run_detailed(cfg, store, load_events(events_files))
+        compared, detail_summary = comparison(result, plain, info)
+    else:
+        result = run_backtest(cfg, store, load_events(events_files))
     runs = result.run_stats()
     combos = result.combo_stats()
     assumptions = result.assumptions()
@@ -128,6 +140,8 @@ def backtest(
                "liquidations": result.liquidations_frame().to_dict("records")}
     if cfg.grid:
         payload["ranking"] = [row["label"] for row in _ranked(runs, rank_by)]
+    if cfg.detail:
+        payload["detail"] = {**detail_summary, "runs": compared}
     if out is not None:
         write_outputs(out, result, payload, plot)
     if result.synthetic and fmt != Format.json:
@@ -143,12 +157,35 @@ def backtest(
         print_csv(_ranked(runs, rank_by) if cfg.grid else runs, keys)
     else:
         _print_tables(result, runs, combos, assumptions, rank_by, top)
+        if cfg.detail:
+            _print_detail(detail_summary, compared, compare_detail)
     if out is not None:
         note(f"wrote {', '.join(OUT_FILES + (PLOT_FILES if plot else ()))} to {out}", quiet)
 
 
 OUT_FILES = ("trades.csv", "equity.csv", "liquidations.csv", "summary.json")
 PLOT_FILES = ("equity.png", "report.html")
+
+
+DetailOpt = Annotated[Optional[str], typer.Option(
+    "--detail", help="Walk these stored finer bars (e.g. 1h, 1m) inside each bar a position is "
+                     "open to order gaps, stops, take-profits and liquidations.")]
+
+
+def _print_detail(summary: dict, compared: list[dict], side_by_side: bool) -> None:
+    from sitcli.cli.render import print_table
+    from sitcli.detail import summary_line
+
+    typer.echo(summary_line(summary))
+    if side_by_side:
+        rows = [{"symbol": r["symbol"], "leverage": r["leverage"],
+                 "trades": f"{r['trades']} -> {r['trades_detail']}",
+                 "changed": r["trades_changed"],
+                 "liquidations": f"{r['liquidations']} -> {r['liquidations_detail']}",
+                 "return plain [%]": r["total_return_pct"],
+                 f"return {summary['timeframe']} [%]": r["total_return_pct_detail"]}
+                for r in compared]
+        print_table(rows, title=f"Plain rule vs --detail {summary['timeframe']}", digits=2)
 
 
 def _stat_row(row: dict) -> dict:
@@ -173,7 +210,7 @@ def run_config(opts: dict):
                     overrides=parse_pairs(o.settings, "--set", "fee=0.001"), cash=o.cash,
                     size=o.size, account=o.account, cfd_hours=o.cfd_hours, start=o.start,
                     end=o.end, timeframe=o.timeframe, fill=o.fill, take_first=o.take_first,
-                    allow_above_cap=o.allow_above_cap)
+                    allow_above_cap=o.allow_above_cap, detail=getattr(o, "detail", None))
     store = demo_store() if o.demo else Store(default_data_dir(o.data_dir))
     return cfg, store
 

@@ -322,3 +322,4 @@ def verify(
              for r in rows]
     emit(fmt, {"timeframe": timeframe, "symbols": rows}, table if fmt != Format.json else rows,
          columns, title="verify")
+import sitcli.cli.resample  # noqa: E402,F401  registers `data resample` on data_app
