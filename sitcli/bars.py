@@ -160,7 +160,9 @@ def resample_sessions(fine: pd.DataFrame, instrument, timeframe: str,
         agg["volume"] = "sum"
     if step >= pd.Timedelta("1D") and not instrument.is_24_7:
         days = pd.DatetimeIndex(fine.index.tz_convert("UTC").normalize().unique())
-        opens, closes = bar_times(days, instrument, "1d")
+        # one day more: the calendar wants a span longer than a day
+        opens, closes = bar_times(days.append(days[-1:] + pd.Timedelta("1D")), instrument, "1d")
+        opens, closes = opens[:-1], closes[:-1]
         first, end = session_spans(fine.index, opens, closes)
         label = np.full(len(fine), -1)
         for t, (a, b) in enumerate(zip(first, end, strict=True)):
