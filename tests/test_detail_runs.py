@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from cli_helpers import assert_one_line_error
 from test_detail_kernel import check_liquidations_on_fine_bars
 
 from sitcli import instruments as inst_mod
@@ -163,16 +162,36 @@ def test_cli_resample_then_backtest_compare_detail(cli, tmp_path):
         == (1, 1, 0)
     [row] = detail["runs"]
     assert row["symbol"] == "ZZZ/USDT" and row["leverage"] == 10
-    proc = cli("backtest", "buy_and_hold", "--symbols", "ZZZ/USDT", "--leverage", "10",
-               "--param", "take=0.05", "--detail", "1h", "--compare-detail", check_code=0)
-    assert "detail 1h covered 1 of 1 held bars; 1 trades changed" in proc.stdout
-    assert "Plain rule vs --detail 1h" in proc.stdout
-    assert_one_line_error(cli("backtest", "buy_and_hold", "--symbols", "ZZZ/USDT",
-                              "--compare-detail"), 2, "--compare-detail needs --detail")
-    assert_one_line_error(cli("backtest", "buy_and_hold", "--symbols", "ZZZ/USDT",
-                              "--detail", "1d"), 2, "--detail 1d", "finer than --timeframe 1d")
-    assert_one_line_error(cli("backtest", "buy_and_hold", "--symbols", "ZZZ/USDT",
-                              "--detail", "5m"), 3, "--detail 5m", "ZZZ/USDT")
+
+
+def invoke(*args):
+    """The app in-process (CliRunner): output, and the error a command raised."""
+    from typer.testing import CliRunner
+
+    from sitcli.cli import app
+
+    result = CliRunner().invoke(app, [str(a) for a in args], env={"COLUMNS": "200"})
+    return result.stdout, result.exception
+
+
+def test_cli_compare_detail_table_and_bad_input(tmp_path):
+    from sitcli.errors import BadInput, DataMissing
+
+    day_path_store(tmp_path, up_first=True)
+    run = ("backtest", "buy_and_hold", "--symbols", "ZZZ/USDT", "--data-dir", tmp_path)
+    out, error = invoke(*run, "--leverage", "10", "--param", "take=0.05", "--detail", "1h",
+                        "--compare-detail")
+    assert error is None, error
+    assert "detail 1h covered 1 of 1 held bars; 1 trades changed" in out
+    assert "Plain rule vs --detail 1h" in out and "1 -> 0" in out
+    _, error = invoke(*run, "--compare-detail")
+    assert isinstance(error, BadInput) and "--compare-detail needs --detail" in str(error)
+    _, error = invoke(*run, "--detail", "1d")
+    assert isinstance(error, BadInput) and "finer than --timeframe 1d" in str(error)
+    _, error = invoke(*run, "--detail", "5m")
+    assert isinstance(error, DataMissing) and "--detail 5m" in str(error)
+    _, error = invoke("sweep", *run[1:], "--grid", "leverage=2,5", "--detail", "1d")
+    assert isinstance(error, BadInput) and "--detail 1d" in str(error)
 
 
 # -- the real intraday files (skipped when ../shared/data is absent)
