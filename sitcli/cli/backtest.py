@@ -134,6 +134,9 @@ def backtest(
     runs = result.run_stats()
     combos = result.combo_stats()
     assumptions = result.assumptions()
+    if cfg.detail:
+        assumptions["intrabar"] = (f"{cfg.detail} bars walked in order inside each held bar; "
+                                   f"a bar without them: {assumptions['intrabar']}")
     payload = {"assumptions": assumptions,
                "stats": {row["label"]: _stat_row(row) for row in runs},
                "aggregate": [_stat_row(row) | {"label": row["label"]} for row in combos],
