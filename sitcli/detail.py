@@ -28,6 +28,7 @@ class Detail:
     fine_start: np.ndarray        # (n + 1, n_legs)
     fine_rows: int                # finer bars per symbol, summed
     missing: list[str]            # symbols with no stored finer bars (their bars keep the rule)
+    outside: dict                 # symbol -> finer bars outside its bars (not walked)
 
 
 def load_detail(cfg, legs, index: pd.DatetimeIndex, store) -> tuple[tuple, Detail]:
@@ -58,6 +59,7 @@ def load_detail(cfg, legs, index: pd.DatetimeIndex, store) -> tuple[tuple, Detai
     arrays = [np.full((m, n_legs), np.nan) for _ in range(4)]
     fine_start = np.full((n + 1, n_legs), m, np.int64)
     rows_total = 0
+    outside = {}
     for j, leg in enumerate(legs):
         if j not in frames:
             continue
@@ -67,7 +69,10 @@ def load_detail(cfg, legs, index: pd.DatetimeIndex, store) -> tuple[tuple, Detai
         np.add.at(inside, first, 1)
         np.add.at(inside, end, -1)
         in_bar = np.cumsum(inside)[:m] > 0
-        valid = in_bar & fine["open"].notna().to_numpy()
+        priced = fine["open"].notna().to_numpy()
+        valid = in_bar & priced
+        if (priced & ~in_bar).any():
+            outside[leg.symbol] = int((priced & ~in_bar).sum())
         for a, f in zip(arrays, ("open", "high", "low", "close"), strict=True):
             a[valid, j] = fine[f].to_numpy(np.float64)[valid]
         rows_total += int(valid.sum())
@@ -79,7 +84,7 @@ def load_detail(cfg, legs, index: pd.DatetimeIndex, store) -> tuple[tuple, Detai
         col = np.minimum.accumulate(col[::-1])[::-1]
         fine_start[:, j] = col
     arrays = tuple(np.ascontiguousarray(a) for a in arrays)
-    return (*arrays, fine_start), Detail(fine_tf, fine_start, rows_total, missing)
+    return (*arrays, fine_start), Detail(fine_tf, fine_start, rows_total, missing, outside)
 
 
 def held_bars(trades: np.ndarray, cols: np.ndarray, n: int, fill_at_close: bool) -> np.ndarray:
@@ -162,7 +167,8 @@ def comparison(detailed, plain, detail: Detail) -> tuple[list[dict], dict]:
                "trades_changed": int(changed.sum()),
                "liquidations": int(len(plain.liquidations)),
                "liquidations_detail": int(len(detailed.liquidations)),
-               "symbols_without_detail": detail.missing}
+               "symbols_without_detail": detail.missing,
+               "fine_bars_outside_sessions": detail.outside}
     return rows, summary
 
 
@@ -174,9 +180,13 @@ def detailed_cols(result) -> np.ndarray:
 
 
 def summary_line(summary: dict) -> str:
+    outside = summary["fine_bars_outside_sessions"]
     return (f"detail {summary['timeframe']} covered {summary['held_bars_covered']:,} of "
             f"{summary['held_bars']:,} held bars; {summary['trades_changed']:,} trades changed "
             f"(exit reason, price or bar) against the plain rule; liquidations "
             f"{summary['liquidations']:,} -> {summary['liquidations_detail']:,}"
             + (f"; no {summary['timeframe']} bars for {', '.join(summary['symbols_without_detail'])}"
-               if summary["symbols_without_detail"] else ""))
+               if summary["symbols_without_detail"] else "")
+            # pre- and after-hours bars, or stamps in the wrong time zone
+            + "".join(f"; {n:,} {summary['timeframe']} bars of {sym} lie outside its sessions "
+                      "(not walked)" for sym, n in outside.items()))

@@ -275,5 +275,20 @@ def test_real_amd_five_minutes_with_extended_hours_resample_to_the_regular_sessi
     # after-hours bars would move the open and close far more on 2025-10-06
     gap = (both["close"] / both["Close"] - 1).abs()
     assert gap.mean() < 3e-4 and gap.max() < 15e-4
+    # the walk leaves the pre- and after-hours bars out, and says how many
+    from sitcli.backtest import load_legs
+    from sitcli.detail import load_detail
+
+    store = Store(tmp_path)
+    store.write(fine, source="csv", symbol="AMD", timeframe="5m")
+    store.write(daily, source="csv", symbol="AMD", timeframe="1d")
+    cfg = RunConfig(symbols=["AMD"], detail="5m")
+    legs = load_legs(cfg, store)
+    _, info = load_detail(cfg, legs, legs[0].bars.index, store)
+    in_session = info.fine_rows
+    assert in_session + info.outside["AMD"] == len(fine)
+    # PROVENANCE: 115 regular-only days of 78 bars, others with pre-market from 08:00 and
+    # after-hours to 16:55; the regular session holds most bars but not all
+    assert 0 < info.outside["AMD"] < in_session
     deal = daily.loc["2025-10-06"]
     assert deal["open"] == pytest.approx(226.46) and deal["close"] == pytest.approx(203.64)
