@@ -176,6 +176,27 @@ def test_one_finer_bar_per_bar_is_the_plain_run_exactly(mode, shared):
         assert np.array_equal(a, b)
 
 
+@pytest.mark.parametrize("mode", ["cross", "account"])
+def test_a_shared_account_holding_a_symbol_without_finer_bars_keeps_the_bar_rule(mode):
+    """Symbol 0 has one finer bar per bar (the plain run), symbols 1 and 2 none: the shared
+    account's bars fall back to the bar rule whenever 1 or 2 is held, so the run is the
+    plain run exactly."""
+    from sitcli.engine.kernel import simulate_nb
+
+    args = random_run(6, mode, True)
+    n, n_inst = args[0].shape
+    fine = [np.full((n, n_inst), np.nan) for _ in range(4)]
+    for f, a in zip(fine, args[:4], strict=True):
+        f[:, 0] = a[:, 0]
+    start = np.full((n + 1, n_inst), n, np.int64)
+    start[:, 0] = np.arange(n + 1)
+    plain = simulate_nb(*args)
+    detailed = simulate_nb(*args[:18], *fine, start)
+    assert len(plain[1]) > 20
+    for a, b in zip(plain, detailed, strict=True):
+        assert np.array_equal(a, b)
+
+
 def test_every_detailed_liquidation_lies_on_a_finer_bar_that_reached_it():
     """A random hourly path per day whose extremes are the day's: every detailed liquidation
     is on the first hour of its day whose adverse extreme reached its trigger."""

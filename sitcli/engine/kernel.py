@@ -563,18 +563,20 @@ def _extremes_nb(st, c0, c1, cols, mode, closeout, nbp, isolated_cap, cash, t, r
 
 
 @njit(cache=True, **NO_REFCOUNT)
-def _walk_detail_nb(st, c0, c1, cols, mode, closeout, nbp, isolated_cap, cash, t, fine_open,
-                    fine_high, fine_low, fine_close, starts, take_first, p0, p1, tier_floor,
-                    tier_mmr, tier_cum, trades, n_trades, liqs, n_liqs):
+def _walk_detail_nb(st, c0, c1, cols, mode, closeout, nbp, isolated_cap, cash, t, open_,
+                    fine_open, fine_high, fine_low, fine_close, starts, take_first, p0, p1,
+                    tier_floor, tier_mmr, tier_cum, trades, n_trades, liqs, n_liqs):
     """Steps 1, 3 and 4 over the finer bars inside bar `t`, in order (`--detail`). Returns
-    False as its last value when no instrument of the account has a finer bar in `t`: the
-    caller applies the bar's own rule then."""
+    False as its last value when a position of the account trades in bar `t` without finer
+    bars (or none has any): the caller applies the bar's own rule to the account then."""
     lo = np.int64(-1)
     hi = np.int64(-1)
     for c in range(c0, c1):
         i = cols[c]["inst"]
         a = starts[t, i]
         b = starts[t + 1, i]
+        if a == b and st[c, SIDE] != 0.0 and not np.isnan(open_[t, i]):
+            return cash, n_trades, n_liqs, False
         if a < b:
             lo = a if lo < 0 else min(lo, a)
             hi = max(hi, b)
@@ -752,7 +754,7 @@ def account_nb(c0, c1, init_cash, mode, closeout, nbp, open_, high, low, close, 
             walked = False
             if detail:
                 cash, n_trades, n_liqs, walked = _walk_detail_nb(
-                    st, c0, c1, cols, mode, closeout, nbp, isolated_cap, cash, t, fine_open,
+                    st, c0, c1, cols, mode, closeout, nbp, isolated_cap, cash, t, open_, fine_open,
                     fine_high, fine_low, fine_close, fine_start, take_first, p0, p1, tier_floor,
                     tier_mmr, tier_cum, trades, n_trades, liqs, n_liqs)
             if not walked:
