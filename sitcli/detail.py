@@ -9,6 +9,9 @@ Stock CFDs: finer bars before the session opens or after it closes (pre- and aft
 belong to no daily bar and are not walked, because the daily bar a CFD broker marks to is
 the regular session's (a broker that quotes extended hours differs: `--cfd-hours 24/7`
 makes a daily bar the whole UTC day, extended-hours finer bars included).
+
+A shared account walks a bar only when every symbol it holds there has finer bars; otherwise
+the whole account takes the bar rule for that bar (the held-bar coverage counts per symbol).
 """
 
 from __future__ import annotations
