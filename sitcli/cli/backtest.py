@@ -290,7 +290,8 @@ def write_outputs(out: Path, result, payload: dict, plot: bool) -> None:
     from sitcli.cli.render import _plain
 
     out.mkdir(parents=True, exist_ok=True)
-    summary = {k: payload[k] for k in ("assumptions", "stats", "aggregate", "ranking") if k in payload}
+    summary = {k: payload[k] for k in ("assumptions", "stats", "aggregate", "ranking", "detail")
+               if k in payload}
     files = {
         "trades.csv": lambda p: result.trades_frame().to_csv(p, index=False),
         "equity.csv": lambda p: result.equity_frame().to_csv(p, index_label="time"),
