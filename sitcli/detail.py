@@ -93,12 +93,14 @@ def load_detail(cfg, legs, index: pd.DatetimeIndex, store) -> tuple[tuple, Detai
 def held_bars(trades: np.ndarray, cols: np.ndarray, n: int, fill_at_close: bool) -> np.ndarray:
     """(column, bar) pairs in which a position was open through the bar's intrabar steps:
     from its entry bar (its next bar when it filled at a close) to its exit bar."""
-    pairs = set()
-    for tr in trades:
-        lo = tr["entry_bar"] + (1 if fill_at_close else 0)
-        for t in range(lo, min(tr["exit_bar"], n - 1) + 1):
-            pairs.add((int(tr["col"]), t))
-    return np.array(sorted(pairs), np.int64).reshape(-1, 2)
+    lo = trades["entry_bar"].astype(np.int64) + (1 if fill_at_close else 0)
+    hi = np.minimum(trades["exit_bar"].astype(np.int64), n - 1)
+    count = np.maximum(hi - lo + 1, 0)
+    col = np.repeat(trades["col"].astype(np.int64), count)
+    offset = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
+    bar = np.repeat(lo, count) + offset
+    keys = np.unique(col * n + bar)
+    return np.stack([keys // n, keys % n], axis=1)
 
 
 def coverage(trades, cols, detail: Detail, fill_at_close: bool) -> tuple[int, int]:

@@ -292,3 +292,20 @@ def test_real_amd_five_minutes_with_extended_hours_resample_to_the_regular_sessi
     assert 0 < info.outside["AMD"] < in_session
     deal = daily.loc["2025-10-06"]
     assert deal["open"] == pytest.approx(226.46) and deal["close"] == pytest.approx(203.64)
+
+
+def test_held_bars_and_changed_trades_by_hand():
+    from sitcli.detail import changed_trades, held_bars
+    from sitcli.engine.records import STOP, trade_dt
+
+    t = np.zeros(3, trade_dt)
+    t["col"], t["entry_bar"], t["exit_bar"] = [0, 0, 1], [1, 3, 2], [3, 4, 2]
+    # bars 1-3 and 3-4 of column 0 (bar 3 once), bar 2 of column 1
+    assert held_bars(t, None, 10, False).tolist() == [[0, 1], [0, 2], [0, 3], [0, 4], [1, 2]]
+    # filled at a close: the entry bar's intrabar steps come before the position
+    assert held_bars(t, None, 10, True).tolist() == [[0, 2], [0, 3], [0, 4]]
+    d = t.copy()
+    d[1]["exit_reason"] = STOP          # column 0: one trade changed its reason
+    d = d[[0, 1]]                       # column 1: its trade is gone
+    assert changed_trades(t, d).tolist() == [1, 1]
+    assert changed_trades(t, t).tolist() == [0, 0]
