@@ -29,3 +29,23 @@ def assert_one_line_error(proc, code: int = 2, *fragments: str) -> str:
         assert fragment in lines[0], f"{fragment!r} not in {lines[0]!r}"
     assert proc.stdout == ""
     return lines[0]
+
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def shared_store(root: Path, files: dict[str, str]):
+    """A Store at `root` holding real daily bars from ../shared/data ({symbol: path below it});
+    skips the calling test with the reason when ../shared/data is absent."""
+    import pytest
+
+    from sitcli.data.sources.csv import read_csv_ohlcv
+    from sitcli.data.store import Store
+
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"../shared/data not present at {SHARED_DATA}: real-price runs skipped")
+    store = Store(root)
+    for symbol, rel in files.items():
+        store.write(read_csv_ohlcv(SHARED_DATA / rel), source="csv", symbol=symbol,
+                    timeframe="1d")
+    return store

@@ -5,19 +5,17 @@ from __future__ import annotations
 
 import math
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from cli_helpers import shared_store
 
 from sitcli.backtest import RunConfig, event_fill_bars, load_legs, run_backtest
-from sitcli.data.store import Store, demo_store
+from sitcli.data.store import demo_store
 from sitcli.engine.records import LIQUIDATION
 from sitcli.errors import BadInput
 from sitcli.events import known_times, load_events
-
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def trades_key(result, run):
@@ -164,15 +162,7 @@ REAL = {"NVDA": "equities/daily/NVDA.csv", "AMD": "equities/daily/AMD_2021-2026_
 
 @pytest.fixture(scope="module")
 def real_store(tmp_path_factory):
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"../shared/data not present at {SHARED_DATA}: real-price runs skipped")
-    from sitcli.data.sources.csv import read_csv_ohlcv
-
-    store = Store(tmp_path_factory.mktemp("real"))
-    for symbol, rel in REAL.items():
-        store.write(read_csv_ohlcv(SHARED_DATA / rel), source="csv", symbol=symbol,
-                    timeframe="1d")
-    return store
+    return shared_store(tmp_path_factory.mktemp("real"), REAL)
 
 
 def test_real_prices_trade_on_event_dates_and_liquidate_beyond_the_price(real_store):

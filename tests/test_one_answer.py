@@ -5,11 +5,11 @@ on its own data."""
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from cli_helpers import shared_store
 
 from sitcli import instruments as inst_mod
 from sitcli.backtest import RunConfig, prepare_backtest, run_backtest
@@ -19,7 +19,6 @@ from sitcli.events import load_events
 from sitcli.liquidation import build_position, position_liquidation_price
 from sitcli.scenario import lp_ratio
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 # the costs that move a position's liquidation price after it opens are switched off, so the
 # trigger is the opening rule's alone; spread and slippage off so that the fill is the entry
 NO_CARRY = {"half_spread": 0.0, "slippage": 0.0, "funding_rate_8h": 0.0,
@@ -191,15 +190,7 @@ REAL = {"AMD": "equities/daily/AMD.csv", "^NDX": "equities/daily/NDX.csv",
 
 @pytest.fixture(scope="module")
 def real_store(tmp_path_factory):
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"../shared/data not present at {SHARED_DATA}: real-price runs skipped")
-    from sitcli.data.sources.csv import read_csv_ohlcv
-
-    store = Store(tmp_path_factory.mktemp("real"))
-    for symbol, rel in REAL.items():
-        store.write(read_csv_ohlcv(SHARED_DATA / rel), source="csv", symbol=symbol,
-                    timeframe="1d")
-    return store
+    return shared_store(tmp_path_factory.mktemp("real"), REAL)
 
 
 def run_trades(result, run: int) -> pd.DataFrame:

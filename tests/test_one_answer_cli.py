@@ -10,11 +10,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from cli_helpers import assert_one_line_error
+from cli_helpers import assert_one_line_error, shared_store
 
 from sitcli.data.store import Store
-
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def payload(proc) -> dict:
@@ -32,16 +30,10 @@ def write_bars(data: Path, symbol: str, rows, start="2024-01-02") -> pd.Datetime
 
 @pytest.fixture(scope="module")
 def real_data(tmp_path_factory) -> Path:
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"../shared/data not present at {SHARED_DATA}: real-price runs skipped")
-    from sitcli.data.sources.csv import read_csv_ohlcv
-
-    root = tmp_path_factory.mktemp("real")
     # the pair: AMD's file ends 2026-01-20, ^NDX's five weeks later
-    for symbol, rel in (("AMD", "equities/daily/AMD_2021-2026_yahoo_ohlcv.csv"),
-                        ("^NDX", "equities/daily/NDX.csv")):
-        Store(root).write(read_csv_ohlcv(SHARED_DATA / rel), source="csv", symbol=symbol,
-                          timeframe="1d")
+    root = tmp_path_factory.mktemp("real")
+    shared_store(root, {"AMD": "equities/daily/AMD_2021-2026_yahoo_ohlcv.csv",
+                        "^NDX": "equities/daily/NDX.csv"})
     return root
 
 
