@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import tomllib
 from dataclasses import dataclass, fields, replace
 from functools import cache
@@ -11,6 +12,7 @@ from importlib.resources import files
 from sitcli.errors import BadInput
 
 ASSET_CLASSES = ("equity", "index", "crypto", "synthetic")
+BENCHMARK_NAME = re.compile(r"^[A-Z][A-Z0-9_]{0,31}$")
 
 
 @dataclass(frozen=True)
@@ -55,12 +57,13 @@ class Venue:
     fee: float
     half_spread: float
     slippage: float
-    financing_benchmark: float
+    financing_benchmark: float | str   # an annual fraction, or a rate series' name (sitcli.rates)
     financing_markup: float
     financing_days: float
     funding_rate_8h: float
     liquidation_fee: float
     tiers: Tiers
+    tier_source: str = ""   # the exchange whose per-symbol tier snapshots apply (sitcli.tiers)
 
     def leverage(self, requested: float | None) -> float:
         """The leverage a position opens at: the requested one, or the venue's default."""
@@ -74,11 +77,18 @@ class Venue:
 
     @property
     def financing_long(self) -> float:
+        """The annual rate a long pays at a constant benchmark (a named series is charged
+        night by night: `bars.financing_per_bar`)."""
         return self.financing_benchmark + self.financing_markup
 
     @property
     def financing_short(self) -> float:
         return self.financing_markup - self.financing_benchmark
+
+    @property
+    def benchmark_series(self) -> str | None:
+        """The rate series financing follows, or None for a constant benchmark."""
+        return self.financing_benchmark if isinstance(self.financing_benchmark, str) else None
 
     def as_dict(self) -> dict:
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "tiers"}
@@ -93,7 +103,6 @@ class Instrument:
     asset_class: str
     venue: str
     calendar: str
-    tiers: str | None = None
 
     @property
     def is_24_7(self) -> bool:
@@ -153,7 +162,7 @@ def instrument(symbol: str, known_only: bool = False) -> Instrument:
     if key in table:
         row = table[key]
         return Instrument(symbol, row.get("name", key), row["asset_class"], row["venue"],
-                          row["calendar"], row.get("tiers"))
+                          row["calendar"])
     if known_only:
         raise BadInput(f"unknown symbol {symbol!r}: not in instruments.toml "
                        f"({', '.join(table)}); import its data first or pick a listed symbol")
@@ -162,7 +171,26 @@ def instrument(symbol: str, known_only: bool = False) -> Instrument:
     return Instrument(symbol, symbol, cls, venue, "24/7" if cls == "crypto" else "XNYS")
 
 
+def parse_benchmark(value) -> float | str:
+    """`financing_benchmark`: a constant annual fraction (0.043) or a series name (SOFR)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    text = str(value).strip()
+    try:
+        number = float(text)
+    except ValueError:
+        if not BENCHMARK_NAME.match(text.upper()):
+            raise BadInput(f"financing_benchmark={value}: use a rate series name such as DFF or "
+                           "SOFR, or an annual rate as a fraction, e.g. 0.043") from None
+        return text.upper()
+    if not math.isfinite(number):
+        raise BadInput(f"financing_benchmark={value}: must be a finite annual rate, e.g. 0.043")
+    return number
+
+
 def _coerce(field_name: str, value: str | float | bool, current):
+    if field_name == "financing_benchmark":
+        return parse_benchmark(value)
     if isinstance(current, bool):
         if isinstance(value, bool):
             return value
@@ -180,20 +208,17 @@ def _coerce(field_name: str, value: str | float | bool, current):
     return str(value)
 
 
-def venue(name: str, asset_class: str = "equity", overrides: dict | None = None,
-          tier_table: str | None = None) -> Venue:
-    """A venue preset for one asset class, with per-run overrides applied."""
+def venue(name: str, asset_class: str = "equity", overrides: dict | None = None) -> Venue:
+    """A venue preset for one asset class, with per-run overrides applied. Its tiers are the
+    venue's default ladder; `sitcli.tiers.venue_for` gives a symbol its own."""
     table = venues_table()
     if name not in table or name == "tiers":
         raise BadInput(f"unknown venue {name!r}; choose one of {', '.join(venue_names())}")
     row = dict(table[name])
     caps = row.pop("max_leverage")
     row["max_leverage"] = float(caps[asset_class] if isinstance(caps, dict) else caps)
-    # an instrument's own bracket ladder applies on venues that use brackets (perpetuals);
-    # CFD and futures accounts margin by the close-out rule instead
-    venue_tiers = row.pop("tiers", "flat")
-    tier_name = tier_table if tier_table and row["margin_mode"] != "account" else venue_tiers
-    v = Venue(name=name, tiers=tiers(tier_name), **{k: (float(x) if isinstance(x, int)
+    row["financing_benchmark"] = parse_benchmark(row["financing_benchmark"])
+    v = Venue(name=name, tiers=tiers(row.pop("tiers", "flat")), **{k: (float(x) if isinstance(x, int)
                                                     and not isinstance(x, bool) else x)
                                                  for k, x in row.items()})
     for key, value in (overrides or {}).items():

@@ -54,6 +54,8 @@ def liquidation(
         raise BadInput("give exactly one of --entry PRICE or --symbol SYMBOL")
     spec = None
     label = None
+    when = None
+    store = None
     if symbol is not None:
         from sitcli.backtest import read_bars
         from sitcli.data.store import Store, default_data_dir, demo_store
@@ -61,24 +63,26 @@ def liquidation(
         store = demo_store() if demo else Store(default_data_dir(data_dir))
         bars = read_bars(store, symbol)
         entry = float(bars["close"].iloc[-1])
+        when = bars.index[-1]
         label = f"{symbol} last close {entry:g} on {bars.index[-1]:%Y-%m-%d}"
         if bars.attrs.get("sitcli", {}).get("synthetic"):
             label += " (synthetic demo data, not a market price)"
     if venue is not None or symbol is not None or settings:
-        from sitcli.instruments import instrument
         from sitcli.instruments import venue as load_venue
+        from sitcli.tiers import venue_for
 
-        inst = instrument(symbol) if symbol else None
-        if inst is None and venue is None:
+        if symbol is None and venue is None:
             raise BadInput("--set needs a --venue (or --symbol) whose fields it overrides")
         overrides = parse_pairs(settings, "--set", "liquidation_fee=0.01")
-        spec = load_venue(venue or inst.venue, inst.asset_class if inst else "equity", overrides,
-                          tier_table=inst.tiers if inst else None)
+        # with --symbol, its own brackets from the tier snapshot nearest its last close
+        spec = (venue_for(symbol, venue, overrides, when, store.root) if symbol
+                else load_venue(venue, "equity", overrides))
     pos = build_position(side, entry, leverage, spec, qty=qty, margin=margin, mmr=mmr,
                          maint_amount=maint_amount, fee=fee, allow_above_cap=allow_above_cap,
                          cash=cash)
     result = report(pos, parse_moves(moves))
     result["assumptions"]["venue"] = spec.name if spec else None
+    result["assumptions"]["tiers"] = spec.tiers.name if spec else None
     result["assumptions"]["entry_source"] = label or "--entry"
     if fmt == Format.table:
         lp = result["liquidation_price"]
@@ -90,6 +94,7 @@ def liquidation(
                                             if lp else "-"),
             "bankruptcy price": f"{result['bankruptcy_price']:,.6g}",
             "venue": spec.name if spec else "none (maintenance from --mmr, else 0)",
+            **({"tiers": spec.tiers.name} if spec and spec.margin_mode != "account" else {}),
             "maintenance": (f"rate {result['assumptions']['maintenance_rate']:g}, amount "
                             f"{result['assumptions']['maintenance_amount']:g} (the bracket at the "
                             "liquidation price's notional)"),
