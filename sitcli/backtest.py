@@ -120,6 +120,7 @@ def load_legs(cfg: RunConfig, store) -> list[Leg]:
                               f"and {cfg.end or 'end'}; widen the range or pull more data")
         # the symbol's own brackets from the tier snapshot nearest its first bar
         venue = venue_for(symbol, cfg.venue, cfg.overrides, bars.index[0], store.root)
+        inst_mod.check_engine_rule(venue)
         meta = bars.attrs.get("sitcli", {})
         timing = instrument if cfg.cfd_hours == "session" else replace(instrument,
                                                                         calendar="24/7")

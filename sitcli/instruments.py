@@ -64,6 +64,7 @@ class Venue:
     liquidation_fee: float
     tiers: Tiers
     tier_source: str = ""   # the exchange whose per-symbol tier snapshots apply (sitcli.tiers)
+    liquidation_rule: str = "binance"   # binance, bybit, okx or hyperliquid (engine.margin)
 
     def leverage(self, requested: float | None) -> float:
         """The leverage a position opens at: the requested one, or the venue's default."""
@@ -132,8 +133,14 @@ def tiers(name: str) -> Tiers:
     if name not in table:
         raise BadInput(f"unknown tier table {name!r}; choose one of {', '.join(table)}")
     t = table[name]
-    return Tiers(name, tuple(map(float, t["floor"])), tuple(map(float, t["mmr"])),
-                 tuple(map(float, t["max_leverage"])))
+    maxlev = tuple(map(float, t["max_leverage"]))
+    if "mmr" in t:
+        mmr = tuple(map(float, t["mmr"]))
+    else:   # Hyperliquid's rule: half the initial margin at the tier's maximum leverage
+        from sitcli.engine.margin import hyperliquid_mmr
+
+        mmr = tuple(hyperliquid_mmr(lev) for lev in maxlev)
+    return Tiers(name, tuple(map(float, t["floor"])), mmr, maxlev)
 
 
 def base_symbol(symbol: str) -> str:
@@ -247,3 +254,12 @@ def check_leverage(leverage: float, v: Venue, allow_above_cap: bool = False) -> 
         raise BadInput(f"leverage {leverage:g} is above the {v.tiers.max_leverage[0]:g}x that "
                        f"{v.name}'s smallest maintenance bracket ({v.tiers.name}) allows; lower it "
                        "or pass --allow-above-cap")
+
+
+def check_engine_rule(v: Venue) -> None:
+    """Backtests and scenarios run the kernel, which applies Binance's liquidation rule; the
+    other venues' rules are priced by the calculator only (for now)."""
+    if v.margin_mode != "account" and v.liquidation_rule != "binance":
+        raise BadInput(f"--venue {v.name}: backtests and scenarios apply Binance's liquidation "
+                       f"rule only, not {v.liquidation_rule}'s; price a position with "
+                       f"`sitcli liquidation --venue {v.name}`, or use --venue perp-isolated")

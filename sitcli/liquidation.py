@@ -5,7 +5,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from sitcli.engine.margin import bankruptcy_price, open_position, tier_index, trigger_price
+from sitcli.engine.margin import (
+    bankruptcy_price,
+    bybit_liquidation_price,
+    hyperliquid_liquidation_price,
+    okx_liquidation_price,
+    open_position,
+    partial_liquidation_steps,
+    tier_index,
+    trigger_price,
+)
 from sitcli.errors import BadInput
 from sitcli.instruments import Venue, check_leverage
 
@@ -26,6 +35,7 @@ class Position:
     closeout_level: float
     margin_leverage: float = 0.0   # account: the broker's requirement as a leverage (its cap)
     requested_qty: float = 0.0     # before the brackets cut it (= qty when not cut)
+    rule: str = "binance"          # the venue's liquidation rule (engine.margin)
 
     @property
     def notional(self) -> float:
@@ -90,10 +100,12 @@ def build_position(side: str, entry: float, leverage: float, venue: Venue | None
         mode, level = venue.margin_mode, venue.closeout_level
         margin_leverage = venue.requirement_leverage(leverage)
         venue_fee, liq_fee = venue.fee, venue.liquidation_fee
+        rule = venue.liquidation_rule
     else:
         brackets = ((0.0,), (0.0,), (0.0,))
         maxlevs = (math.inf,)
         mode, level, venue_fee, liq_fee = "isolated", 0.0, 0.0, 0.0
+        rule = "binance"
         margin_leverage = leverage
     if mmr is not None or maint_amount is not None:
         brackets = ((0.0,), (float(mmr or 0.0),), (float(maint_amount or 0.0),))
@@ -126,7 +138,7 @@ def build_position(side: str, entry: float, leverage: float, venue: Venue | None
                                "it or pass --allow-above-cap")
     pos = Position(s, float(entry), float(leverage), float(qty), float(margin), *brackets,
                    fee_rate, float(liq_fee), mode, float(level), float(margin_leverage),
-                   float(requested if requested is not None else qty))
+                   float(requested if requested is not None else qty), rule)
     lp = position_liquidation_price(pos)
     if s * (entry - lp) <= 0:
         mmr_used = pos.mmrs[pos.bracket_at(lp)]
@@ -137,10 +149,33 @@ def build_position(side: str, entry: float, leverage: float, venue: Venue | None
 
 
 def position_liquidation_price(p: Position) -> float:
-    """The engine's trigger for this position alone (the entry fee was paid from the wallet,
+    """The venue's trigger for this position alone (the entry fee was paid from the wallet,
     not from the margin: `engine.margin.open_position`)."""
-    return trigger_price(p.mode == "account", p.side, p.qty, p.entry, p.margin, p.floors,
-                         p.mmrs, p.cums, p.closeout_level, p.margin_leverage)
+    if p.mode == "account" or p.rule == "binance":
+        return trigger_price(p.mode == "account", p.side, p.qty, p.entry, p.margin, p.floors,
+                             p.mmrs, p.cums, p.closeout_level, p.margin_leverage)
+    if p.rule == "bybit":
+        lp = bybit_liquidation_price(p.side, p.qty, p.entry, p.margin, p.floors, p.mmrs, p.cums)
+    elif p.rule == "okx":
+        lp = okx_liquidation_price(p.side, p.qty, p.entry, p.margin, p.floors, p.mmrs, p.fee)
+    elif p.rule == "hyperliquid":
+        lp = hyperliquid_liquidation_price(p.side, p.qty, p.entry, p.margin, p.floors, p.mmrs,
+                                           p.cums)
+    else:
+        raise BadInput(f"liquidation_rule {p.rule!r}: use binance, bybit, okx or hyperliquid")
+    return max(lp, 0.0)
+
+
+# Hyperliquid (docs): liquidatable positions above 100,000 USDC are liquidated 20% at a time
+PARTIAL_THRESHOLD, PARTIAL_FRACTION = 100_000.0, 0.2
+
+
+def partial_steps(p: Position, max_steps: int = 60) -> list[dict]:
+    """Hyperliquid's partial liquidation of this position, step by step (`engine.margin`)."""
+    rows = partial_liquidation_steps(p.side, p.qty, p.entry, p.margin, p.floors, p.mmrs, p.cums,
+                                     PARTIAL_THRESHOLD, PARTIAL_FRACTION, max_steps)
+    return [{"step": k + 1, "price": price, "qty_closed": closed, "qty_left": left,
+             "margin_left": margin} for k, (price, closed, left, margin) in enumerate(rows)]
 
 
 def exit_pnl(p: Position, price: float, liquidated: bool) -> float:
@@ -150,7 +185,7 @@ def exit_pnl(p: Position, price: float, liquidated: bool) -> float:
     isolated position never loses more than its margin."""
     entry_fee = p.notional * p.fee
     price_pnl = p.side * p.qty * (price - p.entry)
-    if liquidated and p.mode != "account":
+    if liquidated and p.mode != "account" and p.rule != "hyperliquid":
         return -p.margin - entry_fee
     exit_costs = p.qty * price * (p.fee + (p.liq_fee if liquidated else 0.0))
     pnl = price_pnl - exit_costs
@@ -160,6 +195,15 @@ def exit_pnl(p: Position, price: float, liquidated: bool) -> float:
 
 
 RULES = {
+    "bybit": "Bybit USDT contracts: maintenance fixed at entry, MM = position value at entry x "
+             "the risk-limit tier's rate - its deduction; LP = entry -/+ (IM - MM) / qty; "
+             "liquidation closes at the bankruptcy price, so the whole margin is lost",
+    "okx": "OKX USDT-margined swaps: liquidated when margin + PnL <= qty x price x (tier rate "
+           "+ taker fee), one rate for the whole position; the margin left is lost",
+    "hyperliquid": "Hyperliquid: maintenance rate = half the initial margin at the tier's "
+                   "maximum leverage, MM = qty x price x rate - deduction; positions above "
+                   "100,000 USDC at the trigger are liquidated 20% at a time, and the margin "
+                   "left after the last step stays with the trader",
     "isolated": "liquidated when margin + PnL <= qty x price x maintenance_rate - "
                 "maintenance_amount (Binance USDⓈ-M); the entry fee is paid from the wallet on top "
                 "of the margin; a liquidation closes at the bankruptcy price, so the whole margin "
@@ -196,8 +240,9 @@ def report(p: Position, moves_pct: list[float]) -> dict:
         "moves": rows,
         "assumptions": {
             "margin_mode": p.mode,
-            "maintenance_rate": p.mmrs[p.bracket_at(lp)],
-            "maintenance_amount": p.cums[p.bracket_at(lp)],
+            # the tier at the liquidation price's notional (Bybit: at the entry's)
+            "maintenance_rate": p.mmrs[p.bracket_at(p.entry if p.rule == "bybit" else lp)],
+            "maintenance_amount": p.cums[p.bracket_at(p.entry if p.rule == "bybit" else lp)],
             "closeout_level": p.closeout_level if p.mode == "account" else None,
             "fee_per_side": p.fee,
             "liquidation_fee": p.liq_fee if p.mode == "account" else "the margin left",
@@ -205,8 +250,11 @@ def report(p: Position, moves_pct: list[float]) -> dict:
             "cut_to_bracket": (f"quantity cut from {p.requested_qty:.6g} to {p.qty:.6g}, the "
                                "largest notional the maintenance brackets allow at this "
                                "leverage" if cut else None),
-            "rule": RULES["account" if p.mode == "account" else "isolated"],
+            "rule": RULES["account" if p.mode == "account" else
+                          "isolated" if p.rule == "binance" else p.rule],
+            "liquidation_rule": p.rule if p.mode != "account" else "close-out",
         },
+        "partial_liquidation": partial_steps(p) if p.rule == "hyperliquid" and lp > 0 else None,
     }
 
 

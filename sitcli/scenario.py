@@ -253,6 +253,7 @@ def run(store, symbols: list[str], leverages, horizons, side: str, venue_name: s
         names = COMPARED_VENUES if compare_venues else (venue_name or inst.venue,)
         for name in names:
             venue = venue_for(symbol, name, overrides, bars.index[0], store.root)
+            instruments.check_engine_rule(venue)
             notes = cap_notes(leverages, venue)
             key = f"{symbol} @ {venue.name}" if compare_venues else symbol
             info = out[key] = {

@@ -28,7 +28,9 @@ def liquidation(
     maint_amount: Annotated[Optional[float], typer.Option(
         "--maint-amount", help="Maintenance amount of the tier (Binance 'cum').")] = None,
     venue: Annotated[Optional[str], typer.Option(
-        "--venue", help="Venue preset whose tier table, fees and close-out rule apply.")] = None,
+        "--venue", help="Venue preset whose tiers, fees and liquidation rule apply: "
+                        "perp-isolated (Binance), perp-bybit, perp-okx, perp-hyperliquid, "
+                        "cfd-retail, cfd-offshore, futures-exchange.")] = None,
     fee: Annotated[Optional[float], typer.Option("--fee", help="Taker fee per side, e.g. 0.0005.")] = None,
     moves: Annotated[str, typer.Option("--moves", help="Price moves in percent.")] = "-5,-3,-2,-1,1,2,3,5",
     settings: Annotated[Optional[list[str]], typer.Option(
@@ -97,7 +99,8 @@ def liquidation(
             **({"tiers": spec.tiers.name} if spec and spec.margin_mode != "account" else {}),
             "maintenance": (f"rate {result['assumptions']['maintenance_rate']:g}, amount "
                             f"{result['assumptions']['maintenance_amount']:g} (the bracket at the "
-                            "liquidation price's notional)"),
+                            + ("entry's" if pos.rule == "bybit" else "liquidation price's")
+                            + " notional)"),
             "fee per side": f"{pos.fee:g}",
             "rule": result["assumptions"]["rule"],
             **({"cut to bracket": result["assumptions"]["cut_to_bracket"]}
@@ -110,6 +113,9 @@ def liquidation(
 
         print_table(rows, title="Return on margin per move",
                     styles=["bold red" if r["liquidated"] else None for r in result["moves"]])
+        if result["partial_liquidation"]:
+            print_table(result["partial_liquidation"], title="Partial liquidation: 20% at a "
+                        "time while the position is above 100,000 USDC, at each trigger price")
         if label:
             note(f"entry: {label}")
     else:
