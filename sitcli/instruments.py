@@ -125,7 +125,8 @@ def instruments_table() -> dict:
 
 
 def venue_names() -> list[str]:
-    return [k for k in venues_table() if k != "tiers"]
+    table = venues_table()
+    return [k for k in table if k not in ("tiers", "aliases")] + list(table.get("aliases", {}))
 
 
 def tiers(name: str) -> Tiers:
@@ -219,9 +220,9 @@ def venue(name: str, asset_class: str = "equity", overrides: dict | None = None)
     """A venue preset for one asset class, with per-run overrides applied. Its tiers are the
     venue's default ladder; `sitcli.tiers.venue_for` gives a symbol its own."""
     table = venues_table()
-    if name not in table or name == "tiers":
+    if name not in venue_names():
         raise BadInput(f"unknown venue {name!r}; choose one of {', '.join(venue_names())}")
-    row = dict(table[name])
+    row = dict(table[table.get("aliases", {}).get(name, name)])
     caps = row.pop("max_leverage")
     row["max_leverage"] = float(caps[asset_class] if isinstance(caps, dict) else caps)
     row["financing_benchmark"] = parse_benchmark(row["financing_benchmark"])

@@ -151,3 +151,11 @@ def test_cli_prints_each_rule_and_the_partial_steps(cli):
     assert "bracket at the entry's notional" in table
     assert_one_line_error(cli("backtest", "--demo", "--symbols", "RENDER/USDT", "--venue",
                               "perp-bybit"), 2, "perp-bybit", "Binance's liquidation rule only")
+
+
+def test_perp_binance_is_the_preset_perp_isolated_names():
+    from dataclasses import replace
+
+    old, new = venue("perp-isolated", "crypto"), venue("perp-binance", "crypto")
+    assert old.name == "perp-isolated" and new.name == "perp-binance"
+    assert replace(old, name="perp-binance") == new and new.liquidation_rule == "binance"
