@@ -213,14 +213,28 @@ RULES = {
 }
 
 
+def partial_pnl(p: Position, steps: list[dict], price: float) -> float:
+    """Net PnL when the price moves to `price` through some of the partial liquidation's
+    steps: the equity after the last step reached, the rest of the position marked at
+    `price`, less the entry fee and the commission on each closed part."""
+    reached = [s for s in steps if p.side * (price - s["price"]) <= 0]
+    last = reached[-1]
+    equity = last["margin_left"] + p.side * last["qty_left"] * (price - last["price"])
+    fees = p.fee * (p.notional + sum(s["qty_closed"] * s["price"] for s in reached))
+    return equity - p.margin - fees
+
+
 def report(p: Position, moves_pct: list[float]) -> dict:
     lp = position_liquidation_price(p)
     bp = max(0.0, bankruptcy_price(p.side, p.qty, p.entry, p.margin))
     rows = []
+    steps = partial_steps(p) if p.rule == "hyperliquid" and lp > 0 else None
     for move in moves_pct:
         price = p.entry * (1 + move / 100)
         liquidated = lp > 0 and p.side * (price - lp) <= 0
         pnl = exit_pnl(p, lp if liquidated else price, liquidated)
+        if steps and liquidated:
+            pnl = partial_pnl(p, steps, price)
         rows.append({"move_pct": move, "price": price,
                      "return_on_margin_pct": 100 * pnl / p.initial_margin,
                      "liquidated": bool(liquidated)})
@@ -254,7 +268,7 @@ def report(p: Position, moves_pct: list[float]) -> dict:
                           "isolated" if p.rule == "binance" else p.rule],
             "liquidation_rule": p.rule if p.mode != "account" else "close-out",
         },
-        "partial_liquidation": partial_steps(p) if p.rule == "hyperliquid" and lp > 0 else None,
+        "partial_liquidation": steps,
     }
 
 

@@ -159,3 +159,23 @@ def test_perp_binance_is_the_preset_perp_isolated_names():
     old, new = venue("perp-isolated", "crypto"), venue("perp-binance", "crypto")
     assert old.name == "perp-isolated" and new.name == "perp-binance"
     assert replace(old, name="perp-binance") == new and new.liquidation_rule == "binance"
+
+
+def test_a_move_through_some_partial_steps_keeps_the_rest_open():
+    """Long 10 BTC at 100,000, 40x, no fees; a -2% move to 98,000 passes steps 1-3
+    (98,734.18, 98,421.73, 98,110.27): 5.12 BTC are left with the equity at step 3, the
+    maintenance of the 6.4 BTC held there, 6.4 x 98,110.27 x 1.25% = 7,848.82, marked at 98,000:
+    7,848.82 + 5.12 x (98,000 - 98,110.27) = 7,284.26, i.e. -70.86% of the 25,000 margin.
+    A -10% move passes all 12 steps: the trader keeps 1,023.82 (-95.90%)."""
+    v = venue("perp-hyperliquid", "crypto", {"fee": 0.0})
+    pos = build_position("long", 100_000.0, 40.0, v, qty=10.0)
+    rows = {r["move_pct"]: r for r in report(pos, [-2.0, -1.2, -10.0])["moves"]}
+    l = 0.0125
+    p3 = 97_500 / 0.9875 * ((1 - l / 0.8) / (1 - l)) ** 2
+    equity = 6.4 * p3 * l + 5.12 * (98_000 - p3)
+    assert rows[-2.0]["liquidated"]
+    assert rows[-2.0]["return_on_margin_pct"] == pytest.approx(100 * (equity - 25_000) / 25_000)
+    assert not rows[-1.2]["liquidated"]
+    assert rows[-1.2]["return_on_margin_pct"] == pytest.approx(-48.0)
+    assert rows[-10.0]["return_on_margin_pct"] == pytest.approx(100 * (1_023.8246 - 25_000)
+                                                               / 25_000, rel=1e-6)
