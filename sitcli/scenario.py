@@ -258,6 +258,7 @@ def run(store, symbols: list[str], leverages, horizons, side: str, venue_name: s
             key = f"{symbol} @ {venue.name}" if compare_venues else symbol
             info = out[key] = {
                 "symbol": symbol, "venue": venue.name, "margin_mode": venue.margin_mode,
+                "tiers": venue.tiers.name if venue.margin_mode != "account" else None,
                 "venue_leverage_cap": venue.max_leverage,
                 "first": bars.index[0], "last": bars.index[-1], "bars": len(bars),
                 "synthetic": bool(meta.get("synthetic")), "source": str(meta.get("source", "?")),
