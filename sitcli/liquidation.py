@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sitcli.engine.margin import (
     bankruptcy_price,
@@ -36,6 +36,13 @@ class Position:
     margin_leverage: float = 0.0   # account: the broker's requirement as a leverage (its cap)
     requested_qty: float = 0.0     # before the brackets cut it (= qty when not cut)
     rule: str = "binance"          # the venue's liquidation rule (engine.margin)
+    collateral: float = math.nan   # cross margin: what stands behind it (`cross_collateral`)
+
+    @property
+    def behind(self) -> float:
+        """The margin that stands behind the position: its own (isolated), or the cross
+        wallet's share left to it."""
+        return self.margin if math.isnan(self.collateral) else self.collateral
 
     @property
     def notional(self) -> float:
@@ -57,7 +64,7 @@ def build_position(side: str, entry: float, leverage: float, venue: Venue | None
                    qty: float | None = None, margin: float | None = None,
                    mmr: float | None = None, maint_amount: float | None = None,
                    fee: float | None = None, allow_above_cap: bool = False,
-                   cash: float | None = None) -> Position:
+                   cash: float | None = None, cross: dict | None = None) -> Position:
     """One position, opened by the engine's opening rule (`engine.margin.open_position`):
     from `--qty` or `--margin` when given, else from an account of `cash` (default 10,000,
     the backtest's default) all committed as margin plus the entry fee, as `backtest` opens
@@ -89,11 +96,10 @@ def build_position(side: str, entry: float, leverage: float, venue: Venue | None
         raise BadInput(f"fee {fee:g} must be a fraction in [0, 0.1), e.g. --fee 0.0005")
     s = 1 if side == "long" else -1
     if venue is not None:
-        if venue.margin_mode == "cross":
-            raise BadInput("--set margin_mode=cross: the calculator prices one position; a "
-                           "cross-margin liquidation price depends on the account's other "
-                           "positions, which it does not take. Use isolated, or a backtest "
-                           "with --account shared")
+        if (venue.margin_mode == "cross") != (cross is not None):
+            raise BadInput("cross margin needs both --set margin_mode=cross and --wallet (the "
+                           "cross wallet balance), with the other positions' --other-maintenance, "
+                           "--other-margin and --other-pnl")
         check_leverage(leverage, venue, allow_above_cap)
         brackets = (venue.tiers.floor, venue.tiers.mmr, venue.tiers.cum)
         maxlevs = venue.tiers.leverage_limits(allow_above_cap)
@@ -139,6 +145,8 @@ def build_position(side: str, entry: float, leverage: float, venue: Venue | None
     pos = Position(s, float(entry), float(leverage), float(qty), float(margin), *brackets,
                    fee_rate, float(liq_fee), mode, float(level), float(margin_leverage),
                    float(requested if requested is not None else qty), rule)
+    if cross is not None:
+        pos = replace(pos, collateral=cross_collateral(pos, **cross))
     lp = position_liquidation_price(pos)
     if s * (entry - lp) <= 0:
         mmr_used = pos.mmrs[pos.bracket_at(lp)]
@@ -148,16 +156,42 @@ def build_position(side: str, entry: float, leverage: float, venue: Venue | None
     return pos
 
 
+def cross_collateral(p: Position, wallet: float, other_maintenance: float = 0.0,
+                     other_margin: float = 0.0, other_pnl: float = 0.0) -> float:
+    """Cross margin: what stands behind this position in the one-position formulas.
+    Binance: the wallet balance less the other positions' maintenance margin plus their
+    unrealized PnL (WB - TMM1 + UPNL1; isolated is the case TMM1 = UPNL1 = 0). Bybit: the
+    position's initial margin plus the available balance, i.e. the wallet less the other
+    positions' initial margin plus their unrealized PnL."""
+    for flag, value in (("--wallet", wallet), ("--other-maintenance", other_maintenance),
+                        ("--other-margin", other_margin)):
+        if not (math.isfinite(value) and value >= 0):
+            raise BadInput(f"{flag} {value:g}: must be a finite amount >= 0")
+    if not math.isfinite(other_pnl):
+        raise BadInput(f"--other-pnl {other_pnl:g}: must be a finite amount")
+    if p.rule == "binance":
+        behind = wallet - other_maintenance + other_pnl
+    elif p.rule == "bybit":
+        behind = wallet - other_margin + other_pnl
+    else:
+        raise BadInput(f"cross margin: sitcli has Binance's and Bybit's cross formulas, not "
+                       f"{p.rule}'s; use --venue perp-binance or perp-bybit")
+    if behind < p.margin:
+        raise BadInput(f"--wallet {wallet:g}: after the other positions ({behind:,.2f} left) "
+                       f"it does not cover this position's initial margin {p.margin:,.2f}")
+    return behind
+
+
 def position_liquidation_price(p: Position) -> float:
     """The venue's trigger for this position alone (the entry fee was paid from the wallet,
     not from the margin: `engine.margin.open_position`)."""
     if p.mode == "account" or p.rule == "binance":
-        return trigger_price(p.mode == "account", p.side, p.qty, p.entry, p.margin, p.floors,
+        return trigger_price(p.mode == "account", p.side, p.qty, p.entry, p.behind, p.floors,
                              p.mmrs, p.cums, p.closeout_level, p.margin_leverage)
     if p.rule == "bybit":
-        lp = bybit_liquidation_price(p.side, p.qty, p.entry, p.margin, p.floors, p.mmrs, p.cums)
+        lp = bybit_liquidation_price(p.side, p.qty, p.entry, p.behind, p.floors, p.mmrs, p.cums)
     elif p.rule == "okx":
-        lp = okx_liquidation_price(p.side, p.qty, p.entry, p.margin, p.floors, p.mmrs, p.fee)
+        lp = okx_liquidation_price(p.side, p.qty, p.entry, p.behind, p.floors, p.mmrs, p.fee)
     elif p.rule == "hyperliquid":
         lp = hyperliquid_liquidation_price(p.side, p.qty, p.entry, p.margin, p.floors, p.mmrs,
                                            p.cums)
@@ -186,11 +220,11 @@ def exit_pnl(p: Position, price: float, liquidated: bool) -> float:
     entry_fee = p.notional * p.fee
     price_pnl = p.side * p.qty * (price - p.entry)
     if liquidated and p.mode != "account" and p.rule != "hyperliquid":
-        return -p.margin - entry_fee
+        return -p.behind - entry_fee
     exit_costs = p.qty * price * (p.fee + (p.liq_fee if liquidated else 0.0))
     pnl = price_pnl - exit_costs
     if p.mode != "account":
-        pnl = max(pnl, -p.margin)
+        pnl = max(pnl, -p.behind)
     return pnl - entry_fee
 
 
@@ -226,7 +260,7 @@ def partial_pnl(p: Position, steps: list[dict], price: float) -> float:
 
 def report(p: Position, moves_pct: list[float]) -> dict:
     lp = position_liquidation_price(p)
-    bp = max(0.0, bankruptcy_price(p.side, p.qty, p.entry, p.margin))
+    bp = max(0.0, bankruptcy_price(p.side, p.qty, p.entry, p.behind))
     rows = []
     steps = partial_steps(p) if p.rule == "hyperliquid" and lp > 0 else None
     for move in moves_pct:
@@ -254,6 +288,7 @@ def report(p: Position, moves_pct: list[float]) -> dict:
         "moves": rows,
         "assumptions": {
             "margin_mode": p.mode,
+            "collateral_behind_position": p.behind,
             # the tier at the liquidation price's notional (Bybit: at the entry's)
             "maintenance_rate": p.mmrs[p.bracket_at(p.entry if p.rule == "bybit" else lp)],
             "maintenance_amount": p.cums[p.bracket_at(p.entry if p.rule == "bybit" else lp)],

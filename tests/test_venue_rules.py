@@ -179,3 +179,38 @@ def test_a_move_through_some_partial_steps_keeps_the_rest_open():
     assert rows[-1.2]["return_on_margin_pct"] == pytest.approx(-48.0)
     assert rows[-10.0]["return_on_margin_pct"] == pytest.approx(100 * (1_023.8246 - 25_000)
                                                                / 25_000, rel=1e-6)
+
+
+def test_cross_margin_takes_the_other_positions_as_input(cli):
+    """Binance cross: the isolated formula with M = WB - TMM1 + UPNL1. Wallet 1,000, the other
+    positions need 50 of maintenance and are 30 down: 920 stands behind a 20x long of 50 at
+    100 (maintenance 1%): LP = (920 - 5000) / (50 x 0.01 - 50) = 82.4242; bankruptcy
+    100 - 920 / 50 = 81.6. Bybit cross: IM + available balance = wallet - the others' IM 200
+    = 800; MM at entry 5000 x 0.5% = 25: LP = 100 - (800 - 25) / 50 = 84.5."""
+    binance = venue("perp-binance", "crypto", {"margin_mode": "cross"})
+    pos = build_position("long", 100.0, 20.0, binance, qty=50.0, mmr=0.01,
+                         cross={"wallet": 1000.0, "other_maintenance": 50.0, "other_pnl": -30.0})
+    assert position_liquidation_price(pos) == pytest.approx(4080 / 49.5)
+    assert report(pos, [-1.0])["bankruptcy_price"] == pytest.approx(81.6)
+    # no other positions: the same as isolated with the wallet as the margin
+    alone = build_position("long", 100.0, 20.0, binance, qty=50.0, mmr=0.01,
+                           cross={"wallet": 250.0})
+    isolated = build_position("long", 100.0, 20.0, venue("perp-binance", "crypto"), qty=50.0,
+                              mmr=0.01)
+    assert position_liquidation_price(alone) == pytest.approx(position_liquidation_price(isolated))
+    bybit = venue("perp-bybit", "crypto", {"margin_mode": "cross"})
+    pos = build_position("long", 100.0, 20.0, bybit, qty=50.0,
+                         cross={"wallet": 1000.0, "other_margin": 200.0})
+    assert position_liquidation_price(pos) == pytest.approx(84.5)
+    out = json.loads(cli("liquidation", "--venue", "perp-binance", "--set", "margin_mode=cross",
+                         "--wallet", "1000", "--other-maintenance", "50", "--other-pnl", "-30",
+                         "--leverage", "20", "--entry", "100", "--qty", "50", "--mmr", "0.01",
+                         "--format", "json", check_code=0).stdout)
+    assert out["liquidation_price"] == pytest.approx(4080 / 49.5)
+    assert out["assumptions"]["collateral_behind_position"] == pytest.approx(920.0)
+    assert_one_line_error(cli("liquidation", "--venue", "perp-binance", "--set",
+                              "margin_mode=cross", "--leverage", "20", "--entry", "100"), 2,
+                          "--wallet")
+    assert_one_line_error(cli("liquidation", "--venue", "perp-binance", "--set",
+                              "margin_mode=cross", "--wallet", "10", "--leverage", "20",
+                              "--entry", "100", "--qty", "50"), 2, "initial margin 250")

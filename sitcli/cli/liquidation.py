@@ -32,6 +32,16 @@ def liquidation(
                         "perp-isolated (Binance), perp-bybit, perp-okx, perp-hyperliquid, "
                         "cfd-retail, cfd-offshore, futures-exchange.")] = None,
     fee: Annotated[Optional[float], typer.Option("--fee", help="Taker fee per side, e.g. 0.0005.")] = None,
+    wallet: Annotated[Optional[float], typer.Option(
+        "--wallet", help="Cross margin (with --set margin_mode=cross): the wallet balance "
+                         "behind all positions.")] = None,
+    other_maintenance: Annotated[float, typer.Option(
+        "--other-maintenance", help="Cross: the other positions' maintenance margin "
+                                    "(Binance's TMM).")] = 0.0,
+    other_margin: Annotated[float, typer.Option(
+        "--other-margin", help="Cross: the other positions' initial margin (Bybit).")] = 0.0,
+    other_pnl: Annotated[float, typer.Option(
+        "--other-pnl", help="Cross: the other positions' unrealized PnL.")] = 0.0,
     moves: Annotated[str, typer.Option("--moves", help="Price moves in percent.")] = "-5,-3,-2,-1,1,2,3,5",
     settings: Annotated[Optional[list[str]], typer.Option(
         "--set", help="Override a venue field, e.g. --set liquidation_fee=0.01 (repeatable).")] = None,
@@ -81,7 +91,10 @@ def liquidation(
                 else load_venue(venue, "equity", overrides))
     pos = build_position(side, entry, leverage, spec, qty=qty, margin=margin, mmr=mmr,
                          maint_amount=maint_amount, fee=fee, allow_above_cap=allow_above_cap,
-                         cash=cash)
+                         cash=cash,
+                         cross=None if wallet is None else {
+                             "wallet": wallet, "other_maintenance": other_maintenance,
+                             "other_margin": other_margin, "other_pnl": other_pnl})
     result = report(pos, parse_moves(moves))
     result["assumptions"]["venue"] = spec.name if spec else None
     result["assumptions"]["tiers"] = spec.tiers.name if spec else None
