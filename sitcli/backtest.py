@@ -8,9 +8,16 @@ import numpy as np
 import pandas as pd
 
 from sitcli import instruments as inst_mod
-from sitcli.bars import bar_duration, bar_times, funding_rates_per_bar, nights_per_bar
+from sitcli.bars import (
+    bar_duration,
+    bar_times,
+    financing_per_bar,
+    financing_rates,
+    funding_rates_per_bar,
+)
 from sitcli.errors import BadInput, DataMissing
 from sitcli.result import Result
+from sitcli.tiers import venue_for
 
 __all__ = ["bar_duration", "bar_times"]   # re-exported for callers not yet moved to bars
 
@@ -95,20 +102,25 @@ def load_legs(cfg: RunConfig, store) -> list[Leg]:
     legs = []
     for symbol in cfg.symbols:
         instrument = inst_mod.instrument(symbol)
-        venue = inst_mod.venue(cfg.venue or instrument.venue, instrument.asset_class,
-                               cfg.overrides, tier_table=instrument.tiers)
         bars = read_bars(store, symbol, cfg.timeframe, start, end)
         if len(bars) < 2:
             raise DataMissing(f"{symbol}: only {len(bars)} bar(s) between {cfg.start or 'start'} "
                               f"and {cfg.end or 'end'}; widen the range or pull more data")
+        # the symbol's own brackets from the tier snapshot nearest its first bar
+        venue = venue_for(symbol, cfg.venue, cfg.overrides, bars.index[0], store.root)
+        inst_mod.check_engine_rule(venue)
         meta = bars.attrs.get("sitcli", {})
         timing = instrument if cfg.cfd_hours == "session" else replace(instrument,
                                                                         calendar="24/7")
         opens, closes = bar_times(bars.index, timing, cfg.timeframe)
         synthetic = bool(meta.get("synthetic"))
         source = str(meta.get("source", "?"))
-        legs.append(Leg(symbol, instrument, venue, bars, synthetic, source, opens, closes,
-                        [(symbol, source, "")] if synthetic else []))
+        leg = Leg(symbol, instrument, venue, bars, synthetic, source, opens, closes,
+                  [(symbol, source, "")] if synthetic else [])
+        if venue.margin_mode != "account":
+            leg.notes.append(f"{symbol}: maintenance tiers {venue.tiers.name}, the snapshot "
+                             f"nearest its first bar {bars.index[0]:%Y-%m-%d}")
+        legs.append(leg)
     return legs
 
 
@@ -283,7 +295,7 @@ def prepare_backtest(cfg: RunConfig, store, events) -> Prepared:
     prices = {f: np.full((n, n_legs), np.nan) for f in ("open", "high", "low", "close")}
     funding = np.zeros((n, n_legs))
     funding_closed = np.zeros((n, n_legs))
-    nights = np.zeros((n, n_legs))
+    financing = np.zeros((n, n_legs, 2))
     strategy = strategy_cls()
     signal_keys = [k for k in strategy_cls.params if k not in ENGINE_KEYS]
     sig_index: dict[tuple, int] = {}
@@ -296,8 +308,10 @@ def prepare_backtest(cfg: RunConfig, store, events) -> Prepared:
             prices[f][rows, j] = leg.bars[f].to_numpy(np.float64)
         funding[rows, j], funding_closed[rows, j] = funding_rates_per_bar(
             leg.bars, leg.venue, leg.open_times, leg.close_times)
-        if leg.venue.financing_long or leg.venue.financing_short:
-            nights[rows, j] = nights_per_bar(leg.close_times, step)
+        financing[rows, j], note = financing_per_bar(leg.venue, leg.close_times, step,
+                                                     store.root)
+        if note:
+            _add(leg.notes, f"{leg.symbol}: {note}")
         event_bars = event_fill_bars(leg, events, cfg.fill)
         contexts.append(Context(leg.symbol, leg.instrument.asset_class, leg.open_times,
                                 leg.close_times, event_bars,
@@ -316,6 +330,8 @@ def prepare_backtest(cfg: RunConfig, store, events) -> Prepared:
         tier_cum[j, :m], tier_cum[j, m:] = t.cum, t.cum[-1]
         tier_maxlev[j, :m] = t.leverage_limits(cfg.allow_above_cap)
 
+    # the columns' annual rates are for the record: the kernel charges `financing` above
+    rates_now = [financing_rates(leg.venue, None, store.root) for leg in legs]
     runs: list[Run] = []
     cols = np.zeros(len(combos) * n_legs, column_dt)
     n_accounts = len(combos) if shared else len(combos) * n_legs
@@ -341,7 +357,7 @@ def prepare_backtest(cfg: RunConfig, store, events) -> Prepared:
             account = ci if shared else len(runs)
             cols[len(runs)] = (j, sig_index[key], account, j, lev, combo["size"], combo["stop"],
                                combo["take"], int(combo["hold"]), v.fee, v.half_spread,
-                               v.slippage, v.financing_long, v.financing_short,
+                               v.slippage, *rates_now[j],
                                v.financing_days, v.liquidation_fee, v.requirement_leverage(lev))
             mode = MARGIN_MODES[v.margin_mode]
             if shared and mode == MARGIN_MODES["isolated"]:
@@ -353,7 +369,7 @@ def prepare_backtest(cfg: RunConfig, store, events) -> Prepared:
     exits = np.ascontiguousarray(np.stack(sig_exits, axis=1))
     # each symbol's run ends at its own last bar (its position is closed there)
     last_bar = np.array([index.get_loc(leg.bars.index[-1]) for leg in legs], np.int64)
-    args = (prices["open"], prices["high"], prices["low"], prices["close"], funding, nights,
+    args = (prices["open"], prices["high"], prices["low"], prices["close"], funding, financing,
             entries, exits, cols, accounts, tier_floor, tier_mmr, tier_cum, tier_maxlev,
             cfg.fill == "close", cfg.take_first, last_bar, funding_closed, *no_detail(n_legs))
     detail = None

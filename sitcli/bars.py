@@ -4,7 +4,8 @@
   exchange-calendars, or 24/7);
 - perpetual funding stamps (every 8 h around the clock, also while the underlying's exchange
   is closed);
-- CFD financing nights (the daily rollover, three over a weekend for daily equity bars).
+- CFD financing nights (the daily rollover, three over a weekend for daily equity bars), each
+  charged at that night's benchmark rate (`financing_per_bar`).
 
 The backtest kernel, `scenario` and `report daily` all take their carry from here, so the
 carry per day of a position is the same number in every command.
@@ -99,26 +100,77 @@ def nights_per_bar(closes: pd.DatetimeIndex, step: pd.Timedelta) -> np.ndarray:
     return _count_daily(c, nxt, ROLLOVER_HOUR)
 
 
-def carry_per_bar(side: int, venue, opens, closes, timeframe: str) -> float:
+def financing_per_bar(venue, closes, step: pd.Timedelta, data_root=None):
+    """CFD financing per bar, as (n, 2) fractions of the notional: column 0 what a long held
+    at close_t pays by close_t+1, column 1 what a short pays (negative: receives). Each
+    21:00 UTC cut-off in [close_t, close_t+1) is one night (`nights_per_bar`), charged at that
+    night's benchmark (the venue's constant, or its rate series on the cut-off's date:
+    `rates.on_days`) plus the markup (long) or the markup minus it (short), over the day count.
+    Returns (array, note or None): the note says when nights fell outside the series."""
+    c = _ns(closes)
+    out = np.zeros((len(c), 2))
+    if not (venue.benchmark_series or venue.financing_benchmark or venue.financing_markup):
+        return out, None
+    nxt = np.append(c[1:], c[-1] + max(step, pd.Timedelta("1D")).value)
+    offset = ROLLOVER_HOUR * 3600 * 10**9
+    # night k is the cut-off at day k + 21:00 UTC; the bar holds nights k0 .. k1 - 1
+    k0, k1 = -((offset - c) // DAY_NS), -((offset - nxt) // DAY_NS)
+    nights = (k1 - k0).astype(np.float64)
+    note = None
+    if venue.benchmark_series:
+        from sitcli.rates import on_days
+
+        days = np.arange(k0.min(), k1.max())
+        rate, note = on_days(venue.benchmark_series, pd.DatetimeIndex(days * DAY_NS), data_root)
+        if note:
+            note = f"financing at {venue.benchmark_series}: {note}"
+        total = np.concatenate([[0.0], np.cumsum(rate)])
+        benchmark = total[k1 - days[0]] - total[k0 - days[0]]   # Σ over the bar's nights
+    else:
+        benchmark = nights * venue.financing_benchmark
+    markup = nights * venue.financing_markup
+    out[:, 0] = (benchmark + markup) / venue.financing_days
+    out[:, 1] = (markup - benchmark) / venue.financing_days
+    return out, note
+
+
+def financing_rates(venue, when=None, data_root=None) -> tuple[float, float]:
+    """The annual rates a long and a short pay on the night of `when` (default: the latest
+    the series has): the benchmark (its constant, or its rate series' value then) plus or
+    minus the markup."""
+    bench = venue.financing_benchmark
+    if venue.benchmark_series:
+        from sitcli.rates import load, on_days
+
+        if when is None:
+            bench = float(load(venue.benchmark_series, data_root).iloc[-1])
+        else:
+            day = pd.DatetimeIndex([pd.Timestamp(when)]).tz_localize(None).normalize()
+            bench = float(on_days(venue.benchmark_series, day, data_root)[0][0])
+    return bench + venue.financing_markup, venue.financing_markup - bench
+
+
+def carry_per_bar(side: int, venue, opens, closes, timeframe: str, data_root=None) -> float:
     """Average financing (CFD) or funding (perpetual, the venue's constant rate) a position
     pays per bar of this schedule, as a fraction of its notional: the same stamps and nights
-    the backtest charges, averaged over the bars."""
+    the backtest charges, at the same nightly benchmark, averaged over the bars."""
     if len(opens) < 2:
         return 0.0
     # the last bar has no next bar: average over the ones that do
     stamps = sum(funding_stamps_per_bar(opens, closes))[:-1].mean()
     funding = stamps * venue.funding_rate_8h
-    nights = nights_per_bar(closes, bar_duration(timeframe))[:-1].mean()
-    rate = venue.financing_long if side > 0 else venue.financing_short
-    return side * funding + rate * nights / venue.financing_days
+    financing, _ = financing_per_bar(venue, closes, bar_duration(timeframe), data_root)
+    return side * funding + financing[:-1, 0 if side > 0 else 1].mean()
 
 
-def carry_per_day(side: int, venue) -> float:
+def carry_per_day(side: int, venue, when=None, data_root=None) -> float:
     """Funding and financing a position pays per calendar day, as a fraction of its notional:
     three 8-hourly funding stamps and one financing night every day, whatever the
-    underlying's sessions (what `report daily` prints; the backtest charges exactly this over
-    any whole number of days, and `carry_per_bar` averages it over a schedule's bars)."""
-    rate = venue.financing_long if side > 0 else venue.financing_short
+    underlying's sessions (what `report daily` prints, at the benchmark of `when`; the
+    backtest charges exactly this over any whole number of days at a constant benchmark, and
+    `carry_per_bar` averages it over a schedule's bars)."""
+    long_rate, short_rate = financing_rates(venue, when, data_root)
+    rate = long_rate if side > 0 else short_rate
     return side * len(FUNDING_HOURS) * venue.funding_rate_8h + rate / venue.financing_days
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import tomllib
 from dataclasses import dataclass, fields, replace
 from functools import cache
@@ -11,6 +12,7 @@ from importlib.resources import files
 from sitcli.errors import BadInput
 
 ASSET_CLASSES = ("equity", "index", "crypto", "synthetic")
+BENCHMARK_NAME = re.compile(r"^[A-Z][A-Z0-9_]{0,31}$")
 
 
 @dataclass(frozen=True)
@@ -55,12 +57,14 @@ class Venue:
     fee: float
     half_spread: float
     slippage: float
-    financing_benchmark: float
+    financing_benchmark: float | str   # an annual fraction, or a rate series' name (sitcli.rates)
     financing_markup: float
     financing_days: float
     funding_rate_8h: float
     liquidation_fee: float
     tiers: Tiers
+    tier_source: str = ""   # the exchange whose per-symbol tier snapshots apply (sitcli.tiers)
+    liquidation_rule: str = "binance"   # binance, bybit, okx or hyperliquid (engine.margin)
 
     def leverage(self, requested: float | None) -> float:
         """The leverage a position opens at: the requested one, or the venue's default."""
@@ -74,11 +78,18 @@ class Venue:
 
     @property
     def financing_long(self) -> float:
+        """The annual rate a long pays at a constant benchmark (a named series is charged
+        night by night: `bars.financing_per_bar`)."""
         return self.financing_benchmark + self.financing_markup
 
     @property
     def financing_short(self) -> float:
         return self.financing_markup - self.financing_benchmark
+
+    @property
+    def benchmark_series(self) -> str | None:
+        """The rate series financing follows, or None for a constant benchmark."""
+        return self.financing_benchmark if isinstance(self.financing_benchmark, str) else None
 
     def as_dict(self) -> dict:
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "tiers"}
@@ -93,7 +104,6 @@ class Instrument:
     asset_class: str
     venue: str
     calendar: str
-    tiers: str | None = None
 
     @property
     def is_24_7(self) -> bool:
@@ -115,7 +125,8 @@ def instruments_table() -> dict:
 
 
 def venue_names() -> list[str]:
-    return [k for k in venues_table() if k != "tiers"]
+    table = venues_table()
+    return [k for k in table if k not in ("tiers", "aliases")] + list(table.get("aliases", {}))
 
 
 def tiers(name: str) -> Tiers:
@@ -123,8 +134,14 @@ def tiers(name: str) -> Tiers:
     if name not in table:
         raise BadInput(f"unknown tier table {name!r}; choose one of {', '.join(table)}")
     t = table[name]
-    return Tiers(name, tuple(map(float, t["floor"])), tuple(map(float, t["mmr"])),
-                 tuple(map(float, t["max_leverage"])))
+    maxlev = tuple(map(float, t["max_leverage"]))
+    if "mmr" in t:
+        mmr = tuple(map(float, t["mmr"]))
+    else:   # Hyperliquid's rule: half the initial margin at the tier's maximum leverage
+        from sitcli.engine.margin import hyperliquid_mmr
+
+        mmr = tuple(hyperliquid_mmr(lev) for lev in maxlev)
+    return Tiers(name, tuple(map(float, t["floor"])), mmr, maxlev)
 
 
 def base_symbol(symbol: str) -> str:
@@ -153,7 +170,7 @@ def instrument(symbol: str, known_only: bool = False) -> Instrument:
     if key in table:
         row = table[key]
         return Instrument(symbol, row.get("name", key), row["asset_class"], row["venue"],
-                          row["calendar"], row.get("tiers"))
+                          row["calendar"])
     if known_only:
         raise BadInput(f"unknown symbol {symbol!r}: not in instruments.toml "
                        f"({', '.join(table)}); import its data first or pick a listed symbol")
@@ -162,7 +179,26 @@ def instrument(symbol: str, known_only: bool = False) -> Instrument:
     return Instrument(symbol, symbol, cls, venue, "24/7" if cls == "crypto" else "XNYS")
 
 
+def parse_benchmark(value) -> float | str:
+    """`financing_benchmark`: a constant annual fraction (0.043) or a series name (SOFR)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    text = str(value).strip()
+    try:
+        number = float(text)
+    except ValueError:
+        if not BENCHMARK_NAME.match(text.upper()):
+            raise BadInput(f"financing_benchmark={value}: use a rate series name such as DFF or "
+                           "SOFR, or an annual rate as a fraction, e.g. 0.043") from None
+        return text.upper()
+    if not math.isfinite(number):
+        raise BadInput(f"financing_benchmark={value}: must be a finite annual rate, e.g. 0.043")
+    return number
+
+
 def _coerce(field_name: str, value: str | float | bool, current):
+    if field_name == "financing_benchmark":
+        return parse_benchmark(value)
     if isinstance(current, bool):
         if isinstance(value, bool):
             return value
@@ -179,20 +215,17 @@ def _coerce(field_name: str, value: str | float | bool, current):
     return str(value)
 
 
-def venue(name: str, asset_class: str = "equity", overrides: dict | None = None,
-          tier_table: str | None = None) -> Venue:
-    """A venue preset for one asset class, with per-run overrides applied."""
+def venue(name: str, asset_class: str = "equity", overrides: dict | None = None) -> Venue:
+    """A venue preset for one asset class, with per-run overrides applied. Its tiers are the
+    venue's default ladder; `sitcli.tiers.venue_for` gives a symbol its own."""
     table = venues_table()
-    if name not in table or name == "tiers":
+    if name not in venue_names():
         raise BadInput(f"unknown venue {name!r}; choose one of {', '.join(venue_names())}")
-    row = dict(table[name])
+    row = dict(table[table.get("aliases", {}).get(name, name)])
     caps = row.pop("max_leverage")
     row["max_leverage"] = float(caps[asset_class] if isinstance(caps, dict) else caps)
-    # an instrument's own bracket ladder applies on venues that use brackets (perpetuals);
-    # CFD and futures accounts margin by the close-out rule instead
-    venue_tiers = row.pop("tiers", "flat")
-    tier_name = tier_table if tier_table and row["margin_mode"] != "account" else venue_tiers
-    v = Venue(name=name, tiers=tiers(tier_name), **{k: (float(x) if isinstance(x, int)
+    row["financing_benchmark"] = parse_benchmark(row["financing_benchmark"])
+    v = Venue(name=name, tiers=tiers(row.pop("tiers", "flat")), **{k: (float(x) if isinstance(x, int)
                                                     and not isinstance(x, bool) else x)
                                                  for k, x in row.items()})
     for key, value in (overrides or {}).items():
@@ -221,3 +254,12 @@ def check_leverage(leverage: float, v: Venue, allow_above_cap: bool = False) -> 
         raise BadInput(f"leverage {leverage:g} is above the {v.tiers.max_leverage[0]:g}x that "
                        f"{v.name}'s smallest maintenance bracket ({v.tiers.name}) allows; lower it "
                        "or pass --allow-above-cap")
+
+
+def check_engine_rule(v: Venue) -> None:
+    """Backtests and scenarios run the kernel, which applies Binance's liquidation rule; the
+    other venues' rules are priced by the calculator only (for now)."""
+    if v.margin_mode != "account" and v.liquidation_rule != "binance":
+        raise BadInput(f"--venue {v.name}: backtests and scenarios apply Binance's liquidation "
+                       f"rule only, not {v.liquidation_rule}'s; price a position with "
+                       f"`sitcli liquidation --venue {v.name}`, or use --venue perp-isolated")

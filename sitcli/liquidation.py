@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from sitcli.engine.margin import bankruptcy_price, open_position, tier_index, trigger_price
+from sitcli.engine.margin import (
+    bankruptcy_price,
+    bybit_liquidation_price,
+    hyperliquid_liquidation_price,
+    okx_liquidation_price,
+    open_position,
+    partial_liquidation_steps,
+    tier_index,
+    trigger_price,
+)
 from sitcli.errors import BadInput
 from sitcli.instruments import Venue, check_leverage
 
@@ -26,6 +35,14 @@ class Position:
     closeout_level: float
     margin_leverage: float = 0.0   # account: the broker's requirement as a leverage (its cap)
     requested_qty: float = 0.0     # before the brackets cut it (= qty when not cut)
+    rule: str = "binance"          # the venue's liquidation rule (engine.margin)
+    collateral: float = math.nan   # cross margin: what stands behind it (`cross_collateral`)
+
+    @property
+    def behind(self) -> float:
+        """The margin that stands behind the position: its own (isolated), or the cross
+        wallet's share left to it."""
+        return self.margin if math.isnan(self.collateral) else self.collateral
 
     @property
     def notional(self) -> float:
@@ -47,7 +64,7 @@ def build_position(side: str, entry: float, leverage: float, venue: Venue | None
                    qty: float | None = None, margin: float | None = None,
                    mmr: float | None = None, maint_amount: float | None = None,
                    fee: float | None = None, allow_above_cap: bool = False,
-                   cash: float | None = None) -> Position:
+                   cash: float | None = None, cross: dict | None = None) -> Position:
     """One position, opened by the engine's opening rule (`engine.margin.open_position`):
     from `--qty` or `--margin` when given, else from an account of `cash` (default 10,000,
     the backtest's default) all committed as margin plus the entry fee, as `backtest` opens
@@ -64,21 +81,22 @@ def build_position(side: str, entry: float, leverage: float, venue: Venue | None
                        "--qty / --margin")
     s = 1 if side == "long" else -1
     if venue is not None:
-        if venue.margin_mode == "cross":
-            raise BadInput("--set margin_mode=cross: the calculator prices one position; a "
-                           "cross-margin liquidation price depends on the account's other "
-                           "positions, which it does not take. Use isolated, or a backtest "
-                           "with --account shared")
+        if (venue.margin_mode == "cross") != (cross is not None):
+            raise BadInput("cross margin needs both --set margin_mode=cross and --wallet (the "
+                           "cross wallet balance), with the other positions' --other-maintenance, "
+                           "--other-margin and --other-pnl")
         check_leverage(leverage, venue, allow_above_cap)
         brackets = (venue.tiers.floor, venue.tiers.mmr, venue.tiers.cum)
         maxlevs = venue.tiers.leverage_limits(allow_above_cap)
         mode, level = venue.margin_mode, venue.closeout_level
         margin_leverage = venue.requirement_leverage(leverage)
         venue_fee, liq_fee = venue.fee, venue.liquidation_fee
+        rule = venue.liquidation_rule
     else:
         brackets = ((0.0,), (0.0,), (0.0,))
         maxlevs = (math.inf,)
         mode, level, venue_fee, liq_fee = "isolated", 0.0, 0.0, 0.0
+        rule = "binance"
         margin_leverage = leverage
     if mmr is not None or maint_amount is not None:
         brackets = ((0.0,), (float(mmr or 0.0),), (float(maint_amount or 0.0),))
@@ -109,7 +127,9 @@ def build_position(side: str, entry: float, leverage: float, venue: Venue | None
                                "it or pass --allow-above-cap")
     pos = Position(s, float(entry), float(leverage), float(qty), float(margin), *brackets,
                    fee_rate, float(liq_fee), mode, float(level), float(margin_leverage),
-                   float(requested if requested is not None else qty))
+                   float(requested if requested is not None else qty), rule)
+    if cross is not None:
+        pos = replace(pos, collateral=cross_collateral(pos, **cross))
     lp = position_liquidation_price(pos)
     if s * (entry - lp) <= 0:
         raise BadInput(_on_entry(leverage, lp, entry, mmr is not None,
@@ -124,11 +144,60 @@ def _on_entry(leverage, lp, entry, mmr_given: bool, rate=None) -> str:
             f"vs entry {entry:g}); {fix} lower leverage")
 
 
+def cross_collateral(p: Position, wallet: float, other_maintenance: float = 0.0,
+                     other_margin: float = 0.0, other_pnl: float = 0.0) -> float:
+    """Cross margin: what stands behind this position in the one-position formulas.
+    Binance: the wallet balance less the other positions' maintenance margin plus their
+    unrealized PnL (WB - TMM1 + UPNL1; isolated is the case TMM1 = UPNL1 = 0). Bybit: the
+    position's initial margin plus the available balance, i.e. the wallet less the other
+    positions' initial margin plus their unrealized PnL."""
+    for flag, value in (("--wallet", wallet), ("--other-maintenance", other_maintenance),
+                        ("--other-margin", other_margin)):
+        if not (math.isfinite(value) and value >= 0):
+            raise BadInput(f"{flag} {value:g}: must be a finite amount >= 0")
+    if not math.isfinite(other_pnl):
+        raise BadInput(f"--other-pnl {other_pnl:g}: must be a finite amount")
+    if p.rule == "binance":
+        behind = wallet - other_maintenance + other_pnl
+    elif p.rule == "bybit":
+        behind = wallet - other_margin + other_pnl
+    else:
+        raise BadInput(f"cross margin: sitcli has Binance's and Bybit's cross formulas, not "
+                       f"{p.rule}'s; use --venue perp-binance or perp-bybit")
+    if behind < p.margin:
+        raise BadInput(f"--wallet {wallet:g}: after the other positions ({behind:,.2f} left) "
+                       f"it does not cover this position's initial margin {p.margin:,.2f}")
+    return behind
+
+
 def position_liquidation_price(p: Position) -> float:
-    """The engine's trigger for this position alone (the entry fee was paid from the wallet,
+    """The venue's trigger for this position alone (the entry fee was paid from the wallet,
     not from the margin: `engine.margin.open_position`)."""
-    return trigger_price(p.mode == "account", p.side, p.qty, p.entry, p.margin, p.floors,
-                         p.mmrs, p.cums, p.closeout_level, p.margin_leverage)
+    if p.mode == "account" or p.rule == "binance":
+        return trigger_price(p.mode == "account", p.side, p.qty, p.entry, p.behind, p.floors,
+                             p.mmrs, p.cums, p.closeout_level, p.margin_leverage)
+    if p.rule == "bybit":
+        lp = bybit_liquidation_price(p.side, p.qty, p.entry, p.behind, p.floors, p.mmrs, p.cums)
+    elif p.rule == "okx":
+        lp = okx_liquidation_price(p.side, p.qty, p.entry, p.behind, p.floors, p.mmrs, p.fee)
+    elif p.rule == "hyperliquid":
+        lp = hyperliquid_liquidation_price(p.side, p.qty, p.entry, p.margin, p.floors, p.mmrs,
+                                           p.cums)
+    else:
+        raise BadInput(f"liquidation_rule {p.rule!r}: use binance, bybit, okx or hyperliquid")
+    return max(lp, 0.0)
+
+
+# Hyperliquid (docs): liquidatable positions above 100,000 USDC are liquidated 20% at a time
+PARTIAL_THRESHOLD, PARTIAL_FRACTION = 100_000.0, 0.2
+
+
+def partial_steps(p: Position, max_steps: int = 60) -> list[dict]:
+    """Hyperliquid's partial liquidation of this position, step by step (`engine.margin`)."""
+    rows = partial_liquidation_steps(p.side, p.qty, p.entry, p.margin, p.floors, p.mmrs, p.cums,
+                                     PARTIAL_THRESHOLD, PARTIAL_FRACTION, max_steps)
+    return [{"step": k + 1, "price": price, "qty_closed": closed, "qty_left": left,
+             "margin_left": margin} for k, (price, closed, left, margin) in enumerate(rows)]
 
 
 def exit_pnl(p: Position, price: float, liquidated: bool) -> float:
@@ -138,16 +207,25 @@ def exit_pnl(p: Position, price: float, liquidated: bool) -> float:
     isolated position never loses more than its margin."""
     entry_fee = p.notional * p.fee
     price_pnl = p.side * p.qty * (price - p.entry)
-    if liquidated and p.mode != "account":
-        return -p.margin - entry_fee
+    if liquidated and p.mode != "account" and p.rule != "hyperliquid":
+        return -p.behind - entry_fee
     exit_costs = p.qty * price * (p.fee + (p.liq_fee if liquidated else 0.0))
     pnl = price_pnl - exit_costs
     if p.mode != "account":
-        pnl = max(pnl, -p.margin)
+        pnl = max(pnl, -p.behind)
     return pnl - entry_fee
 
 
 RULES = {
+    "bybit": "Bybit USDT contracts: maintenance fixed at entry, MM = position value at entry x "
+             "the risk-limit tier's rate - its deduction; LP = entry -/+ (IM - MM) / qty; "
+             "liquidation closes at the bankruptcy price, so the whole margin is lost",
+    "okx": "OKX USDT-margined swaps: liquidated when margin + PnL <= qty x price x (tier rate "
+           "+ taker fee), one rate for the whole position; the margin left is lost",
+    "hyperliquid": "Hyperliquid: maintenance rate = half the initial margin at the tier's "
+                   "maximum leverage, MM = qty x price x rate - deduction; positions above "
+                   "100,000 USDC at the trigger are liquidated 20% at a time, and the margin "
+                   "left after the last step stays with the trader",
     "isolated": "liquidated when margin + PnL <= qty x price x maintenance_rate - "
                 "maintenance_amount (Binance USDⓈ-M); the entry fee is paid from the wallet on top "
                 "of the margin; a liquidation closes at the bankruptcy price, so the whole margin "
@@ -157,14 +235,28 @@ RULES = {
 }
 
 
+def partial_pnl(p: Position, steps: list[dict], price: float) -> float:
+    """Net PnL when the price moves to `price` through some of the partial liquidation's
+    steps: the equity after the last step reached, the rest of the position marked at
+    `price`, less the entry fee and the commission on each closed part."""
+    reached = [s for s in steps if p.side * (price - s["price"]) <= 0]
+    last = reached[-1]
+    equity = last["margin_left"] + p.side * last["qty_left"] * (price - last["price"])
+    fees = p.fee * (p.notional + sum(s["qty_closed"] * s["price"] for s in reached))
+    return equity - p.margin - fees
+
+
 def report(p: Position, moves_pct: list[float]) -> dict:
     lp = position_liquidation_price(p)
-    bp = max(0.0, bankruptcy_price(p.side, p.qty, p.entry, p.margin))
+    bp = max(0.0, bankruptcy_price(p.side, p.qty, p.entry, p.behind))
     rows = []
+    steps = partial_steps(p) if p.rule == "hyperliquid" and lp > 0 else None
     for move in moves_pct:
         price = p.entry * (1 + move / 100)
         liquidated = lp > 0 and p.side * (price - lp) <= 0
         pnl = exit_pnl(p, lp if liquidated else price, liquidated)
+        if steps and liquidated:
+            pnl = partial_pnl(p, steps, price)
         rows.append({"move_pct": move, "price": price,
                      "return_on_margin_pct": 100 * pnl / p.initial_margin,
                      "liquidated": bool(liquidated)})
@@ -184,8 +276,10 @@ def report(p: Position, moves_pct: list[float]) -> dict:
         "moves": rows,
         "assumptions": {
             "margin_mode": p.mode,
-            "maintenance_rate": p.mmrs[p.bracket_at(lp)],
-            "maintenance_amount": p.cums[p.bracket_at(lp)],
+            "collateral_behind_position": p.behind,
+            # the tier at the liquidation price's notional (Bybit: at the entry's)
+            "maintenance_rate": p.mmrs[p.bracket_at(p.entry if p.rule == "bybit" else lp)],
+            "maintenance_amount": p.cums[p.bracket_at(p.entry if p.rule == "bybit" else lp)],
             "closeout_level": p.closeout_level if p.mode == "account" else None,
             "fee_per_side": p.fee,
             "liquidation_fee": p.liq_fee if p.mode == "account" else "the margin left",
@@ -193,8 +287,11 @@ def report(p: Position, moves_pct: list[float]) -> dict:
             "cut_to_bracket": (f"quantity cut from {p.requested_qty:.6g} to {p.qty:.6g}, the "
                                "largest notional the maintenance brackets allow at this "
                                "leverage" if cut else None),
-            "rule": RULES["account" if p.mode == "account" else "isolated"],
+            "rule": RULES["account" if p.mode == "account" else
+                          "isolated" if p.rule == "binance" else p.rule],
+            "liquidation_rule": p.rule if p.mode != "account" else "close-out",
         },
+        "partial_liquidation": steps,
     }
 
 

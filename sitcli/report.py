@@ -280,10 +280,10 @@ def _symbol_section(cfg, store, symbol, strategies, events, raw_known, known, in
     from sitcli import instruments as inst_mod
     from sitcli.backtest import read_bars
     from sitcli.bars import bar_times
+    from sitcli.tiers import venue_for
 
     instrument = inst_mod.instrument(symbol)
-    venue = inst_mod.venue(cfg.venue or instrument.venue, instrument.asset_class,
-                           tier_table=instrument.tiers)
+    venue = inst_mod.venue(cfg.venue or instrument.venue, instrument.asset_class)
     limit = max_age if max_age is not None else default_max_age(cfg.timeframe, instrument.is_24_7)
     entry = {"symbol": symbol, "name": instrument.name, "asset_class": instrument.asset_class,
              "venue": venue.name, "status": "ok", "problem": None, "source": None,
@@ -318,9 +318,11 @@ def _symbol_section(cfg, store, symbol, strategies, events, raw_known, known, in
                                              "allowed (--max-age); pull fresh data")
     std = _daily_std(bars["close"], cfg.timeframe)
     entry["daily_std_pct"] = _r(100 * std) if std is not None else None
-    entry["carry"] = _carry(bars, venue, cfg.timeframe)
-    marks, liq_for_chart = [], None
     window_start = (bars.index[-1] - pd.Timedelta(days=cfg.lookback_days)).normalize()
+    # the symbol's own brackets, as the window's backtest takes them (`backtest.load_legs`)
+    venue = venue_for(symbol, cfg.venue, None, max(window_start, bars.index[0]), store.root)
+    entry["carry"] = _carry(bars, venue, cfg.timeframe, store.root)
+    marks, liq_for_chart = [], None
     for strategy_cls in strategies:
         try:
             signal, trades = _strategy_signal(cfg, store, symbol, strategy_cls, bars, raw_known,
@@ -578,15 +580,17 @@ def _daily_std(closes, timeframe: str):
     return float(np.std(returns, ddof=1))
 
 
-def _carry(bars, venue, timeframe: str) -> dict:
+def _carry(bars, venue, timeframe: str, data_root=None) -> dict:
     """Funding or financing as the cost per day for a long and a short (negative: received):
     `bars.carry_per_day`, the clock the backtest charges by and `scenario` averages."""
     import pandas as pd
 
-    from sitcli.bars import bar_duration, carry_per_day
+    from sitcli.bars import bar_duration, carry_per_day, financing_rates
+
+    when = bars.index[-1]
 
     def per_day() -> dict:
-        return {f"{name}_pct_per_day": _r(100 * carry_per_day(side, venue))
+        return {f"{name}_pct_per_day": _r(100 * carry_per_day(side, venue, when, data_root))
                 for name, side in (("long", 1), ("short", -1))}
 
     if venue.funding_rate_8h:
@@ -598,9 +602,13 @@ def _carry(bars, venue, timeframe: str) -> dict:
                     "long_pct_per_day": _r(100 * per_day), "short_pct_per_day": _r(-100 * per_day)}
         return {"kind": "funding", "rate_pct": _r(100 * venue.funding_rate_8h), "per": "8h",
                 "source": f"{venue.name} default (no funding history stored)", **per_day()}
-    if venue.financing_long or venue.financing_short:
-        return {"kind": "financing", "rate_pct": _r(100 * venue.financing_long), "per": "year",
-                "source": (f"{venue.name}: benchmark {100 * venue.financing_benchmark:g}% "
+    long_rate, short_rate = financing_rates(venue, when, data_root)
+    if long_rate or short_rate:
+        bench = long_rate - venue.financing_markup
+        name = (f"{venue.benchmark_series} on {when:%Y-%m-%d} " if venue.benchmark_series
+                else "")
+        return {"kind": "financing", "rate_pct": _r(100 * long_rate), "per": "year",
+                "source": (f"{venue.name}: benchmark {name}{100 * bench:g}% "
                            f"± markup {100 * venue.financing_markup:g}% over "
                            f"{venue.financing_days:g} days"), **per_day()}
     return {"kind": "none", "rate_pct": 0.0, "per": None, "source": f"{venue.name} charges none",

@@ -229,6 +229,7 @@ def run(store, symbols: list[str], leverages, horizons, side: str, venue_name: s
     from sitcli import instruments
     from sitcli.backtest import read_bars
     from sitcli.bars import bar_times, carry_per_bar
+    from sitcli.tiers import venue_for
 
     if method not in METHODS:
         raise BadInput(f"--method {method}: use historical, bootstrap or jump-diffusion")
@@ -251,18 +252,20 @@ def run(store, symbols: list[str], leverages, horizons, side: str, venue_name: s
             starts_text = f"{paths:,} simulated paths, seed {seed}"
         names = COMPARED_VENUES if compare_venues else (venue_name or inst.venue,)
         for name in names:
-            venue = instruments.venue(name, inst.asset_class, overrides, tier_table=inst.tiers)
+            venue = venue_for(symbol, name, overrides, bars.index[0], store.root)
+            instruments.check_engine_rule(venue)
             notes = cap_notes(leverages, venue)
             key = f"{symbol} @ {venue.name}" if compare_venues else symbol
             info = out[key] = {
                 "symbol": symbol, "venue": venue.name, "margin_mode": venue.margin_mode,
+                "tiers": venue.tiers.name if venue.margin_mode != "account" else None,
                 "venue_leverage_cap": venue.max_leverage,
                 "first": bars.index[0], "last": bars.index[-1], "bars": len(bars),
                 "synthetic": bool(meta.get("synthetic")), "source": str(meta.get("source", "?")),
                 "starts": starts_text, "cash": cash,
                 "above_cap": [n for n in notes if n],
             }
-            carry = carry_per_bar(s, venue, opens, closes, timeframe)
+            carry = carry_per_bar(s, venue, opens, closes, timeframe, store.root)
             if method == "historical":
                 info["rows"] = historical(bars, venue, leverages, horizons, s, starts, carry,
                                           cash)

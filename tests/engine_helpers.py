@@ -42,7 +42,10 @@ def run_kernel(o, h, l, c, entries, exits=None, *, leverage=1.0, mode=ISOLATED, 
     accounts[0] = (cash, mode, closeout, nbp)
     tiers = [np.asarray(x, np.float64).reshape(1, -1) for x in (floors, mmrs, cums, maxlevs)]
     last_bar = np.array([n - 1], np.int64)
-    equity, trades, liqs = simulate_nb(o, h, l, c, per_bar(funding), per_bar(nights), ent, ex,
+    # financing per bar for a long and a short: the nights at the constant rates, day count in
+    financing = np.stack([per_bar(nights) * fin_long / fin_days,
+                          per_bar(nights) * fin_short / fin_days], axis=-1)
+    equity, trades, liqs = simulate_nb(o, h, l, c, per_bar(funding), financing, ent, ex,
                                        cols, accounts, *tiers, fill_at_close, take_first,
                                        last_bar, np.zeros((n, 1)), *fine_bars(detail, n))
     return equity[:, 0], trades, liqs

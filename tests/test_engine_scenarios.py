@@ -307,7 +307,8 @@ def test_cross_margin_liquidates_the_whole_account_along_the_bar():
     accounts[0] = (1000.0, CROSS, 0.0, True)
     tiers = np.array([[0.0]]), np.array([[0.01]]), np.array([[0.0]]), np.array([[np.inf]])
     zeros = np.zeros((5, 2))
-    equity, trades, liqs = simulate_nb(*price, zeros, zeros, entries, np.zeros((5, 2), bool),
+    equity, trades, liqs = simulate_nb(*price, zeros, np.zeros((5, 2, 2)), entries,
+                                       np.zeros((5, 2), bool),
                                        cols, accounts, *tiers, False, False,
                                        np.array([4, 4], np.int64), zeros, *no_detail(2))
     lam = 900 / 1089

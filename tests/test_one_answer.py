@@ -18,6 +18,7 @@ from sitcli.engine.records import CLOSE_OUT, END, LIQUIDATION
 from sitcli.events import load_events
 from sitcli.liquidation import build_position, position_liquidation_price
 from sitcli.scenario import lp_ratio
+from sitcli.tiers import venue_for
 
 # the costs that move a position's liquidation price after it opens are switched off, so the
 # trigger is the opening rule's alone; spread and slippage off so that the fill is the entry
@@ -71,8 +72,7 @@ def kernel_trigger(prep, lev_index: int, side: int, extreme: float):
 @pytest.mark.parametrize("entry", [0.37, 100.0, 42_000.0])
 def test_calculator_kernel_and_scenario_put_liquidation_at_one_price(tmp_path, venue_name,
                                                                      symbol, entry):
-    inst = inst_mod.instrument(symbol)
-    venue = inst_mod.venue(venue_name, inst.asset_class, NO_CARRY, tier_table=inst.tiers)
+    venue = venue_for(symbol, venue_name, NO_CARRY)
     levs = allowed(venue)
     store = flat_store(tmp_path, symbol, entry)
     cfg = RunConfig([symbol], strategy="buy_and_hold", venue=venue_name, fill="close",

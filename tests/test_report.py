@@ -156,19 +156,23 @@ def test_size_and_cfd_closeout_liquidation_by_hand():
 
 
 def test_perp_size_is_cut_to_the_bracket_and_liquidation_uses_the_tier():
-    from sitcli import instruments
     from sitcli.report import _liquidation, _size
+    from sitcli.tiers import venue_for
 
-    venue = instruments.venue("perp-isolated", "crypto", tier_table="alt")
-    # alt brackets allow 20x up to the 500,000 floor of the 10x bracket: 30,000 x 20 is cut
+    venue = venue_for("RENDER/USDT", "perp-isolated", when="2024-11-01")
+    # RENDER's 2024-10-24 brackets allow 20x up to the 160,000 floor of the 10x bracket:
+    # 30,000 x 20 is cut
     big = _size(30_000.0, 20.0, 20.0, venue, 100.0)
-    assert (big["notional"], big["margin"]) == (500_000.0, 25_000.0)
-    assert "cut to 500,000" in big["note"]
-    # 1,000 at 20x, long 200 @ 100: margin after the 0.05% entry fee is 1000 - 10 = 990;
-    # LP = (M + c - qE) / (q·m - q) = (990 + 0 - 20000) / (200 x 0.01 - 200) = 96.0101
+    assert (big["notional"], big["margin"]) == (pytest.approx(160_000.0), pytest.approx(8_000.0))
+    assert "cut to 160,000" in big["note"] and "RENDER/USDT:USDT binance 2024-10-24" in big["note"]
+    # 1,000 at 20x: margin 1000 / (1 + 20 x 0.0005) = 990.10 (the fee on top), qty = margin x
+    # 20 / 100 = 198.02, notional 19,802 in bracket 3 (from 16,000: rate 2%, amount 105):
+    # LP = (M + c - qE) / (q·m - q) = (990.10 + 105 - 19802) / (198.02 x (0.02 - 1)) = 96.398
     size = _size(1000.0, 20.0, 20.0, venue, 100.0)
     liq = _liquidation("long", 100.0, size, venue, close=100.0, std=None, basis="test")
-    assert liq["price"] == pytest.approx(19010 / 198, rel=1e-6)
+    margin = 1000 / 1.01
+    qty = margin * 20 / 100
+    assert liq["price"] == pytest.approx((margin + 105 - qty * 100) / (qty * (0.02 - 1)), rel=1e-6)
     assert liq["distance_daily_std"] is None
 
 

@@ -9,6 +9,7 @@ import pytest
 from sitcli.engine.paths import first_passage_nb
 from sitcli.instruments import venue
 from sitcli.scenario import historical, lp_ratio
+from sitcli.tiers import venue_for
 
 
 def frame(rows):
@@ -47,15 +48,18 @@ def test_a_hand_made_gap_gives_the_hand_computed_gap_loss():
 
 
 def test_liquidation_price_ratios_come_from_the_engine():
-    perp = venue("perp-isolated", "crypto", tier_table="alt")
-    # isolated, first bracket 1%: LP = (1 - 1/50) / (1 - 0.01)
-    assert lp_ratio(1, 50, perp) == pytest.approx(0.98 / 0.99)
+    perp = venue_for("RENDER/USDT", "perp-isolated", when="2024-11-01")
+    # RENDER's 2024-10-24 brackets: 50x only below a 16,000 notional, so the 10,000 account's
+    # 500,000 order is cut to 16,000 (margin 320, q = 16,000 at E = 1); at the liquidation
+    # price it sits in bracket 2 (rate 1.5%, amount 25):
+    # LP = (M + c - qE) / (q (m - 1)) = (320 + 25 - 16000) / (16000 x (0.015 - 1))
+    assert lp_ratio(1, 50, perp) == pytest.approx(15_655 / 15_760, rel=1e-9)
     cfd = venue("cfd-retail", "equity")
     # close-out at half the required margin (notional / 5): 1 + (0.5 / 5 - 1 / 2) for 2x
     assert lp_ratio(1, 2, cfd) == pytest.approx(1 - (1 / 2 - 0.5 / 5))
-    assert lp_ratio(1, 1, perp) == 0.0          # 1x long with 1% maintenance: LP <= 0
-    # 100x is above the alt ladder's 50x: no bracket allows it, and 1% maintenance would
-    # liquidate it on entry; the scenario flags it and counts it liquidated at once
+    assert lp_ratio(1, 1, perp) == 0.0          # 1x long: LP <= 0
+    # 100x is above RENDER's 75x: no bracket allows it; the scenario flags it and counts it
+    # liquidated at once
     assert math.isnan(lp_ratio(1, 100, perp))
 
 
@@ -63,7 +67,7 @@ def test_probabilities_rise_with_leverage_and_horizon_on_demo_bars():
     from sitcli.data.store import demo_store
 
     bars = demo_store().read("RENDER/USDT")
-    rows = historical(bars, venue("perp-isolated", "crypto", tier_table="alt"),
+    rows = historical(bars, venue_for("RENDER/USDT", "perp-isolated", when="2024-11-01"),
                       [2, 5, 10, 20, 50], [1, 5, 20], 1)
     table = {(r["leverage"], r["horizon"]): r["p_liquidation_pct"] for r in rows}
     for h in (1, 5, 20):
@@ -96,7 +100,7 @@ def test_bootstrap_converges_to_the_historical_figure_and_repeats_with_its_seed(
     from sitcli.scenario import bootstrap
 
     bars = demo_store().read("RENDER/USDT")
-    perp = venue("perp-isolated", "crypto", tier_table="alt")
+    perp = venue_for("RENDER/USDT", "perp-isolated", when="2024-11-01")
     hist = {(r["leverage"], r["horizon"]): r["p_liquidation_pct"]
             for r in historical(bars, perp, [10, 50], [1, 5], 1)}
     boot = bootstrap(bars, perp, [10, 50], [1, 5], 1, paths=20_000, seed=3)

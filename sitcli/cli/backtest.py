@@ -58,8 +58,8 @@ def backtest(
     leverage: Annotated[Optional[float], typer.Option(
         "--leverage", "-l", help="Leverage for every symbol (default: each venue's default).")] = None,
     venue: Annotated[Optional[str], typer.Option(
-        "--venue", help="cfd-retail, cfd-offshore, perp-isolated or futures-exchange "
-                        "(default: each instrument's venue).")] = None,
+        "--venue", help="cfd-retail, cfd-offshore, perp-binance (alias perp-isolated) or "
+                        "futures-exchange (default: each instrument's venue).")] = None,
     settings: Annotated[Optional[list[str]], typer.Option(
         "--set", help="Override a venue field, e.g. --set fee=0.001 (repeatable).")] = None,
     params: Annotated[Optional[list[str]], typer.Option(

@@ -12,6 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from sitcli.cli import tiers
 from sitcli.cli.options import (
     DataDirOpt,
     DebugOpt,
@@ -37,6 +38,7 @@ TimeframeOpt = Annotated[str, typer.Option("--timeframe", "-t",
 
 def register(app: typer.Typer) -> None:
     app.add_typer(data_app, name="data", help=HELP)
+    tiers.register(data_app)   # `sitcli data tiers show|pull` (sitcli/cli/tiers.py)
 
 
 def _store(data_dir: Path | None, demo: bool):
@@ -67,9 +69,13 @@ def _label(entry: dict, demo: bool) -> str:
 def import_(
     file: Annotated[Path, typer.Argument(help="CSV with date, open, high, low, close[, volume].",
                                          show_default=False)],
-    symbol: Annotated[str, typer.Option("--symbol", "-s", help="Symbol to store the bars "
-                                        "under, e.g. NVDA or RENDER/USDT@binance.",
-                                        show_default=False)],
+    symbol: Annotated[Optional[str], typer.Option("--symbol", "-s", help="Symbol to store the "
+                                                  "bars under, e.g. NVDA or RENDER/USDT@binance.",
+                                                  show_default=False)] = None,
+    rate: Annotated[Optional[str], typer.Option(
+        "--rate", help="Store FILE (date,percent per annum) as the benchmark rate series NAME "
+                       "for CFD financing (--set financing_benchmark=NAME).",
+        show_default=False)] = None,
     timeframe: TimeframeOpt = "1d",
     source: Annotated[str, typer.Option("--source", help="Source name in the store.")] = "csv",
     adjust: Annotated[bool, typer.Option("--adjust", help="Scale open/high/low/close by Adj "
@@ -98,8 +104,24 @@ def import_(
 
     if merge and replace:
         raise BadInput("--merge and --replace contradict each other; pass one of them")
-    symbol = clean_symbol(symbol)
+    if (symbol is None) == (rate is None):
+        raise BadInput("give --symbol SYMBOL (bars) or --rate NAME (a benchmark rate series)")
+    if symbol is not None:
+        symbol = clean_symbol(symbol)
     store = _store(data_dir, demo=False)
+    if rate is not None:
+        from sitcli.rates import import_rate
+
+        path, series = import_rate(rate, file, store.root)
+        row = {"rate": path.stem, "rows": len(series), "first": f"{series.index[0]:%Y-%m-%d}",
+               "last": f"{series.index[-1]:%Y-%m-%d}", "path": str(path)}
+        if fmt == Format.json:
+            print_json(row)
+        elif fmt == Format.csv:
+            print_csv([row])
+        else:
+            print_pairs(row, title=f"imported rate {path.stem}")
+        return
     existed = store.path(source, symbol, timeframe).is_file()  # also checks the names
     df = read_csv_ohlcv(file, adjust=adjust)
     path = store.write(df, source=source, symbol=symbol, timeframe=timeframe,

@@ -28,8 +28,20 @@ def liquidation(
     maint_amount: Annotated[Optional[float], typer.Option(
         "--maint-amount", help="Maintenance amount of the tier (Binance 'cum').")] = None,
     venue: Annotated[Optional[str], typer.Option(
-        "--venue", help="Venue preset whose tier table, fees and close-out rule apply.")] = None,
+        "--venue", help="Venue preset whose tiers, fees and liquidation rule apply: "
+                        "perp-isolated (Binance), perp-bybit, perp-okx, perp-hyperliquid, "
+                        "cfd-retail, cfd-offshore, futures-exchange.")] = None,
     fee: Annotated[Optional[float], typer.Option("--fee", help="Taker fee per side, e.g. 0.0005.")] = None,
+    wallet: Annotated[Optional[float], typer.Option(
+        "--wallet", help="Cross margin (with --set margin_mode=cross): the wallet balance "
+                         "behind all positions.")] = None,
+    other_maintenance: Annotated[float, typer.Option(
+        "--other-maintenance", help="Cross: the other positions' maintenance margin "
+                                    "(Binance's TMM).")] = 0.0,
+    other_margin: Annotated[float, typer.Option(
+        "--other-margin", help="Cross: the other positions' initial margin (Bybit).")] = 0.0,
+    other_pnl: Annotated[float, typer.Option(
+        "--other-pnl", help="Cross: the other positions' unrealized PnL.")] = 0.0,
     moves: Annotated[str, typer.Option("--moves", help="Price moves in percent.")] = "-5,-3,-2,-1,1,2,3,5",
     settings: Annotated[Optional[list[str]], typer.Option(
         "--set", help="Override a venue field, e.g. --set liquidation_fee=0.01 (repeatable).")] = None,
@@ -54,6 +66,8 @@ def liquidation(
         raise BadInput("give exactly one of --entry PRICE or --symbol SYMBOL")
     spec = None
     label = None
+    when = None
+    store = None
     if symbol is not None:
         from sitcli.backtest import read_bars
         from sitcli.data.store import Store, default_data_dir, demo_store
@@ -61,24 +75,29 @@ def liquidation(
         store = demo_store() if demo else Store(default_data_dir(data_dir))
         bars = read_bars(store, symbol)
         entry = float(bars["close"].iloc[-1])
+        when = bars.index[-1]
         label = f"{symbol} last close {entry:g} on {bars.index[-1]:%Y-%m-%d}"
         if bars.attrs.get("sitcli", {}).get("synthetic"):
             label += " (synthetic demo data, not a market price)"
     if venue is not None or symbol is not None or settings:
-        from sitcli.instruments import instrument
         from sitcli.instruments import venue as load_venue
+        from sitcli.tiers import venue_for
 
-        inst = instrument(symbol) if symbol else None
-        if inst is None and venue is None:
+        if symbol is None and venue is None:
             raise BadInput("--set needs a --venue (or --symbol) whose fields it overrides")
         overrides = parse_pairs(settings, "--set", "liquidation_fee=0.01")
-        spec = load_venue(venue or inst.venue, inst.asset_class if inst else "equity", overrides,
-                          tier_table=inst.tiers if inst else None)
+        # with --symbol, its own brackets from the tier snapshot nearest its last close
+        spec = (venue_for(symbol, venue, overrides, when, store.root) if symbol
+                else load_venue(venue, "equity", overrides))
     pos = build_position(side, entry, leverage, spec, qty=qty, margin=margin, mmr=mmr,
                          maint_amount=maint_amount, fee=fee, allow_above_cap=allow_above_cap,
-                         cash=cash)
+                         cash=cash,
+                         cross=None if wallet is None else {
+                             "wallet": wallet, "other_maintenance": other_maintenance,
+                             "other_margin": other_margin, "other_pnl": other_pnl})
     result = report(pos, parse_moves(moves))
     result["assumptions"]["venue"] = spec.name if spec else None
+    result["assumptions"]["tiers"] = spec.tiers.name if spec else None
     result["assumptions"]["entry_source"] = label or "--entry"
     if fmt == Format.table:
         lp = result["liquidation_price"]
@@ -90,9 +109,11 @@ def liquidation(
                                             if lp else "-"),
             "bankruptcy price": f"{result['bankruptcy_price']:,.6g}",
             "venue": spec.name if spec else "none (maintenance from --mmr, else 0)",
+            **({"tiers": spec.tiers.name} if spec and spec.margin_mode != "account" else {}),
             "maintenance": (f"rate {result['assumptions']['maintenance_rate']:g}, amount "
                             f"{result['assumptions']['maintenance_amount']:g} (the bracket at the "
-                            "liquidation price's notional)"),
+                            + ("entry's" if pos.rule == "bybit" else "liquidation price's")
+                            + " notional)"),
             "fee per side": f"{pos.fee:g}",
             "rule": result["assumptions"]["rule"],
             **({"cut to bracket": result["assumptions"]["cut_to_bracket"]}
@@ -105,6 +126,9 @@ def liquidation(
 
         print_table(rows, title="Return on margin per move",
                     styles=["bold red" if r["liquidated"] else None for r in result["moves"]])
+        if result["partial_liquidation"]:
+            print_table(result["partial_liquidation"], title="Partial liquidation: 20% at a "
+                        "time while the position is above 100,000 USDC, at each trigger price")
         if label:
             note(f"entry: {label}")
     else:

@@ -126,7 +126,9 @@ def scenario(
     for info in result.values():
         label = f" ({synthetic_label([info['source']])})" if info["synthetic"] else ""
         title = (f"{info['symbol']}{label}: {side}, {info['venue']} ({info['margin_mode']}, "
-                 f"cap {info['venue_leverage_cap']:g}x), {info['bars']} bars "
+                 f"cap {info['venue_leverage_cap']:g}x"
+                 + (f", tiers {info['tiers']}" if info["tiers"] else "")
+                 + f"), {info['bars']} bars "
                  f"{info['first']:%Y-%m-%d}..{info['last']:%Y-%m-%d}, starts: {info['starts']}, "
                  f"account {info['cash']:,.0f}")
         if "fitted" in info:

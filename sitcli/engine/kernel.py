@@ -9,8 +9,10 @@ Inputs
               a positive rate makes longs pay `qty * close * rate`
     funding_closed : (n, n_inst) the stamps while the underlying is closed after the bar,
               paid at its close by a position still held after the close's orders
-    nights  : (n, n_inst) overnight-financing nights a position held at this close carries
-              (3 on a Friday for daily equity bars)
+    financing : (n, n_inst, 2) overnight financing a long (…, 0) and a short (…, 1) held at
+              this close pay until the next, as a fraction of the notional: the bar's nights
+              (3 on a Friday for daily equity bars) at each night's rate over the day count
+              (`bars.financing_per_bar`); negative = received
     entries : (n, n_sig) int8, +1 open long / -1 open short (reverses an opposite position)
     exits   : (n, n_sig) bool, close the position
     cols, accounts : parameter records; columns of one account must be adjacent
@@ -704,7 +706,7 @@ def _fold_nb(trades, n_trades, liqs, n_liqs, stats, keep_last):
 # is owned by the caller for the whole call, so it runs without numba's reference counting:
 # the atomic increments and decrements numba emits around array uses took over half its time.
 @njit(cache=True, **NO_REFCOUNT)
-def account_nb(c0, c1, init_cash, mode, closeout, nbp, open_, high, low, close, funding, nights,
+def account_nb(c0, c1, init_cash, mode, closeout, nbp, open_, high, low, close, funding, financing,
                last_bar, funding_closed, entries, exits, cols, tier_floor, tier_mmr, tier_cum,
                tier_maxlev, fill_at_close,
                take_first, st, p0, p1, equity, trades, n_trades, liqs, n_liqs, summary, col_stats,
@@ -810,11 +812,8 @@ def account_nb(c0, c1, init_cash, mode, closeout, nbp, open_, high, low, close, 
                     st[c, FUND] += pay
                     cash = _charge_nb(st, c, pay, mode, cash, tier_floor, tier_mmr,
                                       tier_cum, col)
-                rate = col["fin_long"] if st[c, SIDE] > 0 else col["fin_short"]
-                nights_t = nights[t, i]
-                # a zero rate or no night pays 0: skip the division
-                pay = 0.0 if rate == 0.0 or nights_t == 0.0 else \
-                    st[c, QTY] * px * rate * nights_t / col["fin_days"]
+                # this bar's nights at each night's benchmark, day count included
+                pay = st[c, QTY] * px * financing[t, i, 0 if st[c, SIDE] > 0 else 1]
                 if pay != 0.0:
                     st[c, FIN] += pay
                     cash = _charge_nb(st, c, pay, mode, cash, tier_floor, tier_mmr,
@@ -889,7 +888,7 @@ def path_width_nb(cols):
 
 
 @njit(cache=True)
-def simulate_nb(open_, high, low, close, funding, nights, entries, exits, cols, accounts,
+def simulate_nb(open_, high, low, close, funding, financing, entries, exits, cols, accounts,
                 tier_floor, tier_mmr, tier_cum, tier_maxlev, fill_at_close, take_first, last_bar,
                 funding_closed, fine_open, fine_high, fine_low, fine_close, fine_start):
     n = open_.shape[0]
@@ -928,7 +927,7 @@ def simulate_nb(open_, high, low, close, funding, nights, entries, exits, cols, 
         acc = accounts[a]
         n_trades, n_liqs = account_nb(
             c0, c1, acc["init_cash"], acc["mode"], acc["closeout"], acc["nbp"], open_, high, low,
-            close, funding, nights, last_bar, funding_closed, entries, exits, cols, tier_floor,
+            close, funding, financing, last_bar, funding_closed, entries, exits, cols, tier_floor,
             tier_mmr, tier_cum,
             tier_maxlev, fill_at_close, take_first, st, p0, p1, equity[a], trades, n_trades,
             liqs, n_liqs, full, no_stats, no_curve, fine_open, fine_high, fine_low, fine_close,
@@ -956,7 +955,7 @@ def simulate_nb(open_, high, low, close, funding, nights, entries, exits, cols, 
 
 
 @njit(cache=True)
-def _combination_nb(ci, first, open_, high, low, close, funding, nights, entries, exits, cols,
+def _combination_nb(ci, first, open_, high, low, close, funding, financing, entries, exits, cols,
                     accounts, tier_floor, tier_mmr, tier_cum, tier_maxlev, fill_at_close,
                     take_first, last_bar, funding_closed, acc_start, combo_start, col_stats,
                     acc_curve, combo_curve, fine_open, fine_high, fine_low, fine_close,
@@ -985,7 +984,7 @@ def _combination_nb(ci, first, open_, high, low, close, funding, nights, entries
     for a in range(a0, a1):
         acc = accounts[a]
         account_nb(acc_start[a] - lo, acc_start[a + 1] - lo, acc["init_cash"], acc["mode"],
-                   acc["closeout"], acc["nbp"], open_, high, low, close, funding, nights,
+                   acc["closeout"], acc["nbp"], open_, high, low, close, funding, financing,
                    last_bar, funding_closed, entries, exits, local, tier_floor, tier_mmr, tier_cum,
                    tier_maxlev,
                    fill_at_close, take_first, st, p0, p1, summed, trades, empty, liqs, empty,
@@ -1011,7 +1010,7 @@ def _outputs_nb(cols, acc_start, combo_start, first, last):
 
 
 @njit(cache=True, parallel=True)
-def sweep_nb(open_, high, low, close, funding, nights, entries, exits, cols, accounts, tier_floor,
+def sweep_nb(open_, high, low, close, funding, financing, entries, exits, cols, accounts, tier_floor,
              tier_mmr, tier_cum, tier_maxlev, fill_at_close, take_first, last_bar,
              funding_closed, fine_open, fine_high, fine_low, fine_close, fine_start, acc_start,
              combo_start, first, last):
@@ -1020,7 +1019,7 @@ def sweep_nb(open_, high, low, close, funding, nights, entries, exits, cols, acc
     N_COL_STATS), acc_curve (their accounts x N_CURVE_STATS), combo_curve (last - first rows)."""
     col_stats, acc_curve, combo_curve = _outputs_nb(cols, acc_start, combo_start, first, last)
     for ci in prange(first, last):
-        _combination_nb(ci, first, open_, high, low, close, funding, nights, entries, exits,
+        _combination_nb(ci, first, open_, high, low, close, funding, financing, entries, exits,
                         cols, accounts, tier_floor, tier_mmr, tier_cum, tier_maxlev,
                         fill_at_close, take_first, last_bar, funding_closed, acc_start,
                         combo_start, col_stats, acc_curve, combo_curve, fine_open, fine_high,
@@ -1029,7 +1028,7 @@ def sweep_nb(open_, high, low, close, funding, nights, entries, exits, cols, acc
 
 
 @njit(cache=True, nogil=True)
-def sweep_serial_nb(open_, high, low, close, funding, nights, entries, exits, cols, accounts,
+def sweep_serial_nb(open_, high, low, close, funding, financing, entries, exits, cols, accounts,
                     tier_floor, tier_mmr, tier_cum, tier_maxlev, fill_at_close, take_first,
                     last_bar, funding_closed, fine_open, fine_high, fine_low, fine_close,
                     fine_start, acc_start, combo_start, first, last):
@@ -1037,7 +1036,7 @@ def sweep_serial_nb(open_, high, low, close, funding, nights, entries, exits, co
     equal, and what a Dask worker's threads run side by side."""
     col_stats, acc_curve, combo_curve = _outputs_nb(cols, acc_start, combo_start, first, last)
     for ci in range(first, last):
-        _combination_nb(ci, first, open_, high, low, close, funding, nights, entries, exits,
+        _combination_nb(ci, first, open_, high, low, close, funding, financing, entries, exits,
                         cols, accounts, tier_floor, tier_mmr, tier_cum, tier_maxlev,
                         fill_at_close, take_first, last_bar, funding_closed, acc_start,
                         combo_start, col_stats, acc_curve, combo_curve, fine_open, fine_high,

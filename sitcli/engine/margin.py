@@ -142,3 +142,73 @@ def first_touch(side, open_, adverse, level):
     if reaches(side, adverse, level):
         return level
     return math.nan
+
+
+# --- other venues' rules (the calculator; the backtest kernel applies Binance's rule only) ---
+
+def bybit_liquidation_price(side, qty, entry, margin, floors, mmrs, cums):
+    """Bybit USDT contracts, isolated: maintenance is fixed at entry, on the position value
+    there (MM = q·E·mmr − deduction, the risk-limit tier of q·E), and
+        LP = E − s·(M − MM)/q
+    where M is the position's margin (initial margin plus any margin added)."""
+    j = tier_index(floors, qty * entry)
+    maintenance = qty * entry * mmrs[j] - cums[j]
+    return entry - side * (margin - maintenance) / qty
+
+
+def okx_liquidation_price(side, qty, entry, margin, floors, mmrs, fee_rate):
+    """OKX USDT-margined swaps, isolated: liquidated when the margin ratio
+    (M + PnL) / (q·P·(mmr + taker fee)) falls to 100%, the tier's rate applying to the whole
+    position (no deduction):  M + s·q·(P − E) = q·P·(mmr + fee), so
+        LP = (M − s·q·E) / (q·(mmr + fee) − s·q)
+    with the tier of the notional at LP (as Binance's rule, with amounts 0)."""
+    price = math.nan
+    n = len(floors)
+    for j in range(n):
+        candidate = (margin - side * qty * entry) / (qty * (mmrs[j] + fee_rate) - side * qty)
+        if j == 0:
+            price = candidate
+        upper = floors[j + 1] if j + 1 < n else math.inf
+        if floors[j] <= qty * candidate < upper:
+            price = candidate
+            break
+    if side > 0 and price <= 0.0:
+        return 0.0
+    return price
+
+
+def hyperliquid_mmr(max_leverage):
+    """Hyperliquid: the maintenance rate is half the initial margin rate at the tier's
+    maximum leverage (20x -> 2.5%)."""
+    return 0.5 / max_leverage
+
+
+def hyperliquid_liquidation_price(side, qty, entry, margin, floors, mmrs, cums):
+    """Hyperliquid, isolated: liquidated when equity M + s·q·(P − E) falls to the maintenance
+    margin q·P·mmr − deduction (deductions by the same recurrence as Binance's amounts), so
+    with one tier  LP = E − s·(M − q·E·mmr) / (q·(1 − s·mmr))  (the docs' liq_price = price −
+    side × margin_available / position_size / (1 − l × side), l = mmr): Binance's formula."""
+    return liquidation_price(side, qty, entry, margin, floors, mmrs, cums)
+
+
+def partial_liquidation_steps(side, qty, entry, margin, floors, mmrs, cums, threshold, fraction,
+                              max_steps):
+    """Hyperliquid's partial liquidation of an isolated position whose notional at the
+    trigger is above `threshold` (100,000 USDC): `fraction` (20%) of it is closed at the
+    liquidation price, the equity left stays behind the rest, and the rest gets a new
+    liquidation price; a position at or below the threshold is closed whole. Orders are
+    assumed to fill at the trigger price. Returns up to `max_steps` rows
+    (price, quantity closed, quantity left, margin left)."""
+    steps = []
+    q, e, m = qty, entry, margin
+    while q > 0.0 and len(steps) < max_steps:
+        lp = hyperliquid_liquidation_price(side, q, e, m, floors, mmrs, cums)
+        if not lp > 0.0:
+            break
+        equity = m + side * q * (lp - e)
+        closed = q * fraction if q * lp > threshold else q
+        q -= closed
+        # the position left is marked at the trigger price and carries the equity left
+        e, m = lp, equity
+        steps.append((lp, closed, q, equity))
+    return steps

@@ -92,9 +92,9 @@ def workload(n: int, n_symbols: int, n_combos: int, seed: int = 7, vol: float = 
     cums = np.array([[0.0, 50.0, 1300.0]])
     maxlevs = np.array([[125.0, 100.0, 50.0]])
     funding = np.full((n, n_symbols), 0.0003)
-    nights = np.zeros((n, n_symbols))
+    financing = np.zeros((n, n_symbols, 2))
     last_bar = np.full(n_symbols, n - 1, np.int64)
-    args = (open_, high, low, close, funding, nights, entries, exits, cols, accounts, floors,
+    args = (open_, high, low, close, funding, financing, entries, exits, cols, accounts, floors,
             mmrs, cums, maxlevs, False, False, last_bar, np.zeros((n, n_symbols)),
             *no_detail(n_symbols))
     acc_start = np.arange(k + 1, dtype=np.int64)
