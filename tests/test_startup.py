@@ -104,3 +104,29 @@ def test_default_path_imports_neither_vectorbt_nor_matplotlib(args, codes, tmp_p
     assert report["code"] in (*codes, None), proc.stderr[-2000:]
     loaded = sorted(set(DEFAULT_PATH_AVOIDS) & set(report["modules"]))
     assert not loaded, f"sitcli {' '.join(args)} imported {loaded}"
+
+
+def test_a_first_run_says_it_is_compiling(monkeypatch, capsys):
+    import sys
+
+    import sitcli.engine
+    from sitcli.cli.render import note_compiling
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    monkeypatch.setattr(sitcli.engine, "kernels_cached", lambda: False)
+    note_compiling()
+    assert "compiling sitcli's kernels, first run only" in capsys.readouterr().err
+    note_compiling(quiet=True)
+    monkeypatch.setattr(sitcli.engine, "kernels_cached", lambda: True)
+    note_compiling()
+    assert capsys.readouterr().err == ""
+
+
+def test_the_kernel_cache_is_found_after_a_run():
+    from sitcli.backtest import RunConfig, run_backtest
+    from sitcli.data.store import demo_store
+    from sitcli.engine import kernels_cached
+    from sitcli.events import load_events
+
+    run_backtest(RunConfig(["NVDA"]), demo_store(), load_events())
+    assert kernels_cached()

@@ -138,8 +138,10 @@ def backtest(
     if runs_asked > SWEEP_HINT_RUNS:
         note(f"{runs_asked:,} runs with full records: `sitcli sweep` takes the same arguments, uses "
              "every core and keeps only per-run summaries", quiet)
+    from sitcli.cli.render import note_compiling
     from sitcli.strategy import time_limit
 
+    note_compiling(quiet)
     with time_limit(strategy_timeout):
         if cfg.detail:
             from sitcli.detail import comparison, run_detailed

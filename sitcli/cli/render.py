@@ -92,6 +92,14 @@ def note(message: str, quiet: bool = False) -> None:
         print(message, file=sys.stderr)
 
 
+def note_compiling(quiet: bool = False) -> None:
+    """On a terminal, say why the first run after an install pauses."""
+    from sitcli.engine import kernels_cached
+
+    if not quiet and sys.stderr.isatty() and not kernels_cached():
+        note("compiling sitcli's kernels, first run only (about a minute)...")
+
+
 def emit(fmt: Format, payload: Mapping[str, Any], rows: Sequence[Mapping[str, Any]],
          columns: Sequence[str] | None = None, title: str | None = None) -> None:
     """One result: JSON gets the whole payload, CSV the rows, table the rows under a title."""

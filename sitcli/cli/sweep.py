@@ -62,8 +62,10 @@ def sweep(**opts) -> None:
     events = load_events(o.events_files)
     kwargs = dict(workers=o.workers, executor=o.executor, scheduler=o.scheduler,
                   chunk_size=o.chunk_size)
+    from sitcli.cli.render import note_compiling
     from sitcli.strategy import time_limit
 
+    note_compiling(o.quiet)
     with time_limit(o.strategy_timeout):
         if not o.quiet and sys.stderr.isatty():
             result = _with_progress(cfg, store, events, kwargs)
