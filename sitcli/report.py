@@ -172,11 +172,11 @@ def build_report(cfg: ReportConfig, store, events, now) -> Report:
 
     if cfg.leverage is not None:
         # the same check, and the same refusal, as `sitcli backtest --leverage`
+        from sitcli.tiers import venue_for
+
         for symbol in cfg.symbols:
-            instrument = inst_mod.instrument(symbol)
-            venue = inst_mod.venue(cfg.venue or instrument.venue, instrument.asset_class,
-                                   tier_table=instrument.tiers)
-            inst_mod.check_leverage(cfg.leverage, venue, cfg.allow_above_cap)
+            inst_mod.check_leverage(cfg.leverage, venue_for(symbol, cfg.venue),
+                                    cfg.allow_above_cap)
     if cfg.lookback_days < 30:
         raise BadInput(f"--lookback-days {cfg.lookback_days}: use at least 30")
     max_age = parse_duration(cfg.max_age) if cfg.max_age else None
