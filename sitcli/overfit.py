@@ -1,0 +1,199 @@
+"""Is a grid's winner skill or the best of many coin flips?
+
+- `probabilistic_sharpe`: the probability that the true Sharpe ratio exceeds a benchmark, given
+  the observed one, the sample length and the returns' skewness and kurtosis (Bailey and
+  López de Prado, 2012).
+- `deflated_sharpe`: the same with the benchmark set to the Sharpe ratio the best of N
+  unskilled trials is expected to reach, from the variance of the trials' Sharpe ratios
+  (Bailey and López de Prado, "The Deflated Sharpe Ratio", 2014).
+- `pbo`: the probability of backtest overfitting by combinatorially symmetric cross-validation
+  (Bailey, Borwein, López de Prado and Zhu, 2015): over every way of choosing half of S time
+  blocks as the in-sample part, how often the in-sample winner ranks in the bottom half
+  out of sample.
+
+Sharpe ratios here are per bar (not annualized); kurtosis is the plain fourth standardized
+moment (3 for a normal). Everything takes numpy arrays; nothing here knows about the engine.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from itertools import combinations
+
+import numpy as np
+
+EULER_GAMMA = 0.5772156649015329
+DEFAULT_BLOCKS = 16
+
+
+def _norm_cdf(x: float) -> float:
+    return 0.5 * math.erfc(-x / math.sqrt(2.0))
+
+
+def _norm_ppf(p: float) -> float:
+    from statistics import NormalDist
+
+    return NormalDist().inv_cdf(p)
+
+
+def moments(returns) -> tuple[float, float, float, int]:
+    """(Sharpe ratio per bar, skewness, kurtosis, number of returns) of one return series;
+    population moments, as in the papers. A flat series has Sharpe, skew 0 and kurtosis 3."""
+    r = np.asarray(returns, np.float64)
+    r = r[np.isfinite(r)]
+    n = len(r)
+    if n < 2:
+        return math.nan, math.nan, math.nan, n
+    mu = r.mean()
+    d = r - mu
+    var = (d * d).mean()
+    if var <= 0:
+        return 0.0, 0.0, 3.0, n
+    sd = math.sqrt(var)
+    return mu / sd, (d ** 3).mean() / sd ** 3, (d ** 4).mean() / var ** 2, n
+
+
+def probabilistic_sharpe(sr: float, n: int, skew: float = 0.0, kurt: float = 3.0,
+                         benchmark: float = 0.0) -> float:
+    """P(true SR > benchmark) = Φ((SR − SR*)·√(n − 1) / √(1 − γ3·SR + (γ4 − 1)/4·SR²))."""
+    if not (n > 1 and math.isfinite(sr)):
+        return math.nan
+    spread = 1.0 - skew * sr + (kurt - 1.0) / 4.0 * sr * sr
+    if spread <= 0:   # moments so extreme the normal approximation breaks down
+        return math.nan
+    return _norm_cdf((sr - benchmark) * math.sqrt(n - 1) / math.sqrt(spread))
+
+
+def expected_max_sharpe(n_trials: int, sr_variance: float) -> float:
+    """E[max of N unskilled trials' Sharpe ratios] ≈ √V·((1 − γ)·Φ⁻¹(1 − 1/N) + γ·Φ⁻¹(1 − 1/(N·e))),
+    γ the Euler–Mascheroni constant; 0 for a single trial."""
+    if n_trials <= 1 or not sr_variance > 0:
+        return 0.0
+    return math.sqrt(sr_variance) * ((1 - EULER_GAMMA) * _norm_ppf(1 - 1 / n_trials)
+                                     + EULER_GAMMA * _norm_ppf(1 - 1 / (n_trials * math.e)))
+
+
+def deflated_sharpe(sr: float, n: int, skew: float, kurt: float, n_trials: int,
+                    sr_variance: float) -> float:
+    """PSR against the Sharpe ratio the best of `n_trials` unskilled trials would show."""
+    return probabilistic_sharpe(sr, n, skew, kurt, expected_max_sharpe(n_trials, sr_variance))
+
+
+def block_sharpes(sums, sumsq, counts):
+    """Sharpe ratio per combination over any union of blocks, from per-block sums: returns a
+    function of a boolean block mask -> array of Sharpe ratios (one per combination).
+    `sums`, `sumsq`, `counts`: arrays (blocks, combinations) of Σr, Σr² and the number of r."""
+    sums, sumsq, counts = (np.asarray(a, np.float64) for a in (sums, sumsq, counts))
+
+    def sharpe(mask):
+        s, q, c = sums[mask].sum(0), sumsq[mask].sum(0), counts[mask].sum(0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mu = s / c
+            var = q / c - mu * mu
+            out = mu / np.sqrt(var)
+        # a combination that never moved in these blocks has no edge there
+        return np.where((c > 1) & (var > 1e-30), out, 0.0)
+
+    return sharpe
+
+
+def block_sums(returns, n_blocks: int = DEFAULT_BLOCKS):
+    """Per-block Σr, Σr² and counts of a (bars, combinations) return matrix, cut into
+    `n_blocks` contiguous blocks of (nearly) equal length. The summaries `pbo` needs, so a
+    sweep can keep them instead of the curves."""
+    r = np.asarray(returns, np.float64)
+    if r.ndim == 1:
+        r = r[:, None]
+    edges = np.linspace(0, len(r), n_blocks + 1).round().astype(int)
+    ok = np.isfinite(r)
+    z = np.where(ok, r, 0.0)
+    sums = np.add.reduceat(z, edges[:-1], axis=0)
+    sumsq = np.add.reduceat(z * z, edges[:-1], axis=0)
+    counts = np.add.reduceat(ok.astype(np.float64), edges[:-1], axis=0)
+    return sums, sumsq, counts
+
+
+@dataclass
+class PBO:
+    pbo: float              # share of splits whose in-sample winner is below the OOS median
+    logits: np.ndarray      # λ = log(ω / (1 − ω)) per split, ω the winner's relative OOS rank
+    splits: int
+    blocks: int
+    degradation: float      # slope of OOS on IS Sharpe of the winners (performance decay)
+
+
+def pbo(sums, sumsq, counts) -> PBO:
+    """Probability of backtest overfitting by CSCV from per-block summaries (see `block_sums`).
+
+    For every choice J of half the S blocks: the combination with the best in-sample (J) Sharpe
+    ratio is ranked among all combinations out of sample (the other half); ω = rank / (N + 1)
+    (rank 1 the worst), λ = logit ω; PBO is the share of splits with λ ≤ 0. Ties in the OOS
+    ranking take their average rank; an in-sample tie goes to the first combination.
+    """
+    sums = np.asarray(sums, np.float64)
+    n_blocks, n_combos = sums.shape
+    if n_blocks < 2 or n_blocks % 2:
+        raise ValueError(f"CSCV needs an even number of blocks >= 2, got {n_blocks}")
+    sharpe = block_sharpes(sums, sumsq, counts)
+    logits, pairs = [], []
+    for chosen in combinations(range(n_blocks), n_blocks // 2):
+        mask = np.zeros(n_blocks, bool)
+        mask[list(chosen)] = True
+        inside, outside = sharpe(mask), sharpe(~mask)
+        best = int(np.argmax(inside))
+        below = (outside < outside[best]).sum()
+        tied = (outside == outside[best]).sum()      # includes the winner itself
+        rank = below + (tied + 1) / 2.0
+        omega = rank / (n_combos + 1)
+        logits.append(math.log(omega / (1 - omega)))
+        pairs.append((inside[best], outside[best]))
+    logits = np.array(logits)
+    is_, oos = np.array(pairs).T
+    slope = float(np.polyfit(is_, oos, 1)[0]) if np.ptp(is_) > 0 else math.nan
+    return PBO(float((logits <= 0).mean()), logits, len(logits), n_blocks, slope)
+
+
+def grid_statistics(returns, winner: int, n_blocks: int = DEFAULT_BLOCKS) -> dict:
+    """Overfitting statistics of a ranked grid: `returns` (bars, combinations) per-bar returns
+    of every combination tried, `winner` the column the ranking put first."""
+    r = np.asarray(returns, np.float64)
+    if r.ndim == 1:
+        r = r[:, None]
+    stats = [moments(r[:, k]) for k in range(r.shape[1])]
+    return statistics_from_moments(stats, winner, *block_sums(r, n_blocks))
+
+
+def statistics_from_moments(stats, winner: int, sums, sumsq, counts) -> dict:
+    """As `grid_statistics`, from per-combination (SR, skew, kurt, n) and per-block sums."""
+    srs = np.array([s[0] for s in stats], np.float64)
+    finite = srs[np.isfinite(srs)]
+    n_trials = len(stats)
+    variance = float(finite.var(ddof=1)) if len(finite) > 1 else 0.0
+    sr, skew, kurt, n = stats[winner]
+    out = {
+        "trials": n_trials,
+        "sharpe_per_bar": sr,
+        "skew": skew,
+        "kurtosis": kurt,
+        "bars": n,
+        "sharpe_variance": variance,
+        "expected_max_sharpe": expected_max_sharpe(n_trials, variance),
+        "psr": probabilistic_sharpe(sr, n, skew, kurt),
+        "dsr": deflated_sharpe(sr, n, skew, kurt, n_trials, variance),
+        "pbo": math.nan,
+        "pbo_blocks": int(np.asarray(sums).shape[0]),
+        "pbo_splits": 0,
+    }
+    if n_trials >= 2 and np.asarray(counts).sum(1).min() > 0:
+        result = pbo(sums, sumsq, counts)
+        out.update(pbo=result.pbo, pbo_splits=result.splits,
+                   oos_degradation=result.degradation)
+    return out
+
+
+MEANING = ("PSR: chance the winner's true Sharpe is above 0; DSR: the same after allowing for "
+           "the {trials} combinations tried (below 0.95 the winner is not distinguishable from the "
+           "luckiest of {trials} coin flips); PBO: share of half/half splits of {blocks} time "
+           "blocks where the in-sample winner ranked in the bottom half out of sample (near 0.5 "
+           "or above: the ranking does not carry over).")
