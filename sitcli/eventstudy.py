@@ -203,10 +203,11 @@ def study_bars(bars: pd.DataFrame, open_times, events: pd.DataFrame, window: Win
     }
 
 
-def relevant_events(events: pd.DataFrame, asset_class: str) -> pd.DataFrame:
+def relevant_events(events: pd.DataFrame, symbol: str) -> pd.DataFrame:
+    """The events about `symbol` (named, or reaching its asset class: `sitcli.events.about`)."""
     from sitcli.events import filter_events
 
-    return filter_events(events, asset_class=asset_class)
+    return filter_events(events, symbol=symbol)
 
 
 def run_study(store, symbols: list[str], events: pd.DataFrame, window: Window,
@@ -237,7 +238,7 @@ def run_study(store, symbols: list[str], events: pd.DataFrame, window: Window,
         inst = instruments.instrument(symbol)
         bars = read_bars(store, symbol, timeframe)
         opens, _closes = bar_times(bars.index, inst, timeframe)
-        mine = relevant_events(events, inst.asset_class)
+        mine = relevant_events(events, symbol)
         meta = bars.attrs.get("sitcli", {})
         result = study_bars(bars, opens, mine, window, leverages, gain)
         out[symbol] = {"asset_class": inst.asset_class, "calendar": inst.calendar,
@@ -245,8 +246,8 @@ def run_study(store, symbols: list[str], events: pd.DataFrame, window: Window,
                        "bars": len(bars), "first": bars.index[0], "last": bars.index[-1], **result}
     if sum(r["events_relevant"] for r in out.values()) == 0:
         classes = ", ".join(sorted({r["asset_class"] for r in out.values()}))
-        raise BadInput(f"no events match {_describe(filters)} for asset class(es) {classes} of "
-                       f"{', '.join(names)}; pick another --category or symbol")
+        raise BadInput(f"no events match {_describe(filters)} about {', '.join(names)} (by name, "
+                       f"or reaching asset class(es) {classes}); pick another --category or symbol")
     if sum(r["events_used"] for r in out.values()) == 0:
         span = "; ".join(f"{s} {r['first']:%Y-%m-%d}..{r['last']:%Y-%m-%d}" for s, r in out.items())
         raise DataMissing(f"no matching event falls inside the data with {-window.pre} bar(s) "

@@ -438,8 +438,8 @@ def test_plot_needs_out(cli):
 
 def test_bad_events_file_exits_2(cli, tmp_path):
     bad = tmp_path / "mine.csv"
-    bad.write_text("time,title,category,direction,status,asset_classes,source\n"
-                   "2024-05-01T00:00:00Z,x,test,1,maybe,equity,me\n")
+    bad.write_text("time,title,category,direction,status,asset_classes,symbols,reach,source\n"
+                   "2024-05-01T00:00:00Z,x,test,1,maybe,equity,NVDA,symbols,me\n")
     proc = cli("backtest", "--demo", "--symbols", "NVDA", "--events", bad)
     assert_one_line_error(proc, 2, "mine.csv", "line 2", "status")
 

@@ -16,14 +16,16 @@ events_app = typer.Typer(help="The catalyst calendar and event studies around it
 
 EventsOpt = Annotated[Optional[list[Path]], typer.Option(
     "--events", help="Extra catalyst CSV with the built-in's header "
-                     "(time,title,category,direction,status,asset_classes,source); repeatable.")]
+                     "(time,title,category,direction,status,asset_classes,symbols,reach,source); "
+                     "symbols names the tickers an event is about, reach is symbols (only them) "
+                     "or asset_class (also every instrument of its asset classes); repeatable.")]
 SinceOpt = Annotated[Optional[str], typer.Option(
     "--since", help="Only events at or after this date, YYYY-MM-DD (UTC).")]
 CategoryOpt = Annotated[Optional[str], typer.Option(
     "--category", "-c", help="Only events of this category (comma-separated for several), "
                              "e.g. earnings, model-launch, export-control.")]
 
-LIST_COLUMNS = ("time", "status", "direction", "category", "asset_classes", "title", "source")
+LIST_COLUMNS = ("time", "status", "direction", "category", "about", "title", "source")
 
 
 def _load(events_files, since, category, asset_class=None):
@@ -31,6 +33,13 @@ def _load(events_files, since, category, asset_class=None):
 
     frame = load_events(events_files)
     return frame, filter_events(frame, since=since, category=category, asset_class=asset_class)
+
+
+def _about_words(row) -> str:
+    """NVDA;AMD, or `all equity;index` (plus any named symbols) for an asset-class reach."""
+    if row["reach"] == "symbols":
+        return row["symbols"]
+    return ";".join(filter(None, [row["symbols"], f"all {row['asset_classes']}"]))
 
 
 def _iso(ts) -> str:
@@ -71,7 +80,8 @@ def list_events(
         print_csv(records, COLUMNS)
     else:
         shown = [{**r, "time": r["time"][:16].replace("T", " "),
-                  "direction": {1: "up", -1: "down", 0: "-"}[r["direction"]]} for r in records]
+                  "direction": {1: "up", -1: "down", 0: "-"}[r["direction"]],
+                  "about": _about_words(r)} for r in records]
         _print_text_table(shown, LIST_COLUMNS,
                           title=f"Catalyst calendar: {len(records)} of {len(frame)} events (UTC)")
     if not records:
@@ -174,7 +184,7 @@ def study(
 def _summary_rows(result: dict, gain_pct: float) -> list[dict]:
     syms = result["symbols"]
     rows = [
-        {"stat": "events listing the asset class", **{s: r["events_relevant"] for s, r in syms.items()}},
+        {"stat": "events about the symbol", **{s: r["events_relevant"] for s, r in syms.items()}},
         {"stat": "events used", **{s: r["events_used"] for s, r in syms.items()}},
         {"stat": "skipped: outside the data", **{s: r["skipped"]["outside_data"] for s, r in syms.items()}},
         {"stat": "skipped: window outside the data",
