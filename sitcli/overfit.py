@@ -197,3 +197,31 @@ MEANING = ("PSR: chance the winner's true Sharpe is above 0; DSR: the same after
            "luckiest of {trials} coin flips); PBO: share of half/half splits of {blocks} time "
            "blocks where the in-sample winner ranked in the bottom half out of sample (near 0.5 "
            "or above: the ranking does not carry over).")
+
+
+def combination_returns(result) -> np.ndarray:
+    """(bars, combinations) per-bar returns of a backtest grid's combinations over all symbols
+    (`Result.combo_curve`); bars where a curve is flat at zero or missing are NaN."""
+    eq = result.equity_frame().ffill()
+    curves = np.column_stack([result.combo_curve(ci, eq)[1].to_numpy(np.float64)
+                              for ci in range(len(result.combos))])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = curves[1:] / curves[:-1] - 1.0
+    r[~np.isfinite(r)] = np.nan
+    return r
+
+
+def result_statistics(result, winner: int, n_blocks: int = DEFAULT_BLOCKS) -> dict:
+    """Overfitting statistics of a backtest grid whose ranking put combination `winner` first."""
+    r = combination_returns(result)
+    blocks = min(n_blocks, 2 * (len(r) // 4))    # at least two bars a block, an even count
+    if len(result.combos) < 2 or blocks < 2:
+        return {"trials": len(result.combos), "note": "needs at least 2 combinations and 4 bars"}
+    out = grid_statistics(r, winner, blocks)
+    out["winner"] = result.combo_label(winner)
+    return out
+
+
+def describe(stats: dict) -> str:
+    """One sentence on what the statistics say."""
+    return MEANING.format(trials=stats["trials"], blocks=stats.get("pbo_blocks", DEFAULT_BLOCKS))

@@ -143,17 +143,22 @@ class Result:
         any_24_7 = any(leg.instrument.is_24_7 for leg in self.legs)   # then the union has weekends
         rows = []
         for ci in range(len(self.combos)):
-            members = [r for r, run in enumerate(self.runs) if run.combo == ci]
-            if self.shared:
-                curve, cash = eq.iloc[:, ci], self.cfg.cash
-            else:
-                curve = eq.iloc[:, [self.runs[r].account for r in members]].sum(axis=1)
-                cash = self.cfg.cash * len(members)
+            members, curve, cash = self.combo_curve(ci, eq)
             row = {"label": self.combo_label(ci) or "all symbols", "symbol": "ALL",
                    **{k: self.combos[ci][k] for k in self.grid_keys}}
             row.update(self._metrics(curve, members, any_24_7, cash))
             rows.append(row)
         return rows
+
+    def combo_curve(self, ci: int, eq=None):
+        """(runs, equity curve, starting cash) of combination `ci` over all symbols: the shared
+        account, or the sum of the symbols' separate accounts. `eq`: equity_frame().ffill()."""
+        eq = self.equity_frame().ffill() if eq is None else eq
+        members = [r for r, run in enumerate(self.runs) if run.combo == ci]
+        if self.shared:
+            return members, eq.iloc[:, ci], self.cfg.cash
+        return (members, eq.iloc[:, [self.runs[r].account for r in members]].sum(axis=1),
+                self.cfg.cash * len(members))
 
     def _leverages(self, leg: int):
         """The leverage a symbol ran at: one number, or the sorted list a grid swept."""

@@ -4,6 +4,7 @@ full-sample mean equal, and one planted edge."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -142,3 +143,34 @@ def test_block_sums_keep_only_summaries():
     sums, sumsq, counts = block_sums(r, 3)
     assert sums.tolist() == [[2, 4], [10, 12], [18, 20]]
     assert sumsq[0].tolist() == [0 + 4, 1 + 9] and counts.tolist() == [[2, 2]] * 3
+
+
+def test_backtest_grid_prints_and_returns_the_winners_overfitting_statistics(cli):
+    args = ("backtest", "catalyst_momentum", "--demo", "--symbols", "NVDA,AMD", "--venue",
+            "cfd-offshore", "--grid", "leverage=5,20", "--grid", "hold=1,3,5")
+    doc = json.loads(cli(*args, "--format", "json", check_code=0).stdout)
+    stats = doc["overfitting"]
+    best = max(doc["aggregate"], key=lambda row: row["total_return_pct"])   # --rank-by default
+    assert stats["trials"] == 6 and stats["winner"] == best["label"]
+    assert 0 <= stats["dsr"] <= stats["psr"] <= 1 and 0 <= stats["pbo"] <= 1
+    assert stats["pbo_splits"] == math.comb(16, 8)
+    table = cli(*args, check_code=0).stdout
+    assert "Overfitting of the ranking's winner" in table and "DSR" in table
+    assert "luckiest of 6 coin flips" in table
+
+
+def test_result_statistics_winner_is_the_ranked_combination():
+    from sitcli.backtest import RunConfig, run_backtest
+    from sitcli.data.store import demo_store
+    from sitcli.events import load_events
+    from sitcli.overfit import combination_returns, result_statistics
+
+    cfg = RunConfig(["NVDA"], venue="cfd-offshore", grid={"hold": ["1", "3", "5"]})
+    result = run_backtest(cfg, demo_store(), load_events())
+    r = combination_returns(result)
+    assert r.shape == (len(result.index) - 1, 3)
+    # one symbol, own account: the combination's returns are its equity curve's
+    eq = result.equity[:, 2]
+    assert np.allclose(r[:, 2], eq[1:] / eq[:-1] - 1, equal_nan=True)
+    stats = result_statistics(result, winner=2)
+    assert stats["winner"] == "hold=5" and stats["sharpe_per_bar"] == moments(r[:, 2])[0]

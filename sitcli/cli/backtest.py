@@ -127,6 +127,7 @@ def backtest(
                "liquidations": result.liquidations_frame().to_dict("records")}
     if cfg.grid:
         payload["ranking"] = [row["label"] for row in _ranked(runs, rank_by)]
+        payload["overfitting"] = overfitting(result, combos, rank_by)
     if out is not None:
         write_outputs(out, result, payload, plot)
     if result.synthetic and fmt != Format.json:
@@ -142,12 +143,41 @@ def backtest(
         print_csv(_ranked(runs, rank_by) if cfg.grid else runs, keys)
     else:
         _print_tables(result, runs, combos, assumptions, rank_by, top)
+        if cfg.grid:
+            print_overfitting(payload["overfitting"])
     if out is not None:
         note(f"wrote {', '.join(OUT_FILES + (PLOT_FILES if plot else ()))} to {out}", quiet)
 
 
 OUT_FILES = ("trades.csv", "equity.csv", "liquidations.csv", "summary.json")
 PLOT_FILES = ("equity.png", "report.html")
+
+
+# --- overfitting statistics under a ranked grid (logic in sitcli.overfit) ---------------------
+
+def overfitting(result, combos: list[dict], rank_by: str) -> dict:
+    """DSR and PBO of the combination the ranking puts first."""
+    from sitcli.overfit import result_statistics
+
+    labels = [result.combo_label(ci) for ci in range(len(result.combos))]
+    return result_statistics(result, labels.index(_ranked(combos, rank_by)[0]["label"]))
+
+
+def print_overfitting(stats: dict) -> None:
+    from sitcli.cli.render import print_pairs
+    from sitcli.overfit import describe
+
+    if "dsr" not in stats:
+        typer.echo(f"Overfitting statistics: {stats.get('note', 'not available')}")
+        return
+    print_pairs({"winner": stats["winner"], "combinations tried": stats["trials"],
+                 "Sharpe per bar": f"{stats['sharpe_per_bar']:.4f} (best of {stats['trials']} would "
+                                   f"reach {stats['expected_max_sharpe']:.4f} by luck)",
+                 "PSR": f"{stats['psr']:.3f}", "DSR": f"{stats['dsr']:.3f}",
+                 "PBO": f"{stats['pbo']:.3f} ({stats['pbo_splits']:,} splits of "
+                        f"{stats['pbo_blocks']} blocks)"},
+                title="Overfitting of the ranking's winner")
+    typer.echo(describe(stats))
 
 
 def _stat_row(row: dict) -> dict:
