@@ -19,6 +19,7 @@ from sitcli.cli.options import (
     StartOpt,
     parse_pairs,
 )
+from sitcli.cli.walkforward import AnchoredOpt, OosOpt, OosStartOpt, TestOpt, TrainOpt, WalkOpt
 
 DEMO_SYMBOLS = "NVDA,AMD,TSM,^NDX,RENDER/USDT,SIT"
 
@@ -66,6 +67,12 @@ def backtest(
     rank_by: Annotated[str, typer.Option(
         "--rank-by", help="Metric that orders the grid's runs.")] = "total_return_pct",
     top: Annotated[int, typer.Option("--top", help="Rows of the ranking to print.")] = 20,
+    oos: OosOpt = None,
+    oos_start: OosStartOpt = None,
+    walk_forward: WalkOpt = None,
+    wf_train: TrainOpt = None,
+    wf_test: TestOpt = None,
+    wf_anchored: AnchoredOpt = False,
     account: Annotated[str, typer.Option(
         "--account", help="isolated: one account per symbol; shared: one account for all.")]
         = "isolated",
@@ -113,6 +120,12 @@ def backtest(
     if plot and out is None:
         raise BadInput("--plot writes equity.png and report.html into --out DIR; add --out")
     cfg, store = run_config(locals())
+    from sitcli.cli import walkforward as wf_cli
+
+    if wf_cli.asked(type("Options", (), locals())):    # --oos / --walk-forward (issue 15)
+        wf_cli.run(type("Options", (), locals()), cfg, store, load_events(events_files),
+                   summaries=False, out=out)
+        return
     runs_asked = len(cfg.symbols) * math.prod(len(v) for v in cfg.grid.values())
     if runs_asked > SWEEP_HINT_RUNS:
         note(f"{runs_asked:,} runs with full records: `sitcli sweep` takes the same arguments, uses "

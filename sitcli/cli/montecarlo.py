@@ -11,7 +11,9 @@ from typing import Annotated
 
 import typer
 
-NOT_HERE = ("out", "plot", "rank_by", "top")    # backtest options with no meaning here
+# backtest options with no meaning here
+NOT_HERE = ("out", "plot", "rank_by", "top", "oos", "oos_start", "walk_forward", "wf_train",
+            "wf_test", "wf_anchored")
 
 
 def _own_options(

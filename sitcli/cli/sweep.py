@@ -58,6 +58,14 @@ def sweep(**opts) -> None:
     events = load_events(o.events_files)
     kwargs = dict(workers=o.workers, executor=o.executor, scheduler=o.scheduler,
                   chunk_size=o.chunk_size)
+    from sitcli.cli import walkforward as wf_cli
+
+    if wf_cli.asked(o):      # --oos / --walk-forward (issue 15): pick on the summaries kernel
+        if o.out is not None:
+            raise BadInput("--out with --oos/--walk-forward: use `sitcli backtest --grid ... "
+                           "--walk-forward N --out DIR` for the stitched curve and trades")
+        wf_cli.run(o, cfg, store, events, summaries=True, sweep_kwargs=kwargs)
+        return
     if not o.quiet and sys.stderr.isatty():
         result = _with_progress(cfg, store, events, kwargs)
     else:
