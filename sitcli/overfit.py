@@ -225,3 +225,47 @@ def result_statistics(result, winner: int, n_blocks: int = DEFAULT_BLOCKS) -> di
 def describe(stats: dict) -> str:
     """One sentence on what the statistics say."""
     return MEANING.format(trials=stats["trials"], blocks=stats.get("pbo_blocks", DEFAULT_BLOCKS))
+
+
+def sweep_statistics(sweep, winner: int, store, events, n_blocks: int = DEFAULT_BLOCKS,
+                     sweep_kwargs=None) -> dict:
+    """Overfitting statistics of a sweep's winner without any curve in memory.
+
+    The trials' Sharpe ratios come from the sweep's streamed sums (Σr, Σr², n per combination);
+    the per-block sums PBO needs from the same sweep run on each of `n_blocks` consecutive
+    windows of the bars (each window starts flat with the starting cash, so a trade crossing a
+    block edge is cut there); the winner's skewness and kurtosis from one full-record run of
+    the winner alone.
+    """
+    from dataclasses import replace
+
+    from sitcli.backtest import run_backtest
+    from sitcli.engine.kernel import C_N, C_SUM, C_SUM_SQ
+    from sitcli.errors import DataMissing
+    from sitcli.sweep import run_sweep
+    from sitcli.walkforward import _grid_values
+
+    cfg, combos, index = sweep.cfg, sweep.prep.combos, sweep.prep.index
+    n_blocks = min(n_blocks, 2 * (len(index) // 8))     # blocks of at least 4 bars, even count
+    if len(combos) < 2 or n_blocks < 2:
+        return {"trials": len(combos), "note": "needs at least 2 combinations and 16 bars"}
+    edges = np.linspace(0, len(index), n_blocks + 1).round().astype(int)
+    block = np.zeros((3, n_blocks, len(combos)))
+    for b in range(n_blocks):
+        span = replace(cfg, start=index[edges[b]].isoformat(), end=index[edges[b + 1] - 1].isoformat())
+        try:
+            part = run_sweep(span, store, events, **(sweep_kwargs or {}))
+        except DataMissing as exc:
+            return {"trials": len(combos), "note": f"block {b + 1} of {n_blocks}: {exc}"}
+        block[:, b] = part.combo_curve[:, [C_SUM, C_SUM_SQ, C_N]].T
+    c = sweep.combo_curve
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = c[:, C_SUM] / c[:, C_N]
+        srs = mean / np.sqrt(c[:, C_SUM_SQ] / c[:, C_N] - mean * mean)
+    alone = run_backtest(replace(cfg, grid=_grid_values(cfg.grid, combos[winner])), store, events)
+    stats = [(float(sr), math.nan, math.nan, int(n)) for sr, n in zip(srs, c[:, C_N], strict=True)]
+    stats[winner] = moments(combination_returns(alone)[:, 0])
+    out = statistics_from_moments(stats, winner, *block)
+    out["winner"] = sweep.combo_label(winner)
+    out["blocks_restart"] = True
+    return out

@@ -174,3 +174,33 @@ def test_result_statistics_winner_is_the_ranked_combination():
     assert np.allclose(r[:, 2], eq[1:] / eq[:-1] - 1, equal_nan=True)
     stats = result_statistics(result, winner=2)
     assert stats["winner"] == "hold=5" and stats["sharpe_per_bar"] == moments(r[:, 2])[0]
+
+
+def test_sweep_statistics_match_full_records_block_by_block():
+    """The summaries-only route (sweep sums per block, no curves) gives the same per-block
+    sums and Sharpe ratios as full-record backtests of the same windows."""
+    from dataclasses import replace
+
+    from sitcli.backtest import RunConfig, run_backtest
+    from sitcli.data.store import demo_store
+    from sitcli.events import load_events
+    from sitcli.overfit import combination_returns, pbo, sweep_statistics
+    from sitcli.sweep import run_sweep
+
+    store, events = demo_store(), load_events()
+    cfg = RunConfig(["NVDA"], venue="cfd-offshore", grid={"leverage": ["2", "5"], "hold": ["1", "3"]})
+    sweep = run_sweep(cfg, store, events, workers=1)
+    stats = sweep_statistics(sweep, 0, store, events, n_blocks=4, sweep_kwargs={"workers": 1})
+    index = sweep.prep.index
+    edges = np.linspace(0, len(index), 5).round().astype(int)
+    sums, sumsq, counts = np.zeros((4, 4)), np.zeros((4, 4)), np.zeros((4, 4))
+    for b in range(4):
+        part = run_backtest(replace(cfg, start=index[edges[b]].isoformat(),
+                                    end=index[edges[b + 1] - 1].isoformat()), store, events)
+        r = combination_returns(part)
+        ok = np.isfinite(r)
+        sums[b], sumsq[b], counts[b] = np.where(ok, r, 0).sum(0), np.where(ok, r * r, 0).sum(0), ok.sum(0)
+    assert stats["pbo"] == pbo(sums, sumsq, counts).pbo and stats["pbo_blocks"] == 4
+    full = combination_returns(run_backtest(cfg, store, events))
+    assert stats["sharpe_per_bar"] == pytest.approx(moments(full[:, 0])[0], rel=1e-9)
+    assert stats["trials"] == 4 and stats["winner"] == "leverage=2.0 hold=1"

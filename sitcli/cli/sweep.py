@@ -74,6 +74,11 @@ def sweep(**opts) -> None:
     rows = _ranked(result.combo_rows(), o.rank_by)
     keys = ["combination", *cfg.grid, *STAT_TITLES]
     payload = _payload(result, rows)
+    if cfg.grid and result.complete and rows:   # overfitting of the winner (issue 15)
+        from sitcli.overfit import sweep_statistics
+
+        payload["overfitting"] = sweep_statistics(result, rows[0]["combination"], store, events,
+                                                  sweep_kwargs=kwargs)
     if o.out is not None:
         _write(o.out, payload, rows, keys)
     if result.synthetic and o.fmt != Format.json:
@@ -88,6 +93,10 @@ def sweep(**opts) -> None:
         print_csv(rows, keys)
     else:
         _print_tables(result, rows, o.rank_by, o.top)
+        if "overfitting" in payload:
+            from sitcli.cli.backtest import print_overfitting
+
+            print_overfitting(payload["overfitting"])
     if o.out is not None:
         note(f"wrote {len(rows)} combinations to {o.out}", o.quiet)
     if not result.complete:
