@@ -99,12 +99,13 @@ def _print(payload: dict, rank_by: str) -> None:
     from sitcli.cli.backtest import STAT_TITLES
     from sitcli.cli.render import print_table
 
-    keys = ("total_return_pct", "sharpe", "max_drawdown_pct", "trades", "liquidations")
+    short = {"total_return_pct": "return %", "sharpe": "Sharpe", "max_drawdown_pct": "max DD %",
+             "trades": "trades", "liquidations": "liquidations"}
 
     def row(name, span, chosen, stats):
-        return {"part": name, "dates": f"{span[0][:10]}..{span[1][:10]}",
+        return {"part": name, "from": span[0][:10], "to": span[1][:10],
                 "chosen": " ".join(f"{k}={v}" for k, v in chosen.items()),
-                **{STAT_TITLES[k]: stats.get(k) for k in keys}}
+                **{title: stats.get(k) for k, title in short.items()}}
 
     if payload["test"] == "out-of-sample":
         w = payload["window"]
