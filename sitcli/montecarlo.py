@@ -98,6 +98,9 @@ def _trade_equity(equity, size, r, protection):
 @njit(cache=True)
 def _path(order, returns, hold, slot, liq, cash, size, protection, ruin_at, topup, out):
     equity, peak, worst, t = cash, cash, 0.0, 0.0
+    horizon = 0.0
+    for k in order:
+        horizon += slot[k]
     ruin_day = np.inf
     ruins, liqs, injected = 0, 0, 0.0
     for k in order:
@@ -112,19 +115,19 @@ def _path(order, returns, hold, slot, liq, cash, size, protection, ruin_at, topu
             if ruin_day == np.inf:
                 ruin_day = t + hold[k]
             if not topup:
-                t += hold[k]
                 break
             injected += cash - equity
             equity, peak = cash, cash
         t += slot[k]
     out[FINAL], out[DRAWDOWN], out[RUIN_DAY] = equity, worst, ruin_day
-    out[RUINS], out[LIQS], out[INJECTED], out[DAYS] = ruins, liqs, injected, t
+    out[RUINS], out[LIQS], out[INJECTED], out[DAYS] = ruins, liqs, injected, horizon
 
 
 @njit(cache=True, parallel=True)
 def paths_nb(idx, returns, hold, slot, liq, cash, size, protection, ruin_at, topup):
     """One row of (final equity, max drawdown, first ruin day, ruins, liquidations, capital
-    injected, days) per path; paths run in parallel on every core."""
+    injected, days drawn) per path; paths run in parallel on every core. A path stopped by ruin
+    still counts the days it drew: rates per year are over the same span for every path."""
     out = np.empty((idx.shape[0], 7))
     for p in prange(idx.shape[0]):
         _path(idx[p], returns, hold, slot, liq, cash, size, protection, ruin_at, topup, out[p])
@@ -205,7 +208,8 @@ def summarize(sample, out, method, block, seed, on_ruin, ruin_level) -> dict:
         "ruin_probability": {k: float((ruin_day <= d).mean()) for k, d in RUIN_HORIZONS.items()}
         | {"any": float(ruined.mean())},
         "days_to_ruin": _pcts(ruin_day[ruined]),
-        # pooled over every path's lifetime: a path stopped on day 7 does not count as 52/year
+        # pooled over the span every path drew (stopped paths included): one liquidation on
+        # day 0 of a path that then stops is one over that span, not one per zero years
         "liquidations_per_year": float(out[:, LIQS].sum() / years.sum()),
     }
     if on_ruin == "topup":

@@ -185,7 +185,9 @@ def statistics_from_moments(stats, winner: int, sums, sumsq, counts) -> dict:
         "pbo_blocks": int(np.asarray(sums).shape[0]),
         "pbo_splits": 0,
     }
-    if n_trials >= 2 and np.asarray(counts).sum(1).min() > 0:
+    if len(finite) and np.ptp(finite) == 0:
+        out["note"] = "every combination has the same Sharpe ratio (no trades?): nothing to rank"
+    elif n_trials >= 2 and np.asarray(counts).sum(1).min() > 0:
         result = pbo(sums, sumsq, counts)
         out.update(pbo=result.pbo, pbo_splits=result.splits,
                    oos_degradation=result.degradation)

@@ -204,3 +204,9 @@ def test_sweep_statistics_match_full_records_block_by_block():
     full = combination_returns(run_backtest(cfg, store, events))
     assert stats["sharpe_per_bar"] == pytest.approx(moments(full[:, 0])[0], rel=1e-9)
     assert stats["trials"] == 4 and stats["winner"] == "leverage=2.0 hold=1"
+
+
+def test_identical_combinations_have_nothing_to_rank():
+    # a grid where nothing traded: every Sharpe is 0, every split a tie; PBO is not 1, it is moot
+    stats = grid_statistics(np.zeros((64, 5)), winner=0, n_blocks=4)
+    assert math.isnan(stats["pbo"]) and "same Sharpe ratio" in stats["note"]

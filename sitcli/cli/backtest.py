@@ -180,7 +180,7 @@ def print_overfitting(stats: dict) -> None:
     from sitcli.cli.render import print_pairs
     from sitcli.overfit import describe
 
-    if "dsr" not in stats:
+    if "dsr" not in stats or math.isnan(stats["pbo"]):
         typer.echo(f"Overfitting statistics: {stats.get('note', 'not available')}")
         return
     print_pairs({"winner": stats["winner"], "combinations tried": stats["trials"],
