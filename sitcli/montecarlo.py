@@ -191,6 +191,7 @@ def _pcts(x) -> dict:
 
 def summarize(sample, out, method, block, seed, on_ruin, ruin_level) -> dict:
     cash = sample.cash
+    own = replay(sample, ruin_level, "stop")
     years = np.maximum(out[:, DAYS], 1e-9) / DAYS_PER_YEAR
     ruin_day = out[:, RUIN_DAY]
     ruined = np.isfinite(ruin_day)
@@ -202,7 +203,10 @@ def summarize(sample, out, method, block, seed, on_ruin, ruin_level) -> dict:
         "history": {"trades": len(sample.returns),
                     "liquidations": int(sample.liquidated.sum()),
                     "years": float(sample.slot_days.sum() / DAYS_PER_YEAR),
-                    "final_equity": float(replay(sample, ruin_level, on_ruin)[FINAL])},
+                    "final_equity": float(own[FINAL]),
+                    # the engine stops trading an account it wiped out, so a ruined history
+                    # holds only the trades up to its ruin: the redraws can use no others
+                    "ruined": bool(np.isfinite(own[RUIN_DAY]))},
         "final_equity": _pcts(out[:, FINAL]),
         "max_drawdown_pct": _pcts(100 * out[:, DRAWDOWN]),
         "ruin_probability": {k: float((ruin_day <= d).mean()) for k, d in RUIN_HORIZONS.items()}

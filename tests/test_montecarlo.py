@@ -55,7 +55,9 @@ def test_replay_by_hand_with_a_liquidation_that_stops_the_path():
     row = replay(s, ruin_level=0.01)
     assert row[FINAL] == 0.0 and row[RUINS] == 1
     assert row[DRAWDOWN] == pytest.approx(-1.0)
-    assert simulate(s, paths=1, seed=0)["history"]["final_equity"] == 0.0
+    history = simulate(s, paths=1, seed=0)["history"]
+    assert history["final_equity"] == 0.0 and history["ruined"]
+    assert not simulate(sample([0.1, -0.2]), paths=1)["history"]["ruined"]
 
 
 def test_topup_refills_to_the_starting_cash_and_counts_the_capital():
@@ -150,3 +152,7 @@ def test_montecarlo_command_json(cli):
     assert not math.isnan(runs["NVDA leverage=5.0"]["final_equity"]["median"])
     table = cli("montecarlo", "--demo", "--symbols", "NVDA", "--paths", "500", check_code=0)
     assert "ruin within 12 months" in table.stdout and "synthetic" in table.stdout.lower()
+    # NVDA at 20x on the demo is wiped out by its second trade: the table says so
+    wiped = cli("montecarlo", "--demo", "--symbols", "NVDA", "--venue", "cfd-offshore",
+                "--leverage", "20", "--paths", "100", check_code=0).stdout
+    assert "the backtest itself was ruined" in wiped

@@ -155,6 +155,10 @@ def _print_tables(result, runs, kwargs) -> None:
     empty = [r["label"] for r in runs if not r["paths"]]
     if empty:
         typer.echo(f"no trades to redraw: {', '.join(empty)}")
+    for r in shown:
+        if r["history"]["ruined"]:
+            typer.echo(f"warning: {r['label']}: the backtest itself was ruined; its "
+                       f"{r['trades']} trade(s) up to then are all the redraws can use")
 
 
 def _signature() -> inspect.Signature:
