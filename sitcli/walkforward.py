@@ -112,7 +112,7 @@ def pick(cfg, store, events, span, rank, summaries: bool = False, sweep_kwargs=N
         result = run_backtest(_window_cfg(cfg, span), store, events)
         rows, combos = result.combo_stats(), result.combos
     best = rank(rows)[0]
-    labels = [" ".join(f"{k}={c[k]}" for k in cfg.grid) or "all symbols" for c in combos]
+    labels = [result.combo_label(ci) or "all symbols" for ci in range(len(combos))]
     ci = labels.index(best["label"])
     return _grid_values(cfg.grid, combos[ci]), best, len(rows)
 
