@@ -44,31 +44,84 @@ class TradeSample:
     cash: float
     size: float
     protection: bool         # negative balance protection: the account never goes below 0
+    restarts: int = 0        # times the backtest was started again after wiping the account out
 
 
 def samples_from_result(result) -> list[TradeSample]:
-    """One TradeSample per run (symbol x combination) of an isolated-account backtest."""
-    from sitcli.engine.records import CLOSE_OUT, LIQUIDATION
+    """One TradeSample per run (symbol x combination) of one isolated-account backtest, as the
+    engine ran it (a run it wiped out has only the trades up to then; see `refilled_samples`)."""
     from sitcli.errors import BadInput
 
     if result.shared:
         raise BadInput("--account shared: trades of several symbols overlap on one account and "
                        "cannot be redrawn one at a time; use --account isolated")
-    trades = result.trades
-    days = (result.index - result.index[0]).total_seconds().to_numpy() / 86400.0
-    end = days[-1] + _bar_days(result.index)
+    return [_sample(result.label(r), [(result, result.trades[result.trades["col"] == r])],
+                    result.cfg.cash, result.combos[run.combo]["size"],
+                    result.legs[run.leg].venue.negative_balance_protection, 0)
+            for r, run in enumerate(result.runs)]
+
+
+def refilled_samples(cfg, store, events, ruin_level: float = 0.01) -> list[TradeSample]:
+    """One TradeSample per run (symbol x combination), from the backtest itself, refilled: when
+    a run's equity falls to `ruin_level` x cash, the engine would stop trading it, so the same
+    run is started again with fresh cash on the bar after (on the rest of the data), until the
+    data ends. The trades are the engine's own, liquidations and all; only what a strategy
+    reads before a restart (a look-back) is lost at each restart, as with --start."""
+    from dataclasses import replace
+
+    from sitcli.backtest import run_backtest
+    from sitcli.errors import BadInput, DataMissing
+    from sitcli.walkforward import _grid_values
+
+    if cfg.account == "shared":
+        raise BadInput("--account shared: trades of several symbols overlap on one account and "
+                       "cannot be redrawn one at a time; use --account isolated")
+    base = run_backtest(cfg, store, events)
     out = []
-    for r, run in enumerate(result.runs):
-        mine = np.sort(trades[trades["col"] == r], order="entry_bar")
-        entry, exit_ = days[mine["entry_bar"]], days[mine["exit_bar"]]
-        slots = np.diff(np.append(entry, end)) if len(mine) else np.zeros(0)
-        out.append(TradeSample(
-            label=result.label(r), returns=mine["return_on_margin"].astype(np.float64),
-            hold_days=exit_ - entry, slot_days=slots,
-            liquidated=np.isin(mine["exit_reason"], (LIQUIDATION, CLOSE_OUT)),
-            cash=float(result.cfg.cash), size=float(result.combos[run.combo]["size"]),
-            protection=bool(result.legs[run.leg].venue.negative_balance_protection)))
+    for r, run in enumerate(base.runs):
+        one = replace(cfg, symbols=[run.symbol], grid=_grid_values(cfg.grid, base.combos[run.combo]))
+        parts, result, restarts = [], base, 0
+        column = r
+        while True:
+            eq, trades = result.equity[:, result.runs[column].account], result.trades
+            trades = trades[trades["col"] == column]
+            low = np.flatnonzero(eq <= ruin_level * cfg.cash)
+            if not len(low):
+                parts.append((result, trades))
+                break
+            # trades still open on the ruin bar finish first: restart after the last exit
+            b = max([int(low[0]), *trades["exit_bar"][trades["entry_bar"] <= low[0]]])
+            parts.append((result, trades[trades["entry_bar"] <= b]))
+            if b + 2 >= len(result.index):
+                break
+            try:
+                result = run_backtest(replace(one, start=result.index[b + 1].isoformat()), store,
+                                      events)
+            except DataMissing:
+                break
+            column, restarts = 0, restarts + 1
+        out.append(_sample(base.label(r), parts, cfg.cash, base.combos[run.combo]["size"],
+                           base.legs[run.leg].venue.negative_balance_protection, restarts))
     return out
+
+
+def _sample(label, parts, cash, size, protection, restarts) -> TradeSample:
+    from sitcli.engine.records import CLOSE_OUT, LIQUIDATION
+
+    entry, exit_, ret, liq = [], [], [], []
+    for result, t in parts:
+        t = np.sort(t, order="entry_bar")
+        stamps = result.index.asi8
+        entry.append(stamps[t["entry_bar"]])
+        exit_.append(stamps[t["exit_bar"]])
+        ret.append(t["return_on_margin"])
+        liq.append(np.isin(t["exit_reason"], (LIQUIDATION, CLOSE_OUT)))
+    last = parts[-1][0].index
+    end = last.asi8[-1] + _bar_days(last) * 86400e9
+    entry, exit_ = np.concatenate(entry) / 86400e9, np.concatenate(exit_) / 86400e9
+    slots = np.diff(np.append(entry, end / 86400e9)) if len(entry) else np.zeros(0)
+    return TradeSample(label, np.concatenate(ret).astype(np.float64), exit_ - entry, slots,
+                       np.concatenate(liq), float(cash), float(size), bool(protection), restarts)
 
 
 def _bar_days(index) -> float:
@@ -204,9 +257,8 @@ def summarize(sample, out, method, block, seed, on_ruin, ruin_level) -> dict:
                     "liquidations": int(sample.liquidated.sum()),
                     "years": float(sample.slot_days.sum() / DAYS_PER_YEAR),
                     "final_equity": float(own[FINAL]),
-                    # the engine stops trading an account it wiped out, so a ruined history
-                    # holds only the trades up to its ruin: the redraws can use no others
-                    "ruined": bool(np.isfinite(own[RUIN_DAY]))},
+                    "ruined": bool(np.isfinite(own[RUIN_DAY])),
+                    "restarts": sample.restarts},
         "final_equity": _pcts(out[:, FINAL]),
         "max_drawdown_pct": _pcts(100 * out[:, DRAWDOWN]),
         "ruin_probability": {k: float((ruin_day <= d).mean()) for k, d in RUIN_HORIZONS.items()}

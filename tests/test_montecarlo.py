@@ -24,6 +24,7 @@ from sitcli.montecarlo import (
     RUINS,
     TradeSample,
     draw_indices,
+    refilled_samples,
     replay,
     samples_from_result,
     simulate,
@@ -124,6 +125,37 @@ def test_shared_account_is_refused():
     cfg = RunConfig(["NVDA", "AMD"], account="shared")
     with pytest.raises(BadInput, match="--account shared"):
         samples_from_result(run_backtest(cfg, demo_store(), load_events()))
+    with pytest.raises(BadInput, match="--account shared"):
+        refilled_samples(cfg, demo_store(), load_events())
+
+
+def test_refilled_samples_restart_the_engine_after_each_ruin():
+    """At 50x the engine wipes NVDA's account out; the refilled sample holds the engine's own
+    trades up to the ruin, then those of the same backtest started again on the next bar."""
+    from dataclasses import replace
+
+    store, events = demo_store(), load_events()
+    cfg = RunConfig(["NVDA"], venue="cfd-offshore", leverage=50.0)
+    once = samples_from_result(run_backtest(cfg, store, events))[0]
+    refilled = refilled_samples(cfg, store, events, ruin_level=0.01)[0]
+    assert refilled.restarts >= 5 and len(refilled.returns) > 3 * len(once.returns)
+    # up to the first ruin, the trades are the single run's
+    k = len(once.returns)
+    assert np.array_equal(refilled.returns[:k], once.returns)
+    assert once.liquidated[-1] and refilled.liquidated[k - 1]
+    # the second segment is the backtest started on the bar after the ruin bar
+    base = run_backtest(cfg, store, events)
+    ruin_bar = int(np.flatnonzero(base.equity[:, 0] <= 0.01 * cfg.cash)[0])
+    again = run_backtest(replace(cfg, start=base.index[ruin_bar + 1].isoformat()), store, events)
+    second = again.trades["return_on_margin"]
+    m = min(len(second), len(refilled.returns) - k)
+    assert m > 0 and np.array_equal(refilled.returns[k:k + m], second[:m])
+    # trades never overlap and time runs forward
+    entry_days = np.cumsum(np.append(0.0, refilled.slot_days[:-1]))
+    assert (refilled.hold_days <= refilled.slot_days + 1e-9).all() and (np.diff(entry_days) >= 0).all()
+    # topping up after every ruin, the replay injects one starting cash per wipe-out
+    row = replay(refilled, ruin_level=0.01, on_ruin="topup")
+    assert row[RUINS] >= refilled.restarts and row[INJECTED] > 0
 
 
 @pytest.mark.parametrize("args, fragment", [
@@ -152,7 +184,5 @@ def test_montecarlo_command_json(cli):
     assert not math.isnan(runs["NVDA leverage=5.0"]["final_equity"]["median"])
     table = cli("montecarlo", "--demo", "--symbols", "NVDA", "--paths", "500", check_code=0)
     assert "ruin within 12 months" in table.stdout and "synthetic" in table.stdout.lower()
-    # NVDA at 20x on the demo is wiped out by its second trade: the table says so
-    wiped = cli("montecarlo", "--demo", "--symbols", "NVDA", "--venue", "cfd-offshore",
-                "--leverage", "20", "--paths", "100", check_code=0).stdout
-    assert "the backtest itself was ruined" in wiped
+    # 50x: the engine wipes the account out again and again; every restart's trades are there
+    assert high["history"]["restarts"] >= 5 and high["history"]["trades"] > 20

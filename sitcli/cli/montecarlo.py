@@ -36,25 +36,31 @@ def montecarlo(**opts) -> None:
     """Monte Carlo of a strategy's trades: final equity, drawdown, time to ruin, liquidations.
 
     Each trade's net return on margin (the engine's, at its leverage, with liquidation and
-    protection) is redrawn and compounded on the account, never its dollar PnL.
+    protection) is redrawn and compounded on the account, never its dollar PnL. A run the
+    engine wipes out is started again with fresh cash on the next bar, so even 50x has every
+    trade the strategy would have made to redraw.
 
     Example: sitcli montecarlo catalyst_momentum --demo --symbols NVDA --grid leverage=5,20,50
     --paths 10000 --on-ruin topup
     """
     import sys
 
-    from sitcli.backtest import run_backtest
+    from sitcli.backtest import prepare_backtest
     from sitcli.cli.backtest import run_config
     from sitcli.cli.options import Format
     from sitcli.cli.render import note
     from sitcli.events import load_events
-    from sitcli.montecarlo import check_options, samples_from_result, simulate
+    from sitcli.montecarlo import check_options, refilled_samples, simulate
+    from sitcli.result import Result
 
     o = type("Options", (), opts)
     check_options(o.paths, o.method, o.block, o.on_ruin, o.ruin_level)
     cfg, store = run_config({**opts, "rank_by": "total_return_pct"})
-    result = run_backtest(cfg, store, load_events(o.events_files))
-    samples = samples_from_result(result)
+    events = load_events(o.events_files)
+    samples = refilled_samples(cfg, store, events, o.ruin_level)
+    prep = prepare_backtest(cfg, store, events)
+    result = Result(cfg=cfg, strategy=prep.strategy, combos=prep.combos, legs=prep.legs,
+                    runs=prep.runs, index=prep.index, equity=None, trades=None, liquidations=None)
     kwargs = dict(paths=o.paths, method=o.method, block=o.block, seed=o.seed, on_ruin=o.on_ruin,
                   ruin_level=o.ruin_level)
     if not o.quiet and sys.stderr.isatty():
@@ -116,6 +122,7 @@ def _with_progress(samples, kwargs):
 ROWS = (
     ("trades (backtest)", lambda r: r["history"]["trades"]),
     ("liquidations (backtest)", lambda r: r["history"]["liquidations"]),
+    ("restarts after ruin (backtest)", lambda r: r["history"]["restarts"]),
     ("final equity p5 [$]", lambda r: r["final_equity"]["p5"]),
     ("final equity median [$]", lambda r: r["final_equity"]["median"]),
     ("final equity p95 [$]", lambda r: r["final_equity"]["p95"]),
@@ -155,10 +162,7 @@ def _print_tables(result, runs, kwargs) -> None:
     empty = [r["label"] for r in runs if not r["paths"]]
     if empty:
         typer.echo(f"no trades to redraw: {', '.join(empty)}")
-    for r in shown:
-        if r["history"]["ruined"]:
-            typer.echo(f"warning: {r['label']}: the backtest itself was ruined; its "
-                       f"{r['trades']} trade(s) up to then are all the redraws can use")
+
 
 
 def _signature() -> inspect.Signature:
