@@ -244,13 +244,13 @@ def _pcts(x) -> dict:
 
 def summarize(sample, out, method, block, seed, on_ruin, ruin_level) -> dict:
     cash = sample.cash
-    own = replay(sample, ruin_level, "stop")
+    own, refilled = replay(sample, ruin_level, "stop"), replay(sample, ruin_level, "topup")
     years = np.maximum(out[:, DAYS], 1e-9) / DAYS_PER_YEAR
     ruin_day = out[:, RUIN_DAY]
     ruined = np.isfinite(ruin_day)
     capital = cash + out[:, INJECTED]
     result = {
-        "label": sample.label, "trades": len(sample.returns), "paths": len(out),
+        "label": sample.label, "trades": len(sample.returns), "paths": len(out), "cash": cash,
         "method": method, "block": block if method == "block" else None, "seed": seed,
         "on_ruin": on_ruin, "ruin_level": ruin_level,
         "history": {"trades": len(sample.returns),
@@ -258,7 +258,12 @@ def summarize(sample, out, method, block, seed, on_ruin, ruin_level) -> dict:
                     "years": float(sample.slot_days.sum() / DAYS_PER_YEAR),
                     "final_equity": float(own[FINAL]),
                     "ruined": bool(np.isfinite(own[RUIN_DAY])),
-                    "restarts": sample.restarts},
+                    "restarts": sample.restarts,
+                    # the trades in their own order, refilled after each ruin
+                    "topped_up": {"final_equity": float(refilled[FINAL]),
+                                  "capital_injected": float(refilled[INJECTED]),
+                                  "return_on_capital_pct": 100 * float(
+                                      refilled[FINAL] / (cash + refilled[INJECTED]) - 1)}},
         "final_equity": _pcts(out[:, FINAL]),
         "max_drawdown_pct": _pcts(100 * out[:, DRAWDOWN]),
         "ruin_probability": {k: float((ruin_day <= d).mean()) for k, d in RUIN_HORIZONS.items()}

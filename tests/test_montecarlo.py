@@ -66,6 +66,9 @@ def test_topup_refills_to_the_starting_cash_and_counts_the_capital():
     s = sample([-1.0, 0.5], liquidated=[True, False])
     row = replay(s, ruin_level=0.01, on_ruin="topup")
     assert (row[FINAL], row[INJECTED], row[RUINS]) == (1500.0, 1000.0, 1)
+    history = simulate(s, paths=10, seed=0)["history"]["topped_up"]
+    assert history == {"final_equity": 1500.0, "capital_injected": 1000.0,
+                       "return_on_capital_pct": -25.0}
     out = simulate(sample([-1.0] * 3, liquidated=[True] * 3), paths=50, on_ruin="topup", seed=1)
     assert out["capital_injected"]["median"] == 3000.0          # three wipe-outs, three refills
     assert out["return_on_capital_pct"]["median"] == pytest.approx(-75.0)   # 1000 left of 4000
