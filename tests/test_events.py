@@ -464,8 +464,13 @@ def test_mi300x_launch_is_traded_on_amd_not_on_nvda_or_the_index(cli, tmp_path):
     # market-wide news (OpenAI DevDay, 2023-11-06, reach asset_class) still reaches them all
     assert all("2023-11-07" in _trade_days(tmp_path / "o", s) for s in ("NVDA", "AMD", "^NDX"))
     # an explicit asset-class reach in the user's own file is honoured
+    from sitcli.backtest import RunConfig, run_backtest
+
     mine = write(tmp_path, HEADER, "2023-12-12T18:00:00Z,AMD sector news,product-launch,1,"
                  "confirmed,equity,AMD,asset_class,me")
-    cli(*args, "--events", mine, "--out", tmp_path / "p", check_code=0)
-    assert "2023-12-13" in _trade_days(tmp_path / "p", "NVDA")
-    assert "2023-12-13" not in _trade_days(tmp_path / "p", "^NDX")
+    cfg = RunConfig(["NVDA", "^NDX"], strategy="catalyst_momentum", start="2023-12-01",
+                    end="2023-12-31")
+    trades = run_backtest(cfg, demo_store(), load_events([mine])).trades_frame()
+    days = {s: set(trades.loc[trades["symbol"] == s, "entry_time"].dt.strftime("%Y-%m-%d"))
+            for s in ("NVDA", "^NDX")}
+    assert "2023-12-13" in days["NVDA"] and "2023-12-13" not in days["^NDX"]

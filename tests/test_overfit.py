@@ -145,16 +145,19 @@ def test_block_sums_keep_only_summaries():
     assert sumsq[0].tolist() == [0 + 4, 1 + 9] and counts.tolist() == [[2, 2]] * 3
 
 
-def test_backtest_grid_prints_and_returns_the_winners_overfitting_statistics(cli):
-    args = ("backtest", "catalyst_momentum", "--demo", "--symbols", "NVDA,AMD", "--venue",
-            "cfd-offshore", "--grid", "leverage=5,20", "--grid", "hold=1,3,5")
-    doc = json.loads(cli(*args, "--format", "json", check_code=0).stdout)
+def test_backtest_grid_prints_and_returns_the_winners_overfitting_statistics(cli, capsys):
+    from sitcli.cli.backtest import print_overfitting
+
+    doc = json.loads(cli("backtest", "catalyst_momentum", "--demo", "--symbols", "NVDA", "--venue",
+                         "cfd-offshore", "--grid", "leverage=5,20", "--grid", "hold=1,3,5",
+                         "--format", "json", check_code=0).stdout)
     stats = doc["overfitting"]
     best = max(doc["aggregate"], key=lambda row: row["total_return_pct"])   # --rank-by default
     assert stats["trials"] == 6 and stats["winner"] == best["label"]
     assert 0 <= stats["dsr"] <= stats["psr"] <= 1 and 0 <= stats["pbo"] <= 1
     assert stats["pbo_splits"] == math.comb(16, 8)
-    table = cli(*args, check_code=0).stdout
+    print_overfitting(stats)
+    table = capsys.readouterr().out
     assert "Overfitting of the ranking's winner" in table and "DSR" in table
     assert "luckiest of 6 coin flips" in table
 
