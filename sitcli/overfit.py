@@ -253,10 +253,14 @@ def sweep_statistics(sweep, winner: int, store, events, n_blocks: int = DEFAULT_
         return {"trials": len(combos), "note": "needs at least 2 combinations and 16 bars"}
     edges = np.linspace(0, len(index), n_blocks + 1).round().astype(int)
     block = np.zeros((3, n_blocks, len(combos)))
+    kwargs = dict(sweep_kwargs or {})
+    if kwargs.get("executor") == "dask" and not kwargs.get("scheduler"):
+        # a LocalCluster per block would cost more than the block: use this machine's cores
+        kwargs = {"workers": kwargs.get("workers")}
     for b in range(n_blocks):
         span = replace(cfg, start=index[edges[b]].isoformat(), end=index[edges[b + 1] - 1].isoformat())
         try:
-            part = run_sweep(span, store, events, **(sweep_kwargs or {}))
+            part = run_sweep(span, store, events, **kwargs)
         except DataMissing as exc:
             return {"trials": len(combos), "note": f"block {b + 1} of {n_blocks}: {exc}"}
         block[:, b] = part.combo_curve[:, [C_SUM, C_SUM_SQ, C_N]].T
