@@ -80,22 +80,13 @@ def deflated_sharpe(sr: float, n: int, skew: float, kurt: float, n_trials: int,
     return probabilistic_sharpe(sr, n, skew, kurt, expected_max_sharpe(n_trials, sr_variance))
 
 
-def block_sharpes(sums, sumsq, counts):
-    """Sharpe ratio per combination over any union of blocks, from per-block sums: returns a
-    function of a boolean block mask -> array of Sharpe ratios (one per combination).
-    `sums`, `sumsq`, `counts`: arrays (blocks, combinations) of Σr, Σr² and the number of r."""
-    sums, sumsq, counts = (np.asarray(a, np.float64) for a in (sums, sumsq, counts))
-
-    def sharpe(mask):
-        s, q, c = sums[mask].sum(0), sumsq[mask].sum(0), counts[mask].sum(0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mu = s / c
-            var = q / c - mu * mu
-            out = mu / np.sqrt(var)
-        # a combination that never moved in these blocks has no edge there
-        return np.where((c > 1) & (var > 1e-30), out, 0.0)
-
-    return sharpe
+def _sharpe(s, q, c):
+    """Sharpe ratios from sums of r, r² and counts (any shape); 0 where a series never moved."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mu = s / c
+        var = q / c - mu * mu
+        out = mu / np.sqrt(var)
+    return np.where((c > 1) & (var > 1e-30), out, 0.0)
 
 
 def block_sums(returns, n_blocks: int = DEFAULT_BLOCKS):
@@ -132,24 +123,31 @@ def pbo(sums, sumsq, counts) -> PBO:
     ranking take their average rank; an in-sample tie goes to the first combination.
     """
     sums = np.asarray(sums, np.float64)
+    sumsq, counts = np.asarray(sumsq, np.float64), np.asarray(counts, np.float64)
     n_blocks, n_combos = sums.shape
     if n_blocks < 2 or n_blocks % 2:
         raise ValueError(f"CSCV needs an even number of blocks >= 2, got {n_blocks}")
-    sharpe = block_sharpes(sums, sumsq, counts)
+    chosen = np.array(list(combinations(range(n_blocks), n_blocks // 2)))
+    masks = np.zeros((len(chosen), n_blocks))
+    masks[np.arange(len(chosen))[:, None], chosen] = 1.0
+    totals = sums.sum(0), sumsq.sum(0), counts.sum(0)
     logits, pairs = [], []
-    for chosen in combinations(range(n_blocks), n_blocks // 2):
-        mask = np.zeros(n_blocks, bool)
-        mask[list(chosen)] = True
-        inside, outside = sharpe(mask), sharpe(~mask)
-        best = int(np.argmax(inside))
-        below = (outside < outside[best]).sum()
-        tied = (outside == outside[best]).sum()      # includes the winner itself
-        rank = below + (tied + 1) / 2.0
-        omega = rank / (n_combos + 1)
-        logits.append(math.log(omega / (1 - omega)))
-        pairs.append((inside[best], outside[best]))
-    logits = np.array(logits)
-    is_, oos = np.array(pairs).T
+    step = max(1, 4_000_000 // max(1, n_combos))          # splits per chunk: bounded memory
+    for lo in range(0, len(masks), step):
+        m = masks[lo:lo + step]
+        s_in, q_in, c_in = m @ sums, m @ sumsq, m @ counts
+        inside = _sharpe(s_in, q_in, c_in)
+        outside = _sharpe(totals[0] - s_in, totals[1] - q_in, totals[2] - c_in)
+        best = np.argmax(inside, axis=1)                  # ties: the first combination
+        rows = np.arange(len(m))
+        mine = outside[rows, best][:, None]
+        below = (outside < mine).sum(1)
+        tied = (outside == mine).sum(1)                   # includes the winner itself
+        omega = (below + (tied + 1) / 2.0) / (n_combos + 1)
+        logits.append(np.log(omega / (1 - omega)))
+        pairs.append(np.column_stack([inside[rows, best], outside[rows, best]]))
+    logits = np.concatenate(logits)
+    is_, oos = np.concatenate(pairs).T
     slope = float(np.polyfit(is_, oos, 1)[0]) if np.ptp(is_) > 0 else math.nan
     return PBO(float((logits <= 0).mean()), logits, len(logits), n_blocks, slope)
 
@@ -204,8 +202,8 @@ MEANING = ("PSR: chance the winner's true Sharpe is above 0; DSR: the same after
 def combination_returns(result) -> np.ndarray:
     """(bars, combinations) per-bar returns of a backtest grid's combinations over all symbols
     (`Result.combo_curve`); bars where a curve is flat at zero or missing are NaN."""
-    eq = result.equity_frame().ffill()
-    curves = np.column_stack([result.combo_curve(ci, eq)[1].to_numpy(np.float64)
+    eq = result.equity_frame().ffill().to_numpy(np.float64)
+    curves = np.column_stack([eq[:, result.combo_accounts(ci)[1]].sum(axis=1)
                               for ci in range(len(result.combos))])
     with np.errstate(invalid="ignore", divide="ignore"):
         r = curves[1:] / curves[:-1] - 1.0

@@ -150,15 +150,20 @@ class Result:
             rows.append(row)
         return rows
 
-    def combo_curve(self, ci: int, eq=None):
-        """(runs, equity curve, starting cash) of combination `ci` over all symbols: the shared
-        account, or the sum of the symbols' separate accounts. `eq`: equity_frame().ffill()."""
-        eq = self.equity_frame().ffill() if eq is None else eq
+    def combo_accounts(self, ci: int) -> tuple[list[int], list[int], float]:
+        """(runs, equity columns, starting cash) of combination `ci` over all symbols: the
+        shared account, or the symbols' separate accounts, whose sum is the combination."""
         members = [r for r, run in enumerate(self.runs) if run.combo == ci]
         if self.shared:
-            return members, eq.iloc[:, ci], self.cfg.cash
-        return (members, eq.iloc[:, [self.runs[r].account for r in members]].sum(axis=1),
-                self.cfg.cash * len(members))
+            return members, [ci], self.cfg.cash
+        return members, [self.runs[r].account for r in members], self.cfg.cash * len(members)
+
+    def combo_curve(self, ci: int, eq=None):
+        """(runs, equity curve, starting cash) of combination `ci` (see `combo_accounts`).
+        `eq`: equity_frame().ffill()."""
+        eq = self.equity_frame().ffill() if eq is None else eq
+        members, columns, cash = self.combo_accounts(ci)
+        return members, eq.iloc[:, columns].sum(axis=1), cash
 
     def _leverages(self, leg: int):
         """The leverage a symbol ran at: one number, or the sorted list a grid swept."""
