@@ -9,12 +9,13 @@ $(BIN)/sitcli: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev,dask]'
 	touch $(BIN)/sitcli
 
-.PHONY: demo test lint bench
+.PHONY: demo test lint bench bench-smoke
 demo: $(BIN)/sitcli
 	$(BIN)/sitcli backtest --demo
 
+# every core (pytest-xdist); the benchmark smoke tests are left to `make bench-smoke`
 test: $(BIN)/sitcli
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --durations=10
 
 lint: $(BIN)/sitcli
 	$(BIN)/ruff check sitcli tests strategies
@@ -22,3 +23,7 @@ lint: $(BIN)/sitcli
 # every benchmark of DESIGN §8 as one JSON document on stdout (a few minutes)
 bench: $(BIN)/sitcli
 	@$(BIN)/python tests/benchmarks/bench_suite.py
+
+# the benchmark scripts in their reduced mode, so they cannot rot (a few minutes; .ci/run)
+bench-smoke: $(BIN)/sitcli
+	SITCLI_BENCH_SMOKE=1 $(BIN)/python -m pytest -q tests/test_benchmarks.py

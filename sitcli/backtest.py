@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 
 from sitcli import instruments as inst_mod
+from sitcli.bars import bar_duration, bar_times, funding_rates_per_bar, nights_per_bar
 from sitcli.errors import BadInput, DataMissing
 from sitcli.result import Result
 
-FUNDING_HOURS = (0, 8, 16)   # UTC funding stamps of Binance/Bybit perpetuals
-ROLLOVER_HOUR = 21           # UTC daily CFD financing cut-off (5pm New York in winter; ours)
+__all__ = ["bar_duration", "bar_times"]   # re-exported for callers not yet moved to bars
 
 
 @dataclass
@@ -52,21 +52,12 @@ class Leg:
     instrument: inst_mod.Instrument
     venue: inst_mod.Venue
     bars: pd.DataFrame
-    synthetic: bool
+    synthetic: bool          # its own bars, or a series its strategy reads, are generated
     source: str
     open_times: pd.DatetimeIndex = None
     close_times: pd.DatetimeIndex = None
-
-
-def synthetic_notice(legs: list[Leg]) -> str:
-    """The banner for runs on generated prices: the demo data or a simulated series (SIT)."""
-    from sitcli.data.store import synthetic_label
-
-    label = synthetic_label(leg.source for leg in legs if leg.synthetic)
-    if label == "SYNTHETIC DATA":
-        made = ", ".join(f"{leg.symbol} ({leg.source})" for leg in legs if leg.synthetic)
-        return f"{label}: {made} simulated, not market history."
-    return f"{label}: generated prices, not market history." if label else ""
+    generated: list = field(default_factory=list)   # (symbol, source, what) of generated series
+    notes: list = field(default_factory=list)       # what the run header must say about it
 
 
 def parse_date(text: str | None, flag: str):
@@ -77,68 +68,6 @@ def parse_date(text: str | None, flag: str):
     except ValueError:
         raise BadInput(f"{flag} {text!r} is not a date; use YYYY-MM-DD") from None
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-
-
-def bar_duration(timeframe: str) -> pd.Timedelta:
-    try:
-        unit = {"m": "min", "h": "h", "d": "D", "w": "W"}.get(timeframe[-1:], timeframe[-1:])
-        return pd.Timedelta(timeframe[:-1] + unit)
-    except ValueError:
-        raise BadInput(f"--timeframe {timeframe!r}: use 1d, 4h, 1h, 15m, ...") from None
-
-
-def bar_times(index: pd.DatetimeIndex, instrument: inst_mod.Instrument, timeframe: str):
-    """Real opening and closing times of each bar. Daily exchange bars are stamped at
-    midnight but open and close with the session (exchange-calendars)."""
-    step = bar_duration(timeframe)
-    opens, closes = index, index + step
-    if step >= pd.Timedelta("1D") and not instrument.is_24_7:
-        import exchange_calendars as xcals
-
-        cal = xcals.get_calendar(instrument.calendar, start=index[0].tz_localize(None),
-                                 end=index[-1].tz_localize(None))
-        sched = cal.schedule.reindex(index.tz_localize(None))
-        # a date the calendar does not know falls back to 14:30-21:00 UTC
-        opens = pd.DatetimeIndex(sched["open"].fillna(pd.Series(index + pd.Timedelta("14h30min"),
-                                                                 index=sched.index)))
-        closes = pd.DatetimeIndex(sched["close"].fillna(pd.Series(index + pd.Timedelta("21h"),
-                                                                  index=sched.index)))
-    return pd.DatetimeIndex(opens).tz_convert("UTC"), pd.DatetimeIndex(closes).tz_convert("UTC")
-
-
-def _ns(times) -> np.ndarray:
-    return pd.DatetimeIndex(times).as_unit("ns").asi8
-
-
-def _count_daily(start: np.ndarray, end: np.ndarray, hour: int) -> np.ndarray:
-    """How many daily instants at `hour` UTC fall in [start, end) (int64 ns arrays)."""
-    day = 86_400 * 10**9
-    offset = hour * 3600 * 10**9
-    # integer ceil-division: float division would lose the nanosecond that makes the
-    # interval half-open at these magnitudes
-    return (-((offset - end) // day) + ((offset - start) // day)).astype(np.float64)
-
-
-def funding_per_bar(bars: pd.DataFrame, venue: inst_mod.Venue, opens, closes) -> np.ndarray:
-    """The funding rate each bar settles: the data's history where present, else the venue's
-    constant rate times the number of 8-hourly stamps in (open, close]. Venues without a
-    funding rate (CFDs, futures) pay none; `--set funding_rate_8h=0` turns it off."""
-    if venue.funding_rate_8h:
-        if "funding_rate" in bars and bars["funding_rate"].notna().any():
-            return bars["funding_rate"].fillna(0.0).to_numpy(np.float64)
-        o = _ns(opens)
-        c = _ns(closes)
-        stamps = sum(_count_daily(o + 1, c + 1, h) for h in FUNDING_HOURS)
-        return stamps * venue.funding_rate_8h
-    return np.zeros(len(bars))
-
-
-def nights_per_bar(closes: pd.DatetimeIndex, step: pd.Timedelta) -> np.ndarray:
-    """Financing nights a position held at each close carries to the next close: the 21:00
-    UTC cut-offs in [close_t, close_t+1) — three over a weekend for daily equity bars."""
-    c = _ns(closes)
-    nxt = np.append(c[1:], c[-1] + max(step, pd.Timedelta("1D")).value)
-    return _count_daily(c, nxt, ROLLOVER_HOUR)
 
 
 def read_bars(store, symbol: str, timeframe: str = "1d", start=None, end=None) -> pd.DataFrame:
@@ -175,8 +104,10 @@ def load_legs(cfg: RunConfig, store) -> list[Leg]:
         timing = instrument if cfg.cfd_hours == "session" else replace(instrument,
                                                                         calendar="24/7")
         opens, closes = bar_times(bars.index, timing, cfg.timeframe)
-        legs.append(Leg(symbol, instrument, venue, bars, bool(meta.get("synthetic")),
-                        str(meta.get("source", "?")), opens, closes))
+        synthetic = bool(meta.get("synthetic"))
+        source = str(meta.get("source", "?"))
+        legs.append(Leg(symbol, instrument, venue, bars, synthetic, source, opens, closes,
+                        [(symbol, source, "")] if synthetic else []))
     return legs
 
 
@@ -244,15 +175,38 @@ def event_fill_bars(leg: Leg, events: pd.DataFrame, fill: str) -> np.ndarray:
 
 
 def strategy_inputs(strategy_cls, leg: Leg, store, cfg: RunConfig) -> dict:
-    """Other symbols' closes a strategy reads, as known at each of this leg's closes."""
+    """Other symbols' closes a strategy reads, as known at each of this leg's closes. A
+    generated input (the simulated SIT) marks the leg synthetic; an input that covers none of
+    the leg's bars is missing data, one that covers part of them is said in the header."""
     series = {}
     for symbol in strategy_cls.inputs:
+        if symbol == leg.symbol:
+            continue
         other = read_bars(store, symbol, cfg.timeframe)
+        meta = other.attrs.get("sitcli", {})
         _, other_closes = bar_times(other.index, inst_mod.instrument(symbol), cfg.timeframe)
         known = pd.Series(other["close"].to_numpy(), index=other_closes)
-        series[symbol] = pd.Series(
-            known.reindex(leg.close_times, method="ffill").to_numpy(), index=leg.bars.index)
+        values = known.reindex(leg.close_times, method="ffill").to_numpy()
+        covered = int(np.isfinite(values).sum())
+        span = f"{other.index[0]:%Y-%m-%d}..{other.index[-1]:%Y-%m-%d}"
+        if covered == 0:
+            raise DataMissing(f"{strategy_cls.name} reads {symbol}, whose data ({span}) has no "
+                              f"close before {leg.symbol}'s last bar {leg.bars.index[-1]:%Y-%m-%d}; "
+                              f"store {symbol} over that span (`sitcli sit build` for SIT)")
+        if covered < len(values):
+            _add(leg.notes, f"{leg.symbol}: {symbol} ({span}) covers {covered} of its "
+                            f"{len(values)} bars; {strategy_cls.name} has no signal before")
+        if meta.get("synthetic"):
+            leg.synthetic = True
+            _add(leg.generated, (symbol, str(meta.get("source", "?")),
+                                 f", read by {strategy_cls.name}"))
+        series[symbol] = pd.Series(values, index=leg.bars.index)
     return series
+
+
+def _add(items: list, item) -> None:
+    if item not in items:
+        items.append(item)
 
 
 @dataclass
@@ -289,8 +243,9 @@ def prepare_backtest(cfg: RunConfig, store, events) -> Prepared:
                        "shared (one account for all symbols)")
     if cfg.cfd_hours not in ("session", "24/7"):
         raise BadInput(f"--cfd-hours {cfg.cfd_hours!r}: use session or 24/7")
-    if not 0 < cfg.cash:
-        raise BadInput(f"--cash {cfg.cash:g} must be > 0")
+    from sitcli.domains import check_flags
+
+    check_flags(cash=cfg.cash, size=cfg.size, leverage=cfg.leverage)
     from sitcli.events import known_times
 
     strategy_cls = load_strategy(cfg.strategy)
@@ -306,7 +261,7 @@ def prepare_backtest(cfg: RunConfig, store, events) -> Prepared:
             raise BadInput(f"size {combo['size']:g} must be in (0, 1]: the fraction of free "
                            "collateral committed as margin per trade")
         for leg in legs:
-            lev = leg.venue.default_leverage if combo["leverage"] is None else combo["leverage"]
+            lev = leg.venue.leverage(combo["leverage"])
             inst_mod.check_leverage(lev, leg.venue, cfg.allow_above_cap)
     if shared:
         rules = {(leg.venue.margin_mode, leg.venue.closeout_level,
@@ -323,6 +278,7 @@ def prepare_backtest(cfg: RunConfig, store, events) -> Prepared:
     n = len(index)
     prices = {f: np.full((n, n_legs), np.nan) for f in ("open", "high", "low", "close")}
     funding = np.zeros((n, n_legs))
+    funding_closed = np.zeros((n, n_legs))
     nights = np.zeros((n, n_legs))
     strategy = strategy_cls()
     signal_keys = [k for k in strategy_cls.params if k not in ENGINE_KEYS]
@@ -334,7 +290,8 @@ def prepare_backtest(cfg: RunConfig, store, events) -> Prepared:
         rows = index.get_indexer(leg.bars.index)
         for f in prices:
             prices[f][rows, j] = leg.bars[f].to_numpy(np.float64)
-        funding[rows, j] = funding_per_bar(leg.bars, leg.venue, leg.open_times, leg.close_times)
+        funding[rows, j], funding_closed[rows, j] = funding_rates_per_bar(
+            leg.bars, leg.venue, leg.open_times, leg.close_times)
         if leg.venue.financing_long or leg.venue.financing_short:
             nights[rows, j] = nights_per_bar(leg.close_times, step)
         event_bars = event_fill_bars(leg, events, cfg.fill)
@@ -353,8 +310,7 @@ def prepare_backtest(cfg: RunConfig, store, events) -> Prepared:
         tier_floor[j, :m] = t.floor
         tier_mmr[j, :m], tier_mmr[j, m:] = t.mmr, t.mmr[-1]
         tier_cum[j, :m], tier_cum[j, m:] = t.cum, t.cum[-1]
-        if not cfg.allow_above_cap:
-            tier_maxlev[j, :m] = t.max_leverage
+        tier_maxlev[j, :m] = t.leverage_limits(cfg.allow_above_cap)
 
     runs: list[Run] = []
     cols = np.zeros(len(combos) * n_legs, column_dt)
@@ -377,12 +333,12 @@ def prepare_backtest(cfg: RunConfig, store, events) -> Prepared:
                 sig_entries.append(full_e)
                 sig_exits.append(full_x)
             v = leg.venue
-            lev = v.default_leverage if combo["leverage"] is None else combo["leverage"]
+            lev = v.leverage(combo["leverage"])
             account = ci if shared else len(runs)
             cols[len(runs)] = (j, sig_index[key], account, j, lev, combo["size"], combo["stop"],
                                combo["take"], int(combo["hold"]), v.fee, v.half_spread,
                                v.slippage, v.financing_long, v.financing_short,
-                               v.financing_days, v.liquidation_fee, max(lev, v.max_leverage))
+                               v.financing_days, v.liquidation_fee, v.requirement_leverage(lev))
             mode = MARGIN_MODES[v.margin_mode]
             if shared and mode == MARGIN_MODES["isolated"]:
                 mode = CROSS   # one wallet behind every position
@@ -391,9 +347,11 @@ def prepare_backtest(cfg: RunConfig, store, events) -> Prepared:
 
     entries = np.ascontiguousarray(np.stack(sig_entries, axis=1))
     exits = np.ascontiguousarray(np.stack(sig_exits, axis=1))
+    # each symbol's run ends at its own last bar (its position is closed there)
+    last_bar = np.array([index.get_loc(leg.bars.index[-1]) for leg in legs], np.int64)
     args = (prices["open"], prices["high"], prices["low"], prices["close"], funding, nights,
             entries, exits, cols, accounts, tier_floor, tier_mmr, tier_cum, tier_maxlev,
-            cfg.fill == "close", cfg.take_first)
+            cfg.fill == "close", cfg.take_first, last_bar, funding_closed)
     return Prepared(strategy_cls, combos, legs, runs, index, args)
 
 

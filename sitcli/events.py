@@ -25,6 +25,7 @@ import io
 from importlib.resources import files
 from pathlib import Path
 
+from sitcli.domains import check_years, time_range_text
 from sitcli.errors import BadInput
 from sitcli.instruments import ASSET_CLASSES
 
@@ -99,6 +100,9 @@ def _parse(name: str, text: str) -> list[dict]:
             raise bad("time", f"{cells['time']!r} is not a date",
                       "use ISO 8601 such as 2025-01-27T14:30:00Z (UTC)")
         stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+        if check_years([stamp.year]) is not None:
+            raise bad("time", f"{cells['time']!r} is out of range",
+                      f"use a time {time_range_text()}")
         if not cells["title"]:
             raise bad("title", "empty", "give the headline")
         try:

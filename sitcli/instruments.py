@@ -29,6 +29,12 @@ class Tiers:
             out.append(round(self.floor[n] * (self.mmr[n] - self.mmr[n - 1]) + out[-1], 8))
         return tuple(out)
 
+    def leverage_limits(self, allow_above_cap: bool) -> tuple[float, ...]:
+        """The leverage each bracket allows. Above the cap (--allow-above-cap) the smallest
+        bracket takes any leverage, so a position above every bracket's limit is cut to the
+        smallest bracket's notional instead of being refused."""
+        return (math.inf, *self.max_leverage[1:]) if allow_above_cap else self.max_leverage
+
     def bracket(self, notional: float) -> int:
         j = 0
         for i, f in enumerate(self.floor):
@@ -55,6 +61,16 @@ class Venue:
     funding_rate_8h: float
     liquidation_fee: float
     tiers: Tiers
+
+    def leverage(self, requested: float | None) -> float:
+        """The leverage a position opens at: the requested one, or the venue's default."""
+        return self.default_leverage if requested is None else float(requested)
+
+    def requirement_leverage(self, leverage: float) -> float:
+        """The margin the venue requires, as a leverage (CFD close-out, `engine.margin`)."""
+        from sitcli.engine.margin import requirement_leverage
+
+        return requirement_leverage(leverage, self.max_leverage)
 
     @property
     def financing_long(self) -> float:
@@ -157,10 +173,9 @@ def _coerce(field_name: str, value: str | float | bool, current):
             return False
         raise BadInput(f"--set {field_name}={value}: expected true or false")
     if isinstance(current, float):
-        try:
-            return float(value)
-        except ValueError:
-            raise BadInput(f"--set {field_name}={value}: expected a number") from None
+        from sitcli.domains import VENUE, parse
+
+        return parse(f"--set {field_name}", value, VENUE[field_name])
     return str(value)
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from sitcli.engine.margin import bankruptcy_price, closeout_price, liquidation_price, tier_index
+from sitcli.engine.margin import bankruptcy_price, open_position, tier_index, trigger_price
 from sitcli.errors import BadInput
-from sitcli.instruments import Tiers, Venue
+from sitcli.instruments import Venue, check_leverage
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,7 @@ class Position:
     mode: str            # "isolated" / "cross": maintenance rule; "account": CFD close-out
     closeout_level: float
     margin_leverage: float = 0.0   # account: the broker's requirement as a leverage (its cap)
+    requested_qty: float = 0.0     # before the brackets cut it (= qty when not cut)
 
     @property
     def notional(self) -> float:
@@ -39,58 +40,78 @@ class Position:
         return tier_index(self.floors, self.qty * price)
 
 
+DEFAULT_CASH = 10_000.0   # the account a position opens from when no size is given (= backtest --cash)
+
+
 def build_position(side: str, entry: float, leverage: float, venue: Venue | None,
                    qty: float | None = None, margin: float | None = None,
                    mmr: float | None = None, maint_amount: float | None = None,
-                   fee: float | None = None, allow_above_cap: bool = False) -> Position:
+                   fee: float | None = None, allow_above_cap: bool = False,
+                   cash: float | None = None) -> Position:
+    """One position, opened by the engine's opening rule (`engine.margin.open_position`):
+    from `--qty` or `--margin` when given, else from an account of `cash` (default 10,000,
+    the backtest's default) all committed as margin plus the entry fee, as `backtest` opens
+    it — so the calculator, the backtest and `scenario` size, bracket and liquidate the same
+    position the same way."""
     if side not in ("long", "short"):
         raise BadInput(f"side {side!r}: use --side long or --side short")
-    for flag, value in (("--entry", entry), ("--leverage", leverage), ("--qty", qty),
-                        ("--margin", margin), ("--mmr", mmr), ("--maint-amount", maint_amount),
-                        ("--fee", fee)):
-        if value is not None and not math.isfinite(value):
-            raise BadInput(f"{flag} {value}: must be a finite number")
-    if not entry > 0:
-        raise BadInput(f"entry price {entry:g} must be > 0, e.g. --entry 100")
-    if not leverage > 0:
-        raise BadInput(f"leverage {leverage:g} must be > 0, e.g. --leverage 50")
-    if qty is not None and not qty > 0:
-        raise BadInput(f"quantity {qty:g} must be > 0")
-    if margin is not None and not margin > 0:
-        raise BadInput(f"margin {margin:g} must be > 0")
-    if mmr is not None and not 0 <= mmr < 1:
-        raise BadInput(f"maintenance rate {mmr:g} must be in [0, 1), e.g. --mmr 0.005")
-    if fee is not None and not 0 <= fee < 0.1:
-        raise BadInput(f"fee {fee:g} must be a fraction in [0, 0.1), e.g. --fee 0.0005")
-    if qty is None:
-        qty = margin * leverage / entry if margin is not None else 1.0
-    if margin is None:
-        margin = qty * entry / leverage
+    from sitcli.domains import check_flags
+
+    check_flags(entry=entry, leverage=leverage, qty=qty, margin=margin, mmr=mmr,
+                maint_amount=maint_amount, fee=fee, cash=cash)
+    if cash is not None and (qty is not None or margin is not None):
+        raise BadInput("--cash sizes the position from an account; give it alone, or "
+                       "--qty / --margin")
     s = 1 if side == "long" else -1
-    notional = qty * entry
     if venue is not None:
-        if leverage > venue.max_leverage and not allow_above_cap:
-            raise BadInput(f"leverage {leverage:g} is above {venue.name}'s cap of "
-                           f"{venue.max_leverage:g}x; lower it or pass --allow-above-cap")
-        tiers: Tiers = venue.tiers
-        j = tiers.bracket(notional)
-        if leverage > tiers.max_leverage[j] and not allow_above_cap and venue.margin_mode != "account":
-            raise BadInput(f"leverage {leverage:g} is above the {tiers.max_leverage[j]:g}x allowed "
-                           f"for a {notional:,.0f} notional on {venue.name}; lower it or pass "
-                           "--allow-above-cap")
-        brackets = (tiers.floor, tiers.mmr, tiers.cum)
+        if venue.margin_mode == "cross":
+            raise BadInput("--set margin_mode=cross: the calculator prices one position; a "
+                           "cross-margin liquidation price depends on the account's other "
+                           "positions, which it does not take. Use isolated, or a backtest "
+                           "with --account shared")
+        check_leverage(leverage, venue, allow_above_cap)
+        brackets = (venue.tiers.floor, venue.tiers.mmr, venue.tiers.cum)
+        maxlevs = venue.tiers.leverage_limits(allow_above_cap)
         mode, level = venue.margin_mode, venue.closeout_level
-        margin_leverage = max(leverage, venue.max_leverage)
+        margin_leverage = venue.requirement_leverage(leverage)
         venue_fee, liq_fee = venue.fee, venue.liquidation_fee
     else:
         brackets = ((0.0,), (0.0,), (0.0,))
+        maxlevs = (math.inf,)
         mode, level, venue_fee, liq_fee = "isolated", 0.0, 0.0, 0.0
         margin_leverage = leverage
     if mmr is not None or maint_amount is not None:
         brackets = ((0.0,), (float(mmr or 0.0),), (float(maint_amount or 0.0),))
+        maxlevs = (math.inf,)
+    fee_rate = float(venue_fee if fee is None else fee)
+    if mode == "account":
+        maxlevs = (math.inf,) * len(brackets[0])   # close-out accounts have no brackets
+    requested = None
+    if qty is None and margin is None:
+        budget = DEFAULT_CASH if cash is None else float(cash)
+        qty, margin, _, lp, requested = open_position(s, float(entry), float(leverage), budget,
+                                                      fee_rate, *brackets, maxlevs)
+        if qty == 0.0 and math.isfinite(lp):
+            raise BadInput(f"maintenance liquidates a {leverage:g}x position on entry "
+                           f"(liquidation price {lp:.6g} vs entry {entry:g}); use a lower "
+                           f"--mmr (below {1 / leverage:g}) or lower leverage")
+        if qty == 0.0:
+            raise BadInput(f"no maintenance bracket of {venue.name if venue else '--mmr'} "
+                           f"allows {leverage:g}x; lower --leverage")
+    else:
+        if qty is None:
+            qty = margin * leverage / entry
+        if margin is None:
+            margin = qty * entry / leverage
+        if venue is not None and mode != "account" and not allow_above_cap:
+            j = venue.tiers.bracket(qty * entry)
+            if leverage > venue.tiers.max_leverage[j]:
+                raise BadInput(f"leverage {leverage:g} is above the {venue.tiers.max_leverage[j]:g}x "
+                               f"allowed for a {qty * entry:,.0f} notional on {venue.name}; lower "
+                               "it or pass --allow-above-cap")
     pos = Position(s, float(entry), float(leverage), float(qty), float(margin), *brackets,
-                   float(venue_fee if fee is None else fee), float(liq_fee), mode, float(level),
-                   float(margin_leverage))
+                   fee_rate, float(liq_fee), mode, float(level), float(margin_leverage),
+                   float(requested if requested is not None else qty))
     lp = position_liquidation_price(pos)
     if s * (entry - lp) <= 0:
         mmr_used = pos.mmrs[pos.bracket_at(lp)]
@@ -101,33 +122,57 @@ def build_position(side: str, entry: float, leverage: float, venue: Venue | None
 
 
 def position_liquidation_price(p: Position) -> float:
-    margin = p.margin - p.notional * p.fee   # the entry fee comes out of the margin
-    if p.mode == "account":
-        return max(0.0, closeout_price(p.side, p.qty, p.entry, margin, p.closeout_level,
-                                       p.margin_leverage))
-    return liquidation_price(p.side, p.qty, p.entry, margin, p.floors, p.mmrs, p.cums)
+    """The engine's trigger for this position alone (the entry fee was paid from the wallet,
+    not from the margin: `engine.margin.open_position`)."""
+    return trigger_price(p.mode == "account", p.side, p.qty, p.entry, p.margin, p.floors,
+                         p.mmrs, p.cums, p.closeout_level, p.margin_leverage)
+
+
+def exit_pnl(p: Position, price: float, liquidated: bool) -> float:
+    """Net PnL of the position closed at `price`, entry fee included, by the engine's exit
+    rules: a perpetual's liquidation closes at the bankruptcy price (the whole margin is lost,
+    no commission); a CFD close-out pays commission and the venue's close-out fee; an
+    isolated position never loses more than its margin."""
+    entry_fee = p.notional * p.fee
+    price_pnl = p.side * p.qty * (price - p.entry)
+    if liquidated and p.mode != "account":
+        return -p.margin - entry_fee
+    exit_costs = p.qty * price * (p.fee + (p.liq_fee if liquidated else 0.0))
+    pnl = price_pnl - exit_costs
+    if p.mode != "account":
+        pnl = max(pnl, -p.margin)
+    return pnl - entry_fee
+
+
+RULES = {
+    "isolated": "liquidated when margin + PnL <= qty x price x maintenance_rate - "
+                "maintenance_amount (Binance USDⓈ-M); the entry fee is paid from the wallet on top "
+                "of the margin; a liquidation closes at the bankruptcy price, so the whole margin "
+                "is lost (the margin left at the liquidation price is the venue's fee)",
+    "account": "closed out when equity <= closeout_level x the venue's required margin "
+               "(notional / its leverage cap); the entry fee is paid on top of the margin",
+}
 
 
 def report(p: Position, moves_pct: list[float]) -> dict:
     lp = position_liquidation_price(p)
-    bp = max(0.0, bankruptcy_price(p.side, p.qty, p.entry, p.margin - p.notional * p.fee))
+    bp = max(0.0, bankruptcy_price(p.side, p.qty, p.entry, p.margin))
     rows = []
     for move in moves_pct:
         price = p.entry * (1 + move / 100)
         liquidated = lp > 0 and p.side * (price - lp) <= 0
-        exit_price = lp if liquidated else price
-        pnl = (p.side * p.qty * (exit_price - p.entry) - p.notional * p.fee
-               - p.qty * exit_price * (p.liq_fee if liquidated else p.fee))
-        if liquidated and p.mode != "account":
-            pnl = max(pnl, -p.margin)   # an isolated position cannot lose more than its margin
+        pnl = exit_pnl(p, lp if liquidated else price, liquidated)
         rows.append({"move_pct": move, "price": price,
                      "return_on_margin_pct": 100 * pnl / p.initial_margin,
                      "liquidated": bool(liquidated)})
+    cut = p.requested_qty > p.qty * (1 + 1e-12)
     return {
         "side": "long" if p.side > 0 else "short",
         "entry": p.entry,
         "leverage": p.leverage,
         "qty": p.qty,
+        "requested_qty": p.requested_qty,
+        "effective_leverage": p.leverage * p.qty / p.requested_qty,
         "notional": p.notional,
         "margin": p.margin,
         "liquidation_price": lp if lp > 0 else None,
@@ -140,13 +185,12 @@ def report(p: Position, moves_pct: list[float]) -> dict:
             "maintenance_amount": p.cums[p.bracket_at(lp)],
             "closeout_level": p.closeout_level if p.mode == "account" else None,
             "fee_per_side": p.fee,
-            "liquidation_fee": p.liq_fee,
+            "liquidation_fee": p.liq_fee if p.mode == "account" else "the margin left",
             "required_margin": (p.notional / p.margin_leverage if p.mode == "account" else None),
-            "rule": ("close-out when equity <= closeout_level x the venue's required margin "
-                     "(notional / its leverage cap)"
-                     if p.mode == "account" else
-                     "liquidated when margin + PnL <= qty x price x maintenance_rate - "
-                     "maintenance_amount; the entry fee is taken from the margin"),
+            "cut_to_bracket": (f"quantity cut from {p.requested_qty:.6g} to {p.qty:.6g}, the "
+                               "largest notional the maintenance brackets allow at this "
+                               "leverage" if cut else None),
+            "rule": RULES["account" if p.mode == "account" else "isolated"],
         },
     }
 

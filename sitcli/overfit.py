@@ -202,8 +202,7 @@ MEANING = ("PSR: chance the winner's true Sharpe is above 0; DSR: the same after
 def combination_returns(result) -> np.ndarray:
     """(bars, combinations) per-bar returns of a backtest grid's combinations over all symbols
     (`Result.combo_curve`); bars where a curve is flat at zero or missing are NaN."""
-    eq = result.equity_frame().ffill().to_numpy(np.float64)
-    curves = np.column_stack([eq[:, result.combo_accounts(ci)[1]].sum(axis=1)
+    curves = np.column_stack([np.asarray(result.combo_curve(ci)[1], np.float64)
                               for ci in range(len(result.combos))])
     with np.errstate(invalid="ignore", divide="ignore"):
         r = curves[1:] / curves[:-1] - 1.0

@@ -25,13 +25,10 @@ from __future__ import annotations
 import html
 import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sitcli.data.store import synthetic_label
-from sitcli.engine.margin import bracket_notional_cap
 from sitcli.errors import BadInput, DataMissing
 
 SCHEMA_VERSION = 1
@@ -64,6 +61,7 @@ class ReportConfig:
     venue: str | None = None
     cash: float = 10_000.0           # the backtest's account (its stats are in %)
     pull: list = field(default_factory=list)   # PullReport per symbol when --pull ran
+    allow_above_cap: bool = False    # --leverage above a venue's cap (as in backtest)
 
 
 @dataclass
@@ -83,6 +81,24 @@ class Report:
     @property
     def problems(self) -> list[dict]:
         return [s for s in self.data["symbols"] if s["status"] != "ok"]
+
+    @property
+    def exit_code(self) -> int:
+        return self.data["exit_code"]
+
+
+# The report's overall status, from its symbols' (worst first), and the exit code of each:
+# a symbol that could not be reported is a runtime failure (1), stale or missing data is 3,
+# a failed pull whose stored data is still fresh enough is a warning (0).
+STATUS_EXIT = {"errors": 1, "problems": 3, "warnings": 0, "ok": 0}
+
+
+def overall_status(symbols: list[dict], warnings: list[str]) -> str:
+    if any(s["status"] == "error" for s in symbols):
+        return "errors"
+    if any(s["status"] != "ok" for s in symbols):
+        return "problems"
+    return "warnings" if warnings else "ok"
 
 
 # --------------------------------------------------------------------------------------------
@@ -130,7 +146,7 @@ def default_max_age(timeframe: str, is_24_7: bool):
     """Two bars, plus the weekend and a holiday for symbols that trade in sessions."""
     import pandas as pd
 
-    from sitcli.backtest import bar_duration
+    from sitcli.bars import bar_duration
 
     return 2 * bar_duration(timeframe) + (pd.Timedelta(0) if is_24_7
                                           else pd.Timedelta(days=SESSION_SLACK_DAYS))
@@ -152,8 +168,15 @@ def build_report(cfg: ReportConfig, store, events, now) -> Report:
         raise BadInput("--symbols: give each symbol once, e.g. --symbols NVDA,AMD")
     if not (cfg.risk_budget > 0 and math.isfinite(cfg.risk_budget)):
         raise BadInput(f"--risk-budget {cfg.risk_budget:g} must be a positive amount")
-    if cfg.leverage is not None and not (cfg.leverage > 0 and math.isfinite(cfg.leverage)):
-        raise BadInput(f"--leverage {cfg.leverage:g} must be a finite number > 0")
+    from sitcli import instruments as inst_mod
+
+    if cfg.leverage is not None:
+        # the same check, and the same refusal, as `sitcli backtest --leverage`
+        for symbol in cfg.symbols:
+            instrument = inst_mod.instrument(symbol)
+            venue = inst_mod.venue(cfg.venue or instrument.venue, instrument.asset_class,
+                                   tier_table=instrument.tiers)
+            inst_mod.check_leverage(cfg.leverage, venue, cfg.allow_above_cap)
     if cfg.lookback_days < 30:
         raise BadInput(f"--lookback-days {cfg.lookback_days}: use at least 30")
     max_age = parse_duration(cfg.max_age) if cfg.max_age else None
@@ -166,14 +189,20 @@ def build_report(cfg: ReportConfig, store, events, now) -> Report:
     known = known_times(raw_known)
     pulls = {p.symbol: p for p in cfg.pull}
 
-    symbols, charts, synthetic_sources = [], {}, []
+    symbols, charts, synthetic_sources, warnings = [], {}, [], []
     for symbol in cfg.symbols:
-        entry, chart, synthetic_source = _symbol_section(cfg, store, symbol, strategies, events,
-                                                     raw_known, known, instant, max_age)
+        try:
+            entry, chart, synthetic_source = _symbol_section(
+                cfg, store, symbol, strategies, events, raw_known, known, instant, max_age)
+        except Exception as exc:   # noqa: BLE001 - one broken symbol must not sink the report
+            entry, chart, synthetic_source = _error_entry(cfg, symbol, exc, max_age), None, ""
         if symbol in pulls:
             p = pulls[symbol]
             entry["pull"] = {"ok": bool(p.ok), "new_bars": int(p.new_bars),
                              "message": p.message or None}
+            if not p.ok and entry["status"] == "ok":
+                warnings.append(f"{symbol}: pull failed ({p.message}); reported from the stored "
+                                "bars, which are still within --max-age")
         symbols.append(entry)
         if synthetic_source:
             synthetic_sources.append(synthetic_source)
@@ -188,10 +217,11 @@ def build_report(cfg: ReportConfig, store, events, now) -> Report:
         "asof_time": _iso(instant),
         "synthetic_demo_data": bool(synthetic_sources),
         "synthetic_label": synthetic_label(synthetic_sources),
-        "status": "problems" if problems else "ok",
-        "exit_code": 3 if problems else 0,
+        "status": overall_status(symbols, warnings),
+        "exit_code": STATUS_EXIT[overall_status(symbols, warnings)],
         "settings": {
-            "strategies": [{"name": s.name, "params": _params(s.resolve({}))} for s in strategies],
+            "strategies": [{"name": s.name, "source": getattr(s, "origin", "built-in"),
+                            "params": _params(s.resolve({}))} for s in strategies],
             "timeframe": cfg.timeframe,
             "leverage": cfg.leverage,
             "venue": cfg.venue,
@@ -216,9 +246,31 @@ def build_report(cfg: ReportConfig, store, events, now) -> Report:
                         "liquidation); hold: a position stays open; none: flat, no order"),
         },
         "problems": [f"{s['symbol']}: {s['problem']}" for s in problems],
+        "warnings": warnings,
         "symbols": symbols,
     }
     return Report(data, charts)
+
+
+def _error_entry(cfg, symbol: str, exc: Exception, max_age) -> dict:
+    """The section of a symbol that could not be reported: status error and the reason."""
+    from sitcli import instruments as inst_mod
+    from sitcli.errors import SitcliError
+
+    reason = str(exc) if isinstance(exc, SitcliError) else (
+        f"internal error {type(exc).__name__}: {exc}")
+    try:
+        instrument = inst_mod.instrument(symbol)
+        name, asset_class = instrument.name, instrument.asset_class
+        venue, is_24_7 = cfg.venue or instrument.venue, instrument.is_24_7
+    except Exception:   # noqa: BLE001 - the symbol itself may be what is broken
+        name, asset_class, venue = symbol, inst_mod.guess_asset_class(symbol), cfg.venue or "?"
+        is_24_7 = asset_class == "crypto"
+    limit = max_age if max_age is not None else default_max_age(cfg.timeframe, is_24_7)
+    return {"symbol": symbol, "name": name, "asset_class": asset_class, "venue": venue,
+            "status": "error", "problem": reason, "source": None, "last_bar": None,
+            "age_hours": None, "max_age_hours": _hours(limit), "daily_std_pct": None, "carry": None,
+            "catalysts": {"recent": [], "upcoming": []}, "signals": []}
 
 
 def _symbol_section(cfg, store, symbol, strategies, events, raw_known, known, instant, max_age):
@@ -226,7 +278,8 @@ def _symbol_section(cfg, store, symbol, strategies, events, raw_known, known, in
     import pandas as pd
 
     from sitcli import instruments as inst_mod
-    from sitcli.backtest import bar_times, read_bars
+    from sitcli.backtest import read_bars
+    from sitcli.bars import bar_times
 
     instrument = inst_mod.instrument(symbol)
     venue = inst_mod.venue(cfg.venue or instrument.venue, instrument.asset_class,
@@ -295,13 +348,16 @@ def _strategy_signal(cfg, store, symbol, strategy_cls, bars, raw_known, evs, ins
 
     params = strategy_cls.resolve({})
     lev_wanted = venue.default_leverage if cfg.leverage is None else cfg.leverage
-    lev = min(lev_wanted, venue.max_leverage)
-    if venue.margin_mode != "account":
-        lev = min(lev, venue.tiers.max_leverage[0])
+    lev = lev_wanted
+    if not cfg.allow_above_cap:
+        lev = min(lev, venue.max_leverage)
+        if venue.margin_mode != "account":
+            lev = min(lev, venue.tiers.max_leverage[0])
     start = max(window_start, bars.index[0])
     run = RunConfig(symbols=[symbol], strategy=strategy_cls.origin if _is_file(strategy_cls)
                     else strategy_cls.name, leverage=lev, venue=cfg.venue, cash=cfg.cash,
-                    start=_iso(start), end=_iso(bars.index[-1]), timeframe=cfg.timeframe)
+                    start=_iso(start), end=_iso(bars.index[-1]), timeframe=cfg.timeframe,
+                    allow_above_cap=cfg.allow_above_cap)
     result = run_backtest(run, store, raw_known)
     leg = result.legs[0]
     index = leg.bars.index
@@ -470,20 +526,20 @@ def _pct_text(value) -> str:
 
 
 def _size(budget: float, lev: float, lev_wanted: float, venue, price: float) -> dict:
-    """Margin = the risk budget; notional = margin x leverage, cut to the bracket limit."""
-    notional = budget * lev
+    """The position `backtest` would open from an account of `budget` at `lev`
+    (`liquidation.build_position`, the engine's opening rule: the entry fee on top of the
+    margin, the notional cut to the venue's brackets)."""
+    from sitcli.liquidation import build_position
+
     notes = []
     if lev < lev_wanted:
         notes.append(f"leverage {lev_wanted:g}x capped at {venue.name}'s {lev:g}x")
-    if venue.margin_mode != "account":
-        t = venue.tiers
-        limit = bracket_notional_cap(notional, lev, t.floor, t.max_leverage)
-        if limit < notional:
-            notional = limit
-            notes.append(f"notional cut to {limit:,.0f}, the most {venue.name}'s "
-                         f"{t.name} brackets allow at {lev:g}x")
-    return {"leverage": _r(lev), "margin": _r(notional / lev), "notional": _r(notional),
-            "qty": _r(notional / price), "note": "; ".join(notes) or None}
+    pos = build_position("long", price, lev, venue, cash=budget, allow_above_cap=True)
+    if pos.requested_qty > pos.qty * (1 + 1e-12):
+        notes.append(f"notional cut to {pos.notional:,.0f}, the most {venue.name}'s "
+                     f"{venue.tiers.name} brackets allow at {lev:g}x")
+    return {"leverage": _r(lev), "margin": _r(pos.margin), "notional": _r(pos.notional),
+            "qty": _r(pos.qty), "note": "; ".join(notes) or None}
 
 
 def _liquidation(side: str, entry: float, size: dict, venue, close: float, std, basis: str):
@@ -491,7 +547,7 @@ def _liquidation(side: str, entry: float, size: dict, venue, close: float, std, 
 
     try:
         pos = build_position(side, entry, float(size["leverage"]), venue,
-                             qty=float(size["notional"]) / entry, allow_above_cap=True)
+                             qty=float(size["qty"]), allow_above_cap=True)
     except BadInput as exc:
         return {"side": side, "basis": basis, "entry": _r(entry), "price": None,
                 "distance_pct": None, "distance_daily_std": None, "note": str(exc)}
@@ -512,7 +568,7 @@ def _daily_std(closes, timeframe: str):
     import numpy as np
     import pandas as pd
 
-    from sitcli.backtest import bar_duration
+    from sitcli.bars import bar_duration
 
     series = closes
     if bar_duration(timeframe) < pd.Timedelta("1D"):
@@ -524,14 +580,14 @@ def _daily_std(closes, timeframe: str):
 
 
 def _carry(bars, venue, timeframe: str) -> dict:
-    """Funding or financing as the cost per day for a long and a short (negative: received)."""
+    """Funding or financing as the cost per day for a long and a short (negative: received):
+    `bars.carry_per_day`, the clock the backtest charges by and `scenario` averages."""
     import pandas as pd
 
-    from sitcli.backtest import bar_duration
-    from sitcli.scenario import carry_per_bar
+    from sitcli.bars import bar_duration, carry_per_day
 
-    def per_day() -> dict:   # the venue's flat rates, as the scenario engine charges them
-        return {f"{name}_pct_per_day": _r(100 * carry_per_bar(side, venue, "1d", True))
+    def per_day() -> dict:
+        return {f"{name}_pct_per_day": _r(100 * carry_per_day(side, venue))
                 for name, side in (("long", 1), ("short", -1))}
 
     if venue.funding_rate_8h:
@@ -635,8 +691,8 @@ def _signed_pct(value) -> str:
 
 
 def _data_cell(s: dict) -> str:
-    if s["status"] == "missing":
-        return "MISSING"
+    if s["status"] in ("missing", "error"):
+        return s["status"].upper()
     age = f"{s['age_hours']:g} h old" if s["age_hours"] < 48 else f"{s['age_hours'] / 24:.1f} days old"
     return age if s["status"] == "ok" else f"STALE, {age}"
 
@@ -706,17 +762,20 @@ def _md_escape(text: str) -> str:
     return str(text).replace("|", "\\|")
 
 
+def status_block(d: dict) -> tuple[str, list[str]]:
+    """The status line's word and the lines under it: one source for Markdown and HTML."""
+    return d["status"].upper(), [*d["problems"], *d.get("warnings", [])]
+
+
 def to_markdown(report: Report) -> str:
     d = report.data
     out = [f"# sitcli daily signal report: {d['asof']}", ""]
     if d["synthetic_demo_data"]:
         out += [f"> **{d['synthetic_label']}**: generated prices, not market history.", ""]
     out += _intro(d) + [""]
-    if d["problems"]:
-        out += ["**Status: PROBLEMS** (exit code 3)", ""]
-        out += [f"- {_md_escape(p)}" for p in d["problems"]] + [""]
-    else:
-        out += ["**Status: OK**", ""]
+    title, items = status_block(d)
+    out += [f"**Status: {title}**" + (f" (exit code {d['exit_code']})" if items else ""), ""]
+    out += [f"- {_md_escape(p)}" for p in items] + ([""] if items else [])
     out += ["## Signals", ""]
     out += ["| " + " | ".join(SUMMARY_COLUMNS) + " |",
             "|" + "|".join("---" if c in ("symbol", "data", "strategy", "signal", "carry long / short "
@@ -766,10 +825,12 @@ def to_html(report: Report) -> str:
     d = report.data
     parts = _html_head(f"sitcli daily signal report: {d['asof']}", d["synthetic_label"])
     parts += [f"<p>{esc(line)}</p>" for line in _intro(d)]
-    if d["problems"]:
-        parts.append('<div id="status" class="problems" style="background:#fff0e0;border:1px solid '
-                     '#e08000;padding:.5em 1em"><b>Status: PROBLEMS</b> (exit code 3)<ul>'
-                     + "".join(f"<li>{esc(p)}</li>" for p in d["problems"]) + "</ul></div>")
+    title, items = status_block(d)
+    if items:
+        parts.append(f'<div id="status" class="{d["status"]}" style="background:#fff0e0;border:'
+                     f'1px solid #e08000;padding:.5em 1em"><b>Status: {title}</b> (exit code '
+                     f'{d["exit_code"]})<ul>' + "".join(f"<li>{esc(p)}</li>" for p in items)
+                     + "</ul></div>")
     else:
         parts.append('<p id="status" class="ok"><b>Status: OK</b></p>')
     parts.append("<h2>Signals</h2>")
@@ -881,21 +942,17 @@ RENDERERS = {"json": to_json, "md": to_markdown, "html": to_html}
 
 def write_report(report: Report, out_dir: Path, formats: list[str]) -> list[Path]:
     """DIR/YYYY-MM-DD.<format>, each written to a temporary file and renamed over the old one."""
+    from sitcli.files import atomic_path, environment_error
+
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise environment_error(exc, "create the report directory", out_dir) from None
     written = []
     for fmt in formats:
         path = out_dir / f"{report.data['asof']}.{fmt}"
-        fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-                fh.write(RENDERERS[fmt](report))
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_path(path, mode=0o644) as tmp:
+            tmp.write_text(RENDERERS[fmt](report), encoding="utf-8", newline="\n")
         written.append(path)
     return written

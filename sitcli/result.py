@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -9,13 +10,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sitcli import stats
+
 STAT_KEYS = (
     "total_return_pct", "cagr_pct", "sharpe", "sortino", "max_drawdown_pct", "win_rate_pct",
     "profit_factor", "trades", "liquidations", "fees", "spread", "slippage", "financing",
     "funding", "liquidation_fees", "final_equity", "buy_hold_return_pct",
 )
 COSTS = {"fees": "fees", "spread": "spread", "slippage": "slippage", "financing": "financing",
-         "funding": "funding", "liquidation_fees": "liq_fee"}
+         "funding": "funding", "liquidation_fees": "liq_fee", "protection": "protection"}
 
 
 def describe_params(params: dict) -> str:
@@ -51,12 +54,10 @@ class Result:
     def synthetic_label(self) -> str:
         from sitcli.data.store import synthetic_label
 
-        return synthetic_label(leg.source for leg in self.legs if leg.synthetic)
+        return synthetic_label(src for leg in self.legs for _, src, _ in leg.generated)
 
     @property
     def synthetic_notice(self) -> str:
-        from sitcli.backtest import synthetic_notice
-
         return synthetic_notice(self.legs)
 
     def label(self, r: int) -> str:
@@ -72,9 +73,14 @@ class Result:
         of the grid when the symbols share one."""
         if self.shared:
             labels = [self.combo_label(ci) or "shared account" for ci in range(len(self.combos))]
-        else:
-            labels = [self.label(r) for r in range(len(self.runs))]
-        return pd.DataFrame(self.equity, index=self.index, columns=labels)
+            return pd.DataFrame(self.equity, index=self.index, columns=labels)
+        labels = [self.label(r) for r in range(len(self.runs))]
+        frame = pd.DataFrame(self.equity, index=self.index, columns=labels)
+        for run in self.runs:   # a symbol's account exists over its own bars
+            bars = self.legs[run.leg].bars.index
+            outside = (self.index < bars[0]) | (self.index > bars[-1])
+            frame.iloc[outside, run.account] = np.nan
+        return frame
 
     def account_labels(self, liquidations: pd.DataFrame) -> list[str]:
         """The equity column each liquidation belongs to (its run, or the shared account)."""
@@ -121,15 +127,15 @@ class Result:
     def run_stats(self) -> list[dict]:
         """A row per run (symbol x combination). Return statistics need the run's own
         account, so with a shared account they are left empty and only trade counts,
-        PnL and costs are per symbol."""
-        eq = self.equity_frame()
+        PnL and costs are per symbol. Each run's statistics cover its own symbol's bars
+        from the start of its span (`sitcli.stats`)."""
         rows = []
         for r, run in enumerate(self.runs):
             leg = self.legs[run.leg]
-            curve = None if self.shared else eq.iloc[:, run.account].reindex(leg.bars.index)
             row = {"label": self.label(r), "symbol": run.symbol,
                    **{k: self.combos[run.combo][k] for k in self.grid_keys},
                    "leverage": self._leverage(r)}
+            curve = None if self.shared else self._run_curve(r)
             row.update(self._metrics(curve, [r], leg.instrument.is_24_7))
             row["buy_hold_return_pct"] = 100 * float(leg.bars["close"].iloc[-1]
                                                      / leg.bars["close"].iloc[0] - 1)
@@ -138,32 +144,44 @@ class Result:
 
     def combo_stats(self) -> list[dict]:
         """A row per combination over all symbols: the shared account, or the sum of the
-        symbols' separate accounts."""
-        eq = self.equity_frame().ffill()
+        symbols' separate accounts (each at its starting cash before its first bar and at its
+        last equity after its last)."""
         any_24_7 = any(leg.instrument.is_24_7 for leg in self.legs)   # then the union has weekends
         rows = []
-        for ci in range(len(self.combos)):
-            members, curve, cash = self.combo_curve(ci, eq)
+        by_combo: list[list[int]] = [[] for _ in self.combos]
+        for r, run in enumerate(self.runs):
+            by_combo[run.combo].append(r)
+        for ci, members in enumerate(by_combo):
+            members, curve, cash = self.combo_curve(ci, members)
             row = {"label": self.combo_label(ci) or "all symbols", "symbol": "ALL",
                    **{k: self.combos[ci][k] for k in self.grid_keys}}
-            row.update(self._metrics(curve, members, any_24_7, cash))
+            row.update(self._metrics((np.asarray(curve), stats.utc_times(self.index)), members,
+                                     any_24_7, cash))
             rows.append(row)
         return rows
 
-    def combo_accounts(self, ci: int) -> tuple[list[int], list[int], float]:
-        """(runs, equity columns, starting cash) of combination `ci` over all symbols: the
-        shared account, or the symbols' separate accounts, whose sum is the combination."""
-        members = [r for r, run in enumerate(self.runs) if run.combo == ci]
+    def combo_curve(self, ci: int, members: list[int] | None = None):
+        """(runs, equity curve as an array, starting cash) of combination `ci` over all
+        symbols: the shared account, or the sum of the symbols' separate accounts (each at its
+        starting cash before its first bar and at its last equity after its last)."""
+        if members is None:
+            members = [r for r, run in enumerate(self.runs) if run.combo == ci]
         if self.shared:
-            return members, [ci], self.cfg.cash
-        return members, [self.runs[r].account for r in members], self.cfg.cash * len(members)
+            return members, self.equity[:, ci], self.cfg.cash
+        accounts = self.equity[:, [self.runs[r].account for r in members]]
+        curve = pd.DataFrame(accounts).ffill().fillna(self.cfg.cash).sum(axis=1).to_numpy()
+        return members, curve, self.cfg.cash * len(members)
 
-    def combo_curve(self, ci: int, eq=None):
-        """(runs, equity curve, starting cash) of combination `ci` (see `combo_accounts`).
-        `eq`: equity_frame().ffill()."""
-        eq = self.equity_frame().ffill() if eq is None else eq
-        members, columns, cash = self.combo_accounts(ci)
-        return members, eq.iloc[:, columns].sum(axis=1), cash
+    @functools.cached_property
+    def _trades_of(self) -> list[np.ndarray]:
+        """Per kernel column, the positions of its trades in `trades`."""
+        order = np.argsort(self.trades["col"], kind="stable")
+        bounds = np.searchsorted(self.trades["col"][order], np.arange(len(self.runs) + 1))
+        return [order[bounds[c]:bounds[c + 1]] for c in range(len(self.runs))]
+
+    @functools.cached_property
+    def _liquidations_per_col(self) -> np.ndarray:
+        return np.bincount(self.liquidations["col"], minlength=len(self.runs))
 
     def _leverages(self, leg: int):
         """The leverage a symbol ran at: one number, or the sorted list a grid swept."""
@@ -175,7 +193,7 @@ class Result:
         return self.legs[self.runs[r].leg].venue.default_leverage if lev is None else lev
 
     def _metrics(self, curve, members: list[int], is_24_7: bool, cash: float | None = None) -> dict:
-        mine = self.trades[np.isin(self.trades["col"], members)]
+        mine = self.trades[np.concatenate([self._trades_of[c] for c in members])]
         cash = self.cfg.cash if cash is None else cash
         wins = mine["pnl"][mine["pnl"] > 0].sum()
         losses = -mine["pnl"][mine["pnl"] < 0].sum()
@@ -185,14 +203,70 @@ class Result:
             "win_rate_pct": 100 * float((mine["pnl"] > 0).mean()) if len(mine) else math.nan,
             "profit_factor": float(wins / losses) if losses > 0 else math.nan,
             "trades": int(len(mine)),
-            "liquidations": int(np.isin(self.liquidations["col"], members).sum()),
+            "liquidations": int(self._liquidations_per_col[members].sum()),
             **{key: float(mine[field].sum()) for key, field in COSTS.items()},
             "pnl": float(mine["pnl"].sum()),
-            "final_equity": math.nan,
+            "final_equity": math.nan, "span_first": None, "span_last": None,
+            "span_bars": 0, "ruined": False, "stats_note": None,
+            "cut_trades": int(_cut(mine).sum()),
+            "effective_leverage": (float(mine["effective_leverage"].mean()) if len(mine)
+                                   else math.nan),
         }
         if curve is not None:
-            out.update(_return_stats(curve, cash, self.cfg.timeframe, is_24_7))
+            equity, times = curve
+            ann = stats.bars_per_year(self.cfg.timeframe, is_24_7)
+            out.update(stats.span_stats(equity, times, self._span_start(mine, times), cash, ann))
         return out
+
+    def position_cuts(self) -> list[str]:
+        """One line per run whose entries the maintenance brackets cut: an exchange accepts
+        no larger order at that leverage, so the position put up less margin than asked."""
+        lines = []
+        for r in range(len(self.runs)):
+            mine = self.trades[self.trades["col"] == r]
+            cut = mine[_cut(mine)]
+            if len(cut):
+                eff = cut["effective_leverage"]
+                lines.append(f"{self.label(r)} {self._leverage(r):g}x: {len(cut)} of {len(mine)} "
+                             f"entries cut to the brackets' limit (effective leverage "
+                             f"{eff.min():.3g}x-{eff.max():.3g}x)")
+        return lines
+
+    def _position_size(self) -> str:
+        rule = "size x free collateral as margin, the entry fee on top"
+        if self.trades is None:   # a sweep keeps no trades: its rows count the cut entries
+            return f"{rule}; entries a venue's brackets cut: the rows' cut_trades"
+        return "; ".join(self.position_cuts()) or f"{rule}; no entry was cut by a venue's brackets"
+
+    def _run_curve(self, r: int) -> tuple[np.ndarray, np.ndarray]:
+        """A run's own account equity at its symbol's bars, and those bars' times."""
+        leg = self.legs[self.runs[r].leg]
+        rows = self.index.get_indexer(leg.bars.index)
+        return self.equity[rows, self.runs[r].account], stats.utc_times(leg.bars.index)
+
+    def _span_start(self, trades, times) -> int:
+        if self.cfg.start is not None or not len(trades):
+            return 0
+        return stats.span_start(times, stats.utc_times(self.index[[trades["entry_bar"].min()]])[0])
+
+    def to_vectorbt(self, r: int):
+        """vectorbt's returns accessor over run `r`'s span (its own account; not with a shared
+        one), for its analytics beyond sitcli's table: `.stats()`, `.qs`, rolling metrics."""
+        import vectorbt  # noqa: F401  (registers the .vbt accessors)
+
+        from sitcli.bars import bar_duration
+
+        if self.shared:
+            raise ValueError("runs of a shared account have no equity curve of their own")
+        equity, times = self._run_curve(r)
+        start = self._span_start(self.trades[self._trades_of[r]], times)
+        keep = ~np.isnan(equity[start:])
+        curve = pd.Series(equity[start:][keep],
+                          index=pd.DatetimeIndex(times[start:][keep]).tz_localize("UTC"))
+        returns = pd.Series(stats.simple_returns(curve.to_numpy()), index=curve.index)
+        is_24_7 = self.legs[self.runs[r].leg].instrument.is_24_7
+        return returns.vbt.returns(freq=bar_duration(self.cfg.timeframe),
+                                   year_freq="365 days" if is_24_7 else "252 days")
 
     def assumptions(self) -> dict[str, Any]:
         cfg = self.cfg
@@ -213,6 +287,8 @@ class Result:
                         "one isolated account per symbol"),
             "initial_cash_per_account": cfg.cash,
             "margin_per_trade": sorted({c["size"] for c in self.combos}),
+            "notes": [note for leg in self.legs for note in leg.notes],
+            "position_size": self._position_size(),
             "venues": {leg.symbol: {**leg.venue.as_dict(), "leverage": self._leverages(j)}
                        for j, leg in enumerate(self.legs)},
             "event_timing": ("first bar opening at or after the event on the instrument's own "
@@ -226,21 +302,18 @@ class Result:
         }
 
 
-def _return_stats(curve: pd.Series, cash: float, timeframe: str, is_24_7: bool) -> dict:
-    """Return statistics of one equity curve through vectorbt's returns accessor."""
-    import vectorbt  # noqa: F401  (registers the .vbt accessors)
+def synthetic_notice(legs: list) -> str:
+    """The banner for runs on generated prices: the demo data or a simulated series (SIT),
+    traded or read by the strategy."""
+    from sitcli.data.store import synthetic_label
 
-    from sitcli.backtest import bar_duration
+    made = {(sym, src, what) for leg in legs for sym, src, what in leg.generated}
+    label = synthetic_label(src for _, src, _ in made)
+    if label == "SYNTHETIC DATA":
+        return f"{label}: {', '.join(f'{sym} ({src}{what})' for sym, src, what in sorted(made))} " \
+               "simulated, not market history."
+    return f"{label}: generated prices, not market history." if label else ""
 
-    curve = curve.dropna()
-    returns = curve.pct_change().fillna(0.0).replace([np.inf, -np.inf], np.nan).fillna(-1.0)
-    acc = returns.vbt.returns(freq=bar_duration(timeframe),
-                              year_freq="365 days" if is_24_7 else "252 days")
-    return {
-        "total_return_pct": 100 * (curve.iloc[-1] / cash - 1),
-        "cagr_pct": 100 * float(acc.annualized()),
-        "sharpe": float(acc.sharpe_ratio()),
-        "sortino": float(acc.sortino_ratio()),
-        "max_drawdown_pct": 100 * float(acc.max_drawdown()),
-        "final_equity": float(curve.iloc[-1]),
-    }
+
+def _cut(trades: np.ndarray) -> np.ndarray:
+    return trades["requested_qty"] > trades["qty"] * (1 + 1e-9)

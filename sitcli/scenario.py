@@ -15,8 +15,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from sitcli.engine import margin as formulas
 from sitcli.errors import BadInput
+from sitcli.liquidation import DEFAULT_CASH
 
 METHODS = ("historical", "bootstrap", "jump-diffusion")
 
@@ -31,32 +31,59 @@ def parse_positive_list(text: str, flag: str, kind=float) -> list:
     return values
 
 
-def carry_per_bar(side: int, venue, timeframe: str, is_24_7: bool) -> float:
-    """Financing (CFD) or funding (perpetual, the venue's flat rate) a position pays per bar,
-    as a fraction of its notional: the costs that separate the venues beyond their margin."""
-    from sitcli.backtest import bar_duration
+def lp_ratio(side: int, leverage: float, venue, cash: float = DEFAULT_CASH) -> float:
+    """Liquidation (or close-out) price over entry of the position `backtest` and
+    `liquidation` open at `leverage` from an account of `cash`: the engine's opening rule
+    (fee on top of the margin, notional cut to the brackets) and its trigger."""
+    from sitcli.liquidation import build_position, position_liquidation_price
 
-    days = bar_duration(timeframe) / pd.Timedelta("1D")
-    nights = days * (1.0 if is_24_7 else 7 / 5)     # weekend nights fall on exchange bars too
-    rate = venue.financing_long if side > 0 else venue.financing_short
-    financing = rate * nights / venue.financing_days
-    funding = side * venue.funding_rate_8h * 3 * days
-    return financing + funding
+    try:
+        pos = build_position("long" if side > 0 else "short", 1.0, leverage, venue, cash=cash,
+                             allow_above_cap=True)
+    except BadInput:
+        return math.nan   # maintenance above 1/leverage: liquidated as soon as it opens
+    return position_liquidation_price(pos)
 
 
-def lp_ratio(side: int, leverage: float, venue) -> float:
-    """Liquidation (or close-out) price over entry for an all-margin position at `leverage`,
-    by the engine's formulas; its first maintenance bracket for bracketed venues."""
-    if venue.margin_mode == "account":
-        return formulas.closeout_price(side, 1.0, 1.0, 1.0 / leverage, venue.closeout_level,
-                                       max(leverage, venue.max_leverage))
-    t = venue.tiers
-    return formulas.liquidation_price(side, 1.0, 1.0, 1.0 / leverage, t.floor[:1], t.mmr[:1],
-                                      t.cum[:1])
+def liquidation_rom(side: int, leverage: float, venue) -> float:
+    """Return on margin of a position liquidated at its trigger, by the calculator's exit
+    rule (`liquidation.exit_pnl`): a perpetual loses its margin and entry fee, a CFD keeps
+    what equity is left after the close-out's costs."""
+    from sitcli.liquidation import build_position, exit_pnl, position_liquidation_price
+
+    pos = build_position("long" if side > 0 else "short", 1.0, leverage, venue, qty=1.0,
+                         allow_above_cap=True)
+    return exit_pnl(pos, position_liquidation_price(pos), True) / pos.initial_margin
+
+
+def cap_notes(leverages: list[float], venue) -> list[str | None]:
+    """Per leverage, why the venue would refuse it (`instruments.check_leverage`, the check
+    `backtest` and `liquidation` refuse by), or None. Scenario rows above a cap are still
+    computed, as if the venue allowed them, and flagged."""
+    from sitcli.instruments import check_leverage
+
+    notes = []
+    for lev in leverages:
+        try:
+            check_leverage(lev, venue, False)
+            notes.append(None)
+        except BadInput as exc:
+            notes.append(str(exc).split(";")[0])
+    return notes
+
+
+def _passage_args(side: int, leverages: list[float], venue, cash: float) -> tuple:
+    """first_passage_nb's venue arguments: liquidation-price ratios, leverages and the exit
+    rule, from the same opening and trigger rules `backtest` and `liquidation` use."""
+    ratios = np.array([lp_ratio(side, lev, venue, cash) for lev in leverages])
+    return (ratios, np.asarray(leverages, np.float64), float(venue.fee),
+            float(venue.liquidation_fee), venue.margin_mode != "account",
+            bool(venue.negative_balance_protection))
 
 
 def historical(bars: pd.DataFrame, venue, leverages: list[float], horizons: list[int],
-               side: int, event_starts=None, carry: float = 0.0) -> list[dict]:
+               side: int, event_starts=None, carry: float = 0.0,
+               cash: float = DEFAULT_CASH) -> list[dict]:
     """Every bar a start, or only `event_starts` (the bar before each event's first open)."""
     from sitcli.engine.paths import first_passage_nb
 
@@ -65,8 +92,7 @@ def historical(bars: pd.DataFrame, venue, leverages: list[float], horizons: list
         raise BadInput(f"--horizon {max(horizons)} is as long as the data ({n} bars); use a "
                        "shorter horizon or more data")
     arrays = [bars[c].to_numpy(np.float64) for c in ("open", "high", "low", "close")]
-    ratios = np.array([lp_ratio(side, lev, venue) for lev in leverages])
-    levs = np.asarray(leverages, np.float64)
+    venue_args = _passage_args(side, leverages, venue, cash)
     rows = []
     for h in horizons:
         starts = np.arange(0, n - h, dtype=np.int64)
@@ -75,15 +101,14 @@ def historical(bars: pd.DataFrame, venue, leverages: list[float], horizons: list
             if not len(starts):
                 raise BadInput("no catalyst falls inside the data with a full horizon after it; "
                                "use more data or drop --at-events")
-        bars_to, rom, gap = first_passage_nb(*arrays, starts, int(h), side, ratios, levs,
-                                             venue.liquidation_fee)
-        rows.extend(_summarise(leverages, h, ratios, bars_to, rom, gap, carry))
+        bars_to, rom, gap = first_passage_nb(*arrays, starts, int(h), side, *venue_args)
+        rows.extend(_summarise(leverages, h, venue_args[0], bars_to, rom, gap, carry))
     return rows
 
 
 def bootstrap(bars: pd.DataFrame, venue, leverages: list[float], horizons: list[int],
               side: int, paths: int, seed: int, block: int = 5, carry: float = 0.0,
-              progress=None) -> list[dict]:
+              progress=None, cash: float = DEFAULT_CASH) -> list[dict]:
     from sitcli.engine.paths import bootstrap_paths_nb
 
     if paths <= 0:
@@ -93,20 +118,19 @@ def bootstrap(bars: pd.DataFrame, venue, leverages: list[float], horizons: list[
     arrays = [bars[c].to_numpy(np.float64) for c in ("open", "high", "low", "close")]
     simulated = _in_chunks(lambda n, first: bootstrap_paths_nb(
         *arrays, n, int(max(horizons)), block, int(seed), first), int(paths), progress)
-    return _path_rows(simulated, venue, leverages, horizons, side, carry)
+    return _path_rows(simulated, venue, leverages, horizons, side, carry, cash)
 
 
-def _path_rows(simulated, venue, leverages, horizons, side: int, carry: float) -> list[dict]:
+def _path_rows(simulated, venue, leverages, horizons, side: int, carry: float,
+               cash: float) -> list[dict]:
     """First passage from the start of every simulated path, summarised per horizon."""
     from sitcli.engine.paths import paths_first_passage_nb
 
-    ratios = np.array([lp_ratio(side, lev, venue) for lev in leverages])
-    levs = np.asarray(leverages, np.float64)
+    venue_args = _passage_args(side, leverages, venue, cash)
     rows = []
     for h in horizons:
-        bars_to, rom, gap = paths_first_passage_nb(*simulated, int(h), side, ratios, levs,
-                                                   venue.liquidation_fee)
-        rows.extend(_summarise(leverages, h, ratios, bars_to, rom, gap, carry))
+        bars_to, rom, gap = paths_first_passage_nb(*simulated, int(h), side, *venue_args)
+        rows.extend(_summarise(leverages, h, venue_args[0], bars_to, rom, gap, carry))
     return rows
 
 
@@ -145,7 +169,7 @@ def fit_jump_diffusion(bars: pd.DataFrame) -> dict:
 
 def jump_diffusion(bars: pd.DataFrame, venue, leverages: list[float], horizons: list[int],
                    side: int, paths: int, seed: int, gap_open: bool, substeps: int = 24,
-                   carry: float = 0.0, progress=None):
+                   carry: float = 0.0, progress=None, cash: float = DEFAULT_CASH):
     from sitcli.engine.paths import jump_diffusion_paths_nb
 
     if paths <= 0:
@@ -154,7 +178,7 @@ def jump_diffusion(bars: pd.DataFrame, venue, leverages: list[float], horizons: 
     simulated = _in_chunks(lambda n, first: jump_diffusion_paths_nb(
         n, int(max(horizons)), substeps, fit["mu"], fit["sigma"], fit["lam"], fit["mu_j"],
         fit["sigma_j"], int(seed), gap_open, first), int(paths), progress)
-    return _path_rows(simulated, venue, leverages, horizons, side, carry), fit
+    return _path_rows(simulated, venue, leverages, horizons, side, carry, cash), fit
 
 
 def _summarise(leverages, h, ratios, bars_to, rom, gap, carry=0.0) -> list[dict]:
@@ -168,7 +192,7 @@ def _summarise(leverages, h, ratios, bars_to, rom, gap, carry=0.0) -> list[dict]
         hit = bars_to[:, j] > 0
         rows.append({
             "leverage": lev, "horizon": int(h), "starts": int(len(rom)),
-            "liquidation_price_move_pct": 100 * (ratios[j] - 1),
+            "liquidation_price_move_pct": 0.0 if math.isnan(ratios[j]) else 100 * (ratios[j] - 1),
             "p_liquidation_pct": 100 * float(hit.mean()),
             "median_bars_to_liquidation": float(np.median(bars_to[hit, j])) if hit.any()
             else math.nan,
@@ -187,7 +211,7 @@ COMPARED_VENUES = ("perp-isolated", "cfd-offshore", "cfd-retail")
 def event_starts(bars: pd.DataFrame, instrument, timeframe: str, events) -> list[int]:
     """Bars whose close is the last before a catalyst relevant to the instrument reaches it:
     a position opened there holds through the news."""
-    from sitcli.backtest import bar_times
+    from sitcli.bars import bar_times
     from sitcli.events import fill_bars, filter_events, known_times
 
     mine = known_times(filter_events(events, symbol=instrument.symbol))
@@ -197,11 +221,14 @@ def event_starts(bars: pd.DataFrame, instrument, timeframe: str, events) -> list
 
 def run(store, symbols: list[str], leverages, horizons, side: str, venue_name: str | None,
         method: str, timeframe: str = "1d", overrides: dict | None = None, paths: int = 10_000,
-        seed: int = 7, compare_venues: bool = False, events=None, progress=None) -> dict:
+        seed: int = 7, compare_venues: bool = False, events=None, progress=None,
+        cash: float = DEFAULT_CASH) -> dict:
     """Results keyed by symbol (or "symbol @ venue" with compare_venues). `events` (a
-    calendar frame) restricts historical starts to the bars before catalysts."""
+    calendar frame) restricts historical starts to the bars before catalysts. Each position
+    opens from an account of `cash`, as `backtest` opens it (its size picks the bracket)."""
     from sitcli import instruments
     from sitcli.backtest import read_bars
+    from sitcli.bars import bar_times, carry_per_bar
 
     if method not in METHODS:
         raise BadInput(f"--method {method}: use historical, bootstrap or jump-diffusion")
@@ -217,28 +244,36 @@ def run(store, symbols: list[str], leverages, horizons, side: str, venue_name: s
         bars = read_bars(store, symbol, timeframe)
         meta = bars.attrs.get("sitcli", {})
         starts = None if events is None else event_starts(bars, inst, timeframe, events)
+        opens, closes = bar_times(bars.index, inst, timeframe)
+        if method == "historical":
+            starts_text = "every bar" if starts is None else f"{len(starts)} catalysts"
+        else:
+            starts_text = f"{paths:,} simulated paths, seed {seed}"
         names = COMPARED_VENUES if compare_venues else (venue_name or inst.venue,)
         for name in names:
             venue = instruments.venue(name, inst.asset_class, overrides, tier_table=inst.tiers)
+            notes = cap_notes(leverages, venue)
             key = f"{symbol} @ {venue.name}" if compare_venues else symbol
             info = out[key] = {
                 "symbol": symbol, "venue": venue.name, "margin_mode": venue.margin_mode,
                 "venue_leverage_cap": venue.max_leverage,
                 "first": bars.index[0], "last": bars.index[-1], "bars": len(bars),
                 "synthetic": bool(meta.get("synthetic")), "source": str(meta.get("source", "?")),
-                "starts": "every bar" if starts is None else f"{len(starts)} catalysts",
+                "starts": starts_text, "cash": cash,
+                "above_cap": [n for n in notes if n],
             }
-            carry = carry_per_bar(s, venue, timeframe, inst.is_24_7)
+            carry = carry_per_bar(s, venue, opens, closes, timeframe)
             if method == "historical":
-                info["rows"] = historical(bars, venue, leverages, horizons, s, starts, carry)
+                info["rows"] = historical(bars, venue, leverages, horizons, s, starts, carry,
+                                          cash)
             elif method == "bootstrap":
                 info["rows"] = bootstrap(bars, venue, leverages, horizons, s, paths, seed,
-                                         carry=carry, progress=progress)
+                                         carry=carry, progress=progress, cash=cash)
             else:
                 rows, fit = jump_diffusion(bars, venue, leverages, horizons, s, paths, seed,
                                            gap_open=not inst.is_24_7, carry=carry,
-                                           progress=progress)
+                                           progress=progress, cash=cash)
                 info.update(rows=rows, fitted=fit)
             for row in info["rows"]:
-                row["above_venue_cap"] = row["leverage"] > venue.max_leverage
+                row["above_venue_cap"] = notes[leverages.index(row["leverage"])] is not None
     return out

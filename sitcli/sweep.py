@@ -10,15 +10,25 @@ numbers do not depend on the executor, the number of workers or the chunk size.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from sitcli.backtest import Prepared, RunConfig, bar_duration, prepare_backtest
+from sitcli import stats
+from sitcli.backtest import Prepared, RunConfig, prepare_backtest
 from sitcli.errors import BadInput
 
 EXECUTORS = ("local", "dask")
 UPDATES_PER_CHUNK = 20_000_000   # bar x column updates per chunk: a fraction of a second
+
+
+TRADE_KEYS = ("win_rate_pct", "profit_factor", "trades", "liquidations", "fees", "spread",
+              "slippage", "financing", "funding", "liquidation_fees", "protection", "pnl",
+              "cut_trades", "effective_leverage")
+RETURN_KEYS = ("total_return_pct", "cagr_pct", "sharpe", "sortino", "max_drawdown_pct",
+               "final_equity")
+SPAN_KEYS = ("span_first", "span_last", "span_bars", "ruined")
 
 
 @dataclass
@@ -41,87 +51,330 @@ class SweepResult:
     def combo_label(self, ci: int) -> str:
         return " ".join(f"{k}={self.prep.combos[ci][k]}" for k in self.cfg.grid)
 
+    def assumptions(self) -> dict:
+        """`Result.assumptions` of the sweep, its grid as each parameter's values."""
+        from sitcli.backtest import Run
+        from sitcli.result import Result
+
+        prep = self.prep
+        combos = prep.combos
+        runs = prep.runs
+        if isinstance(combos, GridCombos):    # every value once is what the summary reads
+            combos = combos.representatives()
+            runs = [Run(leg.symbol, j, ci, 0) for ci in range(len(combos))
+                    for j, leg in enumerate(prep.legs)]
+        out = Result(cfg=self.cfg, strategy=prep.strategy, combos=combos, legs=prep.legs,
+                     runs=runs, index=prep.index, equity=None, trades=None,
+                     liquidations=None).assumptions()
+        out["grid"] = {k: list(dict.fromkeys(self.params(k).tolist())) for k in self.cfg.grid}
+        out["combinations"] = len(prep.combos)
+        return out
+
+    def params(self, key: str) -> np.ndarray:
+        """One grid parameter as an array over combinations."""
+        combos = self.prep.combos
+        if isinstance(combos, GridCombos):
+            return combos.column(key)
+        return np.array([c[key] for c in combos])
+
+    def combo_table(self) -> dict[str, np.ndarray]:
+        """A column per field, a row per finished combination over all symbols (the keys of
+        `Result.combo_stats` but the label): the shared account, or the sum of the symbols'
+        accounts. Columns, not a dict per row: 100,000 combinations stay small and fast."""
+        prep = self.prep
+        n_legs = len(prep.legs)
+        done = np.flatnonzero(self.finished)
+        everything = len(done) == len(self.finished)
+
+        def rows(a):   # no copy when every combination finished
+            return a if everything else a[done]
+
+        table = {"combination": done, **{k: rows(self.params(k)) for k in self.cfg.grid}}
+        per_col = self.col_stats.reshape(len(self.finished), n_legs, -1)
+        table.update(_trade_columns(per_col[:, 0] if n_legs == 1 else per_col.sum(axis=1), rows))
+        per_account = 1 if self.cfg.account == "shared" else n_legs
+        any_24_7 = any(leg.instrument.is_24_7 for leg in prep.legs)
+        start = rows(self._combo_span_start())
+        table.update(_return_columns(rows(self.combo_curve), len(prep.index) - start,
+                                     self.cfg.cash * per_account,
+                                     stats.bars_per_year(self.cfg.timeframe, any_24_7),
+                                     stats.utc_times(prep.index)[start], stats.utc_times(prep.index)[-1]))
+        return table
+
+    def combo_rows(self) -> list[dict]:
+        """`combo_table` as a dict per row, with a label (small grids, tests)."""
+        table = self.combo_table()
+        rows = []
+        for values in zip(*table.values(), strict=True):
+            row = dict(zip(table, values, strict=True))
+            row["label"] = self.combo_label(row["combination"]) or "all symbols"
+            row["symbol"] = "ALL"
+            rows.append(_with_note(_python(row)))
+        return rows
+
     def run_rows(self) -> list[dict]:
         """A row per finished run (symbol x combination), with the keys of
         `Result.run_stats`; return statistics only when the run has its own account."""
         prep, shared = self.prep, self.cfg.account == "shared"
+        cols = prep.kernel_args[8]
+        trade = _trade_columns(self.col_stats)
+        starts = self._run_span_start()
         rows = []
         for r, run in enumerate(prep.runs):
             if not self.finished[run.combo]:
                 continue
             leg = prep.legs[run.leg]
-            combo = prep.combos[run.combo]
             label = self.combo_label(run.combo)
-            lev = leg.venue.default_leverage if combo["leverage"] is None else combo["leverage"]
-            row = {"label": f"{run.symbol} {label}" if label else run.symbol, "symbol": run.symbol,
-                   **{k: combo[k] for k in self.cfg.grid}, "leverage": lev}
-            row.update(_trade_stats(self.col_stats[[r]]))
-            curve = None if shared else self.acc_curve[run.account]
-            row.update(self._return_stats(curve, self.cfg.cash, leg.instrument.is_24_7))
+            row = {"label": f"{run.symbol} {label}" if label else run.symbol,
+                   "symbol": run.symbol, **{k: prep.combos[run.combo][k] for k in self.cfg.grid},
+                   "leverage": float(cols["leverage"][r])}
+            row.update({k: trade[k][r] for k in TRADE_KEYS})
+            if shared:
+                row.update({k: math.nan for k in RETURN_KEYS})
+                row.update(span_first=None, span_last=None, span_bars=0, ruined=False,
+                           short_span=False)
+            else:
+                times = stats.utc_times(leg.bars.index)
+                ret = _return_columns(self.acc_curve[[run.account]], [len(times) - starts[r]],
+                                      self.cfg.cash,
+                                      stats.bars_per_year(self.cfg.timeframe,
+                                                          leg.instrument.is_24_7),
+                                      times[[starts[r]]], times[-1])
+                row.update({k: v[0] for k, v in ret.items()})
             closes = leg.bars["close"]
             row["buy_hold_return_pct"] = 100 * float(closes.iloc[-1] / closes.iloc[0] - 1)
-            rows.append(row)
+            rows.append(_with_note(_python(row)))
         return rows
 
-    def combo_rows(self) -> list[dict]:
-        """A row per finished combination over all symbols (keys of `Result.combo_stats`):
-        the shared account, or the sum of the symbols' accounts."""
+    # -- spans (`sitcli.stats`): the kernel streams every bar of a curve; the bars before a
+    # span are flat at the starting cash (returns of exactly 0), so only their count is taken
+    # off
+
+    def _first_fills(self) -> np.ndarray:
+        """Per kernel column, the row of `prep.index` where its first entry fills (-1: none):
+        the next bar of its symbol after the first entry signal (fill=open), or the signal's
+        own bar (fill=close)."""
         prep = self.prep
-        n_legs = len(prep.legs)
-        per_account = 1 if self.cfg.account == "shared" else n_legs
-        any_24_7 = any(leg.instrument.is_24_7 for leg in prep.legs)
-        rows = []
-        for ci in np.flatnonzero(self.finished):
-            row = {"combination": int(ci), "label": self.combo_label(ci) or "all symbols",
-                   "symbol": "ALL", **{k: prep.combos[ci][k] for k in self.cfg.grid}}
-            row.update(_trade_stats(self.col_stats[ci * n_legs:(ci + 1) * n_legs]))
-            row.update(self._return_stats(self.combo_curve[ci], self.cfg.cash * per_account,
-                                          any_24_7))
-            rows.append(row)
-        return rows
+        cols, entries = prep.kernel_args[8], prep.kernel_args[6]
+        fills = np.full(len(cols), -1, np.int64)
+        pairs = np.stack([cols["inst"], cols["sig"]], axis=1)
+        unique, back = np.unique(pairs, axis=0, return_inverse=True)
+        for u, (j, sig) in enumerate(unique):
+            signals = np.flatnonzero(entries[:, sig])
+            if not len(signals):
+                continue
+            rows = prep.index.get_indexer(prep.legs[j].bars.index)
+            at = int(np.searchsorted(rows, signals[0], "right" if self.cfg.fill == "open"
+                                     else "left"))
+            if at < len(rows):
+                fills[back.ravel() == u] = rows[at]
+        return fills
 
-    def _return_stats(self, curve, cash: float, is_24_7: bool) -> dict:
-        """The stats table's return statistics (vectorbt's returns accessor formulas) from
-        the streamed curve statistics."""
-        from sitcli.engine.kernel import C_DOWN_SQ, C_FINAL, C_GROWTH, C_MAX_DD, C_N, C_SUM, C_SUM_SQ
+    def _run_span_start(self) -> np.ndarray:
+        """Per run, the position in its symbol's bars where its span starts."""
+        prep = self.prep
+        starts = np.zeros(len(prep.runs), np.int64)
+        if self.cfg.start is not None:
+            return starts
+        fills = self._first_fills()
+        cols = prep.kernel_args[8]
+        for j, leg in enumerate(prep.legs):
+            rows = prep.index.get_indexer(leg.bars.index)
+            mine = (cols["inst"] == j) & (fills >= 0)
+            starts[mine] = np.maximum(np.searchsorted(rows, fills[mine], "left") - 1, 0)
+        return starts
 
-        nan = math.nan
-        out = {"total_return_pct": nan, "cagr_pct": nan, "sharpe": nan, "sortino": nan,
-               "max_drawdown_pct": nan, "final_equity": nan}
-        if curve is None or curve[C_N] == 0:
-            return out
-        year = 365 if is_24_7 else 252
-        ann = year * 86_400 / bar_duration(self.cfg.timeframe).total_seconds()
-        n = curve[C_N]
-        mean = curve[C_SUM] / n
-        out["total_return_pct"] = 100 * (curve[C_FINAL] / cash - 1)
-        growth = float(curve[C_GROWTH])
-        out["cagr_pct"] = 100 * (growth ** (ann / n) - 1) if growth >= 0 else nan
-        if n >= 2:
-            std = math.sqrt(max(0.0, curve[C_SUM_SQ] - curve[C_SUM] * mean) / (n - 1))
-            out["sharpe"] = math.inf if std == 0 else mean / std * math.sqrt(ann)
-            down = math.sqrt(curve[C_DOWN_SQ] / n) * math.sqrt(ann)
-            out["sortino"] = math.inf if down == 0 else mean * ann / down
-        out["max_drawdown_pct"] = 100 * curve[C_MAX_DD]
-        out["final_equity"] = float(curve[C_FINAL])
-        return out
+    def _combo_span_start(self) -> np.ndarray:
+        """Per combination, the row of `prep.index` where its span starts: the bar before
+        its symbols' earliest first fill."""
+        m = len(self.finished)
+        if self.cfg.start is not None:
+            return np.zeros(m, np.int64)
+        fills = self._first_fills().astype(np.float64)
+        fills[fills < 0] = np.inf
+        first = fills.reshape(m, len(self.prep.legs)).min(axis=1)
+        return np.where(np.isinf(first), 0, np.maximum(first - 1, 0)).astype(np.int64)
 
 
-def _trade_stats(stats: np.ndarray) -> dict:
+def _python(row: dict) -> dict:
+    """numpy scalars as Python ones, datetimes as UTC Timestamps."""
+    import pandas as pd
+
+    out = {}
+    for key, value in row.items():
+        if isinstance(value, np.datetime64):
+            value = None if np.isnat(value) else pd.Timestamp(value).tz_localize("UTC")
+        elif isinstance(value, np.generic):
+            value = value.item()
+        out[key] = value
+    return out
+
+
+def _with_note(row: dict) -> dict:
+    """A row's `short_span` flag as the stats table's note."""
+    short = row.pop("short_span")
+    row["stats_note"] = None
+    if short:
+        days = (row["span_last"] - row["span_first"]).total_seconds() / 86_400
+        row["stats_note"] = stats.span_note(row["span_bars"], days)
+    return row
+
+
+def _trade_columns(s: np.ndarray, rows=lambda a: a) -> dict[str, np.ndarray]:
+    """Trade statistics per row of per-column (or summed) kernel statistics, of the rows
+    `rows` picks."""
     from sitcli.engine import kernel as k
 
-    total = stats.sum(axis=0)
-    n = int(total[k.S_TRADES])
-    return {
-        "win_rate_pct": 100 * total[k.S_WINS] / n if n else math.nan,
-        "profit_factor": (total[k.S_WIN_PNL] / total[k.S_LOSS_PNL] if total[k.S_LOSS_PNL] > 0
-                          else math.nan),
-        "trades": n, "liquidations": int(total[k.S_LIQS]),
-        "fees": float(total[k.S_FEES]), "spread": float(total[k.S_SPREAD]),
-        "slippage": float(total[k.S_SLIP]), "financing": float(total[k.S_FIN]),
-        "funding": float(total[k.S_FUND]), "liquidation_fees": float(total[k.S_LIQ_FEE]),
-        "pnl": float(total[k.S_PNL]),
-    }
+    s = rows(s)
+    n = s[:, k.S_TRADES]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        win_rate = np.where(n > 0, 100 * s[:, k.S_WINS] / n, np.nan)
+        loss = s[:, k.S_LOSS_PNL]
+        profit_factor = np.where(loss > 0, s[:, k.S_WIN_PNL] / loss, np.nan)
+    return {"win_rate_pct": win_rate, "profit_factor": profit_factor,
+            "trades": n.astype(np.int64), "liquidations": s[:, k.S_LIQS].astype(np.int64),
+            "fees": s[:, k.S_FEES], "spread": s[:, k.S_SPREAD], "slippage": s[:, k.S_SLIP],
+            "financing": s[:, k.S_FIN], "funding": s[:, k.S_FUND],
+            "liquidation_fees": s[:, k.S_LIQ_FEE], "protection": s[:, k.S_PROTECTION],
+            "pnl": s[:, k.S_PNL], "cut_trades": s[:, k.S_CUTS].astype(np.int64),
+            "effective_leverage": np.where(n > 0, s[:, k.S_EFF_LEV] / np.maximum(n, 1), np.nan)}
+
+
+def _return_columns(curve, n_span, cash, ann, first, last) -> dict[str, np.ndarray]:
+    """The stats table's return statistics from the streamed curve statistics, over each
+    row's span (`n_span` bars from `first` to `last`)."""
+    n_span = np.asarray(n_span)
+    out = stats.streamed_stats(curve, n_span, cash, ann)
+    first = np.broadcast_to(np.asarray(first, "datetime64[ns]"), n_span.shape)
+    extra = stats.span_columns(out, n_span, first, last)
+    out.update(span_first=first, span_last=np.broadcast_to(np.datetime64(last, "ns"),
+                                                           n_span.shape),
+               span_bars=n_span.astype(np.int64), ruined=extra["ruined"])
+    out["short_span"] = extra["short_span"]
+    return out
+
+
+# Fields of a kernel column that say where it sits (instrument, signal set, account, tier
+# table) rather than what a parameter value sets.
+LAYOUT_FIELDS = ("inst", "sig", "group", "tiers")
+
+
+def prepare_sweep(cfg: RunConfig, store, events) -> Prepared:
+    """`prepare_backtest` for large grids, with no Python object per combination.
+
+    The backtest's own preparation runs on the grid of the signal parameters (each signal set
+    is computed once) and once per engine parameter (leverage, size, stop, take, hold) on that
+    parameter's values alone, so every value is checked and turned into column fields by the
+    backtest's rules. The product is then laid out with array indexing: each combination's
+    column is its signal combination's, with each engine parameter's fields from that
+    parameter's column. tests/test_sweep.py holds the result equal to `prepare_backtest` on the
+    whole product."""
+    from dataclasses import replace
+
+    from sitcli.backtest import ENGINE_KEYS
+
+    keys = list(cfg.grid)
+    engine = [k for k in keys if k in ENGINE_KEYS]
+    signal_grid = {k: v for k, v in cfg.grid.items() if k not in ENGINE_KEYS}
+    base = prepare_backtest(replace(cfg, grid=signal_grid), store, events)
+    if not engine:
+        return base
+    per_key = {k: prepare_backtest(replace(cfg, grid={k: cfg.grid[k]}), store, events)
+               for k in engine}
+    n_legs = len(base.legs)
+    sizes = [len(cfg.grid[k]) for k in keys]
+    m = math.prod(sizes)
+    index = [i.astype(np.int32) for i in np.unravel_index(np.arange(m), sizes)]  # product order
+    position = dict(zip(keys, index, strict=True))
+    signal_keys = list(signal_grid)
+    s_of = (np.ravel_multi_index([position[k] for k in signal_keys],
+                                 [len(cfg.grid[k]) for k in signal_keys])
+            if signal_keys else np.zeros(m, np.int64))
+
+    base_cols = base.kernel_args[8].reshape(-1, n_legs)
+    cols = base_cols[s_of]                                    # (m, n_legs), a copy
+    owner: dict[str, str] = {}
+    for key in engine:
+        key_cols = per_key[key].kernel_args[8].reshape(-1, n_legs)
+        for field in cols.dtype.names:
+            if field in LAYOUT_FIELDS or np.array_equal(
+                    key_cols[field], np.broadcast_to(base_cols[0][field], key_cols.shape),
+                    equal_nan=True):
+                continue
+            if field in owner:     # a field two parameters set together: not separable
+                raise AssertionError(f"column field {field} depends on both {owner[field]} "
+                                     f"and {key}; sweep them through prepare_backtest")
+            owner[field] = key
+            cols[field] = key_cols[field][position[key]]
+    shared = cfg.account == "shared"
+    cols["group"] = (np.arange(m)[:, None] if shared
+                     else np.arange(m * n_legs).reshape(m, n_legs))
+    base_accounts = base.kernel_args[9]
+    accounts = (base_accounts[s_of] if shared
+                else base_accounts.reshape(-1, n_legs)[s_of].reshape(-1))
+    args = list(base.kernel_args)
+    args[8], args[9] = cols.reshape(-1), accounts
+    combos = GridCombos(base.combos, keys, position, s_of,
+                        {k: [c[k] for c in per_key[k].combos] for k in engine})
+    return Prepared(base.strategy, combos, base.legs, GridRuns(base.legs, m, shared),
+                    base.index, tuple(args))
+
+
+class GridCombos(Sequence):
+    """The combinations of a sweep as index arrays: a combination's dict is built only when
+    asked for (labels, the top rows), never 100,000 of them."""
+
+    def __init__(self, base: list[dict], keys: list[str], position: dict, signal_of,
+                 values: dict[str, list]):
+        self.base, self.keys, self.position, self.signal_of = base, keys, position, signal_of
+        self.values = values                  # engine parameter -> its values, in grid order
+
+    def __len__(self) -> int:
+        return len(self.signal_of)
+
+    def __getitem__(self, ci):
+        if isinstance(ci, slice):
+            return [self[i] for i in range(*ci.indices(len(self)))]
+        combo = dict(self.base[self.signal_of[ci]])
+        for key, values in self.values.items():
+            combo[key] = values[self.position[key][ci]]
+        return combo
+
+    def column(self, key: str) -> np.ndarray:
+        if key in self.values:
+            return np.asarray(self.values[key])[self.position[key]]
+        return np.asarray([c[key] for c in self.base])[self.signal_of]
+
+    def representatives(self) -> list[dict]:
+        """A few combinations in which every value of every parameter appears."""
+        longest = max(len(v) for v in self.values.values())
+        rows = []
+        for r in range(longest):
+            combo = dict(self.base[r % len(self.base)])
+            combo.update({k: v[r % len(v)] for k, v in self.values.items()})
+            rows.append(combo)
+        return rows
+
+
+class GridRuns(Sequence):
+    """`Prepared.runs` of a sweep: combination-major, one run per symbol, built on demand."""
+
+    def __init__(self, legs, n_combos: int, shared: bool):
+        self.legs, self.n_combos, self.shared = legs, n_combos, shared
+
+    def __len__(self) -> int:
+        return self.n_combos * len(self.legs)
+
+    def __getitem__(self, r):
+        from sitcli.backtest import Run
+
+        if isinstance(r, slice):
+            return [self[i] for i in range(*r.indices(len(self)))]
+        if not -len(self) <= r < len(self):
+            raise IndexError(r)
+        r %= len(self)
+        ci, j = divmod(r, len(self.legs))
+        return Run(self.legs[j].symbol, j, ci, ci if self.shared else r)
 
 
 def layout(prep: Prepared, shared: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -168,12 +421,14 @@ def run_sweep(cfg: RunConfig, store, events, workers: int | None = None, executo
                        "--grid stop=0.01,0.02")
     client = _dask_client(scheduler, workers) if executor == "dask" else None
     try:
-        prep = prepare_backtest(cfg, store, events)
+        prep = prepare_sweep(cfg, store, events)
         acc_start, combo_start = layout(prep, cfg.account == "shared")
         m = len(prep.combos)
-        result = SweepResult(cfg, prep, np.zeros((len(prep.runs), _n_col_stats())),
-                             np.zeros((len(acc_start) - 1, _n_curve_stats())),
-                             np.zeros((m, _n_curve_stats())), np.zeros(m, bool))
+        acc_curve = np.zeros((len(acc_start) - 1, _n_curve_stats()))
+        # one account per combination (one symbol, or shared): its curve is the combination's
+        combo_curve = acc_curve if len(acc_curve) == m else np.zeros((m, _n_curve_stats()))
+        result = SweepResult(cfg, prep, np.zeros((len(prep.runs), _n_col_stats())), acc_curve,
+                             combo_curve, np.zeros(m, bool))
         n_bars = len(prep.index)
         if client is None:
             _run_local(result, acc_start, combo_start, workers, chunk_size, n_bars, progress)

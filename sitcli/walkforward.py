@@ -159,7 +159,7 @@ def walk_forward(cfg, store, events, windows: list[Window], rank, summaries=Fals
         chosen, in_sample, tried = pick(cfg, store, events, w.train, rank, summaries, sweep_kwargs)
         result = run_test(cfg, store, events, w.test, chosen)
         _, curve, cash = result.combo_curve(0)
-        curve = curve.ffill()
+        curve = pd.Series(curve, index=result.index)
         capital = cash if capital is None else capital
         scale = capital / cash
         pieces.append(curve * scale)

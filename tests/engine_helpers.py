@@ -39,6 +39,8 @@ def run_kernel(o, h, l, c, entries, exits=None, *, leverage=1.0, mode=ISOLATED, 
     accounts = np.zeros(1, account_dt)
     accounts[0] = (cash, mode, closeout, nbp)
     tiers = [np.asarray(x, np.float64).reshape(1, -1) for x in (floors, mmrs, cums, maxlevs)]
+    last_bar = np.array([n - 1], np.int64)
     equity, trades, liqs = simulate_nb(o, h, l, c, per_bar(funding), per_bar(nights), ent, ex,
-                                       cols, accounts, *tiers, fill_at_close, take_first)
+                                       cols, accounts, *tiers, fill_at_close, take_first,
+                                       last_bar, np.zeros((n, 1)))
     return equity[:, 0], trades, liqs

@@ -1,10 +1,19 @@
 """The benchmark scripts run in a reduced mode so they cannot rot. Nothing here is timed:
-the numbers they print are read by people, never asserted."""
+the numbers they print are read by people, never asserted.
+
+Opt-in: they take minutes of compiling and measuring, so `make test` skips them and
+`make bench-smoke` (run by .ci/run after `make test`) runs them."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.skipif(os.environ.get("SITCLI_BENCH_SMOKE") != "1",
+                                reason="benchmark smoke tests are opt-in: make bench-smoke")
 
 BENCH = Path(__file__).resolve().parent / "benchmarks" / "bench_kernel.py"
 
@@ -39,7 +48,20 @@ def test_benchmark_suite_reduced_prints_one_json_document():
                          ("vectorbt_daily", "sitcli_speedup_one_core"),
                          ("backtesting_py_daily", "sitcli_speedup_one_core"),
                          ("sweep_memory", "peak_rss_bytes"), ("sit_model", "path_steps_per_second"),
-                         ("cli", "help_seconds"), ("cli", "backtest_demo_warm_seconds")):
+                         ("cli", "help_seconds"), ("cli", "backtest_demo_warm_seconds"),
+                         ("cli", "report_daily_demo_warm_seconds")):
         assert report[section][key] > 0, (section, key)
     assert [row["threads"] for row in report["scaling"]["by_threads"]][0] == 1
-    assert set(report["budgets"]) >= {"kernel_updates_per_second_per_core", "speedup_vs_vectorbt"}
+    budgets = report["budgets"]
+    assert set(budgets) >= {"kernel_daily_updates_per_second_per_core", "speedup_vs_vectorbt",
+                            "sweep_100k_wall_seconds_including_output",
+                            "sweep_bytes_per_combination", "backtest_demo_warm_seconds",
+                            "backtest_one_symbol_warm_seconds", "report_daily_demo_warm_seconds",
+                            "dask_results_identical_to_local"}
+    for name, item in budgets.items():
+        assert {"budget", "measured", "met"} <= item.keys(), name
+    assert report["sweep_memory"]["output_rows"] == report["sweep_memory"]["combinations"]
+    dask = report["dask"]
+    assert dask["local_cluster"]["identical_to_local"]
+    assert dask["scheduler_process"]["identical_to_local"]
+    assert dask["scheduler_process"]["overhead_seconds_per_chunk"] is not None

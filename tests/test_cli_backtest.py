@@ -67,7 +67,9 @@ def check_out_dir(out: Path, stats: dict, cash: float) -> dict:
     liqs = read_rows(out / "liquidations.csv") if (out / "liquidations.csv").stat().st_size else []
     assert equity, "equity.csv has no rows"
     assert list(equity[0])[1:] == list(stats), "equity.csv columns are not the symbols"
-    assert all(v != "" for row in equity for v in row.values()), "gaps in equity.csv"
+    for symbol in stats:   # each account is drawn over its own span, with no gap inside it
+        filled = [i for i, row in enumerate(equity) if row[symbol] != ""]
+        assert filled and filled == list(range(filled[0], filled[-1] + 1)), symbol
     for row in trades:   # every trade's net pnl is its gross pnl less the itemised costs
         net = (float(row["pnl_gross"]) - sum(float(row[c]) for c in COST_COLUMNS)
                + float(row["protection"]))
@@ -77,7 +79,8 @@ def check_out_dir(out: Path, stats: dict, cash: float) -> dict:
         final = s["final_equity"]
         tol = {"rel": 1e-9, "abs": 1e-9 * cash}   # abs for an account wiped out to ~0
         assert final == pytest.approx(cash + sum(float(t["pnl"]) for t in mine), **tol), symbol
-        assert float(equity[-1][symbol]) == pytest.approx(final, rel=1e-12, abs=1e-12 * cash)
+        last = [row[symbol] for row in equity if row[symbol] != ""][-1]
+        assert float(last) == pytest.approx(final, rel=1e-12, abs=1e-12 * cash)
         assert s["total_return_pct"] == pytest.approx(100 * (final / cash - 1), **tol)
         assert s["trades"] == len(mine)
         assert s["liquidations"] == sum(q["symbol"] == symbol for q in liqs)
@@ -163,8 +166,10 @@ def test_demo_csv(demo_csv, demo_json):
     stats = demo_json[1]["stats"]
     for row in rows:
         for key, value in stats[row["symbol"]].items():
-            if key == "symbol":
-                assert row[key] == value
+            if isinstance(value, str):          # symbol, span dates (ISO text in both)
+                assert row[key] == value, key
+            elif isinstance(value, bool):
+                assert row[key] == str(value), key
             elif value is None:
                 assert row[key] == ""
             else:
@@ -227,8 +232,9 @@ def test_perp_isolated_50x_liquidates(perp_50x):
     assert payload["liquidations"] and {q["kind"] for q in payload["liquidations"]} == {"liquidation"}
     assert s["final_equity"] >= 0      # isolated margin: never below zero
     files = check_out_dir(out, payload["stats"], payload["assumptions"]["initial_cash_per_account"])
-    for t in files["trades"]:          # an isolated position loses at most its margin
-        assert float(t["pnl"]) >= -float(t["margin"]) * (1 + 1e-9), t
+    for t in files["trades"]:   # an isolated position loses at most its margin and its costs
+        paid = float(t["fees"]) + max(0.0, float(t["funding"]) + float(t["financing"]))
+        assert float(t["pnl"]) >= -(float(t["margin"]) + paid) * (1 + 1e-9), t
 
 
 def test_perp_50x_long_liquidations_fill_below_entry(perp_50x):
@@ -381,6 +387,36 @@ def test_grid_json_ranks_every_combination(grid_run):
     assert checked > 0
 
 
+def test_grid_rows_carry_parameters_spans_and_ruin(grid_run):
+    """Issue 12 (7, 8, 11): each grid parameter is its own field, every row states its span,
+    and wiped-out accounts are marked."""
+    payload, _ = grid_run
+    for label, s in payload["stats"].items():
+        symbol, lev, hold = label.split(" ")
+        assert (s["symbol"], f"leverage={s['leverage']}", f"hold={s['hold']}") == (symbol, lev, hold)
+        assert s["span_first"] < s["span_last"] and s["span_bars"] > 0
+        assert s["ruined"] == (s["final_equity"] < 10)       # under 1/1000 of the 10,000 cash
+    for row in payload["aggregate"]:
+        assert row["label"] == f"leverage={row['leverage']} hold={row['hold']}"
+    assert any(s["ruined"] for s in payload["stats"].values())
+
+
+def test_grid_csv_ranks_ruined_runs_last_with_unique_headers(cli):
+    proc = cli("backtest", "--demo", "--symbols", "NVDA,RENDER/USDT", "--venue", "cfd-offshore",
+               "--grid", "leverage=2,50,200", "--rank-by", "sharpe", "--format", "csv",
+               check_code=0, timeout=TIMEOUT)
+    header = proc.stdout.splitlines()[0].split(",")
+    assert len(header) == len(set(header)) and "leverage" in header and "ruined" in header
+    rows = list(csv.DictReader(proc.stdout.splitlines()))
+    ruined = [r["ruined"] == "True" for r in rows]
+    assert any(ruined) and not all(ruined)
+    assert ruined == sorted(ruined)                  # every ruined run below every survivor
+    # a ruined run may have the better Sharpe, and still ranks below
+    best_ruined = max(float(r["sharpe"]) for r in rows if r["ruined"] == "True")
+    worst_kept = min(float(r["sharpe"]) for r in rows if r["ruined"] == "False")
+    assert best_ruined > worst_kept
+
+
 def test_grid_out_files_and_plots(grid_run):
     payload, out = grid_run
     trades = read_rows(out / "trades.csv")
@@ -444,13 +480,22 @@ def test_bad_events_file_exits_2(cli, tmp_path):
     assert_one_line_error(proc, 2, "mine.csv", "line 2", "status")
 
 
-def test_a_large_grid_points_to_sweep(cli):
-    # 1 symbol x 3 x 700 = 2,100 runs > SWEEP_HINT_RUNS (2,000); 100 runs stay quiet
+def test_a_large_grid_points_to_sweep():
+    """In-process through typer's runner (the entry point's subprocess path is covered by the
+    tests above): 1 symbol x 3 x 700 = 2,100 runs > SWEEP_HINT_RUNS (2,000); 100 stay quiet."""
+    from typer.testing import CliRunner
+
+    from sitcli.cli import app
+
     stops = ",".join(f"{0.001 * k:.3f}" for k in range(1, 701))
-    big = cli("backtest", "--demo", "--symbols", "TSM", "--grid", "hold=1,2,3", "--grid",
-              f"stop={stops}", "--format", "json", check_code=0)
+    runner = CliRunner()
+    big = runner.invoke(app, ["backtest", "--demo", "--symbols", "TSM", "--grid", "hold=1,2,3",
+                              "--grid", f"stop={stops}", "--format", "json"])
+    assert big.exit_code == 0, big.stderr
     assert "2,100 runs" in big.stderr and "sitcli sweep" in big.stderr
-    json.loads(big.stdout)
-    small = cli("backtest", "--demo", "--symbols", "TSM", "--grid", "hold=1,2,3,4", "--grid",
-                "stop=" + ",".join(stops.split(",")[:25]), "--format", "json", check_code=0)
+    assert len(json.loads(big.stdout)["stats"]) == 2100
+    small = runner.invoke(app, ["backtest", "--demo", "--symbols", "TSM", "--grid", "hold=1,2,3,4",
+                                "--grid", "stop=" + ",".join(stops.split(",")[:25]),
+                                "--format", "json"])
+    assert small.exit_code == 0, small.stderr
     assert "sitcli sweep" not in small.stderr

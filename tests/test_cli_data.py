@@ -72,14 +72,16 @@ def test_bad_import_exits_2_and_leaves_store_unchanged(imported, tmp_path):
         assert "bad.csv line 3 (2024-01-03): High 9.5 < Low 10 (rule high >= low)" in out.stderr
         assert "Traceback" not in out.stderr
     assert stored.read_bytes() == before
-    assert [p.name for p in stored.parent.iterdir()] == ["NVDA.parquet"]
+    # nothing but the file and its (hidden) lock: no temporary file left behind
+    assert sorted(p.name for p in stored.parent.iterdir()) == [".NVDA.parquet.lock",
+                                                               "NVDA.parquet"]
 
 
 def test_import_usage_errors_exit_2(cli, good_csv, tmp_path):
     out = cli("data", "import", tmp_path / "missing.csv", "-s", "X", check_code=2)
     assert "no such file" in out.stderr
     out = cli("data", "import", good_csv, "-s", "X", "--timeframe", "1 day", check_code=2)
-    assert "bad timeframe" in out.stderr
+    assert "--timeframe '1 day'" in out.stderr
 
 
 def test_list_formats(imported):

@@ -10,7 +10,7 @@ import json
 import pytest
 from cli_helpers import assert_one_line_error
 
-BASE = ("liquidation", "--leverage", "50", "--side", "long", "--entry", "100")
+BASE = ("liquidation", "--leverage", "50", "--side", "long", "--entry", "100", "--qty", "1")
 DEFAULT_MOVES = [-5.0, -3.0, -2.0, -1.0, 1.0, 2.0, 3.0, 5.0]
 MOVE_KEYS = {"move_pct", "price", "return_on_margin_pct", "liquidated"}
 TOP_KEYS = {"liquidation_price", "bankruptcy_price", "adverse_move_pct", "moves", "assumptions"}
@@ -111,7 +111,7 @@ def test_mmr_moves_liquidation_closer(cli):
 
 
 def test_short(cli):
-    args = ("liquidation", "--leverage", "50", "--side", "short", "--entry", "100")
+    args = ("liquidation", "--leverage", "50", "--side", "short", "--entry", "100", "--qty", "1")
     p = run_json(cli, *args)
     assert p["side"] == "short"
     assert p["liquidation_price"] == pytest.approx(102.0)
@@ -134,10 +134,13 @@ def test_venue_perp_isolated_uses_tier_one(cli):
     assert a["venue"] == "perp-isolated" and a["margin_mode"] == "isolated"
     assert a["maintenance_rate"] == pytest.approx(0.004)    # tier 1 at a notional of 100
     assert a["maintenance_amount"] == 0
-    assert a["fee_per_side"] == pytest.approx(0.0005) and a["liquidation_fee"] == pytest.approx(0.005)
-    # the entry fee (0.05 on 100 notional) comes out of the 2.0 margin
-    assert p["liquidation_price"] == pytest.approx((100 - 1.95) / (1 - 0.004))
-    assert p["bankruptcy_price"] == pytest.approx(98.05)
+    assert a["fee_per_side"] == pytest.approx(0.0005) and a["liquidation_fee"] == "the margin left"
+    # the entry fee (0.05 on 100 notional) is paid from the wallet on top of the 2.0 margin,
+    # as the backtest opens it: LP = (2 - 100) / (0.004 - 1) = 98 / 0.996
+    assert p["liquidation_price"] == pytest.approx((100 - 2) / (1 - 0.004))
+    assert p["bankruptcy_price"] == pytest.approx(98.0)
+    # a liquidation closes at the bankruptcy price: the 2.0 margin and the 0.05 fee are lost
+    assert moves_by_pct(p)[-5.0]["return_on_margin_pct"] == pytest.approx(-102.5)
     out = cli(*BASE, "--venue", "perp-isolated", check_code=0)
     pairs = {r[0]: r[1] for r in table_rows(out.stdout) if len(r) == 2}
     assert pairs["venue"] == "perp-isolated" and pairs["maintenance"].startswith("rate 0.004, amount 0")
@@ -150,7 +153,9 @@ def test_venue_perp_isolated_second_tier(cli):
     a = p["assumptions"]
     assert a["maintenance_rate"] == pytest.approx(0.005)
     assert a["maintenance_amount"] == pytest.approx(50.0)
-    assert p["liquidation_price"] == pytest.approx((100_000 - 950 - 50) / (1000 * 0.995))
+    # margin 100,000 / 100 = 1,000 (the fee is paid from the wallet):
+    # LP = (1000 + 50 - 100000) / (1000 * (0.005 - 1)) = 98950 / 995
+    assert p["liquidation_price"] == pytest.approx((100_000 - 1000 - 50) / (1000 * 0.995))
     proc = cli("liquidation", "-l", "125", "--entry", "100", "--qty", "1000",
                "--venue", "perp-isolated")
     assert_one_line_error(proc, 2, "100x", "--allow-above-cap")
@@ -174,11 +179,12 @@ def test_margin_and_qty(cli):
 
 
 def test_fee(cli):
-    args = ("liquidation", "-l", "10", "--entry", "100", "--fee", "0.001")
+    args = ("liquidation", "-l", "10", "--entry", "100", "--fee", "0.001", "--qty", "1")
     p = run_json(cli, *args)
     assert p["assumptions"]["fee_per_side"] == 0.001
-    assert p["liquidation_price"] == pytest.approx(90.1)     # 0.1 entry fee out of 10 margin
-    assert p["bankruptcy_price"] == pytest.approx(90.1)
+    # the 0.1 entry fee is paid on top of the 10 margin, so the liquidation price stays 90
+    assert p["liquidation_price"] == pytest.approx(90.0)
+    assert p["bankruptcy_price"] == pytest.approx(90.0)
     moves = moves_by_pct(p)
     # +1%: 1.0 gain - 0.1 entry fee - 0.101 exit fee on a 10 margin
     assert moves[1.0]["return_on_margin_pct"] == pytest.approx(7.99)
@@ -186,12 +192,12 @@ def test_fee(cli):
     rows = {float(r["move_pct"]): float(r["return_on_margin_pct"]) for r in run_csv(cli, *args)}
     assert rows[1.0] == pytest.approx(7.99)
     pairs = {r[0]: r[1] for r in table_rows(cli(*args, check_code=0).stdout) if len(r) == 2}
-    assert pairs["fee per side"] == "0.001" and pairs["liquidation price"] == "90.1"
+    assert pairs["fee per side"] == "0.001" and pairs["liquidation price"] == "90"
 
 
 def test_allow_above_cap(cli):
     p = run_json(cli, "liquidation", "--venue", "cfd-retail", "--leverage", "50", "--entry",
-                 "100", "--allow-above-cap")
+                 "100", "--allow-above-cap", "--qty", "1")
     assert p["leverage"] == 50 and p["assumptions"]["venue"] == "cfd-retail"
     assert p["assumptions"]["margin_mode"] == "account"
     # ESMA close-out at 50% of the 2.0 initial margin
@@ -245,8 +251,8 @@ BAD = {
     "above venue cap": (("--venue", "cfd-retail", "--leverage", "50", "--entry", "100"),
                         "--allow-above-cap"),
     "unknown venue": (("--venue", "nope", "--leverage", "5", "--entry", "100"), "nope"),
-    "entry 0": (("--leverage", "5", "--entry", "0"), "entry price 0"),
-    "entry negative": (("--leverage", "5", "--entry", "-3"), "entry price -3"),
+    "entry 0": (("--leverage", "5", "--entry", "0"), "--entry 0"),
+    "entry negative": (("--leverage", "5", "--entry", "-3"), "--entry -3"),
     "liquidates on entry": (("--mmr", "0.03", "--leverage", "50", "--entry", "100"), "--mmr"),
     "short liquidates on entry": (("--mmr", "0.03", "--leverage", "50", "--entry", "100",
                                    "--side", "short"), "on entry"),
@@ -259,7 +265,7 @@ BAD = {
     "bad side": (("--leverage", "5", "--entry", "100", "--side", "up"), "--side"),
     "mmr 1": (("--leverage", "5", "--entry", "100", "--mmr", "1"), "--mmr"),
     "fee too big": (("--leverage", "5", "--entry", "100", "--fee", "0.2"), "--fee"),
-    "qty 0": (("--leverage", "5", "--entry", "100", "--qty", "0"), "quantity"),
+    "qty 0": (("--leverage", "5", "--entry", "100", "--qty", "0"), "--qty 0"),
     "margin 0": (("--leverage", "5", "--entry", "100", "--margin", "0"), "margin"),
 }
 
@@ -293,7 +299,7 @@ def test_debug_shows_traceback(cli, where):
     proc = cli(*argv)
     assert proc.returncode != 0
     assert "Traceback" in proc.stderr
-    assert "BadInput: leverage 0 must be > 0" in proc.stderr
+    assert "BadInput: --leverage 0 is out of range" in proc.stderr
 
 
 def test_debug_keeps_exit_code(cli):

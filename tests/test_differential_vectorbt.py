@@ -111,3 +111,136 @@ def test_matches_vectorbt_on_real_bars(name, rel_path, columns, window, min_trad
     max_rel, n_trades = compare(o, h, l, c, window)
     assert n_trades >= min_trades
     print(f"{name}: {len(c)} bars, {n_trades} trades, max rel diff {max_rel:.2e}")
+
+
+# --- return statistics: sitcli.stats against vectorbt's returns accessor -------------------
+
+STATS_REL = 1e-12
+
+
+def vbt_stats(equity: np.ndarray, cash: float, timeframe: str, is_24_7: bool) -> dict:
+    """The statistics the stats table showed before sitcli had its own module."""
+    from sitcli.backtest import bar_duration
+
+    curve = pd.Series(equity, index=pd.date_range("2020-01-01", periods=len(equity),
+                                                  freq=bar_duration(timeframe)))
+    returns = curve.pct_change().fillna(0.0).replace([np.inf, -np.inf], np.nan).fillna(-1.0)
+    acc = returns.vbt.returns(freq=bar_duration(timeframe),
+                              year_freq="365 days" if is_24_7 else "252 days")
+    return {"total_return_pct": 100 * (curve.iloc[-1] / cash - 1),
+            "cagr_pct": 100 * float(acc.annualized()), "sharpe": float(acc.sharpe_ratio()),
+            "sortino": float(acc.sortino_ratio()),
+            "max_drawdown_pct": 100 * float(acc.max_drawdown()),
+            "final_equity": float(curve.iloc[-1])}
+
+
+def assert_stats_equal(mine: dict, theirs: dict) -> None:
+    for key, expected in theirs.items():
+        got = mine[key]
+        if np.isnan(expected):
+            assert np.isnan(got), (key, got)
+        else:
+            assert got == pytest.approx(expected, rel=STATS_REL, abs=1e-12), key
+
+
+def leveraged_curve(n: int, seed: int, leverage: float, flat_head: int = 0) -> np.ndarray:
+    """An equity curve that trades in bursts: flat stretches (returns of exactly 0), gains,
+    losses and, at high leverage, a wipe-out that stays at 0."""
+    rng = np.random.default_rng(seed)
+    r = leverage * rng.normal(0.0005, 0.02, n) * (rng.random(n) < 0.6)
+    r[:flat_head] = 0.0
+    equity = CASH * np.cumprod(np.maximum(1 + r, 0.0))
+    return equity
+
+
+@pytest.mark.parametrize("seed, leverage, timeframe, is_24_7", [
+    (0, 1.0, "1d", False), (1, 5.0, "1d", True), (2, 20.0, "1h", True), (3, 60.0, "1d", False),
+    (4, 0.3, "15m", True)])
+def test_return_stats_equal_vectorbt(seed, leverage, timeframe, is_24_7):
+    from sitcli import stats
+
+    equity = leveraged_curve(800, seed, leverage, flat_head=50)
+    mine = stats.curve_stats(equity, CASH, stats.bars_per_year(timeframe, is_24_7))
+    assert_stats_equal(mine, vbt_stats(equity, CASH, timeframe, is_24_7))
+    # the streamed sums of the sweep kernel give the same numbers
+    from sitcli.engine.kernel import N_CURVE_STATS, curve_start_nb, curve_update_nb
+
+    sums = np.zeros((1, N_CURVE_STATS))
+    curve_start_nb(sums[0])
+    for value in equity:
+        curve_update_nb(sums[0], value)
+    streamed = stats.streamed_stats(sums, np.array([len(equity)]), CASH,
+                                    stats.bars_per_year(timeframe, is_24_7))
+    for key, value in mine.items():
+        if key == "sharpe" or key == "sortino":   # sums of squares: a few more ulps
+            assert streamed[key][0] == pytest.approx(value, rel=1e-9), key
+        elif np.isnan(value):
+            assert np.isnan(streamed[key][0]), key
+        else:
+            assert streamed[key][0] == pytest.approx(value, rel=1e-12, abs=1e-12), key
+
+
+def test_return_stats_of_a_wiped_out_account_equal_vectorbt():
+    from sitcli import stats
+
+    equity = np.array([CASH, 12_000, 6_000, 0.0, 0.0, 0.0])
+    mine = stats.curve_stats(equity, CASH, 252.0)
+    assert_stats_equal(mine, vbt_stats(equity, CASH, "1d", False))
+    # by hand: returns 0, +0.2, -0.5, -1, 0, 0; growth 0 -> CAGR -100%; drawdown -100%
+    assert mine["cagr_pct"] == -100 and mine["max_drawdown_pct"] == -100
+    assert stats.ruined(mine["total_return_pct"])
+
+
+def test_return_stats_of_the_demo_backtest_equal_vectorbt():
+    """Every run of the demo (kernel equity over each symbol's own bars) against vectorbt."""
+    from sitcli import stats
+    from sitcli.backtest import RunConfig, run_backtest
+    from sitcli.data.store import demo_store
+    from sitcli.events import load_events
+
+    result = run_backtest(RunConfig(symbols=["NVDA", "RENDER/USDT"], venue="cfd-offshore",
+                                    leverage=20.0), demo_store(), load_events(None))
+    for run in result.runs:
+        leg = result.legs[run.leg]
+        equity = result.equity[result.index.get_indexer(leg.bars.index), run.account]
+        ann = stats.bars_per_year("1d", leg.instrument.is_24_7)
+        assert_stats_equal(stats.curve_stats(equity, CASH, ann),
+                           vbt_stats(equity, CASH, "1d", leg.instrument.is_24_7))
+
+
+def test_return_stats_of_real_prices_equal_vectorbt():
+    from sitcli import stats
+
+    path = SHARED_DATA / "equities/daily/NVDA.csv"
+    if not path.is_file():
+        pytest.skip(f"../shared/data not present: {path} is missing")
+    close = pd.read_csv(path)["Close"].to_numpy(np.float64)
+    equity = CASH * close / close[0]
+    assert_stats_equal(stats.curve_stats(equity, CASH, 252.0),
+                       vbt_stats(equity, CASH, "1d", False))
+
+
+def test_stats_full_is_vectorbt_over_the_same_span():
+    """`backtest --stats full` (in-process) adds vectorbt's full statistics per run; over the
+    same span its headline numbers are sitcli's own."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from sitcli.cli import app
+
+    proc = CliRunner().invoke(app, ["backtest", "--demo", "--symbols", "NVDA,RENDER/USDT",
+                                    "--venue", "cfd-offshore", "--leverage", "20",
+                                    "--stats", "full", "--format", "json"])
+    assert proc.exit_code == 0, proc.stderr
+    payload = json.loads(proc.stdout)
+    for label, mine in payload["stats"].items():
+        theirs = payload["stats_full"][label]
+        assert theirs["Start"] == mine["span_first"] and theirs["End"] == mine["span_last"]
+        assert theirs["Sharpe Ratio"] == pytest.approx(mine["sharpe"], rel=STATS_REL)
+        assert theirs["Sortino Ratio"] == pytest.approx(mine["sortino"], rel=STATS_REL)
+        assert theirs["Annualized Return [%]"] == pytest.approx(mine["cagr_pct"], rel=STATS_REL)
+        assert theirs["Total Return [%]"] == pytest.approx(mine["total_return_pct"],
+                                                           rel=STATS_REL, abs=1e-9)
+        assert -theirs["Max Drawdown [%]"] == pytest.approx(mine["max_drawdown_pct"],
+                                                            rel=STATS_REL)

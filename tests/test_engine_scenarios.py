@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from engine_helpers import run_kernel
 
-from sitcli.backtest import funding_per_bar, nights_per_bar
+from sitcli.bars import funding_rates_per_bar, nights_per_bar
 from sitcli.engine.records import (
     ACCOUNT,
     CLOSE_OUT,
@@ -98,9 +98,13 @@ def test_worked_example_50x_with_half_pct_maintenance_liquidates_near_minus_1_51
     assert t["exit_reason"] == LIQUIDATION and t["exit_bar"] == 2
     assert t["exit_price"] == pytest.approx(lp)
     assert 100 * (lp / 100 - 1) == pytest.approx(-1.5075, abs=1e-4)
-    # loss at LP: 500 * (98.4925 - 100) = -753.77; the 246.23 left is the maintenance margin
-    assert t["pnl"] == pytest.approx(500 * (lp - 100))
-    assert eq[-1] == pytest.approx(1000 + 500 * (lp - 100))
+    # price loss at LP: 500 * (98.4925 - 100) = -753.77. The position closes at the bankruptcy
+    # price (Binance's and Bybit's rule): the 246.23 of margin left at LP is the venue's
+    # liquidation fee, so the whole 1,000 margin is lost
+    assert t["pnl_gross"] == pytest.approx(500 * (lp - 100))
+    assert t["liq_fee"] == pytest.approx(1000 + 500 * (lp - 100))
+    assert t["pnl"] == pytest.approx(-1000) and t["fees"] == 0
+    assert eq[-1] == pytest.approx(0.0)
 
 
 def test_short_take_profit():
@@ -200,8 +204,10 @@ def test_funding_at_8_hour_stamps():
     # hourly bars from 05:00 UTC: stamps at 08:00 and 16:00 close the 07:00 and 15:00 bars
     index = pd.date_range("2024-03-01 05:00", periods=12, freq="1h", tz="UTC")
     perp = venue("perp-isolated", "crypto")
-    rates = funding_per_bar(pd.DataFrame(index=index), perp, index, index + pd.Timedelta("1h"))
+    rates, closed = funding_rates_per_bar(pd.DataFrame(index=index), perp, index,
+                                          index + pd.Timedelta("1h"))
     assert list(np.flatnonzero(rates)) == [2, 10]                 # 07:00 and 15:00 bars
+    assert not closed.any()                                       # 24/7: never closed
     assert rates[2] == perp.funding_rate_8h == 0.0001
     # a long of qty 100 (10x, 1000 cash) pays 100 * close * rate at each stamp:
     # 100 * 101 * 0.0001 = 1.01 and 100 * 102 * 0.0001 = 1.02
@@ -302,13 +308,21 @@ def test_cross_margin_liquidates_the_whole_account_along_the_bar():
     tiers = np.array([[0.0]]), np.array([[0.01]]), np.array([[0.0]]), np.array([[np.inf]])
     zeros = np.zeros((5, 2))
     equity, trades, liqs = simulate_nb(*price, zeros, zeros, entries, np.zeros((5, 2), bool),
-                                       cols, accounts, *tiers, False, False)
+                                       cols, accounts, *tiers, False, False,
+                                       np.array([4, 4], np.int64), zeros)
     lam = 900 / 1089
     assert trades["qty"] == pytest.approx([50, 50])
     assert sorted(trades["exit_reason"]) == [LIQUIDATION, LIQUIDATION]
     assert trades["exit_price"] == pytest.approx([100 - 10 * lam, 100 - 12 * lam])
     assert len(liqs) == 2 and set(liqs["kind"]) == {LIQUIDATION}
-    assert equity[2, 0] == pytest.approx(100 - 11 * lam)           # what maintenance was
+    # the equity left at the trigger was the maintenance margin, 100 - 11λ = 90.91; a cross
+    # liquidation closes at the bankruptcy level, so the venue keeps it as its fee, split by
+    # notional: A 50 * 91.7355 = 4586.8, B 50 * 90.0826 = 4504.1
+    assert equity[2, 0] == pytest.approx(0.0)
+    assert trades["liq_fee"].sum() == pytest.approx(100 - 11 * lam)
+    notional = 50 * (100 - 10 * lam), 50 * (100 - 12 * lam)
+    assert trades["liq_fee"] == pytest.approx([(100 - 11 * lam) * x / sum(notional)
+                                               for x in notional])
 
 
 def test_position_is_capped_at_the_bracket_that_allows_its_leverage():

@@ -92,7 +92,7 @@ def test_one_failing_symbol_does_not_stop_the_others(tmp_path, monkeypatch):
     sources = {"GOOD": MemorySource(daily_bars("2024-01-01", 5)),
                "BAD": MemorySource(daily_bars("2024-01-01", 5), fail="HTTP 404 no such symbol"),
                "ALSO": MemorySource(daily_bars("2024-01-01", 7))}
-    monkeypatch.setattr(pull_mod, "source_for", lambda symbol, exchange: sources[symbol])
+    monkeypatch.setattr(pull_mod, "source_for", lambda symbol, exchange, timeout=None: sources[symbol])
     reports = pull_many(Store(tmp_path), ["GOOD", "BAD", "ALSO"], "1d")
     assert [(r.symbol, r.ok) for r in reports] == [("GOOD", True), ("BAD", False), ("ALSO", True)]
     assert "404" in reports[1].message

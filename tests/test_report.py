@@ -237,4 +237,13 @@ def test_a_failed_pull_is_recorded_and_fresh_data_still_reports():
     validator().validate(doc)
     assert doc["symbols"][0]["pull"] == {"ok": False, "new_bars": 0,
                                          "message": "HTTP 503 after 5 tries"}
-    assert (doc["status"], doc["exit_code"]) == ("ok", 0)   # the stored bars are fresh enough
+    # the stored bars are fresh enough: exit 0, but every format says the pull failed
+    assert (doc["status"], doc["exit_code"]) == ("warnings", 0)
+    assert doc["warnings"] == ["NVDA: pull failed (HTTP 503 after 5 tries); reported from the "
+                               "stored bars, which are still within --max-age"]
+    from sitcli.report import Report, to_html, to_markdown
+
+    report = Report(doc, {})
+    assert "**Status: WARNINGS** (exit code 0)" in to_markdown(report)
+    assert "<b>Status: WARNINGS</b> (exit code 0)" in to_html(report)
+    assert "NVDA: pull failed (HTTP 503 after 5 tries)" in to_html(report)

@@ -23,17 +23,27 @@ def test_a_hand_made_gap_gives_the_hand_computed_gap_loss():
     # of which 100% is beyond it (the gap loss); the margin caps the trader's loss at -100%.
     bars = frame([(100, 100, 100, 100), (90, 91, 89, 90), (90, 90, 90, 90)])
     arrays = [bars[c].to_numpy() for c in ("open", "high", "low", "close")]
+    # args after the leverages: fee 0, close-out fee 0, closed at the bankruptcy price (a
+    # perpetual), negative balance protection
     to, rom, gap = first_passage_nb(*arrays, np.array([0]), 1, 1, np.array([0.95]),
-                                    np.array([20.0]), 0.0)
+                                    np.array([20.0]), 0.0, 0.0, True, True)
     assert to[0, 0] == 1
     assert gap[0, 0] == pytest.approx(1.0)
     assert rom[0, 0] == pytest.approx(-1.0)
+    # a CFD close-out at the same gap without protection keeps the whole -200%
+    to, rom, gap = first_passage_nb(*arrays, np.array([0]), 1, 1, np.array([0.95]),
+                                    np.array([20.0]), 0.0, 0.0, False, False)
+    assert rom[0, 0] == pytest.approx(-2.0)
     # the same fall inside the bar instead (open 99, low 89): liquidated at 95, no gap loss
     bars = frame([(100, 100, 100, 100), (99, 99, 89, 90), (90, 90, 90, 90)])
     arrays = [bars[c].to_numpy() for c in ("open", "high", "low", "close")]
     to, rom, gap = first_passage_nb(*arrays, np.array([0]), 1, 1, np.array([0.95]),
-                                    np.array([20.0]), 0.0)
+                                    np.array([20.0]), 0.0, 0.0, True, True)
     assert to[0, 0] == 1 and gap[0, 0] == 0.0 and rom[0, 0] == pytest.approx(-1.0)
+    # with a 0.05% fee each side the perp loses its margin and the entry fee: -1 - 20 x 0.0005
+    to, rom, gap = first_passage_nb(*arrays, np.array([0]), 1, 1, np.array([0.95]),
+                                    np.array([20.0]), 0.0005, 0.0, True, True)
+    assert rom[0, 0] == pytest.approx(-1.01)
 
 
 def test_liquidation_price_ratios_come_from_the_engine():
@@ -44,6 +54,9 @@ def test_liquidation_price_ratios_come_from_the_engine():
     # close-out at half the required margin (notional / 5): 1 + (0.5 / 5 - 1 / 2) for 2x
     assert lp_ratio(1, 2, cfd) == pytest.approx(1 - (1 / 2 - 0.5 / 5))
     assert lp_ratio(1, 1, perp) == 0.0          # 1x long with 1% maintenance: LP <= 0
+    # 100x is above the alt ladder's 50x: no bracket allows it, and 1% maintenance would
+    # liquidate it on entry; the scenario flags it and counts it liquidated at once
+    assert math.isnan(lp_ratio(1, 100, perp))
 
 
 def test_probabilities_rise_with_leverage_and_horizon_on_demo_bars():
@@ -117,7 +130,7 @@ def test_monte_carlo_matches_the_barrier_hitting_probability_of_driftless_gbm():
     nu = -sigma ** 2 / 2
     o, h, l, c = jump_diffusion_paths_nb(n, horizon, steps, nu, sigma, 0.0, 0.0, 0.0, 11, False)
     to, _, _ = paths_first_passage_nb(o, h, l, c, horizon, 1, np.array([0.95]),
-                                      np.array([20.0]), 0.0)
+                                      np.array([20.0]), 0.0, 0.0, True, True)
     p_mc = float((to[:, 0] > 0).mean())
     b = math.log(0.95) - 0.5826 * sigma * math.sqrt(1 / steps)
     phi = NormalDist().cdf

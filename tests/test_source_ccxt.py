@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 
 from sitcli.data.sources.base import SourceError, Transient, UnknownSymbol
-from sitcli.data.sources.ccxt import CcxtSource, funding_per_bar, split_symbol
+from sitcli.data.sources.ccxt import CcxtSource, funding_sums_per_bar, split_symbol
 
 pytest.importorskip("ccxt")
 
@@ -467,7 +467,7 @@ def test_perpetual_bars_and_funding(replica):
     assert f.iloc[6] == pytest.approx(0.00013046)          # 2021-11-20T00:00:00.012
     assert f.index[6] == pd.Timestamp("2021-11-20T00:00:00.012Z")
 
-    per_bar = funding_per_bar(got.bars.index, f, "1h")
+    per_bar = funding_sums_per_bar(got.bars.index, f, "1h")
     assert per_bar.index.equals(got.bars.index) and per_bar.dtype == np.float64
     # 08:00:00.007 settles at the close of the 07:00 bar, not in the 08:00 bar
     assert per_bar[pd.Timestamp("2021-11-18T07:00Z")] == pytest.approx(0.0001)
@@ -487,7 +487,7 @@ def test_render_perpetual_generated_funding(replica):
     end = start + pd.Timedelta(days=5)
     got = source(replica, page_limit=7).fetch("RENDER/USDT:USDT", "1h", start, end)
     assert len(got.bars) == 120
-    per_bar = funding_per_bar(got.bars.index, got.funding, "1h")
+    per_bar = funding_sums_per_bar(got.bars.index, got.funding, "1h")
     # settlements at 16:00, 00:00, 08:00 (+0..21 ms): each charged in the bar closing then
     closes = per_bar[per_bar > 0].index + pd.Timedelta(hours=1)
     assert set(closes.hour) == {0, 8, 16}
@@ -506,7 +506,7 @@ def test_funding_shape_payload_parses(replica):
     assert got.funding.index[0] == pd.Timestamp("2020-01-01T00:00Z")
 
 
-def test_funding_per_bar_by_hand():
+def test_funding_sums_per_bar_by_hand():
     days = pd.date_range("2024-01-01", periods=4, freq="D", tz="UTC")
     stamps = pd.to_datetime(["2024-01-01T08:00:00.017Z",    # day 1
                              "2024-01-01T16:00:00.000Z",    # day 1
@@ -515,15 +515,15 @@ def test_funding_per_bar_by_hand():
                              "2024-01-03T00:00:00.031Z",    # jitter after day 3's open: day 2
                              "2024-01-03T12:00:00.000Z"])   # day 3
     rates = pd.Series([1.0, 2.0, 4.0, 8.0, 16.0, 32.0], index=stamps)
-    got = funding_per_bar(days, rates, "1d")
+    got = funding_sums_per_bar(days, rates, "1d")
     assert got.iloc[:3].tolist() == [7.0, 24.0, 32.0]
     assert np.isnan(got.iloc[3])        # after the last settlement: unknown, not zero
     # 8h bars: each stamp in the bar that closes at its (rounded) time
     bars8 = pd.date_range("2024-01-01", periods=6, freq="8h", tz="UTC")
-    got8 = funding_per_bar(bars8, rates, "8h")
+    got8 = funding_sums_per_bar(bars8, rates, "8h")
     assert got8.tolist() == [1.0, 2.0, 4.0, 8.0, 0.0, 16.0]
     # duplicates (e.g. from two pulls) count once; naive stamps are UTC
     dup = pd.concat([rates, rates])
     dup.index = dup.index.tz_convert(None)
-    assert funding_per_bar(days, dup, "1d").iloc[:3].tolist() == [7.0, 24.0, 32.0]
-    assert funding_per_bar(days, pd.Series(dtype=float), "1d").isna().all()
+    assert funding_sums_per_bar(days, dup, "1d").iloc[:3].tolist() == [7.0, 24.0, 32.0]
+    assert funding_sums_per_bar(days, pd.Series(dtype=float), "1d").isna().all()

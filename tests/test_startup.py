@@ -83,3 +83,24 @@ def test_print_help_wall_time():
     bare_s = _median_seconds([sys.executable, "-c", "pass"])
     print(f"\nsitcli --help: median {help_s * 1000:.0f} ms over 5 runs; "
           f"python -c pass: {bare_s * 1000:.0f} ms; overhead {(help_s - bare_s) * 1000:.0f} ms")
+
+
+DEFAULT_PATH_AVOIDS = ("vectorbt", "matplotlib")
+
+
+@pytest.mark.parametrize("args, codes", [
+    (["backtest", "--demo", "--symbols", "NVDA,RENDER/USDT", "--format", "json"], (0,)),
+    (["sweep", "--demo", "--symbols", "NVDA", "--grid", "hold=1,2", "--format", "csv"], (0,)),
+    # the demo's bars end in the past: the report is written, with exit 3 for stale data
+    (["report", "daily", "--demo", "--out", "{tmp}"], (0, 3)),
+], ids=["backtest", "sweep", "report daily"])
+def test_default_path_imports_neither_vectorbt_nor_matplotlib(args, codes, tmp_path):
+    """Return statistics are sitcli's own (sitcli.stats); vectorbt stays the test oracle and
+    matplotlib draws only for --plot. Issue 18: vectorbt's import alone took 4 s."""
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    proc = subprocess.run([sys.executable, "-c", PROBE, json.dumps(args)], capture_output=True,
+                          text=True, timeout=300)
+    report = json.loads(proc.stderr.strip().splitlines()[-1])
+    assert report["code"] in (*codes, None), proc.stderr[-2000:]
+    loaded = sorted(set(DEFAULT_PATH_AVOIDS) & set(report["modules"]))
+    assert not loaded, f"sitcli {' '.join(args)} imported {loaded}"

@@ -130,9 +130,14 @@ def test_round_trip_layout_and_metadata(tmp_path):
     assert s.path("yahoo", "^NDX", "1d").name == "^NDX.parquet"
     schema = pq.read_schema(path)
     assert schema.field("time").type == pa.timestamp("ns", tz="UTC")
-    assert json.loads(schema.metadata[b"sitcli"]) == {
+    meta = json.loads(schema.metadata[b"sitcli"])
+    assert {k: meta[k] for k in ("source", "symbol", "timeframe", "synthetic", "note", "rows",
+                                 "first", "last")} == {
         "source": "ccxt", "symbol": "RENDER/USDT:USDT", "timeframe": "1h",
-        "synthetic": False, "note": "n"}
+        "synthetic": False, "note": "n", "rows": 4, "first": "2024-01-01T00:00:00+00:00",
+        "last": "2024-01-01T03:00:00+00:00"}
+    assert set(meta) == {"source", "symbol", "timeframe", "synthetic", "note", "rows", "first",
+                         "last", "checksum", "meta_checksum"}
     out = s.read("RENDER/USDT:USDT", "1h")
     pd.testing.assert_frame_equal(out, validate_ohlcv(df, "x"), check_freq=False)
     assert out.attrs["sitcli"]["path"] == str(path)
@@ -156,10 +161,12 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(store_mod.pq, "write_table", broken_writer)
-    with pytest.raises(OSError, match="disk full"):
+    # an environment error: says what could not be written where (exit 1), not a bug
+    with pytest.raises(RuntimeFailure, match=f"could not write {path}: disk full"):
         s.write(bars(9, base=50), source="csv", symbol="NVDA", timeframe="1d")
     assert path.read_bytes() == before
-    assert [p.name for p in path.parent.iterdir()] == ["NVDA.parquet"]
+    assert sorted(p.name for p in path.parent.iterdir()) == [".NVDA.parquet.lock",
+                                                            "NVDA.parquet"]
 
 
 def test_merge_new_rows_win_sorted_and_deduplicated(tmp_path):

@@ -3,6 +3,8 @@ threads, chunks or Dask workers, in memory that does not grow with bars x combin
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 import subprocess
@@ -11,6 +13,7 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from cli_helpers import assert_one_line_error
 
@@ -42,8 +45,8 @@ def assert_rows_match(full: list[dict], summary: list[dict]) -> None:
             got = b[key]
             if isinstance(expected, float) and math.isnan(expected):
                 assert math.isnan(got), (a["label"], key, got)
-            elif isinstance(expected, str):
-                assert got == expected
+            elif expected is None or isinstance(expected, (str, bool, pd.Timestamp)):
+                assert got == expected, (a["label"], key, got, expected)
             else:
                 assert got == pytest.approx(expected, rel=1e-9, abs=1e-9), (a["label"], key)
 
@@ -194,9 +197,34 @@ def test_cli_sweep_csv_and_out_file(cli, tmp_path):
     assert lines[0].startswith("combination,leverage,hold,total_return_pct")
     assert len(lines) == 1 + 6
     assert out.read_text() == proc.stdout
-    sharpe = [float(x.split(",")[lines[0].split(",").index("sharpe")] or "nan") for x in lines[1:]]
+    rows = list(csv.DictReader(io.StringIO(proc.stdout)))
+    assert len(set(lines[0].split(","))) == len(lines[0].split(","))      # unique headers
+    ruined = [r["ruined"] == "true" for r in rows]
+    assert ruined == sorted(ruined)                   # every ruined run below every survivor
+    for r in rows:
+        assert (r["ruined"] == "true") == (float(r["total_return_pct"]) <= -99.9)
+    sharpe = [float(r["sharpe"] or "nan") for r, gone in zip(rows, ruined, strict=True)
+              if not gone]
     finite = [s for s in sharpe if math.isfinite(s)]
     assert finite == sorted(finite, reverse=True)
+    assert rows[0]["span_first"] < rows[0]["span_last"] and int(rows[0]["span_bars"]) > 60
+
+
+def test_cli_sweep_parquet_out_equals_csv(cli, tmp_path):
+    import pyarrow.parquet as pq
+
+    args = ["sweep", "--demo", "--symbols", "NVDA,RENDER/USDT", "--venue", "cfd-offshore",
+            "--grid", "leverage=2,50,200", "--grid", "hold=1,3", "--rank-by", "sharpe"]
+    proc = cli(*args, "--format", "csv", "--out", tmp_path / "s.parquet", check_code=0)
+    table = pq.read_table(tmp_path / "s.parquet").to_pandas()
+    rows = list(csv.DictReader(io.StringIO(proc.stdout)))
+    assert list(table.columns) == list(rows[0])
+    assert [int(r["combination"]) for r in rows] == table["combination"].tolist()
+    assert table["ruined"].any() and not table["ruined"].all()
+    for r, (_, t) in zip(rows, table.iterrows(), strict=True):
+        assert float(r["final_equity"]) == t["final_equity"]
+        assert r["sharpe"] == "" if math.isnan(t["sharpe"]) else float(r["sharpe"]) == t["sharpe"]
+    assert str(table["span_first"].dtype) == "datetime64[ns, UTC]"
 
 
 @pytest.mark.parametrize("args, fragment", [
@@ -233,3 +261,31 @@ def test_wiped_out_account_does_not_open_zero_size_positions():
     assert len(liqs) > 0 and (trades["qty"] > 0).all()
     assert np.isfinite(trades["return_on_margin"]).all()
     assert (equity[-1] > -1e-9).all()   # dust, not debt
+
+
+@pytest.mark.parametrize("account", ["isolated", "shared"])
+def test_prepare_sweep_lays_out_the_same_kernel_inputs_as_the_backtest(account):
+    """The sweep's array layout of the grid against `prepare_backtest` on the whole product:
+    signal parameters (side, status) interleaved with engine ones, several symbols."""
+    from sitcli.backtest import prepare_backtest
+    from sitcli.sweep import GridCombos, prepare_sweep
+
+    grid = {"leverage": ["2", "5"], "side": ["event", "long"], "stop": ["0.01", "nan"],
+            "status": ["confirmed", "confirmed,rumor"], "size": ["0.5", "1"], "hold": ["1", "4"]}
+    store, events = demo()
+    cfg = config(account, grid)
+    full = prepare_backtest(cfg, store, events)
+    fast = prepare_sweep(cfg, store, events)
+    assert isinstance(fast.combos, GridCombos) and len(fast.combos) == 64
+    for i, (a, b) in enumerate(zip(full.kernel_args, fast.kernel_args, strict=True)):
+        if isinstance(a, np.ndarray) and a.dtype.names:
+            for name in a.dtype.names:
+                assert np.array_equal(a[name], b[name], equal_nan=a[name].dtype.kind == "f"), \
+                    (i, name)
+        else:
+            assert np.array_equal(a, b, equal_nan=np.asarray(a).dtype.kind == "f"), i
+    assert [repr(fast.combos[i]) for i in range(64)] == [repr(c) for c in full.combos]  # NaN-safe
+    assert [(r.symbol, r.leg, r.combo, r.account) for r in fast.runs] == \
+        [(r.symbol, r.leg, r.combo, r.account) for r in full.runs]
+    for key in grid:
+        assert repr(fast.combos.column(key).tolist()) == repr([c[key] for c in full.combos])

@@ -6,6 +6,7 @@ vectorbt, yfinance, ccxt) are imported inside command bodies so `sitcli --help` 
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 import traceback
@@ -62,6 +63,12 @@ def _register() -> None:
 _register()
 
 
+# OSErrors that come from the machine (disk, permissions, paths), not from sitcli's code.
+ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT,
+                      errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.ENAMETOOLONG, errno.EEXIST,
+                      errno.EIO, errno.EMFILE, errno.ENFILE, errno.EFBIG, errno.ETXTBSY}
+
+
 def _debug_requested(argv: list[str]) -> bool:
     return "--debug" in argv or os.environ.get("SITCLI_DEBUG", "") not in ("", "0")
 
@@ -79,10 +86,23 @@ def main() -> None:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
-    except Exception as exc:  # a bug: keep the message one line unless --debug
+    except OSError as exc:
         if _debug_requested(argv):
             traceback.print_exc()
+        if exc.errno in ENVIRONMENT_ERRNOS:
+            # the disk or the permissions, not a bug: say what and where (exit 1)
+            where = exc.filename if exc.filename is not None else "a file"
+            print(f"error: could not access {where}: {exc.strerror or exc}", file=sys.stderr)
             sys.exit(1)
-        print(f"error: internal error {type(exc).__name__}: {exc} (rerun with --debug "
-              "for the traceback)", file=sys.stderr)
+        _internal(exc, argv)
+    except Exception as exc:  # a bug: keep the message one line unless --debug
+        _internal(exc, argv)
+
+
+def _internal(exc: BaseException, argv: list[str]) -> None:
+    if _debug_requested(argv):
+        traceback.print_exc()
         sys.exit(1)
+    print(f"error: internal error {type(exc).__name__}: {exc} (rerun with --debug "
+          "for the traceback)", file=sys.stderr)
+    sys.exit(1)

@@ -30,8 +30,9 @@ STAT_TITLES = {
     "liquidations": "Liquidations / close-outs",
     "fees": "Fees paid [$]", "spread": "Spread paid [$]", "slippage": "Slippage [$]",
     "financing": "Financing paid [$]", "funding": "Funding paid [$]",
-    "liquidation_fees": "Liquidation fees [$]", "final_equity": "Final equity [$]",
-    "buy_hold_return_pct": "Buy & hold [%]",
+    "liquidation_fees": "Liquidation fees [$]", "protection": "Forgiven by protection [$]",
+    "final_equity": "Final equity [$]", "buy_hold_return_pct": "Buy & hold [%]",
+    "effective_leverage": "Effective leverage (mean)", "cut_trades": "Entries cut to a bracket",
 }
 
 
@@ -45,11 +46,14 @@ RANK_COLUMNS = ("total_return_pct", "cagr_pct", "sharpe", "max_drawdown_pct", "w
 SWEEP_HINT_RUNS = 2000
 
 def backtest(
-    strategy: Annotated[str, typer.Argument(
-        help="Built-in strategy name, a file in ./strategies/, or a path to a .py file.")]
-        = "catalyst_momentum",
+    strategy: Annotated[Optional[str], typer.Argument(
+        help="Built-in strategy name or the path to your .py file (default: "
+             "catalyst_momentum).", show_default=False)] = None,
     strategy_file: Annotated[Optional[str], typer.Option(
         "--strategy", help="Same as the STRATEGY argument, e.g. --strategy my/strat.py.")] = None,
+    strategy_timeout: Annotated[Optional[float], typer.Option(
+        "--strategy-timeout", help="Stop a strategy call that runs longer than this many "
+                                   "seconds (exit 1).")] = None,
     symbols: Annotated[Optional[str], typer.Option(
         "--symbols", "-s", help=f"Comma-separated symbols (default with --demo: {DEMO_SYMBOLS}).")] = None,
     leverage: Annotated[Optional[float], typer.Option(
@@ -66,6 +70,10 @@ def backtest(
                              "(repeatable; every combination runs in one kernel call).")] = None,
     rank_by: Annotated[str, typer.Option(
         "--rank-by", help="Metric that orders the grid's runs.")] = "total_return_pct",
+    stats_level: Annotated[str, typer.Option(
+        "--stats", help="basic: sitcli's statistics; full: also vectorbt's full returns "
+                        "statistics of each run over the same span (imports vectorbt: slower).")]
+        = "basic",
     top: Annotated[int, typer.Option("--top", help="Rows of the ranking to print.")] = 20,
     oos: OosOpt = None,
     oos_start: OosStartOpt = None,
@@ -108,6 +116,11 @@ def backtest(
 ) -> None:
     """Backtest a strategy over stored or demo data: stats, trades, liquidations.
 
+    Return statistics cover each symbol's own bars, from the close before its first trade (or
+    from --start) to its last bar; spans under 60 bars or 90 days are not annualised (CAGR,
+    Sharpe and Sortino blank). A ruined account (less than 0.1% of its cash left) ranks below
+    every account that survived, whatever --rank-by.
+
     Example: sitcli backtest catalyst_momentum --demo --grid leverage=5,20,50
     """
     from sitcli.backtest import run_backtest
@@ -119,6 +132,8 @@ def backtest(
         raise BadInput(f"--out {out}: exists and is not a directory; give a directory path")
     if plot and out is None:
         raise BadInput("--plot writes equity.png and report.html into --out DIR; add --out")
+    if stats_level not in ("basic", "full"):
+        raise BadInput(f"--stats {stats_level}: use basic or full")
     cfg, store = run_config(locals())
     from sitcli.cli import walkforward as wf_cli
 
@@ -130,17 +145,27 @@ def backtest(
     if runs_asked > SWEEP_HINT_RUNS:
         note(f"{runs_asked:,} runs with full records: `sitcli sweep` takes the same arguments, uses "
              "every core and keeps only per-run summaries", quiet)
-    result = run_backtest(cfg, store, load_events(events_files))
+    from sitcli.strategy import time_limit
+
+    with time_limit(strategy_timeout):
+        result = run_backtest(cfg, store, load_events(events_files))
     runs = result.run_stats()
     combos = result.combo_stats()
     assumptions = result.assumptions()
     payload = {"assumptions": assumptions,
-               "stats": {row["label"]: _stat_row(row) for row in runs},
-               "aggregate": [_stat_row(row) | {"label": row["label"]} for row in combos],
+               "stats": {row["label"]: _stat_row(row, cfg.grid) for row in runs},
+               "aggregate": [_stat_row(row, cfg.grid) | {"label": row["label"]} for row in combos],
                "liquidations": result.liquidations_frame().to_dict("records")}
     if cfg.grid:
         payload["ranking"] = [row["label"] for row in _ranked(runs, rank_by)]
         payload["overfitting"] = overfitting(result, combos, rank_by)
+    full_keys: list[str] = []
+    if stats_level == "full":
+        payload["stats_full"] = full_stats(result)
+        for row in runs:
+            row.update({f"vectorbt {k}": v for k, v in payload["stats_full"].get(row["label"],
+                                                                              {}).items()})
+        full_keys = list(dict.fromkeys(k for v in payload["stats_full"].values() for k in v))
     if out is not None:
         write_outputs(out, result, payload, plot)
     if result.synthetic and fmt != Format.json:
@@ -152,12 +177,19 @@ def backtest(
     elif fmt == Format.csv:
         from sitcli.cli.render import print_csv
 
-        keys = ["label", "symbol", *cfg.grid, "leverage", *STAT_TITLES]
+        keys = ["label", *stat_keys(cfg.grid), *(f"vectorbt {k}" for k in full_keys)]
         print_csv(_ranked(runs, rank_by) if cfg.grid else runs, keys)
     else:
         _print_tables(result, runs, combos, assumptions, rank_by, top)
         if cfg.grid:
             print_overfitting(payload["overfitting"])
+        if full_keys:
+            from sitcli.cli.render import print_table
+
+            labels = list(payload["stats_full"])
+            print_table([{"stat": k, **{c: payload["stats_full"][c].get(k) for c in labels}}
+                         for k in full_keys], ["stat", *labels],
+                        title="vectorbt returns statistics (same span)", digits=2)
     if out is not None:
         note(f"wrote {', '.join(OUT_FILES + (PLOT_FILES if plot else ()))} to {out}", quiet)
 
@@ -195,23 +227,54 @@ def print_overfitting(stats: dict) -> None:
         typer.echo("(sweep: PBO's blocks are run one by one, each from flat with the starting cash)")
 
 
-def _stat_row(row: dict) -> dict:
-    return {k: row[k] for k in ("symbol", *STAT_TITLES) if k in row}
+SPAN_KEYS = ("span_first", "span_last", "span_bars", "ruined", "stats_note")
+# the bars the return statistics cover (sitcli.stats: from the bar before the first fill)
+SPAN_TITLES = {"span_first": "Stats from", "span_last": "Stats to", "span_bars": "Stats bars"}
+
+
+def stat_keys(grid) -> list[str]:
+    """The fields of a stats row: symbol, each grid parameter, leverage, the statistics and
+    their span (no key twice, so CSV headers are unique)."""
+    return list(dict.fromkeys(["symbol", *grid, "leverage", *STAT_TITLES, *SPAN_KEYS]))
+
+
+def full_stats(result) -> dict[str, dict]:
+    """vectorbt's full returns statistics of each run with its own account, over the span of
+    sitcli's own statistics (`Result.to_vectorbt`)."""
+    if result.shared:
+        return {}
+    out = {}
+    for r in range(len(result.runs)):
+        table = result.to_vectorbt(r).stats(silence_warnings=True)
+        out[result.label(r)] = {str(k): v for k, v in table.items()}
+    return out
+
+
+def _stat_row(row: dict, grid) -> dict:
+    return {k: row[k] for k in stat_keys(grid) if k in row}
 
 
 def run_config(opts: dict):
     """The RunConfig and store of a backtest or sweep from the options the two commands share."""
     from sitcli.backtest import RunConfig, parse_grid
+    from sitcli.cli.options import check_demo_or_data_dir
     from sitcli.data.store import Store, default_data_dir, demo_store
+    from sitcli.domains import check_flags
     from sitcli.errors import BadInput
 
     o = type("Options", (), opts)
+    check_flags(cash=o.cash, size=o.size, leverage=o.leverage,
+                strategy_timeout=o.strategy_timeout)
+    check_demo_or_data_dir(o.demo, o.data_dir)
+    if o.strategy and o.strategy_file and o.strategy != o.strategy_file:
+        raise BadInput(f"strategy given twice: {o.strategy} (argument) and --strategy "
+                       f"{o.strategy_file}; pass one of them")
     if o.symbols is None and not o.demo:
         raise BadInput("pass --symbols NVDA,AMD (stored data) or --demo (embedded demo data)")
     if o.rank_by not in STAT_TITLES:
         raise BadInput(f"--rank-by {o.rank_by}: use one of {', '.join(STAT_TITLES)}")
     names = [s.strip() for s in (o.symbols or DEMO_SYMBOLS).split(",") if s.strip()]
-    cfg = RunConfig(symbols=names, strategy=o.strategy_file or o.strategy,
+    cfg = RunConfig(symbols=names, strategy=o.strategy_file or o.strategy or "catalyst_momentum",
                     params=parse_pairs(o.params, "--param", "hold=3"), grid=parse_grid(o.grid),
                     leverage=o.leverage, venue=o.venue,
                     overrides=parse_pairs(o.settings, "--set", "fee=0.001"), cash=o.cash,
@@ -223,15 +286,12 @@ def run_config(opts: dict):
 
 
 def _ranked(rows: list[dict], key: str) -> list[dict]:
+    """Best first by `key` (`sitcli.stats.rank`: ruined accounts last)."""
+    from sitcli.stats import rank
 
-    sign = 1 if key in LOWER_IS_BETTER else -1
-
-    def order(row):
-        value = row.get(key)
-        missing = value is None or (isinstance(value, float) and math.isnan(value))
-        return (missing, 0.0 if missing else sign * value)
-
-    return sorted(rows, key=order)
+    values = [math.nan if row.get(key) is None else row[key] for row in rows]
+    order = rank(values, [bool(row.get("ruined")) for row in rows], key in LOWER_IS_BETTER)
+    return [rows[i] for i in order]
 
 
 def _print_tables(result, runs, combos, assumptions, rank_by, top) -> None:
@@ -247,19 +307,31 @@ def _print_tables(result, runs, combos, assumptions, rank_by, top) -> None:
             table["ALL"] = combos[0]
         rows = [{"stat": title, **{c: table[c].get(key) for c in columns}}
                 for key, title in STAT_TITLES.items()]
+        rows += [{"stat": title, **{c: _day(table[c].get(key)) for c in columns}}
+                 for key, title in SPAN_TITLES.items()]
         where = ("one shared account" if result.shared else "each its own account; ALL = their sum")
         print_table(rows, ["stat", *columns], title=f"Results per symbol ({where})", digits=2)
+        for c in columns:
+            if table[c].get("stats_note"):
+                typer.echo(f"{c}: {table[c]['stats_note']}")
         return
     keys = list(result.cfg.grid)
     ranked = _ranked(runs, rank_by)[:top]
+    # a position the brackets cut ran at less than its label's leverage: show by how much
+    cut = ("effective_leverage",) if any(r["cut_trades"] for r in runs) else ()
     shown = [{"#": i + 1, "symbol": r["symbol"], **{k: r[k] for k in keys},
-              **{STAT_TITLES[c]: r[c] for c in RANK_COLUMNS}} for i, r in enumerate(ranked)]
+              **{STAT_TITLES[c]: r[c] for c in (*RANK_COLUMNS, *cut)}, "Ruined": r["ruined"]}
+             for i, r in enumerate(ranked)]
     print_table(shown, title=f"Top {len(ranked)} of {len(runs)} runs by {STAT_TITLES[rank_by]}",
                 digits=2)
     ranked = _ranked(combos, rank_by)[:top]
-    shown = [{"#": i + 1, **{k: r[k] for k in keys}, **{STAT_TITLES[c]: r[c] for c in RANK_COLUMNS}}
-             for i, r in enumerate(ranked)]
+    shown = [{"#": i + 1, **{k: r[k] for k in keys}, **{STAT_TITLES[c]: r[c] for c in RANK_COLUMNS},
+              "Ruined": r["ruined"]} for i, r in enumerate(ranked)]
     print_table(shown, title=f"Combinations over all symbols by {STAT_TITLES[rank_by]}", digits=2)
+
+
+def _day(value):
+    return f"{value:%Y-%m-%d}" if hasattr(value, "strftime") else value
 
 
 def _header(a: dict) -> dict:
@@ -271,9 +343,13 @@ def _header(a: dict) -> dict:
                        f"{'/'.join(f'{x:g}' for x in np.atleast_1d(v['leverage']))}x "
                        f"({v['margin_mode']}, fee {v['fee']:g}, half-spread {v['half_spread']:g})"
                        for s, v in a["venues"].items())
-    header = {"data": data, "params": a["params"], "venues": venues,
+    header = {"strategy": f"{a['strategy']} ({a.get('strategy_source', 'built-in')})",
+              "data": data, "params": a["params"], "venues": venues,
               "account": f"{a['account']}, {a['initial_cash_per_account']:,.0f} cash each",
+              "position size": a["position_size"],
               "event timing": a["event_timing"], "fill": a["fill"], "intrabar": a["intrabar"]}
+    if a.get("notes"):
+        header["inputs"] = "; ".join(a["notes"])
     if a["grid"]:
         header["grid"] = ", ".join(f"{k}={','.join(map(str, dict.fromkeys(v)))}"
                                    for k, v in a["grid"].items())
@@ -283,11 +359,14 @@ def _header(a: dict) -> dict:
 def write_outputs(out: Path, result, payload: dict, plot: bool) -> None:
     """Each file is written to a temporary name and renamed, so a crash leaves no half file."""
     import json
-    import os
 
     from sitcli.cli.render import _plain
+    from sitcli.files import atomic_write, environment_error
 
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise environment_error(exc, "create the output directory", out) from None
     summary = {k: payload[k] for k in ("assumptions", "stats", "aggregate", "ranking") if k in payload}
     files = {
         "trades.csv": lambda p: result.trades_frame().to_csv(p, index=False),
@@ -297,9 +376,7 @@ def write_outputs(out: Path, result, payload: dict, plot: bool) -> None:
                                                           allow_nan=False)),
     }
     for name, write in files.items():
-        tmp = out / f".{name}.tmp"
-        write(tmp)
-        os.replace(tmp, out / name)
+        atomic_write(out / name, write)
     if plot:
         from sitcli.plots import equity_png, report_html
 

@@ -40,9 +40,21 @@ def register(app: typer.Typer) -> None:
 
 
 def _store(data_dir: Path | None, demo: bool):
+    from sitcli.cli.options import check_demo_or_data_dir
     from sitcli.data.store import Store, default_data_dir, demo_store
 
+    check_demo_or_data_dir(demo, data_dir)
     return demo_store() if demo else Store(default_data_dir(data_dir))
+
+
+def _report_damaged(damaged: list, quiet: bool = False) -> None:
+    """Damaged files were left out of the output above: name them, then exit 1."""
+    from sitcli.errors import RuntimeFailure
+
+    if damaged:
+        raise RuntimeFailure(f"{len(damaged)} damaged file(s), left out above: "
+                             + "; ".join(f"{d.path} ({d.reason})" for d in damaged)
+                             + "; delete them and import or pull the data again")
 
 
 def _label(entry: dict, demo: bool) -> str:
@@ -62,8 +74,10 @@ def import_(
     source: Annotated[str, typer.Option("--source", help="Source name in the store.")] = "csv",
     adjust: Annotated[bool, typer.Option("--adjust", help="Scale open/high/low/close by Adj "
                                          "Close / Close (the file must have Adj Close).")] = False,
-    merge: Annotated[bool, typer.Option("--merge/--replace", help="Merge into the stored bars "
-                                        "(file rows win) or replace them.")] = False,
+    merge: Annotated[bool, typer.Option("--merge", help="Merge into the stored bars (file "
+                                        "rows win).")] = False,
+    replace: Annotated[bool, typer.Option("--replace", help="Replace the stored bars (the "
+                                          "default).")] = False,
     data_dir: DataDirOpt = None,
     fmt: FormatOpt = Format.table,
     quiet: QuietOpt = False,
@@ -79,8 +93,12 @@ def import_(
     Example: sitcli data import NVDA.csv --symbol NVDA
     """
     from sitcli.data.sources.csv import read_csv_ohlcv
-    from sitcli.data.store import fmt_time
+    from sitcli.data.store import clean_symbol, fmt_time
+    from sitcli.errors import BadInput
 
+    if merge and replace:
+        raise BadInput("--merge and --replace contradict each other; pass one of them")
+    symbol = clean_symbol(symbol)
     store = _store(data_dir, demo=False)
     existed = store.path(source, symbol, timeframe).is_file()  # also checks the names
     df = read_csv_ohlcv(file, adjust=adjust)
@@ -124,7 +142,8 @@ def list_(
     from sitcli.data.store import fmt_time
 
     store = _store(data_dir, demo)
-    entries = [{**e, "label": _label(e, demo)} for e in store.entries()]
+    damaged: list = []
+    entries = [{**e, "label": _label(e, demo)} for e in store.entries(damaged)]
     columns = ["symbol", "timeframe", "source", "rows", "first", "last", "label", "path"]
     if fmt == Format.json:
         print_json({"data_dir": str(store.root), "demo": demo, "entries": entries})
@@ -135,12 +154,13 @@ def list_(
                 for e in entries]
         print_table(rows, columns[:-1], title=f"{'demo data' if demo else 'data'} in "
                     f"{store.root}")
-    if not entries:
+    if not entries and not damaged:
         if demo:
             note(f"no demo data found in {store.root}; reinstall sitcli", quiet)
         else:
             note(f'no data in {store.root}; run "sitcli data import FILE --symbol S" or '
                  '"sitcli data pull S", or try --demo', quiet)
+    _report_damaged(damaged)
 
 
 def _rate(value: float) -> str:
@@ -225,6 +245,10 @@ def pull(
         "--exchange", help="ccxt exchange for pairs without @exchange.")] = "binance",
     refresh: Annotated[bool, typer.Option(
         "--refresh", help="Download everything again instead of only the missing range.")] = False,
+    timeout: Annotated[float, typer.Option(
+        "--timeout", help="Seconds one symbol may take in all (requests, retries); a source "
+                          "that does not answer in time is not asked for its other symbols.")]
+        = 30.0,
     data_dir: DataDirOpt = None,
     fmt: FormatOpt = Format.table,
     quiet: QuietOpt = False,
@@ -243,10 +267,12 @@ def pull(
     from sitcli.cli.render import emit
     from sitcli.data.pull import pull_many
     from sitcli.data.pull import universe as basket
-    from sitcli.data.store import Store, default_data_dir, fmt_time
+    from sitcli.data.store import Store, clean_symbol, default_data_dir, fmt_time
+    from sitcli.domains import check_flags
     from sitcli.errors import BadInput, RuntimeFailure
 
-    names = list(symbols or []) + (basket(universe) if universe else [])
+    check_flags(timeout=timeout)
+    names = [clean_symbol(n) for n in list(symbols or []) + (basket(universe) if universe else [])]
     if not names:
         raise BadInput("name the symbols to pull, e.g. sitcli data pull NVDA RENDER/USDT, "
                        "or pass --universe depin")
@@ -268,12 +294,14 @@ def pull(
                     bar.update(tasks[-1], completed=1)
                 tasks.append(bar.add_task(f"pulling {symbol}", total=1))
 
-            reports = pull_many(store, names, timeframe, lo, hi, refresh, exchange, step)
+            reports = pull_many(store, names, timeframe, lo, hi, refresh, exchange, step,
+                                timeout=timeout)
             for task, report in zip(tasks, reports, strict=True):
                 bar.update(task, completed=1, description=f"{report.symbol}: "
                            f"{'ok' if report.ok else 'failed'}")
     else:
-        reports = pull_many(store, names, timeframe, lo, hi, refresh, exchange)
+        reports = pull_many(store, names, timeframe, lo, hi, refresh, exchange,
+                            timeout=timeout)
     rows = [{"symbol": r.symbol, "source": r.source, "status": "ok" if r.ok else "failed",
              "new_bars": r.new_bars, "rows": r.rows,
              "first": fmt_time(r.first) if r.first is not None else None,
@@ -298,27 +326,84 @@ def verify(
     demo: DemoOpt = False,
     data_dir: DataDirOpt = None,
     fmt: FormatOpt = Format.table,
+    quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
-    """Check stored bars: gaps against the calendar, duplicate or unordered stamps, zero or
-    negative prices, high below low, moves that look like an unadjusted split.
+    """Check stored bars: damaged files, gaps against the calendar, duplicate or unordered
+    stamps, zero or negative prices, high below low, moves that look like an unadjusted split.
+
+    Exit codes: 0 no problems; 1 problems found (each listed, with the file for a damaged
+    one); 2 bad usage; 3 a named symbol is not stored.
 
     Example: sitcli data verify NVDA
     """
     from sitcli.cli.render import emit
+    from sitcli.data.store import DamagedFile, check_timeframe, fmt_time
     from sitcli.data.verify import verify_bars
+    from sitcli.errors import RuntimeFailure
     from sitcli.instruments import instrument
 
+    check_timeframe(timeframe)
     store = _store(data_dir, demo)
-    names = symbols or sorted({e["symbol"] for e in store.entries() if e["timeframe"] == timeframe})
+    damaged: list = []
+    entries = store.entries(damaged)
+    names = symbols or sorted({e["symbol"] for e in entries if e["timeframe"] == timeframe})
     rows = []
+    for exc in damaged:
+        rows.append({"symbol": exc.path.stem, "source": exc.path.parent.parent.name,
+                     "bars": None, "damaged": exc.reason, "path": str(exc.path), "problems": 1})
     for symbol in names:
-        bars = store.read(symbol, timeframe)
+        try:
+            bars = store.read(symbol, timeframe)
+        except DamagedFile as exc:
+            if not any(r.get("path") == str(exc.path) for r in rows):
+                rows.append({"symbol": symbol, "source": exc.path.parent.parent.name,
+                             "bars": None, "damaged": exc.reason, "path": str(exc.path),
+                             "problems": 1})
+            continue
         found = verify_bars(bars, instrument(symbol).calendar, timeframe)
-        rows.append({"symbol": symbol, "source": bars.attrs["sitcli"]["source"], **found})
-    columns = ["symbol", "source", "bars", "gaps", "gap_examples", "duplicates", "non_positive",
-               "high_below_low", "split_like_moves", "problems"]
-    table = [{k: (", ".join(map(str, v[:3])) if isinstance(v, list) else v) for k, v in r.items()}
-             for r in rows]
-    emit(fmt, {"timeframe": timeframe, "symbols": rows}, table if fmt != Format.json else rows,
-         columns, title="verify")
+        found["split_like_moves"] = [{"time": t, "ratio": r} for t, r in found["split_like_moves"]]
+        rows.append({"symbol": symbol, "source": bars.attrs["sitcli"]["source"], **found,
+                     "damaged": None, "path": bars.attrs["sitcli"]["path"]})
+    problems = sum(r["problems"] for r in rows)
+    if fmt == Format.table:
+        _print_verify(rows, timeframe, fmt_time)
+    else:
+        columns = ["symbol", "source", "bars", "gaps", "gap_examples", "duplicates",
+                   "non_positive", "high_below_low", "split_like_moves", "damaged", "problems"]
+        table = [{k: ("; ".join(_move_text(x) if isinstance(x, dict) else str(x)
+                                for x in v[:3]) if isinstance(v, list) else v)
+                  for k, v in r.items()} for r in rows]
+        emit(fmt, {"timeframe": timeframe, "problems": problems, "symbols": rows},
+             table, columns, title="verify")
+    if problems:
+        raise RuntimeFailure(f"verify found {problems} problem(s) in "
+                             f"{sum(1 for r in rows if r['problems'])} of {len(rows)} file(s)")
+
+
+def _move_text(move: dict) -> str:
+    return f"{move['time'][:10]} x{move['ratio']:.3g}"
+
+
+def _print_verify(rows: list[dict], timeframe: str, fmt_time) -> None:
+    """One readable line per file, then one indented line per kind of problem."""
+    for r in rows:
+        if r["damaged"]:
+            typer.echo(f"{r['symbol']} ({r['source']}): DAMAGED, {r['damaged']} ({r['path']})")
+            continue
+        status = "ok" if not r["problems"] else f"{r['problems']} problem(s)"
+        typer.echo(f"{r['symbol']} {timeframe} ({r['source']}, {r['bars']} bars): {status}")
+        details = [
+            ("missing bars", r["gaps"], r["gap_examples"]),
+            ("duplicate timestamps", len(r["duplicates"]), r["duplicates"]),
+            ("timestamps out of order", len(r["non_monotonic"]), r["non_monotonic"]),
+            ("bars with a price <= 0", len(r["non_positive"]), r["non_positive"]),
+            ("bars with high below low", len(r["high_below_low"]), r["high_below_low"]),
+            ("split-like moves", len(r["split_like_moves"]),
+             [_move_text(m) for m in r["split_like_moves"]]),
+        ]
+        for what, count, examples in details:
+            if count:
+                shown = ", ".join(str(x)[:10] if "x" not in str(x) else str(x)
+                                  for x in examples[:3])
+                typer.echo(f"  {count} {what}, e.g. {shown}")

@@ -16,9 +16,13 @@ def liquidation(
     symbol: Annotated[Optional[str], typer.Option(
         "--symbol", help="Take the entry from this symbol's last stored close.")] = None,
     qty: Annotated[Optional[float], typer.Option(
-        "--qty", help="Quantity (default 1, or from --margin).")] = None,
+        "--qty", help="Quantity (default: from --margin, else from --cash).")] = None,
     margin: Annotated[Optional[float], typer.Option(
         "--margin", help="Wallet balance behind the position (default: the initial margin).")] = None,
+    cash: Annotated[Optional[float], typer.Option(
+        "--cash", help="Size the position as `backtest --cash` opens it: all of this account "
+                       "as margin plus the entry fee, cut to the venue's brackets "
+                       "(default 10000 when neither --qty nor --margin is given).")] = None,
     mmr: Annotated[Optional[float], typer.Option(
         "--mmr", help="Maintenance margin rate, e.g. 0.005.")] = None,
     maint_amount: Annotated[Optional[float], typer.Option(
@@ -71,7 +75,8 @@ def liquidation(
         spec = load_venue(venue or inst.venue, inst.asset_class if inst else "equity", overrides,
                           tier_table=inst.tiers if inst else None)
     pos = build_position(side, entry, leverage, spec, qty=qty, margin=margin, mmr=mmr,
-                         maint_amount=maint_amount, fee=fee, allow_above_cap=allow_above_cap)
+                         maint_amount=maint_amount, fee=fee, allow_above_cap=allow_above_cap,
+                         cash=cash)
     result = report(pos, parse_moves(moves))
     result["assumptions"]["venue"] = spec.name if spec else None
     result["assumptions"]["entry_source"] = label or "--entry"
@@ -89,6 +94,9 @@ def liquidation(
                             f"{result['assumptions']['maintenance_amount']:g} (the bracket at the "
                             "liquidation price's notional)"),
             "fee per side": f"{pos.fee:g}",
+            "rule": result["assumptions"]["rule"],
+            **({"cut to bracket": result["assumptions"]["cut_to_bracket"]}
+               if result["assumptions"]["cut_to_bracket"] else {}),
         }, title="Liquidation")
         rows = [{"move %": r["move_pct"], "price": r["price"],
                  "return on margin %": r["return_on_margin_pct"],

@@ -38,3 +38,26 @@ def parse_pairs(pairs: list[str] | None, flag: str, example: str) -> dict[str, s
         key, value = pair.split("=", 1)
         out[key.strip()] = value.strip()
     return out
+
+
+def check_demo_or_data_dir(demo: bool, data_dir) -> None:
+    """--demo reads the embedded data, --data-dir names your store: both on the command line
+    is a contradiction (SITCLI_DATA_DIR in the environment is not)."""
+    from sitcli.errors import BadInput
+
+    if not demo or data_dir is None:
+        return
+    source = _parameter_source("data_dir")
+    if source is None or source.name == "COMMANDLINE":
+        raise BadInput(f"--demo reads the embedded demo data and --data-dir {data_dir} names "
+                       "your store; pass one of them")
+
+
+def _parameter_source(name: str):
+    """Where the running command's option came from (COMMANDLINE, ENVIRONMENT, DEFAULT)."""
+    try:   # typer >= 0.20 carries its own copy of click
+        from typer._click.globals import get_current_context
+    except ImportError:
+        from click import get_current_context
+    ctx = get_current_context(silent=True)
+    return ctx.get_parameter_source(name) if ctx is not None else None

@@ -30,8 +30,16 @@ def daily(
         "--pull", help="Pull the symbols' latest bars first. A failed pull is recorded in the "
                        "report; only data older than --max-age makes the run exit 3.")] = False,
     leverage: Annotated[Optional[float], typer.Option(
-        "--leverage", "-l", help="Leverage (default: each venue's default; capped at the venue's "
-                                 "maximum).")] = None,
+        "--leverage", "-l", help="Leverage (default: each venue's default). Above a venue's "
+                                 "cap it is refused, as in backtest, unless --allow-above-cap.")]
+        = None,
+    allow_above_cap: Annotated[bool, typer.Option(
+        "--allow-above-cap", help="Allow leverage above the venue's cap.")] = False,
+    strategy_timeout: Annotated[float, typer.Option(
+        "--strategy-timeout", help="Stop a strategy call that runs longer than this many "
+                                   "seconds; that symbol is marked error.")] = 120.0,
+    timeout: Annotated[float, typer.Option(
+        "--timeout", help="With --pull: seconds one symbol's pull may take in all.")] = 30.0,
     risk_budget: Annotated[float, typer.Option(
         "--risk-budget", help="Margin per position, the most it can lose to a liquidation; "
                               "notional = budget x leverage.")] = 1000.0,
@@ -59,8 +67,11 @@ def daily(
 ) -> None:
     """Today's signals per symbol and strategy: reason, size, liquidation, carry, catalysts.
 
-    Exit codes: 0 report written; 3 report written but a symbol's data is stale (older than
-    --max-age) or missing, each marked in the report; 1 runtime failure; 2 bad usage.
+    Exit codes: 0 report written (a failed pull whose stored bars are still fresh is listed
+    as a warning); 3 report written but a symbol's data is stale (older than --max-age) or
+    missing; 1 report written but a symbol could not be reported (status error: a damaged
+    file, a failing or hanging strategy), or nothing could be written; 2 bad usage. Every
+    symbol is in the report, marked with its status.
 
     Example: sitcli report daily --demo --asof 2025-11-24 --format md --out reports/
     """
@@ -68,11 +79,14 @@ def daily(
 
     import pandas as pd
 
+    from sitcli.cli.options import check_demo_or_data_dir
     from sitcli.cli.render import note
-    from sitcli.data.store import Store, default_data_dir, demo_store
-    from sitcli.errors import BadInput, DataMissing
+    from sitcli.data.store import Store, clean_symbol, default_data_dir, demo_store
+    from sitcli.domains import check_flags
+    from sitcli.errors import BadInput, DataMissing, RuntimeFailure
     from sitcli.events import load_events
     from sitcli.report import FORMATS, ReportConfig, build_report, to_json, write_report
+    from sitcli.strategy import time_limit
 
     if out is None:
         raise BadInput("--out DIR is required (files DIR/YYYY-MM-DD.json, .md, .html), or --out - "
@@ -91,21 +105,26 @@ def daily(
         raise BadInput("pass --symbols NVDA,AMD (stored data) or --demo (embedded demo data)")
     if pull and demo:
         raise BadInput("--pull writes to your data store; the demo data is read-only, drop one")
-    names = [s.strip() for s in (symbols or DEMO_SYMBOLS).split(",") if s.strip()]
+    check_flags(leverage=leverage, risk_budget=risk_budget, lookback_days=lookback_days,
+                strategy_timeout=strategy_timeout, timeout=timeout)
+    check_demo_or_data_dir(demo, data_dir)
+    names = [clean_symbol(s) for s in (symbols or DEMO_SYMBOLS).split(",") if s.strip()]
     store = demo_store() if demo else Store(default_data_dir(data_dir))
     pulled = []
     if pull:
         from sitcli.data.pull import pull_many
 
-        pulled = pull_many(store, names, timeframe)
+        pulled = pull_many(store, names, timeframe, timeout=timeout)
         for p in pulled:
             if not p.ok:
                 note(f"pull failed for {p.symbol}: {p.message}", quiet)
     cfg = ReportConfig(strategies=list(strategies or ["catalyst_momentum"]), symbols=names,
                        asof=asof, timeframe=timeframe, leverage=leverage, risk_budget=risk_budget,
-                       max_age=max_age, lookback_days=lookback_days, venue=venue, pull=pulled)
+                       max_age=max_age, lookback_days=lookback_days, venue=venue, pull=pulled,
+                       allow_above_cap=allow_above_cap)
     now = pd.Timestamp.now(tz="UTC")
-    report = build_report(cfg, store, load_events(events_files), now)
+    with time_limit(strategy_timeout):
+        report = build_report(cfg, store, load_events(events_files), now)
     if out == "-":
         from sitcli.report import RENDERERS
 
@@ -116,9 +135,12 @@ def daily(
              quiet)
     if report.problems:
         where = "printed" if out == "-" else "written"
-        raise DataMissing(f"report {where} with problems: "
-                          + "; ".join(f"{s['symbol']} {s['status']}" for s in report.problems)
-                          + "; see the report's problems list, then pull or import the data")
+        listing = "; ".join(f"{s['symbol']} {s['status']}" for s in report.problems)
+        if report.exit_code == 1:
+            raise RuntimeFailure(f"report {where} with errors: {listing}; see the report's "
+                                 "problems list")
+        raise DataMissing(f"report {where} with problems: {listing}; see the report's problems "
+                          "list, then pull or import the data")
 
 
 def register(app: typer.Typer) -> None:

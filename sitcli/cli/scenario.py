@@ -42,6 +42,9 @@ def scenario(
         "--at-events", help="Start only at the bar before each catalyst (historical).")] = False,
     events_files: Annotated[Optional[list[Path]], typer.Option(
         "--events", help="Your own catalysts CSV, added to the calendar (repeatable).")] = None,
+    cash: Annotated[float, typer.Option(
+        "--cash", help="The account each position opens from, as in backtest (its size picks "
+                       "the maintenance bracket).")] = 10_000.0,
     plot: Annotated[Optional[Path], typer.Option(
         "--plot", help="Write a heatmap of P(liquidation) and the loss distribution: "
                        "FILE.png or FILE.html.")] = None,
@@ -90,10 +93,11 @@ def scenario(
             task = bar.add_task("paths", total=paths)
             result = run(store, names, levs, hors, side, venue, method, timeframe, overrides,
                          paths, seed, compare_venues, events,
-                         progress=lambda done, total: bar.update(task, completed=done))
+                         progress=lambda done, total: bar.update(task, completed=done),
+                         cash=cash)
     else:
         result = run(store, names, levs, hors, side, venue, method, timeframe, overrides, paths,
-                     seed, compare_venues, events)
+                     seed, compare_venues, events, cash=cash)
     if plot is not None:
         from sitcli.plots import scenario_plot
 
@@ -106,6 +110,10 @@ def scenario(
                "seed": seed if method != "historical" else None,
                "entry": "at each bar's close; liquidation checked on the next bars' opens "
                         "(gaps) and adverse extremes",
+               "position": f"opened from an account of {cash:,.0f} as backtest opens it (entry "
+                           "fee on top of the margin, notional cut to the brackets)",
+               "liquidation": "perpetuals close at the bankruptcy price (the whole margin is "
+                              "lost); CFD close-outs keep the equity left",
                "symbols": result}
     if fmt == Format.json:
         print_json(payload)
@@ -119,13 +127,16 @@ def scenario(
         label = f" ({synthetic_label([info['source']])})" if info["synthetic"] else ""
         title = (f"{info['symbol']}{label}: {side}, {info['venue']} ({info['margin_mode']}, "
                  f"cap {info['venue_leverage_cap']:g}x), {info['bars']} bars "
-                 f"{info['first']:%Y-%m-%d}..{info['last']:%Y-%m-%d}, starts: {info['starts']}")
+                 f"{info['first']:%Y-%m-%d}..{info['last']:%Y-%m-%d}, starts: {info['starts']}, "
+                 f"account {info['cash']:,.0f}")
         if "fitted" in info:
             f = info["fitted"]
             title += (f"; fitted per bar: mu {f['mu']:.5f}, sigma {f['sigma']:.4f}, "
                       f"{f['lam']:.4f} jumps of N({f['mu_j']:.3f}, {f['sigma_j']:.3f})")
-        print_table([{COLUMNS[k]: r[k] for k in COLUMNS} for r in info["rows"]], title=title,
-                    digits=2)
+        print_table([{COLUMNS[k]: ("yes" if r[k] else "no") if k == "above_venue_cap" else r[k]
+                      for k in COLUMNS} for r in info["rows"]], title=title, digits=2)
+        for text in info["above_cap"]:
+            print(f"above cap: {text}; computed as if {info['venue']} allowed it")
 
 
 def register(app: typer.Typer) -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Optional
 
 import typer
 
@@ -13,18 +14,27 @@ strategies_app = typer.Typer(help="Built-in and user strategies: their parameter
 
 
 @strategies_app.command("list")
-def list_strategies(fmt: FormatOpt = Format.table, debug: DebugOpt = False) -> None:
-    """Every strategy sitcli can run: built-in ones and files in ./strategies/.
+def list_strategies(
+    dirs: Annotated[Optional[list[Path]], typer.Option(
+        "--dir", help="Also list the strategy files in this directory (repeatable); they are "
+                      "read, not run.")] = None,
+    fmt: FormatOpt = Format.table,
+    debug: DebugOpt = False,
+) -> None:
+    """The built-in strategies, and the strategy files in directories you name with --dir.
 
-    Example: sitcli strategies list
+    User files are never picked up from the working directory: run one by its path
+    (sitcli backtest --strategy ./my_strategy.py).
+
+    Example: sitcli strategies list --dir ~/my-strategies
     """
     from sitcli.cli.render import emit
-    from sitcli.strategy import available, load_strategy
+    from sitcli.strategy import available, file_summary, load_strategy
 
     rows = []
-    for name, source in available().items():
-        cls = load_strategy(source if source != "built-in" else name)
-        rows.append({"name": name, "source": source, "summary": cls.summary()})
+    for name, source in available(dirs).items():
+        summary = load_strategy(name).summary() if source == "built-in" else file_summary(source)
+        rows.append({"name": name, "source": source, "summary": summary})
     emit(fmt, {"strategies": rows}, rows, ["name", "source", "summary"], title="Strategies")
 
 

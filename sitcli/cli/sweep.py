@@ -13,7 +13,8 @@ from typing import Annotated, Optional
 
 import typer
 
-BACKTEST_ONLY = ("out", "plot")     # backtest options that write curves and trade lists
+# backtest options that write curves and trade lists, or read them (vectorbt's statistics)
+BACKTEST_ONLY = ("out", "plot", "stats_level")
 
 
 def _own_options(
@@ -44,7 +45,9 @@ def sweep(**opts) -> None:
     """
     import sys
 
-    from sitcli.cli.backtest import STAT_TITLES, run_config
+    import numpy as np
+
+    from sitcli.cli.backtest import run_config, stat_keys
     from sitcli.cli.options import Format
     from sitcli.cli.render import note
     from sitcli.errors import BadInput
@@ -66,43 +69,149 @@ def sweep(**opts) -> None:
                            "--walk-forward N --out DIR` for the stitched curve and trades")
         wf_cli.run(o, cfg, store, events, summaries=True, sweep_kwargs=kwargs)
         return
-    if not o.quiet and sys.stderr.isatty():
-        result = _with_progress(cfg, store, events, kwargs)
-    else:
-        result = run_sweep(cfg, store, events, **kwargs)
+    from sitcli.strategy import time_limit
 
-    rows = _ranked(result.combo_rows(), o.rank_by)
-    keys = ["combination", *cfg.grid, *STAT_TITLES]
-    payload = _payload(result, rows)
-    if cfg.grid and result.complete and rows:   # overfitting of the winner (issue 15)
+    with time_limit(o.strategy_timeout):
+        if not o.quiet and sys.stderr.isatty():
+            result = _with_progress(cfg, store, events, kwargs)
+        else:
+            result = run_sweep(cfg, store, events, **kwargs)
+
+    from sitcli.cli.backtest import LOWER_IS_BETTER
+    from sitcli.stats import rank
+
+    table = result.combo_table()
+    keys = [k for k in ("combination", *stat_keys(cfg.grid)) if k in table]
+    whole = o.out is not None or o.fmt != Format.table
+    order = rank(table[o.rank_by] if o.rank_by in table else np.full(len(table["ruined"]), np.nan),
+                 table["ruined"], o.rank_by in LOWER_IS_BETTER, None if whole else o.top)
+    interrupted_write = False
+    overfitting = None
+    if cfg.grid and result.complete and len(order):   # overfitting of the winner (issue 15)
         from sitcli.overfit import sweep_statistics
 
-        payload["overfitting"] = sweep_statistics(result, rows[0]["combination"], store, events,
-                                                  sweep_kwargs=kwargs)
+        overfitting = sweep_statistics(result, int(table["combination"][order[0]]), store,
+                                       events, sweep_kwargs=kwargs)
     if o.out is not None:
-        _write(o.out, payload, rows, keys)
+        try:
+            _write(o.out, result, table, order, keys)
+        except KeyboardInterrupt:
+            # the sweep itself finished: still print its result, then exit 130
+            interrupted_write = True
+            note(f"interrupted while writing {o.out}: not written (no partial file left)")
     if result.synthetic and o.fmt != Format.json:
         note("synthetic demo data: generated prices, not market history", o.quiet or o.fmt == Format.table)
     if o.fmt == Format.json:
         from sitcli.cli.render import print_json
 
+        payload = _payload(result, _rows(result, table, order, keys))
+        if overfitting is not None:
+            payload["overfitting"] = overfitting
         print_json(payload)
     elif o.fmt == Format.csv:
-        from sitcli.cli.render import print_csv
+        import io
 
-        print_csv(rows, keys)
+        sys.stdout.flush()
+        written = (o.out is not None and not interrupted_write
+                   and o.out.suffix.lower() not in (".json", ".parquet"))
+        if written and hasattr(sys.stdout, "buffer"):   # the same CSV: copy it, not format twice
+            import shutil
+
+            with open(o.out, "rb") as fh:
+                shutil.copyfileobj(fh, sys.stdout.buffer)
+        elif hasattr(sys.stdout, "buffer"):
+            write_csv(sys.stdout.buffer, table, order, keys)
+        else:                                   # a text-only stream (an embedding caller)
+            raw = io.BytesIO()
+            write_csv(raw, table, order, keys)
+            sys.stdout.write(raw.getvalue().decode())
     else:
-        _print_tables(result, rows, o.rank_by, o.top)
-        if "overfitting" in payload:
+        _print_tables(result, _rows(result, table, order[:o.top], keys), o.rank_by,
+                      len(order))
+        if overfitting is not None:
             from sitcli.cli.backtest import print_overfitting
 
-            print_overfitting(payload["overfitting"])
+            print_overfitting(overfitting)
+    short = int(table["short_span"].sum())
+    if short:
+        from sitcli.stats import MIN_SPAN_BARS, MIN_SPAN_DAYS
+
+        note(f"{short:,} combinations cover under {MIN_SPAN_BARS} bars or {MIN_SPAN_DAYS} days: "
+             "their CAGR, Sharpe and Sortino are not annualised (blank)", o.quiet)
+    finished = len(order)
+    if interrupted_write:
+        raise typer.Exit(130)
     if o.out is not None:
-        note(f"wrote {len(rows)} combinations to {o.out}", o.quiet)
+        note(f"wrote {finished} combinations to {o.out}", o.quiet)
     if not result.complete:
-        note(f"interrupted: {len(rows)} of {len(result.finished)} combinations finished "
+        note(f"interrupted: {finished} of {len(result.finished)} combinations finished "
              "(partial results above)")
         raise typer.Exit(130)
+
+
+def _rows(result, table: dict, order, keys) -> list[dict]:
+    """Rows of `table` in `order` as dicts, with their labels (JSON and the printed table)."""
+    from sitcli.sweep import _python
+
+    rows = []
+    for i in order:
+        row = _python({k: table[k][i] for k in keys})
+        rows.append({"label": result.combo_label(row["combination"]) or "all symbols", **row})
+    return rows
+
+
+BATCH_ROWS = 16_384   # rows per Arrow batch written: the ranked copy never holds every row
+
+
+def arrow_batches(table: dict, order, keys, text_times: bool = False):
+    """The ranked rows as Arrow record batches built from the columns (no row objects): NaN
+    and infinities become nulls (blank in CSV), bar times UTC timestamps (or ISO text)."""
+    import numpy as np
+    import pyarrow as pa
+
+    for lo in range(0, max(len(order), 1), BATCH_ROWS):
+        rows = order[lo:lo + BATCH_ROWS]
+        arrays = []
+        for key in keys:
+            col = np.asarray(table[key])[rows]
+            if col.dtype.kind == "f":
+                arrays.append(pa.array(col, mask=~np.isfinite(col)))
+            elif col.dtype.kind == "M" and text_times:
+                text = np.datetime_as_string(col.astype("datetime64[s]"), timezone="UTC")
+                arrays.append(pa.array(text, mask=np.isnat(col)))
+            elif col.dtype.kind == "M":
+                arrays.append(pa.array(col.astype("datetime64[ns]"),
+                                       type=pa.timestamp("ns", "UTC")))
+            else:
+                arrays.append(pa.array(col.tolist() if col.dtype == object else col))
+        yield pa.record_batch(arrays, names=list(keys))
+
+
+def write_csv(fh, table: dict, order, keys) -> None:
+    """CSV straight from the columns, a batch at a time: the header, then Arrow's writer."""
+    import pyarrow.csv as pacsv
+
+    fh.write((",".join(keys) + "\n").encode())
+    writer = None
+    for batch in arrow_batches(table, order, keys, text_times=True):
+        if writer is None:
+            writer = pacsv.CSVWriter(fh, batch.schema, write_options=pacsv.WriteOptions(
+                include_header=False, quoting_style="needed"))
+        writer.write_batch(batch)
+    if writer is not None:
+        writer.close()
+
+
+def write_parquet(path, table: dict, order, keys) -> None:
+    import pyarrow.parquet as pq
+
+    writer = None
+    for batch in arrow_batches(table, order, keys):
+        if writer is None:
+            writer = pq.ParquetWriter(path, batch.schema)
+        writer.write_batch(batch)
+    if writer is not None:
+        writer.close()
 
 
 def _with_progress(cfg, store, events, kwargs):
@@ -126,52 +235,40 @@ def _with_progress(cfg, store, events, kwargs):
         return run_sweep(cfg, store, events, progress=progress, **kwargs)
 
 
-def _ranked(rows, key):
-    from sitcli.cli.backtest import _ranked as ranked
-
-    return ranked(rows, key)
-
-
 def _payload(result, rows) -> dict:
-    from sitcli.result import Result
-
-    prep = result.prep
-    assumptions = Result(cfg=result.cfg, strategy=prep.strategy, combos=prep.combos,
-                         legs=prep.legs, runs=prep.runs, index=prep.index, equity=None,
-                         trades=None, liquidations=None).assumptions()
-    assumptions["grid"] = {k: list(dict.fromkeys(c[k] for c in prep.combos))
-                           for k in result.cfg.grid}
-    return {"assumptions": assumptions, "complete": result.complete,
+    return {"assumptions": result.assumptions(), "complete": result.complete,
             "combinations": len(result.finished), "finished": int(result.finished.sum()),
-            "results": [{k: v for k, v in row.items() if k != "symbol"} for row in rows]}
+            "results": rows}
 
 
-def _write(path: Path, payload: dict, rows, keys) -> None:
-    """To a temporary name, then renamed: an interrupted write leaves no half file."""
-    import contextlib
+def _write(path: Path, result, table: dict, order, keys) -> None:
+    """To a temporary name, then renamed: an interrupted write leaves no half file. .json
+    gets the whole payload, .parquet an Arrow table, anything else CSV."""
     import json
-    import os
 
-    from sitcli.cli.render import _plain, print_csv
+    from sitcli.cli.render import _plain
+    from sitcli.files import atomic_path
 
-    tmp = path.with_name(f".{path.name}.tmp")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(tmp, "w") as fh:
-        if path.suffix.lower() == ".json":
-            json.dump(_plain(payload), fh, indent=2, allow_nan=False)
+    suffix = path.suffix.lower()
+    with atomic_path(path) as tmp:
+        if suffix == ".json":
+            with open(tmp, "w") as fh:
+                json.dump(_plain(_payload(result, _rows(result, table, order, keys))), fh,
+                          indent=2, allow_nan=False)
+        elif suffix == ".parquet":
+            write_parquet(tmp, table, order, keys)
         else:
-            with contextlib.redirect_stdout(fh):
-                print_csv(rows, keys)
-    os.replace(tmp, path)
+            with open(tmp, "wb") as fh:
+                write_csv(fh, table, order, keys)
 
 
-def _print_tables(result, rows, rank_by, top) -> None:
+def _print_tables(result, rows, rank_by, total_rows) -> None:
     from sitcli.cli.backtest import RANK_COLUMNS, STAT_TITLES, _header
     from sitcli.cli.render import print_pairs, print_table
 
     payload = _payload(result, [])
     if result.synthetic:
-        from sitcli.backtest import synthetic_notice
+        from sitcli.result import synthetic_notice
 
         typer.echo(synthetic_notice(result.prep.legs))
     header = _header(payload["assumptions"])
@@ -180,9 +277,10 @@ def _print_tables(result, rows, rank_by, top) -> None:
                               f"{int(result.finished.sum()):,} of {total:,} (interrupted)")
     print_pairs(header, title=f"Sweep: {payload['assumptions']['strategy']}")
     shown = [{"#": i + 1, **{k: r[k] for k in result.cfg.grid},
-              **{STAT_TITLES[c]: r[c] for c in RANK_COLUMNS}} for i, r in enumerate(rows[:top])]
+              **{STAT_TITLES[c]: r[c] for c in RANK_COLUMNS}, "Ruined": r["ruined"]}
+             for i, r in enumerate(rows)]
     where = "" if len(result.prep.legs) == 1 else " (all symbols together)"
-    print_table(shown, title=f"Top {len(shown)} of {len(rows):,} combinations{where} by "
+    print_table(shown, title=f"Top {len(shown)} of {total_rows:,} combinations{where} by "
                              f"{STAT_TITLES[rank_by]}", digits=2)
 
 

@@ -7,16 +7,16 @@ meanwhile, so two processes pulling the same symbol take turns instead of corrup
 
 from __future__ import annotations
 
-import fcntl
 import os
+import threading
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from sitcli.data.store import Store
+from sitcli.data.sources.base import SourceError
+from sitcli.data.store import Store, file_lock
 from sitcli.errors import BadInput, SitcliError
 
 
@@ -35,26 +35,9 @@ class PullReport:
     notes: list[str] = field(default_factory=list)
 
 
-@contextmanager
 def symbol_lock(path: Path, timeout: float = 120.0):
-    """An exclusive advisory lock on `path`'s sibling `.lock` file (blocks other pulls)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lock_path = path.with_name(path.name + ".lock")
-    fd = os.open(lock_path, os.O_CREAT | os.O_RDWR, 0o644)
-    deadline = time.monotonic() + timeout
-    try:
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise SitcliError(f"{path.name} is locked by another pull for {timeout:.0f} s; "
-                                      "wait for it to finish") from None
-                time.sleep(0.05)
-        yield
-    finally:
-        os.close(fd)   # closing the descriptor releases the lock
+    """An exclusive advisory lock on `path`'s sibling `.lock` file (the store's own lock)."""
+    return file_lock(path, timeout)
 
 
 # Fewer, shorter retries than a library default: with no network a pull must say so within
@@ -63,17 +46,57 @@ ATTEMPTS = 4
 BASE_WAIT = 0.5
 
 
-def source_for(symbol: str, exchange: str):
+# Seconds one symbol's pull may take in all (requests, retries, waits) unless --timeout says
+# otherwise; and the longest a single request may wait for the server.
+DEFAULT_TIMEOUT = 30.0
+REQUEST_TIMEOUT = 20.0
+
+
+def source_for(symbol: str, exchange: str, timeout: float | None = None):
     """Yahoo for equities and indices, ccxt for `BASE/QUOTE` pairs. SITCLI_YAHOO_URL points
     the Yahoo adapter at a mirror (the tests' local replica)."""
+    request = min(REQUEST_TIMEOUT, timeout) if timeout else REQUEST_TIMEOUT
     if "/" in symbol:
         from sitcli.data.sources.ccxt import CcxtSource
 
-        return CcxtSource(exchange=exchange, attempts=ATTEMPTS, base_wait=BASE_WAIT)
+        return CcxtSource(exchange=exchange, attempts=ATTEMPTS, base_wait=BASE_WAIT,
+                          config={"timeout": int(request * 1000)})
     from sitcli.data.sources.yahoo import YahooSource
 
     return YahooSource(base_url=os.environ.get("SITCLI_YAHOO_URL") or None, attempts=ATTEMPTS,
-                       base_wait=BASE_WAIT)
+                       base_wait=BASE_WAIT, timeout=request)
+
+
+class PullTimeout(SourceError):
+    """The symbol's pull ran past its deadline (--timeout)."""
+
+
+def _within(seconds: float | None, what: str, call, total: float | None = None):
+    """`call()`, or PullTimeout once `seconds` have passed. The call runs in a daemon thread:
+    a request stuck on a silent server cannot be cancelled, but it no longer holds the pull
+    (or the process's exit) up."""
+    if seconds is None:
+        return call()
+    if seconds <= 0:
+        raise PullTimeout(f"{what}: no answer within the deadline; check the network or "
+                          "raise --timeout")
+    box: dict = {}
+
+    def run():
+        try:
+            box["value"] = call()
+        except BaseException as exc:   # handed to the caller's thread
+            box["error"] = exc
+
+    worker = threading.Thread(target=run, name="sitcli-fetch", daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        raise PullTimeout(f"{what}: no complete answer within {total or seconds:.3g} s "
+                          "(--timeout); check the network or raise --timeout")
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
 
 
 def missing_ranges(have_first, have_last, start, end, step: pd.Timedelta):
@@ -90,20 +113,25 @@ def missing_ranges(have_first, have_last, start, end, step: pd.Timedelta):
 
 
 def pull_symbol(store: Store, source, symbol: str, timeframe: str, start=None, end=None,
-                refresh: bool = False) -> PullReport:
-    from sitcli.backtest import bar_duration
+                refresh: bool = False, timeout: float | None = None) -> PullReport:
+    """Fetch what the store lacks and merge it in. A symbol with no stored bars that gets
+    none is a failure (an empty answer is not "up to date"); `timeout` bounds the whole
+    symbol (requests, retries and waits)."""
+    from sitcli.bars import bar_duration
 
+    deadline = None if timeout is None else time.monotonic() + timeout
     report = PullReport(symbol, source.name)
     step = bar_duration(timeframe)
-    path = store.path(source.name, symbol, timeframe)
-    with symbol_lock(path):
+    with store.locked(source.name, symbol, timeframe) as path:
         have_first = have_last = None
         if path.exists() and not refresh:
             stored = store.read(symbol, timeframe, source=source.name)
             have_first, have_last = stored.index[0], stored.index[-1]
         frames, funding, actions = [], [], []
         for lo, hi in missing_ranges(have_first, have_last, start, end, step):
-            got = source.fetch(symbol, timeframe, lo, hi)
+            left = None if deadline is None else deadline - time.monotonic()
+            got = _within(left, f"{source.name} {symbol}",
+                          lambda lo=lo, hi=hi: source.fetch(symbol, timeframe, lo, hi), timeout)
             report.notes.extend(got.notes)
             if got.bars is not None and len(got.bars):
                 frames.append(got.bars)
@@ -112,24 +140,32 @@ def pull_symbol(store: Store, source, symbol: str, timeframe: str, start=None, e
             if got.actions is not None and len(got.actions):
                 actions.append(got.actions)
         new = pd.concat(frames) if frames else None
+        if (new is None or not len(new)) and not path.exists():
+            span = (f" between {start:%Y-%m-%d} and {end:%Y-%m-%d}" if start is not None
+                    and end is not None else "")
+            raise SourceError(f"{source.name} returned no {timeframe} bars for {symbol}{span} "
+                              "and none are stored; check the symbol and the date range")
         if new is not None and len(new):
             new = new[~new.index.duplicated(keep="last")].sort_index()
             if funding:
-                from sitcli.data.sources.ccxt import funding_per_bar
+                from sitcli.data.sources.ccxt import funding_sums_per_bar
 
                 rates = pd.concat(funding)
-                new["funding_rate"] = funding_per_bar(new.index, rates, timeframe).to_numpy()
+                new["funding_rate"] = funding_sums_per_bar(new.index, rates, timeframe).to_numpy()
                 report.funding_stamps = int(len(rates))
             report.new_bars = int(len(new))
-            store.write(new, source=source.name, symbol=symbol, timeframe=timeframe,
-                        merge=path.exists() and not refresh,
-                        note=f"pulled from {source.name}")
+            try:
+                store.write(new, source=source.name, symbol=symbol, timeframe=timeframe,
+                            merge=path.exists() and not refresh,
+                            note=f"pulled from {source.name}")
+            except BadInput as exc:   # the source's answer, not the user's input, is wrong
+                raise SourceError(f"{source.name} sent bars for {symbol} that fail the store's "
+                                  f"checks ({exc}); nothing was stored") from None
         if actions:
             report.actions = int(sum(len(a) for a in actions))
             _write_actions(path, pd.concat(actions))
-    if path.exists():
         stored = store.read(symbol, timeframe, source=source.name)
-        report.rows, report.first, report.last = len(stored), stored.index[0], stored.index[-1]
+    report.rows, report.first, report.last = len(stored), stored.index[0], stored.index[-1]
     report.ok = True
     report.message = "up to date" if report.new_bars == 0 else f"{report.new_bars} new bars"
     return report
@@ -137,29 +173,40 @@ def pull_symbol(store: Store, source, symbol: str, timeframe: str, start=None, e
 
 def _write_actions(path: Path, actions: pd.DataFrame) -> None:
     """Splits and dividends beside the bars (`<file>.actions.csv`), merged and atomic."""
+    from sitcli.files import atomic_write
+
     target = path.with_name(path.stem + ".actions.csv")
     if target.exists():
         old = pd.read_csv(target, index_col=0, parse_dates=True)
         actions = pd.concat([old, actions])
     actions = actions[~actions.index.duplicated(keep="last")].sort_index()
-    tmp = target.with_name("." + target.name + ".tmp")
-    actions.to_csv(tmp)
-    os.replace(tmp, target)
+    atomic_write(target, actions.to_csv)
 
 
 def pull_many(store: Store, symbols: list[str], timeframe: str, start=None, end=None,
-              refresh: bool = False, exchange: str = "binance", on_symbol=None) -> list[PullReport]:
-    """Every symbol in turn; a failure is recorded in its report and the next one goes on."""
+              refresh: bool = False, exchange: str = "binance", on_symbol=None,
+              timeout: float | None = DEFAULT_TIMEOUT) -> list[PullReport]:
+    """Every symbol in turn; a failure is recorded in its report and the next one goes on.
+    Once a source has timed out or given up after its retries, its remaining symbols are
+    marked failed without asking it again, so a dead network fails the run quickly."""
     reports = []
+    down: dict[str, str] = {}     # source kind -> the failure that took it down
     for symbol in symbols:
         if on_symbol:
             on_symbol(symbol)
+        kind = "ccxt" if "/" in symbol else "yahoo"
+        if kind in down:
+            reports.append(PullReport(symbol, kind, ok=False,
+                                      message=f"skipped: {kind} did not answer ({down[kind]})"))
+            continue
         try:
-            source = source_for(symbol, exchange)
-            reports.append(pull_symbol(store, source, symbol, timeframe, start, end, refresh))
+            source = source_for(symbol, exchange, timeout)
+            reports.append(pull_symbol(store, source, symbol, timeframe, start, end, refresh,
+                                       timeout=timeout))
         except SitcliError as exc:
-            reports.append(PullReport(symbol, "ccxt" if "/" in symbol else "yahoo",
-                                      ok=False, message=str(exc)))
+            if isinstance(exc, PullTimeout) or "gave up after" in str(exc):
+                down[kind] = f"{symbol}: {exc}"
+            reports.append(PullReport(symbol, kind, ok=False, message=str(exc)))
     return reports
 
 

@@ -12,10 +12,14 @@ a truncated file behind.
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
 import os
 import re
-import tempfile
+import threading
+import time
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote, unquote
 
@@ -24,7 +28,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sitcli.errors import BadInput, DataMissing, RuntimeFailure
+from sitcli.errors import BadInput, DataMissing, RuntimeFailure, SitcliError
+from sitcli.files import atomic_path, environment_error
 
 OHLCV_COLUMNS = ("open", "high", "low", "close", "volume")
 OPTIONAL_COLUMNS = ("funding_rate",)
@@ -39,7 +44,43 @@ SOURCE_PREFERENCE = ("yahoo", "ccxt", "csv", "sit", "demo")
 _REL_TOL = 1e-9
 
 _SOURCE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
-_TIMEFRAME_RE = re.compile(r"^[0-9]+[A-Za-z]+$")
+_TIMEFRAME_RE = re.compile(r"^[1-9][0-9]{0,3}[mhdwM]$")
+MAX_SYMBOL_LENGTH = 64
+# How long a writer waits for another process's lock on the same file.
+LOCK_TIMEOUT = 120.0
+
+
+class DamagedFile(RuntimeFailure):
+    """A stored file that cannot be read back as it was written (exit 1)."""
+
+    def __init__(self, path: Path, reason: str):
+        super().__init__(f"damaged file {path}: {reason}; delete it and import or pull the "
+                         "data again")
+        self.path = Path(path)
+        self.reason = reason
+
+
+def clean_symbol(symbol: str) -> str:
+    """The symbol without surrounding spaces, or BadInput when it cannot name a file."""
+    if not isinstance(symbol, str) or not symbol.strip():
+        raise BadInput("empty symbol; pass a ticker such as NVDA or RENDER/USDT@binance")
+    symbol = symbol.strip()
+    if len(symbol) > MAX_SYMBOL_LENGTH:
+        raise BadInput(f"symbol {symbol[:20]!r}... is {len(symbol)} characters long; at most "
+                       f"{MAX_SYMBOL_LENGTH} are allowed")
+    if symbol.startswith("."):
+        raise BadInput(f"symbol {symbol!r} starts with '.'; symbols start with a letter, digit "
+                       "or ^ (e.g. NVDA, ^NDX, RENDER/USDT)")
+    if any(ord(ch) < 32 or ch.isspace() for ch in symbol):
+        raise BadInput(f"symbol {symbol!r} contains spaces or control characters; use e.g. NVDA")
+    return symbol
+
+
+def check_timeframe(timeframe: str) -> str:
+    if not isinstance(timeframe, str) or not _TIMEFRAME_RE.match(timeframe):
+        raise BadInput(f"--timeframe {timeframe!r}: use a number and a unit m, h, d or w, e.g. "
+                       "1d, 4h, 1h or 15m")
+    return timeframe
 
 
 def default_data_dir(explicit: Path | None = None) -> Path:
@@ -121,9 +162,9 @@ def validate_ohlcv(df: pd.DataFrame, origin: str, *, lines=None, names=None) -> 
 
     out = pd.DataFrame(index=index)
     for c in OHLCV_COLUMNS + tuple(c for c in OPTIONAL_COLUMNS if c in df.columns):
-        raw = df[c].to_numpy()
-        values = pd.to_numeric(pd.Series(raw), errors="coerce").to_numpy(dtype="float64")
-        bad = np.flatnonzero(np.isnan(values) & ~pd.isna(pd.Series(raw)).to_numpy())
+        raw = pd.Series(df[c].array)     # text stays Arrow strings, not Python objects
+        values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+        bad = np.flatnonzero(np.isnan(values) & ~raw.isna().to_numpy())
         if len(bad):
             i = bad[0]
             raise BadInput(f"{where(i)}: {col(c)} {raw[i]!r} is not a number; fix the value "
@@ -231,82 +272,133 @@ class Store:
 
     def path(self, source: str, symbol: str, timeframe: str) -> Path:
         _check_part(source, "source", _SOURCE_RE, "csv")
-        _check_part(timeframe, "timeframe", _TIMEFRAME_RE, "1d")
-        if not symbol or not symbol.strip():
-            raise BadInput("empty symbol; pass a ticker such as NVDA or RENDER/USDT@binance")
-        return self.root / source / timeframe / f"{file_symbol(symbol)}.parquet"
+        check_timeframe(timeframe)
+        return self.root / source / timeframe / f"{file_symbol(clean_symbol(symbol))}.parquet"
+
+    @contextmanager
+    def locked(self, source: str, symbol: str, timeframe: str, timeout: float = LOCK_TIMEOUT):
+        """Hold the exclusive lock of one stored file (re-entrant within this process).
+
+        Every writer takes it around its read-merge-write, so two imports or pulls of the
+        same symbol take turns instead of losing each other's rows."""
+        path = self.path(source, symbol, timeframe)
+        with file_lock(path, timeout):
+            yield path
 
     # -- writing
 
     def write(self, df: pd.DataFrame, *, source: str, symbol: str, timeframe: str,
               synthetic: bool = False, note: str = "", merge: bool = False) -> Path:
-        """Validate ``df`` and store it atomically; ``merge`` keeps old rows the new ones lack."""
+        """Validate ``df`` and store it atomically; ``merge`` keeps old rows the new ones lack.
+        Holds the file's lock, so a concurrent writer cannot lose these rows or its own."""
         if self.read_only:
             raise RuntimeFailure(f"the store at {self.root} is read-only (embedded demo data); "
                                  "write to your data directory instead (--data-dir)")
-        path = self.path(source, symbol, timeframe)
+        symbol = clean_symbol(symbol)
         frame = validate_ohlcv(df, f"{source}/{timeframe}/{symbol}")
-        if merge and path.exists():
-            old = self._read_file(path)
-            both = pd.concat([old, frame])
-            frame = both[~both.index.duplicated(keep="last")].sort_index()
-            frame = validate_ohlcv(frame, f"{source}/{timeframe}/{symbol} (merged)")
-        meta = {"source": source, "symbol": symbol, "timeframe": timeframe,
-                "synthetic": bool(synthetic), "note": str(note)}
-        table = pa.Table.from_pandas(frame.reset_index(), preserve_index=False)
-        table = table.replace_schema_metadata({**(table.schema.metadata or {}),
-                                               META_KEY: json.dumps(meta).encode()})
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            # mkstemp makes the file private (0600); give it the mode a plain open() would.
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)
-            with os.fdopen(fd, "wb") as fh:
-                pq.write_table(table, fh)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        _fsync_dir(path.parent)
+        with self.locked(source, symbol, timeframe) as path:
+            if merge and path.exists():
+                old = self._read_file(path)
+                both = pd.concat([old, frame])
+                frame = both[~both.index.duplicated(keep="last")].sort_index()
+                frame = validate_ohlcv(frame, f"{source}/{timeframe}/{symbol} (merged)")
+            meta = {"source": source, "symbol": symbol, "timeframe": timeframe,
+                    "synthetic": bool(synthetic), "note": str(note), "rows": len(frame),
+                    "first": frame.index[0].isoformat(), "last": frame.index[-1].isoformat()}
+            meta["checksum"] = _checksum(frame, meta)
+            meta["meta_checksum"] = _meta_checksum(meta)
+            table = pa.Table.from_pandas(frame.reset_index(), preserve_index=False)
+            # only our metadata: pandas' own would be one more unchecked thing to trust
+            table = table.replace_schema_metadata({META_KEY: json.dumps(meta).encode()})
+            with atomic_path(path) as tmp:
+                with open(tmp, "wb") as fh:
+                    pq.write_table(table, fh, write_page_checksum=True)
         return path
 
     # -- reading
 
     def _read_file(self, path: Path) -> pd.DataFrame:
+        """The bars of one file, checked against its page checksums and its own checksum;
+        DamagedFile (naming the file) if anything does not read back as written."""
         try:
-            table = pq.read_table(path)
-        except (OSError, pa.ArrowException) as exc:
-            raise RuntimeFailure(f"cannot read {path}: {exc}; delete the file and import or "
-                                 "pull the data again") from None
-        df = table.to_pandas().set_index("time")
-        df.index = pd.DatetimeIndex(df.index).as_unit("ns").rename("time")
+            table = pq.read_table(path, page_checksum_verification=True)
+        except FileNotFoundError:
+            raise
+        except PermissionError as exc:
+            raise environment_error(exc, "read", path) from None
+        except (OSError, pa.ArrowException, ValueError, TypeError, KeyError,
+                IndexError) as exc:
+            raise DamagedFile(path, f"{type(exc).__name__}: {exc}") from None
+        meta = _file_meta(table.schema.metadata, path)
+        try:
+            names = table.column_names
+            if "time" not in names or any(c not in names for c in OHLCV_COLUMNS):
+                raise ValueError(f"columns {', '.join(names)} (need time, "
+                                 f"{', '.join(OHLCV_COLUMNS)})")
+            index = pd.DatetimeIndex(table.column("time").to_pandas())
+            index = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
+            df = pd.DataFrame({c: table.column(c).to_numpy().astype("float64")
+                               for c in names if c != "time"},
+                              index=index.as_unit("ns").rename("time"))
+        except (ValueError, TypeError, pa.ArrowException, OverflowError) as exc:
+            raise DamagedFile(path, f"{type(exc).__name__}: {exc}") from None
+        if "checksum" in meta and meta["checksum"] != _checksum(df, meta):
+            raise DamagedFile(path, "its contents do not match the checksum written with them")
+        if not df.index.is_monotonic_increasing or df.index.has_duplicates:
+            raise DamagedFile(path, "its timestamps are out of order or repeated")
+        df.attrs["sitcli"] = {**meta, "path": str(path)}
         return df
 
     def sources_for(self, symbol: str, timeframe: str) -> list[str]:
         """Sources that hold ``symbol`` at ``timeframe``, in SOURCE_PREFERENCE order."""
+        check_timeframe(timeframe)
         if not self.root.is_dir():
             return []
-        name = f"{file_symbol(symbol)}.parquet"
+        name = f"{file_symbol(clean_symbol(symbol))}.parquet"
         found = [d.name for d in self.root.iterdir() if (d / timeframe / name).is_file()]
         return sorted(found, key=_source_rank)
 
-    def _missing(self, symbol: str, timeframe: str, source: str | None) -> DataMissing:
+    def resolve(self, symbol: str, timeframe: str = "1d") -> str:
+        """The stored symbol a name means: itself when stored, else the one stored pair whose
+        base it is (RENDER -> RENDER/USDT); BadInput listing them when several are."""
+        symbol = clean_symbol(symbol)
+        if "/" in symbol or self.sources_for(symbol, timeframe) or not self.root.is_dir():
+            return symbol
+        from sitcli.instruments import base_symbol
+
+        stored = {e["symbol"] for e in self.entries() if e["timeframe"] == timeframe}
+        pairs = sorted(s for s in stored if "/" in s and base_symbol(s) == symbol.upper())
+        if len(pairs) > 1:
+            raise BadInput(f"symbol {symbol} matches several stored pairs at {timeframe}: "
+                           f"{', '.join(pairs)}; name one of them")
+        return pairs[0] if pairs else symbol
+
+    def _missing(self, symbol: str, timeframe: str, source: str | None) -> SitcliError:
+        from sitcli.instruments import is_listed
+
         what = f"{timeframe} bars for {symbol}" + (f" from source {source}" if source else "")
-        others = sorted({e["timeframe"] for e in self.entries() if e["symbol"] == symbol}
-                        - {timeframe}) if self.root.is_dir() else []
+        entries = self.entries() if self.root.is_dir() else []
+        stored = {e["symbol"] for e in entries}
+        if symbol not in stored and not is_listed(symbol) and not symbol.startswith("SIT"):
+            # a name sitcli knows nothing about is a typo until shown otherwise: exit 2
+            near = ", ".join(sorted(stored)[:12]) or "none"
+            return BadInput(f"unknown symbol {symbol!r}: not in {self.root} and not a listed "
+                            f"instrument; stored symbols: {near}"
+                            + ("" if self.demo else f' (to add it: "sitcli data pull {symbol}" '
+                               f'or "sitcli data import FILE --symbol {symbol}")'))
+        others = sorted({e["timeframe"] for e in entries if e["symbol"] == symbol} - {timeframe})
         hint = f" (stored timeframes: {', '.join(others)}; pass --timeframe)" if others else ""
         if self.demo:
             symbols = sorted({e["symbol"] for e in self.entries() if e["timeframe"] == timeframe})
             listing = ", ".join(symbols) if symbols else "none"
             return DataMissing(f"no demo {what}{hint}; demo symbols at {timeframe}: {listing} "
                                '(see "sitcli data list --demo"), or drop --demo to use your data')
-        return DataMissing(f"no stored {what} in {self.root}{hint}; run \"sitcli data import "
-                           f"FILE --symbol {symbol}\" or \"sitcli data pull {symbol}\", "
-                           "or use --demo")
+        if symbol == "SIT" or symbol.startswith("SIT-F"):
+            how = '"sitcli sit build" (the simulated SIT index and futures)'
+        else:
+            how = (f'"sitcli data import FILE --symbol {symbol}" or "sitcli data pull '
+                   f'{symbol}"')
+        return DataMissing(f"no stored {what} in {self.root}{hint}; run {how}, or use --demo")
 
     def read(self, symbol: str, timeframe: str = "1d", source: str | None = None,
              start=None, end=None) -> pd.DataFrame:
@@ -318,7 +410,9 @@ class Store:
         lo, hi = _bound(start, "start", False), _bound(end, "end", True)
         if lo is not None and hi is not None and lo > hi:
             raise BadInput(f"start {start} is after end {end}; swap them")
+        check_timeframe(timeframe)
         if source is None:
+            symbol = self.resolve(symbol, timeframe)
             sources = self.sources_for(symbol, timeframe)
             if not sources:
                 raise self._missing(symbol, timeframe, None)
@@ -327,8 +421,7 @@ class Store:
         if not path.is_file():
             raise self._missing(symbol, timeframe, source)
         df = self._read_file(path)
-        meta = dict(_file_meta(pq.read_schema(path).metadata, path))
-        meta["path"] = str(path)
+        meta = df.attrs["sitcli"]
         if lo is not None or hi is not None:
             keep = np.ones(len(df), dtype=bool)
             if lo is not None:
@@ -348,8 +441,12 @@ class Store:
     def last_close(self, symbol: str, timeframe: str = "1d") -> float:
         return float(self.read(symbol, timeframe)["close"].iloc[-1])
 
-    def entries(self) -> list[dict]:
-        """One record per stored file, from Parquet footers (no data pages are read)."""
+    def entries(self, damaged: list | None = None) -> list[dict]:
+        """One record per stored file, from Parquet footers (no data pages are read).
+
+        A file whose footer cannot be read or fails its checksum is left out and, when
+        ``damaged`` is a list, appended to it as a DamagedFile, so one bad file does not
+        hide the rest of the store."""
         out = []
         if not self.root.is_dir():
             return out
@@ -357,23 +454,45 @@ class Store:
             if path.name.startswith("."):
                 continue
             try:
-                md = pq.read_metadata(path)
-            except (OSError, pa.ArrowException) as exc:
-                raise RuntimeFailure(f"cannot read {path}: {exc}; delete the file and import "
-                                     "or pull the data again") from None
-            meta = _file_meta(md.schema.to_arrow_schema().metadata, path)
-            first, last = _time_range(md, path)
-            out.append({"source": meta["source"], "symbol": meta["symbol"],
-                        "timeframe": meta["timeframe"], "rows": md.num_rows, "first": first,
-                        "last": last, "synthetic": bool(meta.get("synthetic", False)),
-                        "path": str(path)})
+                out.append(self._entry(path))
+            except DamagedFile as exc:
+                if damaged is not None:
+                    damaged.append(exc)
         out.sort(key=lambda e: (e["symbol"], e["timeframe"], _source_rank(e["source"])))
         return out
+
+    def _entry(self, path: Path) -> dict:
+        try:
+            md = pq.read_metadata(path)
+            meta = _file_meta(md.schema.to_arrow_schema().metadata, path)
+            if "meta_checksum" in meta:
+                rows = int(meta["rows"])
+                first, last = pd.Timestamp(meta["first"]), pd.Timestamp(meta["last"])
+                if rows != md.num_rows:
+                    raise DamagedFile(path, f"{md.num_rows} rows where {rows} were written")
+            else:       # another writer, or written before checksums: trust the statistics
+                rows = md.num_rows
+                first, last = _time_range(md, path)
+        except PermissionError as exc:
+            raise environment_error(exc, "read", path) from None
+        except (OSError, pa.ArrowException, ValueError, TypeError, KeyError,
+                IndexError) as exc:
+            raise DamagedFile(path, f"{type(exc).__name__}: {exc}") from None
+        return {"source": meta["source"], "symbol": meta["symbol"],
+                "timeframe": meta["timeframe"], "rows": rows, "first": first, "last": last,
+                "synthetic": bool(meta.get("synthetic", False)), "path": str(path)}
 
 
 def _file_meta(schema_meta: dict | None, path: Path) -> dict:
     raw = (schema_meta or {}).get(META_KEY)
-    meta = json.loads(raw) if raw else {}
+    try:
+        meta = json.loads(raw) if raw else {}
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise DamagedFile(path, f"its metadata is not valid JSON ({exc})") from None
+    if not isinstance(meta, dict):
+        raise DamagedFile(path, "its metadata is not a JSON object")
+    if "meta_checksum" in meta and meta["meta_checksum"] != _meta_checksum(meta):
+        raise DamagedFile(path, "its metadata does not match the checksum written with it")
     # Files written by other tools lack our metadata: fall back to what the layout says.
     meta.setdefault("source", path.parent.parent.name)
     meta.setdefault("timeframe", path.parent.name)
@@ -381,6 +500,25 @@ def _file_meta(schema_meta: dict | None, path: Path) -> dict:
     meta.setdefault("synthetic", False)
     meta.setdefault("note", "")
     return meta
+
+
+_IDENTITY = ("source", "symbol", "timeframe", "synthetic", "note")
+
+
+def _checksum(df: pd.DataFrame, meta: dict) -> str:
+    """Hash of what a file means: its identity, timestamps and every column's values."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(json.dumps({k: meta.get(k) for k in _IDENTITY}, sort_keys=True).encode())
+    h.update(np.ascontiguousarray(df.index.as_unit("ns").asi8).tobytes())
+    for c in sorted(df.columns):
+        h.update(c.encode() + b"\0")
+        h.update(np.ascontiguousarray(df[c].to_numpy(dtype="float64")).tobytes())
+    return h.hexdigest()
+
+
+def _meta_checksum(meta: dict) -> str:
+    body = {k: v for k, v in meta.items() if k != "meta_checksum"}
+    return hashlib.blake2b(json.dumps(body, sort_keys=True).encode(), digest_size=16).hexdigest()
 
 
 def _time_range(md, path: Path) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
@@ -403,18 +541,46 @@ def _time_range(md, path: Path) -> tuple[pd.Timestamp | None, pd.Timestamp | Non
     return first, last
 
 
-def _fsync_dir(directory: Path) -> None:
-    # Makes the rename itself durable; not possible on every platform, so best effort.
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
+_HELD = threading.local()
+
+
+@contextmanager
+def file_lock(path: Path, timeout: float = LOCK_TIMEOUT):
+    """An exclusive advisory lock on ``path``'s sibling ``.lock`` file, across processes;
+    re-entrant in one thread (a pull that holds it may write through Store.write)."""
+    key = str(Path(path).resolve())
+    held = _HELD.__dict__.setdefault("counts", {})
+    if held.get(key):
+        held[key] += 1
+        try:
+            yield
+        finally:
+            held[key] -= 1
         return
+    lock_path = path.with_name(f".{path.name}.lock")
     try:
-        os.fsync(fd)
-    except OSError:
-        pass
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock_path, os.O_CREAT | os.O_RDWR, 0o644)
+    except OSError as exc:
+        raise environment_error(exc, "write", lock_path) from None
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise RuntimeFailure(f"{path.name} is locked by another sitcli process for "
+                                         f"{timeout:.0f} s; wait for it to finish") from None
+                time.sleep(0.02)
+        held[key] = 1
+        try:
+            yield
+        finally:
+            held.pop(key, None)
     finally:
-        os.close(fd)
+        os.close(fd)   # closing the descriptor releases the lock
 
 
 def demo_root() -> Path:

@@ -12,17 +12,18 @@ SPLIT_RATIOS = (2, 3, 4, 5, 8, 10, 20, 1 / 2, 1 / 3, 1 / 4, 1 / 5, 1 / 8, 1 / 10
 def expected_index(index: pd.DatetimeIndex, calendar: str, timeframe: str) -> pd.DatetimeIndex:
     """The bars the range should have: every step for 24/7, every session for daily
     exchange bars. Intraday exchange bars are checked per session (see `verify_bars`)."""
-    from sitcli.backtest import bar_duration
+    from sitcli.bars import bar_duration
 
     step = bar_duration(timeframe)
     if calendar == "24/7":
         return pd.date_range(index[0], index[-1], freq=step)
     import exchange_calendars as xcals
 
-    cal = xcals.get_calendar(calendar, start=index[0].tz_localize(None).normalize(),
-                             end=index[-1].tz_localize(None).normalize())
-    sessions = cal.sessions_in_range(index[0].tz_localize(None).normalize(),
-                                     index[-1].tz_localize(None).normalize())
+    first = index[0].tz_localize(None).normalize()
+    last = index[-1].tz_localize(None).normalize()
+    cal = xcals.get_calendar(calendar, start=first, end=last)
+    # data that starts or ends on a holiday or weekend lies outside the calendar's sessions
+    sessions = cal.sessions_in_range(max(first, cal.first_session), min(last, cal.last_session))
     return pd.DatetimeIndex(sessions).tz_localize("UTC")
 
 

@@ -7,6 +7,8 @@ Inputs
     open_, high, low, close : (n, n_inst) float64 prices; NaN where the instrument has no bar
     funding : (n, n_inst) perpetual funding rate settled within the bar (sum of its stamps);
               a positive rate makes longs pay `qty * close * rate`
+    funding_closed : (n, n_inst) the stamps while the underlying is closed after the bar,
+              paid at its close by a position still held after the close's orders
     nights  : (n, n_inst) overnight-financing nights a position held at this close carries
               (3 on a Friday for daily equity bars)
     entries : (n, n_sig) int8, +1 open long / -1 open short (reverses an opposite position)
@@ -16,6 +18,7 @@ Inputs
               (floors ascending, padded with +inf floors) and the leverage each allows
     fill_at_close : signals fill at their own bar's close instead of the next bar's open
     take_first : when a stop and a take-profit both lie inside one bar, assume the take first
+    last_bar : (n_inst,) each instrument's last bar: its position is closed there (`end`)
 
 Order within a bar (DESIGN §5), per account:
     1. open: gaps through the liquidation price, the stop or the take-profit fill at the open;
@@ -37,6 +40,8 @@ forgiven amount is booked on the trade that caused it (`protection`).
 
 Outputs: equity (n, g) at each close, trades (`trade_dt`), liquidations (`liquidation_dt`).
 """
+
+import types
 
 import numpy as np
 from numba import njit, prange
@@ -67,38 +72,39 @@ NO_REFCOUNT = {"_nrt": False} if hasattr(CPUTargetOptions, "_nrt") else {}
 tier_index_nb = njit(cache=True, inline="always")(formulas.tier_index)
 liquidation_price_nb = njit(cache=True, inline="always")(formulas.liquidation_price)
 bracket_notional_cap_nb = njit(cache=True, inline="always")(formulas.bracket_notional_cap)
+reaches_nb = njit(cache=True, inline="always")(formulas.reaches)
 
-# A liquidation price is computed, not given: let a bar that reaches it to within rounding
-# (1e-12 relative, on the conservative side) trigger it.
-TRIGGER_TOL = 1e-12
+
+def jit_formula(fn, **callees):
+    """Compile a formula of `margin.py` that calls others, with those calls bound to their
+    compiled versions (the plain module keeps plain Python, for the numba-free calculator)."""
+    scope = dict(fn.__globals__, **callees)
+    return njit(cache=True, inline="always")(
+        types.FunctionType(fn.__code__, scope, fn.__name__, fn.__defaults__))
+
+
+open_position_nb = jit_formula(formulas.open_position,
+                               bracket_notional_cap=bracket_notional_cap_nb,
+                               liquidation_price=liquidation_price_nb)
 
 # per-column state, columns of one float matrix
 SIDE, QTY, ENTRY, ENTRY_MID, MARGIN, LIQ, STOP_PX, TAKE_PX, ENTRY_BAR, HELD, \
-    FEES, SPREAD, SLIP, FIN, FUND, PENDING, LAST = range(17)
-N_STATE = 17
+    FEES, SPREAD, SLIP, FIN, FUND, PENDING, LAST, REQ_QTY, EFF_LEV = range(19)
+N_STATE = 19
 
 
 @njit(cache=True, inline="always")
 def _open_position_nb(st, c, side, mid, bar, free, col, floors, mmrs, cums, maxlevs):
-    """Open at `mid` with spread and slippage. Returns the commission paid, or -1.0 when the
-    order cannot be filled."""
+    """Open at `mid` with spread and slippage, by the venue's opening rule
+    (`margin.open_position`). Returns the commission paid, or -1.0 when the order cannot be
+    filled."""
     lev = col["leverage"]
     fill = mid * (1.0 + side * (col["half_spread"] + col["slippage"]))
-    margin = col["size"] * free / (1.0 + lev * col["fee"])
-    qty = margin * lev / fill
-    notional = qty * fill
-    capped = bracket_notional_cap_nb(notional, lev, floors, maxlevs)
-    if capped == 0.0:
+    budget = col["size"] * free
+    qty, margin, fee, lp, requested = open_position_nb(side, fill, lev, budget, col["fee"],
+                                                       floors, mmrs, cums, maxlevs)
+    if qty == 0.0:
         return -1.0
-    if capped < notional:
-        qty = capped / fill
-    margin = qty * fill / lev
-    if not qty > 0.0:   # dust left after a wipe-out: nothing to buy
-        return -1.0
-    lp = liquidation_price_nb(side, qty, fill, margin, floors, mmrs, cums)
-    if side * (fill - lp) <= 0.0:
-        return -1.0
-    fee = qty * fill * col["fee"]
     st[c, SIDE] = side
     st[c, QTY] = qty
     st[c, ENTRY] = fill
@@ -114,12 +120,37 @@ def _open_position_nb(st, c, side, mid, bar, free, col, floors, mmrs, cums, maxl
     st[c, SLIP] = qty * mid * col["slippage"]
     st[c, FIN] = 0.0
     st[c, FUND] = 0.0
+    st[c, REQ_QTY] = requested
+    # notional over the margin the order asked for: the leverage, unless the brackets cut it
+    st[c, EFF_LEV] = qty * fill * (1.0 + lev * col["fee"]) / budget
     return fee
 
 
+@njit(cache=True, inline="always")
+def _forgive_nb(tr, amount):
+    """Book `amount` forgiven by negative balance protection on trade `tr`: the exit's
+    liquidation fee and commission first (never paid, so not reported as paid), the rest as
+    `protection`. The trade's net PnL rises by `amount` either way."""
+    exit_fee = tr["exit_fee"]
+    take = min(tr["liq_fee"], amount)
+    tr["liq_fee"] -= take
+    rest = amount - take
+    take = min(exit_fee, rest)
+    tr["fees"] -= take
+    tr["exit_fee"] = exit_fee - take
+    tr["protection"] += rest - take
+    tr["pnl"] += amount
+    tr["return_on_margin"] = tr["pnl"] / tr["margin"]
+
+
 @njit(cache=True, **NO_REFCOUNT)
-def _close_position_nb(st, c, mid, reason, bar, col, isolated_cap, trades, n_trades):
+def _close_position_nb(st, c, mid, reason, bar, col, mode, isolated_cap, trades, n_trades):
     """Close at `mid`; liquidations fill at `mid` exactly, other exits pay spread and slippage.
+
+    A perpetual's liquidation (isolated or cross `mode`) closes at the bankruptcy price
+    (Bybit's and Binance's rule): the trader loses the position's whole margin; what the
+    margin still held at the liquidation price is the venue's liquidation fee, and no
+    commission is charged. CFD and futures close-outs pay the venue's `liq_fee` rate.
 
     Returns the change in cash (after any isolated-margin cap).
     """
@@ -129,37 +160,49 @@ def _close_position_nb(st, c, mid, reason, bar, col, isolated_cap, trades, n_tra
     hs = col["half_spread"] if costly else 0.0
     sl = col["slippage"] if costly else 0.0
     fill = mid * (1.0 - side * (hs + sl))
-    fee = qty * fill * col["fee"]
-    liq_fee = qty * fill * col["liq_fee"] if reason == LIQUIDATION or reason == CLOSE_OUT else 0.0
-    cash_change = side * qty * (fill - st[c, ENTRY]) - fee - liq_fee
-    protection = 0.0
-    if isolated_cap and cash_change < -st[c, MARGIN]:
-        protection = -st[c, MARGIN] - cash_change
+    price_pnl = side * qty * (fill - st[c, ENTRY])
+    if reason == LIQUIDATION and mode != ACCOUNT:
+        fee = 0.0
+        liq_fee = max(0.0, st[c, MARGIN] + price_pnl) if mode == ISOLATED else 0.0
+    else:
+        fee = qty * fill * col["fee"]
+        liq_fee = qty * fill * col["liq_fee"] if reason == LIQUIDATION or reason == CLOSE_OUT \
+            else 0.0
+    cash_change = price_pnl - fee - liq_fee
+    if liq_fee > 0.0 and mode == ISOLATED and reason == LIQUIDATION:
+        cash_change = -st[c, MARGIN]   # exactly the margin, not its rounding
     tr = trades[n_trades]
     tr["col"] = c
     tr["side"] = int(side)
     tr["entry_bar"] = int(st[c, ENTRY_BAR])
     tr["exit_bar"] = bar
     tr["qty"] = qty
+    tr["requested_qty"] = st[c, REQ_QTY]
     tr["leverage"] = col["leverage"]
+    tr["effective_leverage"] = st[c, EFF_LEV]
     tr["margin"] = qty * st[c, ENTRY] / col["leverage"]
     tr["entry_price"] = st[c, ENTRY]
     tr["exit_price"] = fill
     tr["pnl_gross"] = side * qty * (mid - st[c, ENTRY_MID])
     tr["fees"] = st[c, FEES] + fee
+    tr["exit_fee"] = fee
     tr["spread"] = st[c, SPREAD] + qty * mid * hs
     tr["slippage"] = st[c, SLIP] + qty * mid * sl
     tr["financing"] = st[c, FIN]
     tr["funding"] = st[c, FUND]
     tr["liq_fee"] = liq_fee
-    tr["protection"] = protection
+    tr["protection"] = 0.0
     tr["pnl"] = (tr["pnl_gross"] - tr["fees"] - tr["spread"] - tr["slippage"] - tr["financing"]
-                 - tr["funding"] - liq_fee + protection)
+                 - tr["funding"] - liq_fee)
     tr["return_on_margin"] = tr["pnl"] / tr["margin"]
     tr["exit_reason"] = reason
     st[c, SIDE] = 0.0
     st[c, QTY] = 0.0
-    return cash_change + protection
+    if isolated_cap and cash_change < -st[c, MARGIN]:
+        forgiven = -st[c, MARGIN] - cash_change
+        _forgive_nb(tr, forgiven)
+        cash_change += forgiven
+    return cash_change
 
 
 @njit(cache=True, **NO_REFCOUNT)
@@ -185,7 +228,8 @@ def _liquidate_isolated_nb(st, c, t, px, col, isolated_cap, gap, extreme, trades
     s = st[c, SIDE]
     lp = st[c, LIQ]
     gap_loss = max(0.0, -(st[c, MARGIN] + s * st[c, QTY] * (px - st[c, ENTRY])))
-    dcash = _close_position_nb(st, c, px, LIQUIDATION, t, col, isolated_cap, trades, n_trades)
+    dcash = _close_position_nb(st, c, px, LIQUIDATION, t, col, ISOLATED, isolated_cap, trades,
+                               n_trades)
     _record_liquidation_nb(liqs, n_liqs, c, t, s, LIQUIDATION, lp, px, extreme, gap, gap_loss)
     return dcash
 
@@ -196,10 +240,13 @@ def _path_margin_nb(st, c0, c1, cols, mode, closeout, cash, p0, p1, floors_all, 
     """f(λ) = equity − threshold along the straight path from `p0` (λ=0) to `p1` (λ=1) for
     every open position of the account. Both sides are linear in λ, so f is too.
 
-    Returns f(0), f(1).
+    Returns f(0), f(1), each shifted by 1e-12 of the positions' value at that end: the
+    account-level twin of `margin.reaches` (a computed trigger reached up to rounding counts).
     """
     eq0 = cash
     eq1 = cash
+    value0 = 0.0
+    value1 = 0.0
     thr0 = 0.0
     thr1 = 0.0
     for c in range(c0, c1):
@@ -211,6 +258,8 @@ def _path_margin_nb(st, c0, c1, cols, mode, closeout, cash, p0, p1, floors_all, 
         b = p1[c - c0]
         eq0 += s * q * (a - st[c, ENTRY])
         eq1 += s * q * (b - st[c, ENTRY])
+        value0 += q * a
+        value1 += q * b
         if mode == ACCOUNT:
             im_lev = cols[c]["im_leverage"]
             used = closeout * q * st[c, ENTRY] / (im_lev if im_lev > 0.0 else cols[c]["leverage"])
@@ -221,16 +270,20 @@ def _path_margin_nb(st, c0, c1, cols, mode, closeout, cash, p0, p1, floors_all, 
             j = tier_index_nb(floors_all[k], q * a)
             thr0 += q * a * mmrs_all[k, j] - cums_all[k, j]
             thr1 += q * b * mmrs_all[k, j] - cums_all[k, j]
-    return eq0 - thr0, eq1 - thr1
+    return eq0 - thr0 - 1e-12 * value0, eq1 - thr1 - 1e-12 * value1
 
 
 @njit(cache=True, **NO_REFCOUNT)
 def _close_all_nb(st, c0, c1, cols, mode, nbp, cash, p0, p1, lam, t, gap, trades, n_trades,
                   liqs, n_liqs, high, low):
     """Account-level liquidation (cross) or close-out (CFD) of every open position at the
-    point λ of the path from p0 to p1."""
+    point λ of the path from p0 to p1. A cross liquidation closes at the bankruptcy level:
+    the equity left at the trigger (the maintenance margin) is the venue's liquidation fee,
+    booked on the positions by notional."""
     kind = CLOSE_OUT if mode == ACCOUNT else LIQUIDATION
     first_liq = n_liqs
+    first_trade = n_trades
+    notional = 0.0
     for c in range(c0, c1):
         s = st[c, SIDE]
         if s == 0.0:
@@ -238,11 +291,20 @@ def _close_all_nb(st, c0, c1, cols, mode, nbp, cash, p0, p1, lam, t, gap, trades
         i = cols[c]["inst"]
         px = p0[c - c0] + lam * (p1[c - c0] - p0[c - c0])
         extreme = low[t, i] if s > 0 else high[t, i]
-        cash += _close_position_nb(st, c, px, kind, t, cols[c], False, trades, n_trades)
+        notional += st[c, QTY] * px
+        cash += _close_position_nb(st, c, px, kind, t, cols[c], mode, False, trades, n_trades)
         _record_liquidation_nb(liqs, n_liqs, c, t, s, kind, px, trades[n_trades]["exit_price"],
                                extreme, gap, 0.0)
         n_trades += 1
         n_liqs += 1
+    if kind == LIQUIDATION and cash > 0.0 and notional > 0.0:
+        for k in range(first_trade, n_trades):
+            tr = trades[k]
+            share = cash * tr["qty"] * tr["exit_price"] / notional
+            tr["liq_fee"] += share
+            tr["pnl"] -= share
+            tr["return_on_margin"] = tr["pnl"] / tr["margin"]
+        cash = 0.0
     if cash < 0.0 and n_liqs > first_liq:
         liqs[n_liqs - 1]["gap_loss"] = -cash
     return cash, n_trades, n_liqs
@@ -257,10 +319,7 @@ def _protect_nb(st, c0, c1, mode, nbp, cash, trades, n_trades, first_trade):
     for c in range(c0, c1):
         if st[c, SIDE] != 0.0:
             return cash
-    tr = trades[n_trades - 1]
-    tr["protection"] += -cash
-    tr["pnl"] += -cash
-    tr["return_on_margin"] = tr["pnl"] / tr["margin"]
+    _forgive_nb(trades[n_trades - 1], -cash)
     return 0.0
 
 
@@ -289,7 +348,8 @@ def _execute_order_nb(st, c, order, px, t, prices, c0, c1, cols, mode, isolated_
     """A market order at `px`: an exit, an entry, or a reversal (exit then entry)."""
     s = st[c, SIDE]
     if s != 0.0 and (order == EXIT_ORDER or order == -s):
-        cash += _close_position_nb(st, c, px, SIGNAL, t, cols[c], isolated_cap, trades, n_trades)
+        cash += _close_position_nb(st, c, px, SIGNAL, t, cols[c], mode, isolated_cap, trades,
+                                   n_trades)
         n_trades += 1
     if order != EXIT_ORDER and st[c, SIDE] == 0.0:
         free = _free_collateral_nb(st, c0, c1, cols, mode, cash, prices, t)
@@ -320,10 +380,11 @@ def _isolated_adverse_nb(st, c, t, col, o, x, isolated_cap, cash, trades, n_trad
     s = st[c, SIDE]
     lp = st[c, LIQ]
     stop = st[c, STOP_PX]
-    hit_liq = s * (x - lp) <= TRIGGER_TOL * lp
+    hit_liq = reaches_nb(s, x, lp)
     hit_stop = s * (x - stop) <= 0.0
     if hit_stop and (not hit_liq or abs(stop - o) <= abs(lp - o)):
-        cash += _close_position_nb(st, c, stop, STOP, t, col, isolated_cap, trades, n_trades)
+        cash += _close_position_nb(st, c, stop, STOP, t, col, ISOLATED, isolated_cap, trades,
+                                   n_trades)
         return cash, n_trades + 1, n_liqs
     if hit_liq:
         cash += _liquidate_isolated_nb(st, c, t, lp, col, isolated_cap, False, x, trades,
@@ -371,7 +432,7 @@ def _account_adverse_nb(st, c0, c1, cols, mode, closeout, nbp, cash, t, open_, h
             lam_liq = f0 / (f0 - f1) if f0 > 0.0 else 0.0
         if c_stop >= 0 and lam_stop <= lam_liq:
             cash += _close_position_nb(st, c_stop, st[c_stop, STOP_PX], STOP, t, cols[c_stop],
-                                       False, trades, n_trades)
+                                       mode, False, trades, n_trades)
             n_trades += 1
             continue
         if np.isfinite(lam_liq):
@@ -405,8 +466,8 @@ def _account_check_nb(st, c0, c1, cols, mode, closeout, nbp, cash, t, prices, p0
 
 # per-column summary fields (`account_nb` with `summary=True`), folded from its trades
 S_TRADES, S_WINS, S_WIN_PNL, S_LOSS_PNL, S_PNL, S_FEES, S_SPREAD, S_SLIP, S_FIN, S_FUND, \
-    S_LIQ_FEE, S_LIQS = range(12)
-N_COL_STATS = 12
+    S_LIQ_FEE, S_LIQS, S_PROTECTION, S_CUTS, S_EFF_LEV = range(15)
+N_COL_STATS = 15
 # per-curve summary fields (an account's equity at its bars, or a combination's summed curve)
 C_FINAL, C_FIRST, C_PEAK, C_MAX_DD, C_N, C_SUM, C_SUM_SQ, C_DOWN_SQ, C_GROWTH = range(9)
 N_CURVE_STATS = 9
@@ -476,6 +537,10 @@ def _fold_trades_nb(trades, lo, hi, stats):
         row[S_FIN] += tr["financing"]
         row[S_FUND] += tr["funding"]
         row[S_LIQ_FEE] += tr["liq_fee"]
+        row[S_PROTECTION] += tr["protection"]
+        if tr["requested_qty"] > tr["qty"] * (1.0 + 1e-9):
+            row[S_CUTS] += 1.0
+        row[S_EFF_LEV] += tr["effective_leverage"]
 
 
 @njit(cache=True, inline="always")
@@ -498,7 +563,8 @@ def _fold_nb(trades, n_trades, liqs, n_liqs, stats, keep_last):
 # the atomic increments and decrements numba emits around array uses took over half its time.
 @njit(cache=True, **NO_REFCOUNT)
 def account_nb(c0, c1, init_cash, mode, closeout, nbp, open_, high, low, close, funding, nights,
-               entries, exits, cols, tier_floor, tier_mmr, tier_cum, tier_maxlev, fill_at_close,
+               last_bar, funding_closed, entries, exits, cols, tier_floor, tier_mmr, tier_cum,
+               tier_maxlev, fill_at_close,
                take_first, st, p0, p1, equity, trades, n_trades, liqs, n_liqs, summary, col_stats,
                curve):
     """Run one account (columns c0..c1 of `cols`, state rows of `st`) over every bar.
@@ -532,17 +598,17 @@ def account_nb(c0, c1, init_cash, mode, closeout, nbp, open_, high, low, close, 
                     continue
                 s = st[c, SIDE]
                 extreme = low[t, i] if s > 0 else high[t, i]
-                if mode == ISOLATED and s * (o - st[c, LIQ]) <= TRIGGER_TOL * st[c, LIQ]:
+                if mode == ISOLATED and reaches_nb(s, o, st[c, LIQ]):
                     cash += _liquidate_isolated_nb(st, c, t, o, cols[c], isolated_cap, True,
                                                    extreme, trades, n_trades, liqs, n_liqs)
                     n_trades += 1
                     n_liqs += 1
                 elif s * (o - st[c, STOP_PX]) <= 0.0:
-                    cash += _close_position_nb(st, c, o, STOP, t, cols[c], isolated_cap, trades,
+                    cash += _close_position_nb(st, c, o, STOP, t, cols[c], mode, isolated_cap, trades,
                                                n_trades)
                     n_trades += 1
                 elif s * (o - st[c, TAKE_PX]) >= 0.0:
-                    cash += _close_position_nb(st, c, o, TAKE, t, cols[c], isolated_cap, trades,
+                    cash += _close_position_nb(st, c, o, TAKE, t, cols[c], mode, isolated_cap, trades,
                                                n_trades)
                     n_trades += 1
             if mode != ISOLATED:
@@ -594,7 +660,7 @@ def account_nb(c0, c1, init_cash, mode, closeout, nbp, open_, high, low, close, 
                             continue
                         fav = high[t, i] if s > 0 else low[t, i]
                         if s * (fav - st[c, TAKE_PX]) >= 0.0:
-                            cash += _close_position_nb(st, c, st[c, TAKE_PX], TAKE, t, cols[c],
+                            cash += _close_position_nb(st, c, st[c, TAKE_PX], TAKE, t, cols[c], mode,
                                                        isolated_cap, trades, n_trades)
                             n_trades += 1
             if mode != ISOLATED:
@@ -620,7 +686,7 @@ def account_nb(c0, c1, init_cash, mode, closeout, nbp, open_, high, low, close, 
                                       tier_cum, col)
                 st[c, HELD] += 1.0
                 if col["max_bars"] > 0 and st[c, HELD] >= col["max_bars"]:
-                    cash += _close_position_nb(st, c, px, TIME, t, col, isolated_cap, trades,
+                    cash += _close_position_nb(st, c, px, TIME, t, col, mode, isolated_cap, trades,
                                                n_trades)
                     n_trades += 1
             sg = col["sig"]
@@ -636,8 +702,13 @@ def account_nb(c0, c1, init_cash, mode, closeout, nbp, open_, high, low, close, 
                         trades, n_trades, tier_floor, tier_mmr, tier_cum, tier_maxlev)
                 else:
                     st[c, PENDING] = order
-            # the last bar's close ends the run, before its financing cut-off
-            if st[c, SIDE] != 0.0 and t < n - 1:
+            # an instrument's last bar ends its run, before its financing cut-off
+            if st[c, SIDE] != 0.0 and t < last_bar[i]:
+                pay = st[c, SIDE] * st[c, QTY] * px * funding_closed[t, i]
+                if pay != 0.0:
+                    st[c, FUND] += pay
+                    cash = _charge_nb(st, c, pay, mode, cash, tier_floor, tier_mmr,
+                                      tier_cum, col)
                 rate = col["fin_long"] if st[c, SIDE] > 0 else col["fin_short"]
                 nights_t = nights[t, i]
                 # a zero rate or no night pays 0: skip the division
@@ -648,8 +719,7 @@ def account_nb(c0, c1, init_cash, mode, closeout, nbp, open_, high, low, close, 
                     cash = _charge_nb(st, c, pay, mode, cash, tier_floor, tier_mmr,
                                       tier_cum, col)
             # funding or financing may have used up the margin
-            if (mode == ISOLATED and st[c, SIDE] != 0.0
-                    and st[c, SIDE] * (px - st[c, LIQ]) <= TRIGGER_TOL * st[c, LIQ]):
+            if mode == ISOLATED and st[c, SIDE] != 0.0 and reaches_nb(st[c, SIDE], px, st[c, LIQ]):
                 cash += _liquidate_isolated_nb(st, c, t, px, col, isolated_cap, False, px,
                                                trades, n_trades, liqs, n_liqs)
                 n_trades += 1
@@ -664,46 +734,38 @@ def account_nb(c0, c1, init_cash, mode, closeout, nbp, open_, high, low, close, 
             # also when the close's exits left the account flat: a deficit they leave is
             # forgiven now, not at the end of the data
             cash = _protect_nb(st, c0, c1, mode, nbp, cash, trades, n_trades, first_trade)
+        # the end of an instrument's data closes its position at that bar's close: each
+        # symbol's run ends at its own last bar, whatever the other symbols' data
+        ended = False
+        for c in range(c0, c1):
+            i = cols[c]["inst"]
+            if last_bar[i] != t:
+                continue
+            st[c, PENDING] = 0.0
+            if st[c, SIDE] != 0.0:
+                cash += _close_position_nb(st, c, st[c, LAST], END, t, cols[c], mode,
+                                           isolated_cap, trades, n_trades)
+                n_trades += 1
+                ended = True
+        if ended:
+            cash = _protect_nb(st, c0, c1, mode, nbp, cash, trades, n_trades, first_trade)
         if busy:
             for c in range(c0, c1):
                 if st[c, SIDE] != 0.0:
                     total_upnl += st[c, SIDE] * st[c, QTY] * (st[c, LAST] - st[c, ENTRY])
         if not summary:
             equity[t] = cash + total_upnl
-        elif t < n - 1:   # the last bar's value is the cash after the end's closes, below
+        else:
             if seen:
                 curve_update_nb(curve, cash + total_upnl)
             if add_curve:
                 equity[t] += cash + total_upnl
-            if n_trades > 1 or n_liqs > 0:
+            if t < n - 1 and (n_trades > 1 or n_liqs > 0):
                 n_trades, n_liqs = _fold_nb(trades, n_trades, liqs, n_liqs, col_stats, True)
 
-    # the end of the data closes what is still open, at the last close
-    for c in range(c0, c1):
-        if st[c, SIDE] != 0.0:
-            cash += _close_position_nb(st, c, st[c, LAST], END, n - 1, cols[c],
-                                       isolated_cap, trades, n_trades)
-            n_trades += 1
-    cash = _protect_nb(st, c0, c1, mode, nbp, cash, trades, n_trades, first_trade)
-    if n > 0:
-        if not summary:
-            equity[n - 1] = cash
-        else:
-            if _any_close_nb(close, n - 1, cols, c0, c1):
-                curve_update_nb(curve, cash)
-            if add_curve:
-                equity[n - 1] += cash
     if summary:
         n_trades, n_liqs = _fold_nb(trades, n_trades, liqs, n_liqs, col_stats, False)
     return n_trades, n_liqs
-
-
-@njit(cache=True, **NO_REFCOUNT)
-def _any_close_nb(close, t, cols, c0, c1):
-    for c in range(c0, c1):
-        if not np.isnan(close[t, cols[c]["inst"]]):
-            return True
-    return False
 
 
 @njit(cache=True)
@@ -726,7 +788,8 @@ def path_width_nb(cols):
 
 @njit(cache=True)
 def simulate_nb(open_, high, low, close, funding, nights, entries, exits, cols, accounts,
-                tier_floor, tier_mmr, tier_cum, tier_maxlev, fill_at_close, take_first):
+                tier_floor, tier_mmr, tier_cum, tier_maxlev, fill_at_close, take_first, last_bar,
+                funding_closed):
     n = open_.shape[0]
     k = cols.shape[0]
     g = accounts.shape[0]
@@ -763,7 +826,8 @@ def simulate_nb(open_, high, low, close, funding, nights, entries, exits, cols, 
         acc = accounts[a]
         n_trades, n_liqs = account_nb(
             c0, c1, acc["init_cash"], acc["mode"], acc["closeout"], acc["nbp"], open_, high, low,
-            close, funding, nights, entries, exits, cols, tier_floor, tier_mmr, tier_cum,
+            close, funding, nights, last_bar, funding_closed, entries, exits, cols, tier_floor,
+            tier_mmr, tier_cum,
             tier_maxlev, fill_at_close, take_first, st, p0, p1, equity[a], trades, n_trades,
             liqs, n_liqs, full, no_stats, no_curve)
         c0 = c1
@@ -791,7 +855,8 @@ def simulate_nb(open_, high, low, close, funding, nights, entries, exits, cols, 
 @njit(cache=True)
 def _combination_nb(ci, first, open_, high, low, close, funding, nights, entries, exits, cols,
                     accounts, tier_floor, tier_mmr, tier_cum, tier_maxlev, fill_at_close,
-                    take_first, acc_start, combo_start, col_stats, acc_curve, combo_curve):
+                    take_first, last_bar, funding_closed, acc_start, combo_start, col_stats,
+                    acc_curve, combo_curve):
     n = open_.shape[0]
     a0 = combo_start[ci]
     a1 = combo_start[ci + 1]
@@ -817,7 +882,8 @@ def _combination_nb(ci, first, open_, high, low, close, funding, nights, entries
         acc = accounts[a]
         account_nb(acc_start[a] - lo, acc_start[a + 1] - lo, acc["init_cash"], acc["mode"],
                    acc["closeout"], acc["nbp"], open_, high, low, close, funding, nights,
-                   entries, exits, local, tier_floor, tier_mmr, tier_cum, tier_maxlev,
+                   last_bar, funding_closed, entries, exits, local, tier_floor, tier_mmr, tier_cum,
+                   tier_maxlev,
                    fill_at_close, take_first, st, p0, p1, summed, trades, empty, liqs, empty,
                    summary,
                    stats, acc_curve[a - acc0])
@@ -841,30 +907,30 @@ def _outputs_nb(cols, acc_start, combo_start, first, last):
 
 @njit(cache=True, parallel=True)
 def sweep_nb(open_, high, low, close, funding, nights, entries, exits, cols, accounts, tier_floor,
-             tier_mmr, tier_cum, tier_maxlev, fill_at_close, take_first, acc_start, combo_start,
-             first, last):
-    """Combinations `first .. last` on all of numba's threads. The first sixteen arguments
-    are `simulate_nb`'s. Returns, for those combinations only, col_stats (their columns x
+             tier_mmr, tier_cum, tier_maxlev, fill_at_close, take_first, last_bar,
+             funding_closed, acc_start, combo_start, first, last):
+    """Combinations `first .. last` on all of numba's threads. The first eighteen
+    arguments are `simulate_nb`'s. Returns, for those combinations only, col_stats (their columns x
     N_COL_STATS), acc_curve (their accounts x N_CURVE_STATS), combo_curve (last - first rows)."""
     col_stats, acc_curve, combo_curve = _outputs_nb(cols, acc_start, combo_start, first, last)
     for ci in prange(first, last):
         _combination_nb(ci, first, open_, high, low, close, funding, nights, entries, exits,
                         cols, accounts, tier_floor, tier_mmr, tier_cum, tier_maxlev,
-                        fill_at_close, take_first, acc_start, combo_start, col_stats, acc_curve,
-                        combo_curve)
+                        fill_at_close, take_first, last_bar, funding_closed, acc_start,
+                        combo_start, col_stats, acc_curve, combo_curve)
     return col_stats, acc_curve, combo_curve
 
 
 @njit(cache=True, nogil=True)
 def sweep_serial_nb(open_, high, low, close, funding, nights, entries, exits, cols, accounts,
                     tier_floor, tier_mmr, tier_cum, tier_maxlev, fill_at_close, take_first,
-                    acc_start, combo_start, first, last):
+                    last_bar, funding_closed, acc_start, combo_start, first, last):
     """`sweep_nb` on the calling thread, without the GIL: the reference a parallel run must
     equal, and what a Dask worker's threads run side by side."""
     col_stats, acc_curve, combo_curve = _outputs_nb(cols, acc_start, combo_start, first, last)
     for ci in range(first, last):
         _combination_nb(ci, first, open_, high, low, close, funding, nights, entries, exits,
                         cols, accounts, tier_floor, tier_mmr, tier_cum, tier_maxlev,
-                        fill_at_close, take_first, acc_start, combo_start, col_stats, acc_curve,
-                        combo_curve)
+                        fill_at_close, take_first, last_bar, funding_closed, acc_start,
+                        combo_start, col_stats, acc_curve, combo_curve)
     return col_stats, acc_curve, combo_curve

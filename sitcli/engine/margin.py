@@ -74,3 +74,71 @@ def closeout_price(side, qty, entry, margin, level, margin_leverage):
     """Account close-out (CFD): equity margin + s·q·(P − E) falls to level × the margin the
     broker requires, q·E / margin_leverage (its leverage cap, e.g. 5 for ESMA single stocks)."""
     return entry + side * (level * qty * entry / margin_leverage - margin) / qty
+
+
+def open_position(side, fill, leverage, budget, fee_rate, floors, mmrs, cums, maxlevs):
+    """Opening a position: the one rule the kernel, the calculator, `scenario`, `sweep` and
+    `report daily` use.
+
+    The position's margin is its notional / leverage and the entry fee (rate of notional) is
+    paid on top of it from the same budget, so margin + fee = budget (Binance: the isolated
+    margin is notional / leverage, the open fee comes from the available balance). The
+    notional is then cut to the largest that the maintenance brackets allow at this leverage
+    (an exchange rejects a larger order).
+
+    Returns (qty, margin, fee, liquidation price, requested qty); qty is 0.0 when no order can
+    be filled: no bracket allows the leverage, nothing to buy, or a liquidation price at or
+    beyond the entry.
+    """
+    margin = budget / (1.0 + leverage * fee_rate)
+    requested = margin * leverage / fill
+    notional = requested * fill
+    capped = bracket_notional_cap(notional, leverage, floors, maxlevs)
+    if capped == 0.0 or not requested > 0.0:
+        return 0.0, 0.0, 0.0, math.nan, requested
+    if capped >= notional:
+        qty = requested
+        # budget - margin is exact here, so a wallet of `budget` keeps exactly `margin` after
+        # the fee and a liquidation that takes the margin leaves exactly 0, not -1e-14
+        fee = budget - margin
+    else:
+        qty = capped / fill
+        margin = qty * fill / leverage
+        fee = qty * fill * fee_rate
+    lp = liquidation_price(side, qty, fill, margin, floors, mmrs, cums)
+    if side * (fill - lp) <= 0.0:
+        return 0.0, 0.0, 0.0, lp, requested
+    return qty, margin, fee, lp, requested
+
+
+def requirement_leverage(leverage, cap):
+    """CFD close-out: the broker requires notional / its leverage cap (ESMA's definition), or
+    notional / leverage for a position above the cap (--allow-above-cap)."""
+    return max(leverage, cap)
+
+
+def trigger_price(account_rule, side, qty, entry, margin, floors, mmrs, cums, closeout, req_lev):
+    """The price at which a lone position is liquidated (perpetuals: the maintenance rule) or
+    closed out (`account_rule`, CFDs and futures: equity = margin + PnL falls to `closeout` x
+    the required margin). A long that cannot be liquidated gives 0.0."""
+    if account_rule:
+        return max(0.0, closeout_price(side, qty, entry, margin, closeout, req_lev))
+    return liquidation_price(side, qty, entry, margin, floors, mmrs, cums)
+
+
+def reaches(side, price, level):
+    """Has `price` reached `level` on the adverse side (to within 1e-12 relative: a level is
+    computed, not given, so a bar that touches it up to rounding triggers it)."""
+    return side * (price - level) <= 1e-12 * abs(level)
+
+
+def first_touch(side, open_, adverse, level):
+    """First passage through `level` within one bar, the conservative order: an open already
+    beyond it fills at the open (a gap); otherwise the adverse extreme (low for a long, high
+    for a short) reaching it fills at the level. Returns the fill price, or NaN if the bar
+    never reaches it; a gap is `fill != level`."""
+    if reaches(side, open_, level):
+        return open_
+    if reaches(side, adverse, level):
+        return level
+    return math.nan

@@ -1,26 +1,37 @@
 """First-passage of a leveraged position along price paths: arrays in, arrays out.
 
 A position opened at `entry` with liquidation price `entry * lp_ratio` is followed bar by bar
-over `horizon` bars of (open, high, low, close), conservatively as the bar loop does: an open
-already beyond the liquidation price fills there (a gap), otherwise the adverse extreme
-triggers it at the liquidation price.
+over `horizon` bars of (open, high, low, close) by the bar loop's own first-passage rule
+(`margin.first_touch`): an open already beyond the liquidation price fills there (a gap),
+otherwise the adverse extreme triggers it at the liquidation price.
 """
 
 import numpy as np
 from numba import njit, prange
 
+from sitcli.engine import margin as formulas
+from sitcli.engine.kernel import jit_formula, reaches_nb
+
+first_touch_nb = jit_formula(formulas.first_touch, reaches=reaches_nb)
+
 
 @njit(cache=True)
 def first_passage_nb(open_, high, low, close, starts, horizon, side, lp_ratios, leverages,
-                     liq_fee):
-    """For each start bar s (entry at close[s]) and each leverage k, scan bars s+1..s+horizon.
+                     fee, liq_fee, bankrupt, nbp):
+    """For each start bar s (entry at close[s]) and each leverage k, scan bars s+1..s+horizon
+    for the first touch of the liquidation price (`margin.first_touch`: a gap at the open
+    fills there, else the adverse extreme fills at the price).
+
+    A NaN ratio is a position that its maintenance liquidates as it opens.
 
     Returns, shaped (len(starts), len(lp_ratios)):
         bars_to_liq  : bars until liquidation (0 = not liquidated within the horizon)
-        rom          : return on margin at the end: when liquidated the price loss plus the
-                       liquidation fee (rate of notional), capped at -1 (the isolated
-                       margin); else the price move times the leverage
-        gap_loss     : the part of the loss beyond the margin when an open gapped past the
+        rom          : return on margin at the end, entry and exit commissions (`fee`)
+                       included. Liquidated: with `bankrupt` (perpetuals, closed at the
+                       bankruptcy price) the whole margin; else (a CFD close-out) the price
+                       loss and the `liq_fee` close-out charge, not below the whole margin
+                       with negative balance protection (`nbp`)
+        gap_loss     : the price loss beyond the margin when an open gapped past the
                        liquidation price, as a fraction of the margin (0 otherwise)
     """
     m = starts.shape[0]
@@ -34,25 +45,33 @@ def first_passage_nb(open_, high, low, close, starts, horizon, side, lp_ratios, 
         for j in range(k):
             lp = entry * lp_ratios[j]
             lev = leverages[j]
+            entry_fee = lev * fee
+            if np.isnan(lp):   # maintenance above 1/leverage: liquidated as it opens
+                bars_to_liq[a, j] = 1
+                rom[a, j] = -1.0 - entry_fee
+                continue
             done = False
             for b in range(1, horizon + 1):
                 t = s0 + b
-                if side * (open_[t] - lp) <= 0.0:
-                    loss = (side * (open_[t] / entry - 1.0) - liq_fee * open_[t] / entry) * lev
-                    gap_loss[a, j] = max(0.0, -loss - 1.0)
-                    rom[a, j] = max(loss, -1.0)
-                    bars_to_liq[a, j] = b
-                    done = True
-                    break
                 adverse = low[t] if side > 0 else high[t]
-                if side * (adverse - lp) <= 0.0:
-                    rom[a, j] = max((side * (lp / entry - 1.0) - liq_fee * lp / entry) * lev,
-                                    -1.0)
-                    bars_to_liq[a, j] = b
-                    done = True
-                    break
+                px = first_touch_nb(side, open_[t], adverse, lp)
+                if np.isnan(px):
+                    continue
+                move = side * (px / entry - 1.0) * lev
+                if px != lp:
+                    gap_loss[a, j] = max(0.0, -move - 1.0)
+                if bankrupt:
+                    rom[a, j] = -1.0 - entry_fee
+                else:
+                    rom[a, j] = move - (fee + liq_fee) * px / entry * lev - entry_fee
+                    if nbp:
+                        rom[a, j] = max(rom[a, j], -1.0 - entry_fee)
+                bars_to_liq[a, j] = b
+                done = True
+                break
             if not done:
-                rom[a, j] = side * (close[s0 + horizon] / entry - 1.0) * lev
+                end = close[s0 + horizon] / entry
+                rom[a, j] = side * (end - 1.0) * lev - fee * end * lev - entry_fee
     return bars_to_liq, rom, gap_loss
 
 
@@ -141,7 +160,8 @@ def jump_diffusion_paths_nb(n_paths, length, substeps, mu, sigma, lam, mu_j, sig
 
 
 @njit(cache=True)
-def paths_first_passage_nb(o, h, lo, c, horizon, side, lp_ratios, leverages, liq_fee):
+def paths_first_passage_nb(o, h, lo, c, horizon, side, lp_ratios, leverages, fee, liq_fee,
+                           bankrupt, nbp):
     """`first_passage_nb` from the start column of every simulated path."""
     n_paths = o.shape[0]
     k = lp_ratios.shape[0]
@@ -151,7 +171,7 @@ def paths_first_passage_nb(o, h, lo, c, horizon, side, lp_ratios, leverages, liq
     start = np.zeros(1, np.int64)
     for p in range(n_paths):
         b, r, g = first_passage_nb(o[p], h[p], lo[p], c[p], start, horizon, side, lp_ratios,
-                                   leverages, liq_fee)
+                                   leverages, fee, liq_fee, bankrupt, nbp)
         bars_to[p] = b[0]
         rom[p] = r[0]
         gap[p] = g[0]

@@ -56,18 +56,22 @@ trade_dt = np.dtype([
     ("entry_bar", np.int64),
     ("exit_bar", np.int64),
     ("qty", np.float64),
+    ("requested_qty", np.float64), # before the maintenance brackets cut it (= qty when not cut)
     ("leverage", np.float64),
+    ("effective_leverage", np.float64),  # notional / the margin the order asked for
     ("margin", np.float64),
     ("entry_price", np.float64),   # fills, spread and slippage included
     ("exit_price", np.float64),
     ("pnl_gross", np.float64),     # price PnL at mid prices, before every cost
-    ("fees", np.float64),
+    ("fees", np.float64),          # commissions actually paid, entry and exit
+    ("exit_fee", np.float64),      # the exit's part of `fees`
     ("spread", np.float64),
     ("slippage", np.float64),
     ("financing", np.float64),
     ("funding", np.float64),
-    ("liq_fee", np.float64),
-    ("protection", np.float64),    # loss forgiven by negative balance protection / isolated cap
+    ("liq_fee", np.float64),       # what the venue kept at a liquidation (actually paid)
+    ("protection", np.float64),    # price loss forgiven by negative balance protection / the
+    #                                isolated cap (after forgiving the exit's own fees)
     ("pnl", np.float64),           # net: gross - costs + protection
     ("return_on_margin", np.float64),
     ("exit_reason", np.int64),

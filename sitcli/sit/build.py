@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import asdict
 from datetime import date, timedelta
 from pathlib import Path
@@ -179,10 +178,10 @@ def build(store, scenario: str, start: date, end: date, freq: str, seed: int,
 
 
 def _write_json(path: Path, payload: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(payload, indent=1), encoding="utf-8")
-    os.replace(tmp, path)
+    from sitcli.files import atomic_write
+
+    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(payload, indent=1),
+                                                  encoding="utf-8"))
 
 
 def read_sidecar(directory: Path) -> dict | None:

@@ -5,7 +5,7 @@ Symbols are ccxt pairs with an optional exchange: ``RENDER/USDT@binance`` (spot)
 default exchange is used. Bars are paged forward from ``start`` with ``fetch_ohlcv`` (the
 exchange's rate limit is honoured), overlaps de-duplicated, and only complete bars with
 ``start <= time < end`` kept. For a perpetual the funding-rate history over the same range
-comes back as ``Fetch.funding``; :func:`funding_per_bar` turns it into the store's
+comes back as ``Fetch.funding``; :func:`funding_sums_per_bar` turns it into the store's
 ``funding_rate`` column (the rate settled in each bar).
 
 Every network call runs under ``with_retries``; ccxt's exceptions are mapped onto the source
@@ -111,7 +111,7 @@ def _closes(index: pd.DatetimeIndex, timeframe: str) -> pd.DatetimeIndex:
 # ---------------------------------------------------------------- funding per bar
 
 
-def funding_per_bar(bars_index, funding, timeframe: str) -> pd.Series:
+def funding_sums_per_bar(bars_index, funding, timeframe: str) -> pd.Series:
     """The funding rate settled in each bar: the sum of the rates stamped in (open, close].
 
     A stamp exactly at a bar's open settles at the previous bar's close, so it counts there.
@@ -431,6 +431,9 @@ def _bars_frame(rows, what: str) -> pd.DataFrame:
                        dtype="float64")
         if arr.ndim != 2 or arr.shape[1] != 6:
             raise ValueError(f"rows of {arr.shape[-1]} fields, expected 6")
+        empty = np.flatnonzero(np.isnan(arr[:, :5]).any(axis=1))
+        if len(empty):
+            raise ValueError(f"row {empty[0] + 1} has an empty time or price")
     except (TypeError, ValueError, IndexError) as exc:
         raise SourceError(f"{what}: malformed OHLCV rows ({exc}); try again later") from None
     index = pd.to_datetime(arr[:, 0].astype("int64"), unit="ms", utc=True).as_unit("ns")

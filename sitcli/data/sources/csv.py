@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from sitcli.data.store import validate_ohlcv
+from sitcli.domains import check_years, time_range_text
 from sitcli.errors import BadInput
 
 # Canonical column -> accepted header names (case-insensitive), the first match wins.
@@ -34,6 +35,11 @@ _NUMBER = re.compile(r"^-?\d+(\.\d*)?$")
 _YYYYMMDD = re.compile(r"^(19|20|21)\d{6}$")
 
 
+# Rows parsed at a time: a file of millions of rows is read in pieces, each turned into
+# numbers (with its own line numbers for errors) before the next is read.
+CHUNK_ROWS = 200_000
+
+
 def read_csv_ohlcv(path, adjust: bool = False) -> pd.DataFrame:
     """Read and validate a CSV of bars; ``df.attrs["note"]`` says what was (not) adjusted.
 
@@ -44,77 +50,74 @@ def read_csv_ohlcv(path, adjust: bool = False) -> pd.DataFrame:
     origin = str(path)
     if not path.is_file():
         raise BadInput(f"{origin}: no such file; check the path")
-    try:
-        raw = pd.read_csv(path, header=None, dtype=str, skip_blank_lines=False,
-                          keep_default_na=False, na_filter=False, encoding="utf-8-sig")
-    except pd.errors.EmptyDataError:
-        raise BadInput(f"{origin}: empty file (rule: a header line and at least one row of "
-                       "bars); export the data again") from None
-    except pd.errors.ParserError as exc:
-        detail = str(exc).strip().splitlines()[-1]
-        raise BadInput(f"{origin}: not a well-formed CSV ({detail}); every row needs the same "
-                       "number of fields as the header") from None
-    except UnicodeDecodeError:
-        raise BadInput(f"{origin}: not a UTF-8 text file; save it as CSV (UTF-8)") from None
+    header: dict | None = None
+    parts, part_lines, adj_parts = [], [], []
+    offset = 0
+    for raw in _chunks(path, origin):
+        # compact (Arrow) strings, column by column: never a Python object per cell
+        columns = [raw[j].astype("str").str.strip() for j in raw.columns]
+        blank = np.ones(len(raw), dtype=bool)
+        for col in columns:
+            blank &= (col == "").to_numpy()
+        keep = np.flatnonzero(~blank)
+        lines = offset + keep + 1
+        offset += len(raw)
+        del raw
+        if header is None:
+            if len(keep) == 0:
+                continue
+            header = _header(columns, keep, lines, origin)
+            keep, lines = keep[header["skip"]:], lines[header["skip"]:]
+        if len(keep) == 0:
+            continue
+        cols, label = header["cols"], header["label"]
 
-    rows = np.array([[c.strip() for c in row] for row in raw.to_numpy(dtype=str)], dtype=object)
-    lines = np.arange(1, len(rows) + 1)
-    blank = np.array([all(c == "" for c in row) for row in rows], dtype=bool)
-    rows, lines = rows[~blank], lines[~blank]
-    if len(rows) == 0:
+        def text(j: int, keep=keep, columns=columns) -> pd.Series:
+            return columns[j].iloc[keep].reset_index(drop=True)
+
+        index = _parse_times(text(cols["time"]).to_numpy(dtype=object), lines, origin,
+                             label["time"], header)
+        frame = pd.DataFrame(index=index)
+        for canon in ("open", "high", "low", "close", "volume", "funding_rate"):
+            if canon in cols:
+                col = text(cols[canon])
+                empty = col.str.lower().isin(_EMPTY).to_numpy()
+                # still text: validate_ohlcv converts it and names a cell that is not a number
+                frame[canon] = (col.where(~empty) if empty.any() else col).array
+        if "volume" not in cols:
+            frame["volume"] = np.nan
+        parts.append(validate_ohlcv(frame, origin, lines=lines, names=label))
+        part_lines.append(lines)
+        if "adj_close" in cols:
+            adj_text = text(cols["adj_close"])
+            adj = pd.to_numeric(adj_text, errors="coerce").to_numpy(dtype="float64",
+                                                                      na_value=np.nan)
+            bad = np.flatnonzero(~(adj > 0))
+            if adjust and len(bad):
+                i = bad[0]
+                raise BadInput(f"{origin} line {lines[i]}: {label['adj_close']} "
+                               f"{adj_text.iat[i]!r} is not a positive number (rule: --adjust "
+                               "needs it on every row); fix the row or drop --adjust")
+            adj_parts.append(adj)
+    if header is None:
         raise BadInput(f"{origin}: empty file (rule: a header line and at least one row of "
                        "bars); export the data again")
-
-    names, header_line, start = list(rows[0]), int(lines[0]), 1
-    # yfinance >= 0.2.51 writes "Price,...", "Ticker,...", "Date,,,": the real date header is
-    # the first cell of the row whose other cells are empty.
-    if names[0].lower() == "price" and len(rows) > 1 and rows[1][0].lower() == "ticker":
-        start = 2
-        if len(rows) > 2 and all(c == "" for c in rows[2][1:]):
-            names[0] = rows[2][0] or "Date"
-            start = 3
-    rows, lines = rows[start:], lines[start:]
-    if len(rows) == 0:
+    if not parts:
         raise BadInput(f"{origin}: no rows below the header (rule: at least one bar); "
                        "export the data again")
-
-    lowered = [n.lower() for n in names]
-    cols: dict[str, int] = {}
-    for canon, aliases in ALIASES.items():
-        for alias in aliases:
-            if alias in lowered:
-                cols[canon] = lowered.index(alias)
-                break
-    for canon in REQUIRED:
-        if canon not in cols:
-            raise BadInput(f"{origin} line {header_line}: missing column {canon} (looked for "
-                           f"{'|'.join(ALIASES[canon])}; found {', '.join(names)}); rename the "
-                           "column in the header")
-    label = {canon: names[j] for canon, j in cols.items()}
+    cols, label, names = header["cols"], header["label"], header["names"]
+    lines = np.concatenate(part_lines)
+    # the rules between rows (order, duplicates) across the pieces
+    df = validate_ohlcv(pd.concat(parts), origin, lines=lines, names=label)
     notes = [f"imported from {path.name}"]
-
-    index = _parse_times(rows[:, cols["time"]], lines, origin, label["time"])
-    frame = pd.DataFrame(index=index)
-    for canon in ("open", "high", "low", "close", "volume", "funding_rate"):
-        if canon in cols:
-            frame[canon] = [None if v.lower() in _EMPTY else v for v in rows[:, cols[canon]]]
     if "volume" not in cols:
-        frame["volume"] = np.nan
         notes.append("no volume column, volume set to 0")
-    df = validate_ohlcv(frame, origin, lines=lines, names=label)
 
     if "adj_close" in cols:
-        adj = pd.to_numeric(pd.Series(rows[:, cols["adj_close"]]), errors="coerce").to_numpy()
+        adj = np.concatenate(adj_parts)
         close = df["close"].to_numpy()
         differs = int(np.sum(np.abs(adj - close) > 1e-9 * close))
         if adjust:
-            bad = np.flatnonzero(~(adj > 0))
-            if len(bad):
-                i = bad[0]
-                raise BadInput(f"{origin} line {lines[i]}: {label['adj_close']} "
-                               f"{rows[i, cols['adj_close']]!r} is not a positive number "
-                               "(rule: --adjust needs it on every row); fix the row or drop "
-                               "--adjust")
             factor = adj / close
             for c in ("open", "high", "low", "close"):
                 df[c] = df[c].to_numpy() * factor
@@ -133,23 +136,90 @@ def read_csv_ohlcv(path, adjust: bool = False) -> pd.DataFrame:
     return df
 
 
-def _parse_times(values: np.ndarray, lines: np.ndarray, origin: str,
-                 column: str) -> pd.DatetimeIndex:
-    for i, v in enumerate(values):
-        if v == "":
-            raise BadInput(f"{origin} line {lines[i]}: {column} is empty (rule: every bar has a "
-                           "time); fill it in or drop the row")
-    if all(_NUMBER.match(v) for v in values):
-        if all(_YYYYMMDD.match(v) for v in values):
+def _chunks(path: Path, origin: str):
+    """The file's rows as string DataFrames of CHUNK_ROWS, blank lines kept (line numbers)."""
+    try:
+        reader = pd.read_csv(path, header=None, dtype=str, skip_blank_lines=False,
+                             keep_default_na=False, na_filter=False, encoding="utf-8-sig",
+                             chunksize=CHUNK_ROWS)
+        with reader:
+            yield from reader
+    except pd.errors.EmptyDataError:
+        raise BadInput(f"{origin}: empty file (rule: a header line and at least one row of "
+                       "bars); export the data again") from None
+    except pd.errors.ParserError as exc:
+        detail = str(exc).strip().splitlines()[-1]
+        raise BadInput(f"{origin}: not a well-formed CSV ({detail}); every row needs the same "
+                       "number of fields as the header") from None
+    except UnicodeDecodeError:
+        raise BadInput(f"{origin}: not a UTF-8 text file; save it as CSV (UTF-8)") from None
+
+
+def _header(columns: list, keep: np.ndarray, lines: np.ndarray, origin: str) -> dict:
+    """Column names and where each field is, from the first non-blank rows."""
+    def row(k: int) -> list[str]:
+        return [str(col.iat[keep[k]]) for col in columns]
+
+    names, header_line, skip = row(0), int(lines[0]), 1
+    # yfinance >= 0.2.51 writes "Price,...", "Ticker,...", "Date,,,": the real date header is
+    # the first cell of the row whose other cells are empty.
+    if names[0].lower() == "price" and len(keep) > 1 and row(1)[0].lower() == "ticker":
+        skip = 2
+        if len(keep) > 2 and all(c == "" for c in row(2)[1:]):
+            names[0] = row(2)[0] or "Date"
+            skip = 3
+    lowered = [n.lower() for n in names]
+    cols: dict[str, int] = {}
+    for canon, aliases in ALIASES.items():
+        found = [j for j, n in enumerate(lowered) if n in aliases]
+        if len(found) > 1:
+            raise BadInput(f"{origin} line {header_line}: columns "
+                           f"{' and '.join(names[j] for j in found)} both give {canon} (rule: "
+                           "one column per field); delete or rename all but one")
+        if found:
+            cols[canon] = found[0]
+    for canon in REQUIRED:
+        if canon not in cols:
+            raise BadInput(f"{origin} line {header_line}: missing column {canon} (looked for "
+                           f"{'|'.join(ALIASES[canon])}; found {', '.join(names)}); rename the "
+                           "column in the header")
+    return {"names": names, "cols": cols, "skip": skip,
+            "label": {canon: names[j] for canon, j in cols.items()}}
+
+
+def _parse_times(values: np.ndarray, lines: np.ndarray, origin: str, column: str,
+                 state: dict | None = None) -> pd.DatetimeIndex:
+    """Times of one piece of the file; `state` carries the first piece's format and epoch
+    unit so that every piece is read the same way."""
+    state = {} if state is None else state
+    text = pd.Series(values, dtype="str")
+    empty = np.flatnonzero((text == "").to_numpy())
+    if len(empty):
+        i = empty[0]
+        raise BadInput(f"{origin} line {lines[i]}: {column} is empty (rule: every bar has a "
+                       "time); fill it in or drop the row")
+    if text.str.fullmatch(_NUMBER.pattern).all():
+        if text.str.fullmatch(_YYYYMMDD.pattern).all():
             times = pd.to_datetime(pd.Series(values), format="%Y%m%d", errors="coerce", utc=True)
         else:
             nums = values.astype("float64")
             # Epoch seconds reach 1e11 only in the year 5138, milliseconds go below it only
-            # before 1973, so the magnitude decides the unit.
-            biggest = np.abs(nums).max()
-            unit = "s" if biggest < 1e11 else "ms" if biggest < 1e14 else "us" if biggest < 1e17 \
-                else "ns"
-            times = pd.Series(pd.to_datetime(nums, unit=unit, utc=True))
+            # before 1973, so the magnitude decides the unit: per value, and one unit per file
+            # (a file mixing seconds and milliseconds is ambiguous, not something to guess).
+            magnitude = np.abs(nums)
+            units = np.select([magnitude < 1e11, magnitude < 1e14, magnitude < 1e17],
+                              [0, 1, 2], 3)
+            names = ("seconds", "milliseconds", "microseconds", "nanoseconds")
+            first = state.setdefault("epoch", (int(units[0]), int(lines[0])))
+            mixed = np.flatnonzero(units != first[0])
+            if len(mixed):
+                i = mixed[0]
+                raise BadInput(f"{origin} line {lines[i]}: {column} {values[i]!r} is epoch "
+                               f"{names[units[i]]} but line {first[1]} is epoch "
+                               f"{names[first[0]]} (rule: one unit per file); convert the "
+                               "column to one unit")
+            unit = ("s", "ms", "us", "ns")[units[0]]
+            times = pd.Series(pd.to_datetime(nums, unit=unit, utc=True, errors="coerce"))
     else:
         times = pd.to_datetime(pd.Series(values), utc=True, format="ISO8601", errors="coerce")
     bad = np.flatnonzero(times.isna().to_numpy())
@@ -157,4 +227,8 @@ def _parse_times(values: np.ndarray, lines: np.ndarray, origin: str,
         i = bad[0]
         raise BadInput(f"{origin} line {lines[i]}: {column} {values[i]!r} is not a time; use ISO "
                        "8601 (2024-01-31 or 2024-01-31T13:00:00Z) or epoch seconds/milliseconds")
+    i = check_years(pd.DatetimeIndex(times).year)
+    if i is not None:
+        raise BadInput(f"{origin} line {lines[i]}: {column} {values[i]!r} is out of range "
+                       f"(rule: times {time_range_text()}); fix the date")
     return pd.DatetimeIndex(times).as_unit("ns").rename("time")

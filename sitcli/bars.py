@@ -1,0 +1,122 @@
+"""Bar timing and the clocks of carry: one home for every clock sitcli charges by.
+
+- bar duration and each bar's real opening and closing time (exchange sessions from
+  exchange-calendars, or 24/7);
+- perpetual funding stamps (every 8 h around the clock, also while the underlying's exchange
+  is closed);
+- CFD financing nights (the daily rollover, three over a weekend for daily equity bars).
+
+The backtest kernel, `scenario` and `report daily` all take their carry from here, so the
+carry per day of a position is the same number in every command.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from sitcli.errors import BadInput
+
+FUNDING_HOURS = (0, 8, 16)   # UTC funding stamps of Binance/Bybit perpetuals
+ROLLOVER_HOUR = 21           # UTC daily CFD financing cut-off (5pm New York in winter; ours)
+DAY_NS = 86_400 * 10**9
+
+
+def bar_duration(timeframe: str) -> pd.Timedelta:
+    try:
+        unit = {"m": "min", "h": "h", "d": "D", "w": "W"}.get(timeframe[-1:], timeframe[-1:])
+        step = pd.Timedelta(timeframe[:-1] + unit)
+    except ValueError:
+        raise BadInput(f"--timeframe {timeframe!r}: use 1d, 4h, 1h, 15m, ...") from None
+    if step <= pd.Timedelta(0):
+        raise BadInput(f"--timeframe {timeframe!r}: use 1d, 4h, 1h, 15m, ...")
+    return step
+
+
+def bar_times(index: pd.DatetimeIndex, instrument, timeframe: str):
+    """Real opening and closing times of each bar. Daily exchange bars are stamped at
+    midnight but open and close with the session (exchange-calendars)."""
+    step = bar_duration(timeframe)
+    opens, closes = index, index + step
+    if step >= pd.Timedelta("1D") and not instrument.is_24_7:
+        import exchange_calendars as xcals
+
+        cal = xcals.get_calendar(instrument.calendar, start=index[0].tz_localize(None),
+                                 end=index[-1].tz_localize(None))
+        sched = cal.schedule.reindex(index.tz_localize(None))
+        # a date the calendar does not know falls back to 14:30-21:00 UTC
+        opens = pd.DatetimeIndex(sched["open"].fillna(pd.Series(index + pd.Timedelta("14h30min"),
+                                                                 index=sched.index)))
+        closes = pd.DatetimeIndex(sched["close"].fillna(pd.Series(index + pd.Timedelta("21h"),
+                                                                  index=sched.index)))
+    return pd.DatetimeIndex(opens).tz_convert("UTC"), pd.DatetimeIndex(closes).tz_convert("UTC")
+
+
+def _ns(times) -> np.ndarray:
+    return pd.DatetimeIndex(times).as_unit("ns").asi8
+
+
+def _count_daily(start: np.ndarray, end: np.ndarray, hour: int) -> np.ndarray:
+    """How many daily instants at `hour` UTC fall in [start, end) (int64 ns arrays)."""
+    offset = hour * 3600 * 10**9
+    # integer ceil-division: float division would lose the nanosecond that makes the
+    # interval half-open at these magnitudes
+    return (-((offset - end) // DAY_NS) + ((offset - start) // DAY_NS)).astype(np.float64)
+
+
+def funding_stamps_per_bar(opens, closes) -> tuple[np.ndarray, np.ndarray]:
+    """Funding stamps per bar, in two parts (a perpetual settles every 8 h around the clock):
+    those in (open_t, close_t], paid at bar t's close by a position open there; and those
+    while the underlying is closed, in (close_t, open_t+1], paid at bar t's close by a
+    position still held after it (it cannot exit before the next open). The second part is
+    0 for 24/7 bars; the last bar has none."""
+    o, c = _ns(opens), _ns(closes)
+    nxt = np.append(o[1:], c[-1:])
+    in_bar = sum(_count_daily(o + 1, c + 1, h) for h in FUNDING_HOURS)
+    closed = sum(_count_daily(np.minimum(c, nxt) + 1, nxt + 1, h) for h in FUNDING_HOURS)
+    return in_bar, closed
+
+
+def funding_rates_per_bar(bars: pd.DataFrame, venue, opens, closes):
+    """The funding rates each bar settles at its close, as `funding_stamps_per_bar`'s two
+    parts: the data's history where present (all in the bar), else the venue's constant
+    8-hourly rate per stamp. Venues without a funding rate (CFDs, futures) pay none;
+    `--set funding_rate_8h=0` turns it off."""
+    zeros = np.zeros(len(bars))
+    if venue.funding_rate_8h:
+        if "funding_rate" in bars and bars["funding_rate"].notna().any():
+            return bars["funding_rate"].fillna(0.0).to_numpy(np.float64), zeros
+        in_bar, closed = funding_stamps_per_bar(opens, closes)
+        return in_bar * venue.funding_rate_8h, closed * venue.funding_rate_8h
+    return zeros, zeros.copy()
+
+
+def nights_per_bar(closes: pd.DatetimeIndex, step: pd.Timedelta) -> np.ndarray:
+    """Financing nights a position held at each close carries to the next close: the 21:00
+    UTC cut-offs in [close_t, close_t+1) — three over a weekend for daily equity bars."""
+    c = _ns(closes)
+    nxt = np.append(c[1:], c[-1] + max(step, pd.Timedelta("1D")).value)
+    return _count_daily(c, nxt, ROLLOVER_HOUR)
+
+
+def carry_per_bar(side: int, venue, opens, closes, timeframe: str) -> float:
+    """Average financing (CFD) or funding (perpetual, the venue's constant rate) a position
+    pays per bar of this schedule, as a fraction of its notional: the same stamps and nights
+    the backtest charges, averaged over the bars."""
+    if len(opens) < 2:
+        return 0.0
+    # the last bar has no next bar: average over the ones that do
+    stamps = sum(funding_stamps_per_bar(opens, closes))[:-1].mean()
+    funding = stamps * venue.funding_rate_8h
+    nights = nights_per_bar(closes, bar_duration(timeframe))[:-1].mean()
+    rate = venue.financing_long if side > 0 else venue.financing_short
+    return side * funding + rate * nights / venue.financing_days
+
+
+def carry_per_day(side: int, venue) -> float:
+    """Funding and financing a position pays per calendar day, as a fraction of its notional:
+    three 8-hourly funding stamps and one financing night every day, whatever the
+    underlying's sessions (what `report daily` prints; the backtest charges exactly this over
+    any whole number of days, and `carry_per_bar` averages it over a schedule's bars)."""
+    rate = venue.financing_long if side > 0 else venue.financing_short
+    return side * len(FUNDING_HOURS) * venue.funding_rate_8h + rate / venue.financing_days
