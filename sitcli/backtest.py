@@ -34,6 +34,7 @@ class RunConfig:
     fill: str = "open"                               # "open": next bar's open; "close": same close
     take_first: bool = False
     allow_above_cap: bool = False
+    detail: str | None = None                        # --detail: finer bars walked inside a bar
 
 
 @dataclass
@@ -218,6 +219,7 @@ class Prepared:
     runs: list[Run]
     index: pd.DatetimeIndex
     kernel_args: tuple      # simulate_nb's (and sweep_nb's leading) positional arguments
+    detail: object = None   # sitcli.detail.Detail with --detail
 
 
 def run_backtest(cfg: RunConfig, store, events) -> Result:
@@ -225,14 +227,16 @@ def run_backtest(cfg: RunConfig, store, events) -> Result:
 
     prep = prepare_backtest(cfg, store, events)
     equity, trades, liqs = simulate_nb(*prep.kernel_args)
+    entries, cols = prep.kernel_args[6], prep.kernel_args[8]
     return Result(cfg=cfg, strategy=prep.strategy, combos=prep.combos, legs=prep.legs,
                   runs=prep.runs, index=prep.index, equity=equity, trades=trades,
-                  liquidations=liqs)
+                  liquidations=liqs, entry_orders=(entries != 0).sum(axis=0)[cols["sig"]])
 
 
 def prepare_backtest(cfg: RunConfig, store, events) -> Prepared:
     """Check the run, load its data, compute every signal set and lay out the kernel's
     columns (one per symbol x combination) and accounts."""
+    from sitcli.engine.kernel import no_detail
     from sitcli.engine.records import CROSS, MARGIN_MODES, account_dt, column_dt
     from sitcli.strategy import Context, check_no_lookahead, load_strategy, run_signals
 
@@ -351,8 +355,14 @@ def prepare_backtest(cfg: RunConfig, store, events) -> Prepared:
     last_bar = np.array([index.get_loc(leg.bars.index[-1]) for leg in legs], np.int64)
     args = (prices["open"], prices["high"], prices["low"], prices["close"], funding, nights,
             entries, exits, cols, accounts, tier_floor, tier_mmr, tier_cum, tier_maxlev,
-            cfg.fill == "close", cfg.take_first, last_bar, funding_closed)
-    return Prepared(strategy_cls, combos, legs, runs, index, args)
+            cfg.fill == "close", cfg.take_first, last_bar, funding_closed, *no_detail(n_legs))
+    detail = None
+    if cfg.detail:
+        from sitcli.detail import load_detail
+
+        fine, detail = load_detail(cfg, legs, index, store)
+        args = (*args[:18], *fine)
+    return Prepared(strategy_cls, combos, legs, runs, index, args, detail)
 
 
 ENGINE_KEYS = ("stop", "take", "hold", "leverage", "size")

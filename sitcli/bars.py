@@ -120,3 +120,61 @@ def carry_per_day(side: int, venue) -> float:
     any whole number of days, and `carry_per_bar` averages it over a schedule's bars)."""
     rate = venue.financing_long if side > 0 else venue.financing_short
     return side * len(FUNDING_HOURS) * venue.funding_rate_8h + rate / venue.financing_days
+
+
+def session_spans(fine_times, opens, closes) -> tuple[np.ndarray, np.ndarray]:
+    """For each coarse bar (opening at `opens[t]`, closing at `closes[t]`), the rows
+    `first[t] .. end[t]` of the finer bars (stamped at their start, ascending) that start
+    inside it. Finer bars outside every bar (pre- and after-hours around a session) belong
+    to none."""
+    f = _ns(fine_times)
+    return np.searchsorted(f, _ns(opens), "left"), np.searchsorted(f, _ns(closes), "left")
+
+
+def detail_layout(first: np.ndarray, end: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """The kernel's `fine_start` for one instrument (n + 1 rows): bar t walks rows
+    fine_start[t] .. fine_start[t + 1], starting at its first finer bar with prices (`valid`),
+    empty when it has none. Rows between two bars' spans must hold no prices (NaN)."""
+    m = len(valid)
+    seen = np.concatenate([[0], np.cumsum(valid)])
+    has = seen[end] > seen[first]
+    first_valid = np.searchsorted(seen, seen[first] + 1, "left") - 1
+    start = np.where(has, first_valid, m)
+    # an empty bar starts where the next bar with finer bars does: its span is empty
+    start = np.minimum.accumulate(start[::-1])[::-1]
+    return np.append(start, m).astype(np.int64)
+
+
+def resample_sessions(fine: pd.DataFrame, instrument, timeframe: str,
+                      fine_timeframe: str) -> pd.DataFrame:
+    """Coarse OHLCV bars from finer ones. Daily bars of an exchange-traded instrument follow
+    its session calendar: a day is its regular session's finer bars only (pre- and
+    after-hours bars are dropped, as in the daily bars exchanges and Yahoo publish); other
+    bars are fixed UTC intervals. Bars without a finer bar are left out."""
+    step = bar_duration(timeframe)
+    if step <= bar_duration(fine_timeframe):
+        raise BadInput(f"--timeframe {timeframe}: must be longer than the stored "
+                       f"{fine_timeframe} bars it is built from")
+    agg = {"open": "first", "high": "max", "low": "min", "close": "last"}
+    if "volume" in fine:
+        agg["volume"] = "sum"
+    if step >= pd.Timedelta("1D") and not instrument.is_24_7:
+        days = pd.DatetimeIndex(fine.index.tz_convert("UTC").normalize().unique())
+        # one day more: the calendar wants a span longer than a day
+        opens, closes = bar_times(days.append(days[-1:] + pd.Timedelta("1D")), instrument, "1d")
+        opens, closes = opens[:-1], closes[:-1]
+        first, end = session_spans(fine.index, opens, closes)
+        label = np.full(len(fine), -1)
+        for t, (a, b) in enumerate(zip(first, end, strict=True)):
+            label[a:b] = t
+        keep = label >= 0
+        out = fine[keep].groupby(label[keep]).agg(agg)
+        out.index = days[out.index]
+        if step > pd.Timedelta("1D"):
+            out = out.resample(step, label="left", closed="left").agg(agg).dropna(
+                subset=["open"])
+    else:
+        out = fine.resample(step, label="left", closed="left", origin="epoch").agg(agg)
+        out = out.dropna(subset=["open"])
+    out.index.name = fine.index.name
+    return out

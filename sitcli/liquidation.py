@@ -92,9 +92,7 @@ def build_position(side: str, entry: float, leverage: float, venue: Venue | None
         qty, margin, _, lp, requested = open_position(s, float(entry), float(leverage), budget,
                                                       fee_rate, *brackets, maxlevs)
         if qty == 0.0 and math.isfinite(lp):
-            raise BadInput(f"maintenance liquidates a {leverage:g}x position on entry "
-                           f"(liquidation price {lp:.6g} vs entry {entry:g}); use a lower "
-                           f"--mmr (below {1 / leverage:g}) or lower leverage")
+            raise BadInput(_on_entry(leverage, lp, entry, mmr is not None))
         if qty == 0.0:
             raise BadInput(f"no maintenance bracket of {venue.name if venue else '--mmr'} "
                            f"allows {leverage:g}x; lower --leverage")
@@ -114,11 +112,16 @@ def build_position(side: str, entry: float, leverage: float, venue: Venue | None
                    float(requested if requested is not None else qty))
     lp = position_liquidation_price(pos)
     if s * (entry - lp) <= 0:
-        mmr_used = pos.mmrs[pos.bracket_at(lp)]
-        raise BadInput(f"maintenance rate {mmr_used:g} liquidates a {leverage:g}x position on "
-                       f"entry (liquidation price {lp:.6g} vs entry {entry:g}); use a lower "
-                       f"--mmr (below {1 / leverage:g}) or lower leverage")
+        raise BadInput(_on_entry(leverage, lp, entry, mmr is not None,
+                                 pos.mmrs[pos.bracket_at(lp)]))
     return pos
+
+
+def _on_entry(leverage, lp, entry, mmr_given: bool, rate=None) -> str:
+    what = f"maintenance rate {rate:g}" if rate is not None else "maintenance"
+    fix = f"use a lower --mmr (below {1 / leverage:g}) or" if mmr_given else "use a"
+    return (f"{what} liquidates a {leverage:g}x position on entry (liquidation price {lp:.6g} "
+            f"vs entry {entry:g}); {fix} lower leverage")
 
 
 def position_liquidation_price(p: Position) -> float:

@@ -37,6 +37,7 @@ class Result:
     equity: np.ndarray          # (bars, accounts)
     trades: np.ndarray          # trade_dt records
     liquidations: np.ndarray    # liquidation_dt records
+    entry_orders: np.ndarray | None = None   # entry orders per run (kernel column)
 
     @property
     def shared(self) -> bool:
@@ -232,6 +233,33 @@ class Result:
                              f"{eff.min():.3g}x-{eff.max():.3g}x)")
         return lines
 
+    def unfilled(self) -> list[str]:
+        """Why runs whose strategy placed entry orders made no trade: the opening rule
+        (`liquidation.build_position`, the kernel's own) refuses the position at the
+        symbol's first close, or no bar was left to fill the orders on."""
+        from sitcli.errors import BadInput
+        from sitcli.liquidation import build_position
+
+        if self.entry_orders is None or self.trades is None:
+            return []
+        traded = np.bincount(self.trades["col"], minlength=len(self.runs))
+        lines = []
+        for r, run in enumerate(self.runs):
+            orders = int(self.entry_orders[r])
+            if not orders or traded[r]:
+                continue
+            leg = self.legs[run.leg]
+            price = float(leg.bars["close"].iloc[0])
+            why = "no bar was left to fill them on"
+            try:
+                build_position("long", price, self._leverage(r), leg.venue,
+                               cash=self.cfg.cash * self.combos[run.combo]["size"],
+                               allow_above_cap=self.cfg.allow_above_cap)
+            except BadInput as exc:
+                why = f"the venue would refuse every one: {exc}"
+            lines.append(f"{self.label(r)}: {orders} entry orders, none filled; {why}")
+        return lines
+
     def _position_size(self) -> str:
         rule = "size x free collateral as margin, the entry fee on top"
         if self.trades is None:   # a sweep keeps no trades: its rows count the cut entries
@@ -287,7 +315,7 @@ class Result:
                         "one isolated account per symbol"),
             "initial_cash_per_account": cfg.cash,
             "margin_per_trade": sorted({c["size"] for c in self.combos}),
-            "notes": [note for leg in self.legs for note in leg.notes],
+            "notes": [note for leg in self.legs for note in leg.notes] + self.unfilled(),
             "position_size": self._position_size(),
             "venues": {leg.symbol: {**leg.venue.as_dict(), "leverage": self._leverages(j)}
                        for j, leg in enumerate(self.legs)},

@@ -62,7 +62,7 @@ def kernel_trigger(prep, lev_index: int, side: int, extreme: float):
     accounts = args[9][cols["group"]].copy()
     cols["group"] = 0
     _, trades, liqs = simulate_nb(o, h, l, c, args[4], args[5], entries, args[7], cols,
-                                  accounts, *args[10:14], True, False, *args[16:18])
+                                  accounts, *args[10:14], True, False, *args[16:])
     return liqs, trades
 
 

@@ -140,7 +140,7 @@ def test_case11_sit_shock_on_real_prices_is_labelled_and_needs_sit_over_the_span
         check_code=0)
     out = cli("backtest", "sit_shock", "--symbols", "NVDA", data_dir=data, check_code=0).stdout
     assert "SYNTHETIC DATA: SIT (sit, read by sit_shock) simulated" in out
-    assert "covers" in out and "no signal before" in out
+    assert "covers" in out and "no signal before" in out and "notes" in out
     proc = cli("backtest", "sit_shock", "--symbols", "NVDA", "--end", "2025-05-01",
                data_dir=data)
     assert_one_line_error(proc, 3, "reads SIT", "sitcli sit build")
@@ -150,3 +150,16 @@ def test_case11_bootstrap_says_its_paths_and_seed(cli):
     out = cli("scenario", "--demo", "--symbols", "NVDA", "--method", "bootstrap", "--paths",
               "500", "--seed", "9", "--leverage", "5", "--horizon", "1", check_code=0).stdout
     assert "starts: 500 simulated paths, seed 9" in out and "every bar" not in out
+
+
+def test_orders_that_never_fill_say_why(cli):
+    """Issue 17 case 8: 0 trades and 0.00% with exit 0 used to be all a user saw."""
+    out = payload(cli("backtest", "--demo", "--symbols", "RENDER/USDT", "--leverage", "100",
+                      "--allow-above-cap", "--format", "json", check_code=0))
+    assert out["stats"]["RENDER/USDT"]["trades"] == 0
+    [note] = [n for n in out["assumptions"]["notes"] if n.startswith("RENDER/USDT")]
+    assert "entry orders, none filled" in note and "liquidates a 100x position on entry" in note
+    # at 50x the brackets cut the position to the smallest bracket instead, and it trades
+    out = payload(cli("backtest", "--demo", "--symbols", "RENDER/USDT", "--leverage", "50",
+                      "--allow-above-cap", "--format", "json", check_code=0))
+    assert out["stats"]["RENDER/USDT"]["trades"] > 0

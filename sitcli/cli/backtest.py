@@ -104,6 +104,10 @@ def backtest(
         "--take-first", help="When stop and take-profit lie in one bar, assume the take first.")] = False,
     allow_above_cap: Annotated[bool, typer.Option(
         "--allow-above-cap", help="Allow leverage above the venue's cap.")] = False,
+    detail: DetailOpt = None,
+    compare_detail: Annotated[bool, typer.Option(
+        "--compare-detail", help="With --detail: print the plain and the detailed run side by "
+                                 "side per symbol and leverage.")] = False,
     out: Annotated[Optional[Path], typer.Option(
         "--out", help="Write trades.csv, equity.csv, liquidations.csv and summary.json here.")] = None,
     plot: Annotated[bool, typer.Option(
@@ -134,6 +138,8 @@ def backtest(
         raise BadInput("--plot writes equity.png and report.html into --out DIR; add --out")
     if stats_level not in ("basic", "full"):
         raise BadInput(f"--stats {stats_level}: use basic or full")
+    if compare_detail and detail is None:
+        raise BadInput("--compare-detail needs --detail TIMEFRAME, e.g. --detail 1h")
     cfg, store = run_config(locals())
     from sitcli.cli import walkforward as wf_cli
 
@@ -148,10 +154,19 @@ def backtest(
     from sitcli.strategy import time_limit
 
     with time_limit(strategy_timeout):
-        result = run_backtest(cfg, store, load_events(events_files))
+        if cfg.detail:
+            from sitcli.detail import comparison, run_detailed
+
+            result, plain, info = run_detailed(cfg, store, load_events(events_files))
+            compared, detail_summary = comparison(result, plain, info)
+        else:
+            result = run_backtest(cfg, store, load_events(events_files))
     runs = result.run_stats()
     combos = result.combo_stats()
     assumptions = result.assumptions()
+    if cfg.detail:
+        assumptions["intrabar"] = (f"{cfg.detail} bars walked in order inside each held bar; "
+                                   f"a bar without them: {assumptions['intrabar']}")
     payload = {"assumptions": assumptions,
                "stats": {row["label"]: _stat_row(row, cfg.grid) for row in runs},
                "aggregate": [_stat_row(row, cfg.grid) | {"label": row["label"]} for row in combos],
@@ -166,6 +181,8 @@ def backtest(
             row.update({f"vectorbt {k}": v for k, v in payload["stats_full"].get(row["label"],
                                                                               {}).items()})
         full_keys = list(dict.fromkeys(k for v in payload["stats_full"].values() for k in v))
+    if cfg.detail:
+        payload["detail"] = {**detail_summary, "runs": compared}
     if out is not None:
         write_outputs(out, result, payload, plot)
     if result.synthetic and fmt != Format.json:
@@ -190,6 +207,8 @@ def backtest(
             print_table([{"stat": k, **{c: payload["stats_full"][c].get(k) for c in labels}}
                          for k in full_keys], ["stat", *labels],
                         title="vectorbt returns statistics (same span)", digits=2)
+        if cfg.detail:
+            _print_detail(detail_summary, compared, compare_detail)
     if out is not None:
         note(f"wrote {', '.join(OUT_FILES + (PLOT_FILES if plot else ()))} to {out}", quiet)
 
@@ -254,6 +273,29 @@ def _stat_row(row: dict, grid) -> dict:
     return {k: row[k] for k in stat_keys(grid) if k in row}
 
 
+DetailOpt = Annotated[Optional[str], typer.Option(
+    "--detail", help="Walk these stored finer bars (e.g. 1h, 1m) inside each bar a position is "
+                     "open to order gaps, stops, take-profits and liquidations.")]
+
+
+def _print_detail(summary: dict, compared: list[dict], side_by_side: bool) -> None:
+    from sitcli.cli.render import print_table
+    from sitcli.detail import summary_line
+
+    typer.echo(summary_line(summary))
+    if side_by_side:
+        rows = [{"symbol": r["symbol"], "leverage": r["leverage"],
+                 "trades": f"{r['trades']} -> {r['trades_detail']}",
+                 "changed": r["trades_changed"],
+                 "liquidations": f"{r['liquidations']} -> {r['liquidations_detail']}",
+                 "return plain [%]": r["total_return_pct"],
+                 f"return {summary['timeframe']} [%]": r["total_return_pct_detail"]}
+                for r in compared]
+        print_table(rows, title=f"Plain rule vs --detail {summary['timeframe']}", digits=2)
+
+
+
+
 def run_config(opts: dict):
     """The RunConfig and store of a backtest or sweep from the options the two commands share."""
     from sitcli.backtest import RunConfig, parse_grid
@@ -280,7 +322,7 @@ def run_config(opts: dict):
                     overrides=parse_pairs(o.settings, "--set", "fee=0.001"), cash=o.cash,
                     size=o.size, account=o.account, cfd_hours=o.cfd_hours, start=o.start,
                     end=o.end, timeframe=o.timeframe, fill=o.fill, take_first=o.take_first,
-                    allow_above_cap=o.allow_above_cap)
+                    allow_above_cap=o.allow_above_cap, detail=getattr(o, "detail", None))
     store = demo_store() if o.demo else Store(default_data_dir(o.data_dir))
     return cfg, store
 
@@ -349,7 +391,7 @@ def _header(a: dict) -> dict:
               "position size": a["position_size"],
               "event timing": a["event_timing"], "fill": a["fill"], "intrabar": a["intrabar"]}
     if a.get("notes"):
-        header["inputs"] = "; ".join(a["notes"])
+        header["notes"] = "; ".join(a["notes"])
     if a["grid"]:
         header["grid"] = ", ".join(f"{k}={','.join(map(str, dict.fromkeys(v)))}"
                                    for k, v in a["grid"].items())
@@ -367,7 +409,8 @@ def write_outputs(out: Path, result, payload: dict, plot: bool) -> None:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise environment_error(exc, "create the output directory", out) from None
-    summary = {k: payload[k] for k in ("assumptions", "stats", "aggregate", "ranking") if k in payload}
+    summary = {k: payload[k] for k in ("assumptions", "stats", "aggregate", "ranking", "detail")
+               if k in payload}
     files = {
         "trades.csv": lambda p: result.trades_frame().to_csv(p, index=False),
         "equity.csv": lambda p: result.equity_frame().to_csv(p, index_label="time"),

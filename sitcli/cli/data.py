@@ -407,3 +407,6 @@ def _print_verify(rows: list[dict], timeframe: str, fmt_time) -> None:
                 shown = ", ".join(str(x)[:10] if "x" not in str(x) else str(x)
                                   for x in examples[:3])
                 typer.echo(f"  {count} {what}, e.g. {shown}")
+
+
+import sitcli.cli.resample  # noqa: E402,F401  registers `data resample` on data_app

@@ -13,8 +13,9 @@ from typing import Annotated, Optional
 
 import typer
 
-# backtest options that write curves and trade lists, or read them (vectorbt's statistics)
-BACKTEST_ONLY = ("out", "plot", "stats_level")
+# backtest options that write curves and trade lists, read them (vectorbt's statistics), or
+# run the plain rule beside detail
+BACKTEST_ONLY = ("out", "plot", "stats_level", "compare_detail")
 
 
 def _own_options(
@@ -275,6 +276,9 @@ def _print_tables(result, rows, rank_by, total_rows) -> None:
     total = len(result.finished)
     header["combinations"] = (f"{total:,}" if result.complete else
                               f"{int(result.finished.sum()):,} of {total:,} (interrupted)")
+    if result.prep.detail is not None:
+        header["detail"] = (f"--detail {result.cfg.detail}: {result.prep.detail.fine_rows:,} finer "
+                            "bars walked inside the bars a position is open")
     print_pairs(header, title=f"Sweep: {payload['assumptions']['strategy']}")
     shown = [{"#": i + 1, **{k: r[k] for k in result.cfg.grid},
               **{STAT_TITLES[c]: r[c] for c in RANK_COLUMNS}, "Ruined": r["ruined"]}

@@ -19,6 +19,10 @@ Inputs
     fill_at_close : signals fill at their own bar's close instead of the next bar's open
     take_first : when a stop and a take-profit both lie inside one bar, assume the take first
     last_bar : (n_inst,) each instrument's last bar: its position is closed there (`end`)
+    fine_open, fine_high, fine_low, fine_close : (m, n_inst) finer bars (`--detail`), NaN
+              where an instrument has none; m = 0 without detail (`no_detail`)
+    fine_start : (n + 1, n_inst) int64, bar t of instrument i spans finer rows
+              fine_start[t, i] .. fine_start[t + 1, i]; (0, n_inst) without detail
 
 Order within a bar (DESIGN §5), per account:
     1. open: gaps through the liquidation price, the stop or the take-profit fill at the open;
@@ -26,6 +30,8 @@ Order within a bar (DESIGN §5), per account:
     2. pending market orders fill at open +/- half-spread +/- slippage
     3. adverse extreme: stop and liquidation, whichever lies nearer the open first
     4. favourable extreme: take-profit
+    With detail, steps 3-4 walk the finer bars of the bar in order, each finer bar after the
+    first also checking step 1 at its own open; a bar without finer bars keeps the rule above.
     5. close: funding, time exits, signals when fill_at_close, financing; a position whose
        funding or financing pushed it past its maintenance is liquidated at the close
 
@@ -73,6 +79,12 @@ tier_index_nb = njit(cache=True, inline="always")(formulas.tier_index)
 liquidation_price_nb = njit(cache=True, inline="always")(formulas.liquidation_price)
 bracket_notional_cap_nb = njit(cache=True, inline="always")(formulas.bracket_notional_cap)
 reaches_nb = njit(cache=True, inline="always")(formulas.reaches)
+
+
+def no_detail(n_inst: int) -> tuple:
+    """The five detail arguments of a run without `--detail` (m = 0 finer bars)."""
+    empty = np.empty((0, n_inst))
+    return empty, empty, empty, empty, np.zeros((0, n_inst), np.int64)
 
 
 def jit_formula(fn, **callees):
@@ -275,7 +287,7 @@ def _path_margin_nb(st, c0, c1, cols, mode, closeout, cash, p0, p1, floors_all, 
 
 @njit(cache=True, **NO_REFCOUNT)
 def _close_all_nb(st, c0, c1, cols, mode, nbp, cash, p0, p1, lam, t, gap, trades, n_trades,
-                  liqs, n_liqs, high, low):
+                  liqs, n_liqs, high, low, r):
     """Account-level liquidation (cross) or close-out (CFD) of every open position at the
     point λ of the path from p0 to p1. A cross liquidation closes at the bankruptcy level:
     the equity left at the trigger (the maintenance margin) is the venue's liquidation fee,
@@ -290,7 +302,7 @@ def _close_all_nb(st, c0, c1, cols, mode, nbp, cash, p0, p1, lam, t, gap, trades
             continue
         i = cols[c]["inst"]
         px = p0[c - c0] + lam * (p1[c - c0] - p0[c - c0])
-        extreme = low[t, i] if s > 0 else high[t, i]
+        extreme = low[r, i] if s > 0 else high[r, i]
         notional += st[c, QTY] * px
         cash += _close_position_nb(st, c, px, kind, t, cols[c], mode, False, trades, n_trades)
         _record_liquidation_nb(liqs, n_liqs, c, t, s, kind, px, trades[n_trades]["exit_price"],
@@ -375,6 +387,51 @@ def _charge_nb(st, c, pay, mode, cash, floors_all, mmrs_all, cums_all, col):
 
 
 @njit(cache=True, inline="always")
+def _has_row_nb(prices, r, i, starts, t, fine):
+    """Does instrument `i` trade on row `r`: bar `t` itself, or (`fine`) a finer bar inside
+    `t`'s span `starts[t, i] .. starts[t + 1, i]`."""
+    if fine and not (starts[t, i] <= r < starts[t + 1, i]):
+        return False
+    return not np.isnan(prices[r, i])
+
+
+@njit(cache=True, inline="always")
+def _gaps_nb(st, c0, c1, cols, mode, closeout, nbp, isolated_cap, cash, t, r, open_, high,
+             low, starts, fine, p0, tier_floor, tier_mmr, tier_cum, trades, n_trades, liqs,
+             n_liqs):
+    """Step 1 at the opens of row `r`: gaps through the liquidation price, the stop or the
+    take-profit fill at the open; an account already at its trigger is closed there. A
+    finer bar that starts its instrument's span opens at the bar's open, checked already."""
+    for c in range(c0, c1):
+        if st[c, SIDE] == 0.0:
+            continue
+        i = cols[c]["inst"]
+        if not _has_row_nb(open_, r, i, starts, t, fine) or (fine and r == starts[t, i]):
+            continue
+        o = open_[r, i]
+        s = st[c, SIDE]
+        extreme = low[r, i] if s > 0 else high[r, i]
+        if mode == ISOLATED and reaches_nb(s, o, st[c, LIQ]):
+            cash += _liquidate_isolated_nb(st, c, t, o, cols[c], isolated_cap, True,
+                                           extreme, trades, n_trades, liqs, n_liqs)
+            n_trades += 1
+            n_liqs += 1
+        elif s * (o - st[c, STOP_PX]) <= 0.0:
+            cash += _close_position_nb(st, c, o, STOP, t, cols[c], mode, isolated_cap, trades,
+                                       n_trades)
+            n_trades += 1
+        elif s * (o - st[c, TAKE_PX]) >= 0.0:
+            cash += _close_position_nb(st, c, o, TAKE, t, cols[c], mode, isolated_cap, trades,
+                                       n_trades)
+            n_trades += 1
+    if mode != ISOLATED:
+        cash, n_trades, n_liqs = _account_check_nb(
+            st, c0, c1, cols, mode, closeout, nbp, cash, t, open_, p0, True, tier_floor,
+            tier_mmr, tier_cum, trades, n_trades, liqs, n_liqs, high, low, r, starts, fine)
+    return cash, n_trades, n_liqs
+
+
+@njit(cache=True, inline="always")
 def _isolated_adverse_nb(st, c, t, col, o, x, isolated_cap, cash, trades, n_trades, liqs,
                          n_liqs):
     s = st[c, SIDE]
@@ -395,18 +452,19 @@ def _isolated_adverse_nb(st, c, t, col, o, x, isolated_cap, cash, trades, n_trad
 
 @njit(cache=True, **NO_REFCOUNT)
 def _account_adverse_nb(st, c0, c1, cols, mode, closeout, nbp, cash, t, open_, high, low, p0,
-                        p1, floors_all, mmrs_all, cums_all, trades, n_trades, liqs, n_liqs):
+                        p1, floors_all, mmrs_all, cums_all, trades, n_trades, liqs, n_liqs, r,
+                        starts, fine):
     """Stops and the account-level trigger along one linear path from the opens to the
-    adverse extremes: events are taken in the order they are reached."""
+    adverse extremes of row `r` (bar `t`, or one of its finer bars): events are taken in the
+    order they are reached."""
     for c in range(c0, c1):
         i = cols[c]["inst"]
-        o = open_[t, i]
-        if np.isnan(o):
+        if not _has_row_nb(open_, r, i, starts, t, fine):
             p0[c - c0] = st[c, LAST]
             p1[c - c0] = st[c, LAST]
         else:
-            p0[c - c0] = o
-            p1[c - c0] = low[t, i] if st[c, SIDE] > 0 else high[t, i]
+            p0[c - c0] = open_[r, i]
+            p1[c - c0] = low[r, i] if st[c, SIDE] > 0 else high[r, i]
     while True:
         any_open = False
         lam_stop = np.inf
@@ -438,20 +496,21 @@ def _account_adverse_nb(st, c0, c1, cols, mode, closeout, nbp, cash, t, open_, h
         if np.isfinite(lam_liq):
             cash, n_trades, n_liqs = _close_all_nb(st, c0, c1, cols, mode, nbp, cash, p0, p1,
                                                    lam_liq, t, False, trades, n_trades, liqs,
-                                                   n_liqs, high, low)
+                                                   n_liqs, high, low, r)
         break
     return cash, n_trades, n_liqs
 
 
 @njit(cache=True, **NO_REFCOUNT)
 def _account_check_nb(st, c0, c1, cols, mode, closeout, nbp, cash, t, prices, p0, gap,
-                      floors_all, mmrs_all, cums_all, trades, n_trades, liqs, n_liqs, high, low):
-    """Close the whole account at `prices` (this bar's opens or closes) if it is already at
-    or below its close-out / maintenance level there."""
+                      floors_all, mmrs_all, cums_all, trades, n_trades, liqs, n_liqs, high, low,
+                      r, starts, fine):
+    """Close the whole account at `prices` of row `r` (this bar's opens or closes, or a finer
+    bar's opens) if it is already at or below its close-out / maintenance level there."""
     any_open = False
     for c in range(c0, c1):
-        p = prices[t, cols[c]["inst"]]
-        p0[c - c0] = st[c, LAST] if np.isnan(p) else p
+        i = cols[c]["inst"]
+        p0[c - c0] = prices[r, i] if _has_row_nb(prices, r, i, starts, t, fine) else st[c, LAST]
         if st[c, SIDE] != 0.0:
             any_open = True
     if any_open:
@@ -460,8 +519,91 @@ def _account_check_nb(st, c0, c1, cols, mode, closeout, nbp, cash, t, prices, p0
         if f0 <= 0.0:
             cash, n_trades, n_liqs = _close_all_nb(st, c0, c1, cols, mode, nbp, cash, p0, p0,
                                                    0.0, t, gap, trades, n_trades, liqs, n_liqs,
-                                                   high, low)
+                                                   high, low, r)
     return cash, n_trades, n_liqs
+
+
+@njit(cache=True, inline="always")
+def _extremes_nb(st, c0, c1, cols, mode, closeout, nbp, isolated_cap, cash, t, r, open_, high,
+                 low, starts, fine, take_first, p0, p1, tier_floor, tier_mmr, tier_cum, trades,
+                 n_trades, liqs, n_liqs):
+    """Steps 3 and 4 on row `r`: the adverse extreme (stop or liquidation, whichever the path
+    from the open reaches first), then the favourable one (take-profit); `take_first`
+    swaps them."""
+    for phase in range(2):
+        if (phase == 0) != take_first:
+            if mode == ISOLATED:
+                for c in range(c0, c1):
+                    if st[c, SIDE] == 0.0:
+                        continue
+                    i = cols[c]["inst"]
+                    if not _has_row_nb(open_, r, i, starts, t, fine):
+                        continue
+                    x = low[r, i] if st[c, SIDE] > 0 else high[r, i]
+                    cash, n_trades, n_liqs = _isolated_adverse_nb(
+                        st, c, t, cols[c], open_[r, i], x, isolated_cap, cash, trades,
+                        n_trades, liqs, n_liqs)
+            else:
+                cash, n_trades, n_liqs = _account_adverse_nb(
+                    st, c0, c1, cols, mode, closeout, nbp, cash, t, open_, high, low, p0, p1,
+                    tier_floor, tier_mmr, tier_cum, trades, n_trades, liqs, n_liqs, r, starts,
+                    fine)
+        else:
+            for c in range(c0, c1):
+                s = st[c, SIDE]
+                if s == 0.0:
+                    continue
+                i = cols[c]["inst"]
+                if not _has_row_nb(open_, r, i, starts, t, fine):
+                    continue
+                fav = high[r, i] if s > 0 else low[r, i]
+                if s * (fav - st[c, TAKE_PX]) >= 0.0:
+                    cash += _close_position_nb(st, c, st[c, TAKE_PX], TAKE, t, cols[c], mode,
+                                               isolated_cap, trades, n_trades)
+                    n_trades += 1
+    return cash, n_trades, n_liqs
+
+
+@njit(cache=True, **NO_REFCOUNT)
+def _walk_detail_nb(st, c0, c1, cols, mode, closeout, nbp, isolated_cap, cash, t, open_,
+                    fine_open, fine_high, fine_low, fine_close, starts, take_first, p0, p1,
+                    tier_floor, tier_mmr, tier_cum, trades, n_trades, liqs, n_liqs):
+    """Steps 1, 3 and 4 over the finer bars inside bar `t`, in order (`--detail`). Returns
+    False as its last value when a position of the account trades in bar `t` without finer
+    bars (or none has any): the caller applies the bar's own rule to the account then."""
+    lo = np.int64(-1)
+    hi = np.int64(-1)
+    for c in range(c0, c1):
+        i = cols[c]["inst"]
+        a = starts[t, i]
+        b = starts[t + 1, i]
+        if a == b and st[c, SIDE] != 0.0 and not np.isnan(open_[t, i]):
+            return cash, n_trades, n_liqs, False
+        if a < b:
+            lo = a if lo < 0 else min(lo, a)
+            hi = max(hi, b)
+    if lo < 0:
+        return cash, n_trades, n_liqs, False
+    for r in range(lo, hi):
+        if r > lo:
+            cash, n_trades, n_liqs = _gaps_nb(
+                st, c0, c1, cols, mode, closeout, nbp, isolated_cap, cash, t, r, fine_open,
+                fine_high, fine_low, starts, True, p0, tier_floor, tier_mmr, tier_cum, trades,
+                n_trades, liqs, n_liqs)
+        cash, n_trades, n_liqs = _extremes_nb(
+            st, c0, c1, cols, mode, closeout, nbp, isolated_cap, cash, t, r, fine_open,
+            fine_high, fine_low, starts, True, take_first, p0, p1, tier_floor, tier_mmr,
+            tier_cum, trades, n_trades, liqs, n_liqs)
+        held = False
+        for c in range(c0, c1):
+            i = cols[c]["inst"]
+            # the mark an account-level path uses for an instrument without a row
+            if _has_row_nb(fine_close, r, i, starts, t, True):
+                st[c, LAST] = fine_close[r, i]
+            held = held or st[c, SIDE] != 0.0
+        if not held:   # orders fill only at the bar's open: nothing more can happen
+            break
+    return cash, n_trades, n_liqs, True
 
 
 # per-column summary fields (`account_nb` with `summary=True`), folded from its trades
@@ -566,7 +708,7 @@ def account_nb(c0, c1, init_cash, mode, closeout, nbp, open_, high, low, close, 
                last_bar, funding_closed, entries, exits, cols, tier_floor, tier_mmr, tier_cum,
                tier_maxlev, fill_at_close,
                take_first, st, p0, p1, equity, trades, n_trades, liqs, n_liqs, summary, col_stats,
-               curve):
+               curve, fine_open, fine_high, fine_low, fine_close, fine_start):
     """Run one account (columns c0..c1 of `cols`, state rows of `st`) over every bar.
 
     Full mode writes the equity at each close into `equity` and appends to `trades` / `liqs`
@@ -584,37 +726,17 @@ def account_nb(c0, c1, init_cash, mode, closeout, nbp, open_, high, low, close, 
     if summary:
         curve_start_nb(curve)
     add_curve = summary and equity.shape[0] == n
+    detail = fine_start.shape[0] > 0
 
     for t in range(n):
         # steps 1-4 act only on open positions and pending orders: skip flat bars
         if busy:
             # 1. the open: gaps through triggers
-            for c in range(c0, c1):
-                if st[c, SIDE] == 0.0:
-                    continue
-                i = cols[c]["inst"]
-                o = open_[t, i]
-                if np.isnan(o):
-                    continue
-                s = st[c, SIDE]
-                extreme = low[t, i] if s > 0 else high[t, i]
-                if mode == ISOLATED and reaches_nb(s, o, st[c, LIQ]):
-                    cash += _liquidate_isolated_nb(st, c, t, o, cols[c], isolated_cap, True,
-                                                   extreme, trades, n_trades, liqs, n_liqs)
-                    n_trades += 1
-                    n_liqs += 1
-                elif s * (o - st[c, STOP_PX]) <= 0.0:
-                    cash += _close_position_nb(st, c, o, STOP, t, cols[c], mode, isolated_cap, trades,
-                                               n_trades)
-                    n_trades += 1
-                elif s * (o - st[c, TAKE_PX]) >= 0.0:
-                    cash += _close_position_nb(st, c, o, TAKE, t, cols[c], mode, isolated_cap, trades,
-                                               n_trades)
-                    n_trades += 1
+            cash, n_trades, n_liqs = _gaps_nb(
+                st, c0, c1, cols, mode, closeout, nbp, isolated_cap, cash, t, t, open_, high,
+                low, fine_start, False, p0, tier_floor, tier_mmr, tier_cum, trades, n_trades,
+                liqs, n_liqs)
             if mode != ISOLATED:
-                cash, n_trades, n_liqs = _account_check_nb(
-                    st, c0, c1, cols, mode, closeout, nbp, cash, t, open_, p0, True, tier_floor,
-                    tier_mmr, tier_cum, trades, n_trades, liqs, n_liqs, high, low)
                 cash = _protect_nb(st, c0, c1, mode, nbp, cash, trades, n_trades, first_trade)
 
             # 2. pending market orders at the open
@@ -630,39 +752,18 @@ def account_nb(c0, c1, init_cash, mode, closeout, nbp, open_, high, low, close, 
                                                    isolated_cap, cash, trades, n_trades,
                                                    tier_floor, tier_mmr, tier_cum, tier_maxlev)
 
-            # 3./4. intrabar extremes
-            for phase in range(2):
-                if (phase == 0) != take_first:
-                    if mode == ISOLATED:
-                        for c in range(c0, c1):
-                            if st[c, SIDE] == 0.0:
-                                continue
-                            i = cols[c]["inst"]
-                            o = open_[t, i]
-                            if np.isnan(o):
-                                continue
-                            x = low[t, i] if st[c, SIDE] > 0 else high[t, i]
-                            cash, n_trades, n_liqs = _isolated_adverse_nb(
-                                st, c, t, cols[c], o, x, isolated_cap, cash, trades, n_trades,
-                                liqs, n_liqs)
-                    else:
-                        cash, n_trades, n_liqs = _account_adverse_nb(
-                            st, c0, c1, cols, mode, closeout, nbp, cash, t, open_, high, low,
-                            p0, p1, tier_floor, tier_mmr, tier_cum, trades, n_trades, liqs,
-                            n_liqs)
-                else:
-                    for c in range(c0, c1):
-                        s = st[c, SIDE]
-                        if s == 0.0:
-                            continue
-                        i = cols[c]["inst"]
-                        if np.isnan(open_[t, i]):
-                            continue
-                        fav = high[t, i] if s > 0 else low[t, i]
-                        if s * (fav - st[c, TAKE_PX]) >= 0.0:
-                            cash += _close_position_nb(st, c, st[c, TAKE_PX], TAKE, t, cols[c], mode,
-                                                       isolated_cap, trades, n_trades)
-                            n_trades += 1
+            # 3./4. intrabar extremes: the finer bars in order (--detail), else the bar's own
+            walked = False
+            if detail:
+                cash, n_trades, n_liqs, walked = _walk_detail_nb(
+                    st, c0, c1, cols, mode, closeout, nbp, isolated_cap, cash, t, open_, fine_open,
+                    fine_high, fine_low, fine_close, fine_start, take_first, p0, p1, tier_floor,
+                    tier_mmr, tier_cum, trades, n_trades, liqs, n_liqs)
+            if not walked:
+                cash, n_trades, n_liqs = _extremes_nb(
+                    st, c0, c1, cols, mode, closeout, nbp, isolated_cap, cash, t, t, open_,
+                    high, low, fine_start, False, take_first, p0, p1, tier_floor, tier_mmr,
+                    tier_cum, trades, n_trades, liqs, n_liqs)
             if mode != ISOLATED:
                 cash = _protect_nb(st, c0, c1, mode, nbp, cash, trades, n_trades, first_trade)
 
@@ -730,7 +831,8 @@ def account_nb(c0, c1, init_cash, mode, closeout, nbp, open_, high, low, close, 
             if busy:
                 cash, n_trades, n_liqs = _account_check_nb(
                     st, c0, c1, cols, mode, closeout, nbp, cash, t, close, p0, False,
-                    tier_floor, tier_mmr, tier_cum, trades, n_trades, liqs, n_liqs, high, low)
+                    tier_floor, tier_mmr, tier_cum, trades, n_trades, liqs, n_liqs, high, low,
+                    t, fine_start, False)
             # also when the close's exits left the account flat: a deficit they leave is
             # forgiven now, not at the end of the data
             cash = _protect_nb(st, c0, c1, mode, nbp, cash, trades, n_trades, first_trade)
@@ -789,7 +891,7 @@ def path_width_nb(cols):
 @njit(cache=True)
 def simulate_nb(open_, high, low, close, funding, nights, entries, exits, cols, accounts,
                 tier_floor, tier_mmr, tier_cum, tier_maxlev, fill_at_close, take_first, last_bar,
-                funding_closed):
+                funding_closed, fine_open, fine_high, fine_low, fine_close, fine_start):
     n = open_.shape[0]
     k = cols.shape[0]
     g = accounts.shape[0]
@@ -829,7 +931,8 @@ def simulate_nb(open_, high, low, close, funding, nights, entries, exits, cols, 
             close, funding, nights, last_bar, funding_closed, entries, exits, cols, tier_floor,
             tier_mmr, tier_cum,
             tier_maxlev, fill_at_close, take_first, st, p0, p1, equity[a], trades, n_trades,
-            liqs, n_liqs, full, no_stats, no_curve)
+            liqs, n_liqs, full, no_stats, no_curve, fine_open, fine_high, fine_low, fine_close,
+            fine_start)
         c0 = c1
 
     return equity.T, trades[:n_trades], liqs[:n_liqs]
@@ -856,7 +959,8 @@ def simulate_nb(open_, high, low, close, funding, nights, entries, exits, cols, 
 def _combination_nb(ci, first, open_, high, low, close, funding, nights, entries, exits, cols,
                     accounts, tier_floor, tier_mmr, tier_cum, tier_maxlev, fill_at_close,
                     take_first, last_bar, funding_closed, acc_start, combo_start, col_stats,
-                    acc_curve, combo_curve):
+                    acc_curve, combo_curve, fine_open, fine_high, fine_low, fine_close,
+                    fine_start):
     n = open_.shape[0]
     a0 = combo_start[ci]
     a1 = combo_start[ci + 1]
@@ -886,7 +990,8 @@ def _combination_nb(ci, first, open_, high, low, close, funding, nights, entries
                    tier_maxlev,
                    fill_at_close, take_first, st, p0, p1, summed, trades, empty, liqs, empty,
                    summary,
-                   stats, acc_curve[a - acc0])
+                   stats, acc_curve[a - acc0], fine_open, fine_high, fine_low, fine_close,
+                   fine_start)
     out = combo_curve[ci - first]
     if several:
         curve_start_nb(out)
@@ -908,8 +1013,9 @@ def _outputs_nb(cols, acc_start, combo_start, first, last):
 @njit(cache=True, parallel=True)
 def sweep_nb(open_, high, low, close, funding, nights, entries, exits, cols, accounts, tier_floor,
              tier_mmr, tier_cum, tier_maxlev, fill_at_close, take_first, last_bar,
-             funding_closed, acc_start, combo_start, first, last):
-    """Combinations `first .. last` on all of numba's threads. The first eighteen
+             funding_closed, fine_open, fine_high, fine_low, fine_close, fine_start, acc_start,
+             combo_start, first, last):
+    """Combinations `first .. last` on all of numba's threads. The first twenty-three
     arguments are `simulate_nb`'s. Returns, for those combinations only, col_stats (their columns x
     N_COL_STATS), acc_curve (their accounts x N_CURVE_STATS), combo_curve (last - first rows)."""
     col_stats, acc_curve, combo_curve = _outputs_nb(cols, acc_start, combo_start, first, last)
@@ -917,14 +1023,16 @@ def sweep_nb(open_, high, low, close, funding, nights, entries, exits, cols, acc
         _combination_nb(ci, first, open_, high, low, close, funding, nights, entries, exits,
                         cols, accounts, tier_floor, tier_mmr, tier_cum, tier_maxlev,
                         fill_at_close, take_first, last_bar, funding_closed, acc_start,
-                        combo_start, col_stats, acc_curve, combo_curve)
+                        combo_start, col_stats, acc_curve, combo_curve, fine_open, fine_high,
+                        fine_low, fine_close, fine_start)
     return col_stats, acc_curve, combo_curve
 
 
 @njit(cache=True, nogil=True)
 def sweep_serial_nb(open_, high, low, close, funding, nights, entries, exits, cols, accounts,
                     tier_floor, tier_mmr, tier_cum, tier_maxlev, fill_at_close, take_first,
-                    last_bar, funding_closed, acc_start, combo_start, first, last):
+                    last_bar, funding_closed, fine_open, fine_high, fine_low, fine_close,
+                    fine_start, acc_start, combo_start, first, last):
     """`sweep_nb` on the calling thread, without the GIL: the reference a parallel run must
     equal, and what a Dask worker's threads run side by side."""
     col_stats, acc_curve, combo_curve = _outputs_nb(cols, acc_start, combo_start, first, last)
@@ -932,5 +1040,6 @@ def sweep_serial_nb(open_, high, low, close, funding, nights, entries, exits, co
         _combination_nb(ci, first, open_, high, low, close, funding, nights, entries, exits,
                         cols, accounts, tier_floor, tier_mmr, tier_cum, tier_maxlev,
                         fill_at_close, take_first, last_bar, funding_closed, acc_start,
-                        combo_start, col_stats, acc_curve, combo_curve)
+                        combo_start, col_stats, acc_curve, combo_curve, fine_open, fine_high,
+                        fine_low, fine_close, fine_start)
     return col_stats, acc_curve, combo_curve

@@ -58,6 +58,7 @@ def bars(n: int, n_symbols: int, seed: int, vol: float):
 def workload(n: int, n_symbols: int, n_combos: int, seed: int = 7, vol: float = 0.02):
     """simulate_nb's arguments plus (acc_start, combo_start): combination-major columns, one
     per symbol, each its own isolated account; a leverage x stop x take grid."""
+    from sitcli.engine.kernel import no_detail
     from sitcli.engine.records import ISOLATED, account_dt, column_dt
 
     rng = np.random.default_rng(seed + 1)
@@ -94,10 +95,52 @@ def workload(n: int, n_symbols: int, n_combos: int, seed: int = 7, vol: float = 
     nights = np.zeros((n, n_symbols))
     last_bar = np.full(n_symbols, n - 1, np.int64)
     args = (open_, high, low, close, funding, nights, entries, exits, cols, accounts, floors,
-            mmrs, cums, maxlevs, False, False, last_bar, np.zeros((n, n_symbols)))
+            mmrs, cums, maxlevs, False, False, last_bar, np.zeros((n, n_symbols)),
+            *no_detail(n_symbols))
     acc_start = np.arange(k + 1, dtype=np.int64)
     combo_start = np.arange(n_combos + 1, dtype=np.int64) * n_symbols
     return args, acc_start, combo_start
+
+
+def detail_workload(n_minutes: int, n_combos: int, per_day: int = 1440, seed: int = 11,
+                    vol: float = 0.0008):
+    """A daily strategy walking 1-minute detail: the minute workload's bars cut into days
+    (daily OHLC from the minutes), daily signals, the minutes as `--detail` arrays. Returns
+    (daily arguments with detail, the same without, acc_start, combo_start, minutes)."""
+    from sitcli.engine.kernel import no_detail
+
+    args, acc_start, combo_start = workload(n_minutes, 1, n_combos, seed, vol)
+    days = n_minutes // per_day
+    m = days * per_day
+    fine = [np.ascontiguousarray(a[:m]) for a in args[:4]]
+    o, h, l, c = (a.reshape(days, per_day) for a in (x[:, 0] for x in fine))
+    daily = [np.ascontiguousarray(x.reshape(days, 1))
+             for x in (o[:, 0], h.max(axis=1), l.min(axis=1), c[:, -1])]
+    rng = np.random.default_rng(seed + 2)
+    entries = np.where(rng.random((days, 1)) < 0.5, 1, -1).astype(np.int8)
+    exits = np.zeros((days, 1), bool)
+    zeros = np.zeros((days, 1))
+    start = (np.arange(days + 1, dtype=np.int64) * per_day).reshape(-1, 1)
+    head = (*daily, zeros + 0.0001, zeros.copy(), entries, exits, *args[8:14], False, False,
+            np.array([days - 1], np.int64), zeros.copy())
+    return (*head, *fine, start), (*head, *no_detail(1)), acc_start, combo_start, m
+
+
+def detail_section(n_minutes: int, n_combos: int, plain_minute_rate: float,
+                   repeat: int) -> dict:
+    """Issue 14's budget: a daily strategy with 1-minute detail, in minute bars walked per
+    second (every column walks every minute), against the plain kernel on the minute bars."""
+    detailed, plain, acc_start, combo_start, m = detail_workload(n_minutes, n_combos)
+    k = len(detailed[8])
+    one = sweep_seconds(detailed, acc_start, combo_start, 1, repeat)
+    coarse = sweep_seconds(plain, acc_start, combo_start, 1, repeat)
+    rate = m * k / one
+    return {"minutes": m, "days": m // 1440, "runs": k,
+            "detail_sweep_seconds_one_core": round(one, 3),
+            "detail_fine_updates_per_second_one_core": round(rate),
+            "plain_daily_sweep_seconds_one_core": round(coarse, 4),
+            "plain_minute_updates_per_second_one_core": round(plain_minute_rate),
+            "detail_vs_plain_minute": round(rate / plain_minute_rate, 3)}
 
 
 def best_of(fn, repeat: int) -> float:
@@ -368,6 +411,9 @@ def main() -> None:
         report["kernel_minute"] = kernel_section("minute", *minute, min(10, p["minute_combos"]),
                                                  1)
         rate_m = report["kernel_minute"]["sweep_updates_per_second_one_core"]
+        if "detail" not in skip:   # issue 14: daily strategy, 1-minute detail
+            report["detail_minute"] = detail_section(p["minute_bars"], p["minute_combos"],
+                                                     rate_m, 1)
         if "vectorbt" not in skip:
             report["vectorbt_minute"] = vectorbt_section(minute[0], p["vectorbt_minute_runs"], 1,
                                                          report["kernel_minute"])
@@ -414,6 +460,9 @@ def budgets(r: dict) -> dict:
                  r["kernel_minute"]["sweep_updates_per_second_one_core"])
     if "vectorbt_daily" in r:
         at_least("speedup_vs_vectorbt", 10, r["vectorbt_daily"]["sitcli_speedup_one_core"])
+    if "detail_minute" in r:
+        at_least("detail_vs_plain_minute_updates", 0.5,
+                 r["detail_minute"]["detail_vs_plain_minute"])
     if "scaling" in r:
         at_least("scaling_efficiency_all_cores", 0.9,
                  r["scaling"]["by_threads"][-1]["efficiency"])
