@@ -93,20 +93,17 @@ class Result:
         from sitcli.engine.records import EXIT_REASONS
 
         t = pd.DataFrame(self.trades)
-        front = ["symbol", *(k for k in self.grid_keys if k != "leverage"), "entry_time",
-                 "exit_time"]
-        if t.empty:
-            return pd.DataFrame(columns=[*front, *t.columns])
+        # no early return for no trades: the same steps give the same columns and dtypes
         cols = t["col"].to_numpy()
-        t.insert(0, "symbol", [self.runs[c].symbol for c in cols])
+        t.insert(0, "symbol", pd.array([self.runs[c].symbol for c in cols], dtype="str"))
         extra = [k for k in self.grid_keys if k not in t.columns]   # leverage is there already
         for i, key in enumerate(extra, start=1):
             t.insert(i, key, [self.combos[self.runs[c].combo][key] for c in cols])
         at = len(extra) + 1
         t.insert(at, "entry_time", self.index[t["entry_bar"].to_numpy()])
         t.insert(at + 1, "exit_time", self.index[t["exit_bar"].to_numpy()])
-        t["side"] = np.where(t["side"] > 0, "long", "short")
-        t["exit_reason"] = [EXIT_REASONS[r] for r in t["exit_reason"]]
+        t["side"] = pd.array(np.where(t["side"] > 0, "long", "short"), dtype="str")
+        t["exit_reason"] = pd.array([EXIT_REASONS[r] for r in t["exit_reason"]], dtype="str")
         return t.drop(columns=["col", "entry_bar", "exit_bar"])
 
     def liquidations_frame(self) -> pd.DataFrame:
