@@ -1,12 +1,18 @@
 """The news-catalyst calendar: load, validate, filter, align to bars.
 
-The calendar is a CSV with the header ``time,title,category,direction,status,asset_classes,source``:
+The calendar is a CSV with the header
+``time,title,category,direction,status,asset_classes,symbols,reach,source``:
 
 - ``time``: ISO 8601, UTC unless an offset is given (``2024-05-22T20:20:00Z``); a date alone
   (or ``T00:00:00Z``) means the time of day is not recorded;
 - ``direction``: 1 (expected up for AI-compute proxies), -1 (down), 0 (unknown / mixed);
 - ``status``: rumor, confirmed or denied;
-- ``asset_classes``: ``;``-separated from equity, index, crypto, synthetic.
+- ``asset_classes``: ``;``-separated from equity, index, crypto, synthetic;
+- ``symbols``: ``;``-separated tickers the event is about (``NVDA``, ``AMD;NVDA``); listed
+  instruments must belong to one of the row's asset classes;
+- ``reach``: ``symbols`` (only the listed symbols act on it) or ``asset_class`` (the listed
+  symbols and every instrument of the listed asset classes): market-wide news such as a model
+  launch reaches a whole class, a company's results reach that company. See `about`.
 
 The built-in calendar (``datasets/events/catalysts.csv``) is always loaded; ``--events FILE``
 adds the user's own rows. Every bad row is reported with its file, line and column.
@@ -23,8 +29,10 @@ from sitcli.domains import check_years, time_range_text
 from sitcli.errors import BadInput
 from sitcli.instruments import ASSET_CLASSES
 
-COLUMNS = ("time", "title", "category", "direction", "status", "asset_classes", "source")
+COLUMNS = ("time", "title", "category", "direction", "status", "asset_classes", "symbols", "reach",
+           "source")
 STATUSES = ("rumor", "confirmed", "denied")
+REACHES = ("symbols", "asset_class")
 BUILTIN_NAME = "catalysts.csv"
 
 
@@ -36,7 +44,7 @@ def load_events(extra: list[Path] | None = None, builtin: bool = True):
     """The built-in calendar plus the user's files, as a DataFrame sorted by time (UTC).
 
     Columns: time (UTC Timestamp), title, category, direction (int 1/-1/0), status,
-    asset_classes (``;``-separated), source. Rows of equal time keep their file order
+    asset_classes and symbols (``;``-separated), reach, source. Rows of equal time keep their file order
     (built-in first, then the --events files in the order given).
     """
     import pandas as pd
@@ -68,6 +76,10 @@ def _parse(name: str, text: str) -> list[dict]:
     if missing:
         raise BadInput(f"{name} line 1, column {missing[0]}: missing (header lacks "
                        f"{', '.join(missing)}); the header must be {','.join(COLUMNS)}")
+    unknown = [c for c in header if c not in COLUMNS]
+    if unknown:
+        raise BadInput(f"{name} line 1, column {unknown[0]!r}: not a calendar column; the header "
+                       f"must be {','.join(COLUMNS)}")
     out = []
     for row in reader:
         line = reader.line_num
@@ -106,9 +118,51 @@ def _parse(name: str, text: str) -> list[dict]:
         if unknown:
             raise bad("asset_classes", f"{unknown[0]!r} is not an asset class",
                       f"use ;-separated names from {', '.join(ASSET_CLASSES)}")
+        symbols = [t.strip() for t in cells["symbols"].split(";") if t.strip()]
+        spaced = [t for t in symbols if any(ch.isspace() for ch in t)]
+        if spaced:
+            raise bad("symbols", f"{spaced[0]!r} is not a ticker", "separate tickers with ;")
+        if cells["reach"] not in REACHES:
+            raise bad("reach", f"{cells['reach']!r} is not a reach",
+                      "use symbols (only the listed symbols) or asset_class (the listed "
+                      "symbols and every instrument of the listed asset classes)")
+        if cells["reach"] == "symbols" and not symbols:
+            raise bad("symbols", "empty with reach symbols",
+                      "name the tickers the event is about, or use reach asset_class")
+        for symbol in symbols:
+            listed = _listed_class(symbol)
+            if listed is not None and listed not in classes:
+                raise bad("symbols", f"{symbol} is {listed}, not in asset_classes "
+                          f"{';'.join(classes)}", f"add {listed} to asset_classes")
         out.append({**cells, "time": stamp, "direction": direction,
-                    "asset_classes": ";".join(dict.fromkeys(classes))})
+                    "asset_classes": ";".join(dict.fromkeys(classes)),
+                    "symbols": ";".join(dict.fromkeys(symbols))})
     return out
+
+
+def _listed_class(symbol: str) -> str | None:
+    """The asset class of a symbol listed in instruments.toml, else None (a user's own ticker)."""
+    from sitcli.instruments import base_symbol, instruments_table
+
+    table = instruments_table()
+    key = symbol if symbol in table else base_symbol(symbol)
+    return table[key]["asset_class"] if key in table else None
+
+
+def about(frame, symbol: str, asset_class: str):
+    """Boolean mask of the events a symbol acts on: those naming it in `symbols`, and those of
+    reach asset_class listing its asset class. The one rule for which news concerns which leg."""
+    import numpy as np
+
+    from sitcli.instruments import base_symbol
+
+    # RENDER/USDT:USDT@binance is RENDER: an event names the asset, not one venue's market
+    wanted = base_symbol(symbol)
+    named = frame["symbols"].map(
+        lambda s: any(base_symbol(t) == wanted for t in str(s).split(";") if t)).to_numpy(bool)
+    classed = (frame["reach"].to_numpy() == "asset_class") & frame["asset_classes"].map(
+        lambda s: asset_class in str(s).split(";")).to_numpy(bool)
+    return np.asarray(named | classed, bool)
 
 
 def parse_since(text, flag: str = "--since"):
@@ -126,9 +180,10 @@ def parse_since(text, flag: str = "--since"):
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
-def filter_events(frame, since=None, category=None, asset_class=None):
+def filter_events(frame, since=None, category=None, asset_class=None, symbol=None):
     """Rows at or after `since` (a date or timestamp, UTC), of `category` (one name or a
-    comma-separated list, case-insensitive) and listing `asset_class`.
+    comma-separated list, case-insensitive), listing `asset_class`, and about `symbol` (see
+    `about`: named, or reaching its asset class).
 
     An unknown category or asset class is a BadInput naming the known ones, so a typo does not
     quietly select nothing.
@@ -149,6 +204,10 @@ def filter_events(frame, since=None, category=None, asset_class=None):
         if asset_class not in ASSET_CLASSES:
             raise BadInput(f"asset class {asset_class!r}: use one of {', '.join(ASSET_CLASSES)}")
         mask &= frame["asset_classes"].map(lambda s: asset_class in str(s).split(";")).astype(bool)
+    if symbol:
+        from sitcli.instruments import instrument
+
+        mask &= about(frame, symbol, instrument(symbol).asset_class)
     return frame[mask].reset_index(drop=True)
 
 

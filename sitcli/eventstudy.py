@@ -33,6 +33,9 @@ from sitcli.errors import BadInput, DataMissing
 
 DEFAULT_LEVERAGES = (10.0, 20.0, 50.0)
 DEFAULT_GAIN = 0.03
+DEFAULT_ESTIMATION = 120    # bars of the market-model estimation window
+MIN_EVENTS = 10             # below this many events a figure carries a sample-size warning
+DIRECTIONS = {1: "expected up", -1: "expected down", 0: "direction unknown"}
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,27 @@ def _pct(x):
     return None if x is None else 100.0 * x
 
 
+def usable_events(js, opens, times, n: int, window: Window):
+    """[(event row, event bar j)] of the events whose window lies inside the data, one per bar
+    (the earliest), and the skip counts."""
+    skipped = {"outside_data": 0, "window_outside_data": 0, "same_bar": 0}
+    used_rows, seen = [], set()
+    for i, j in enumerate(js):
+        j = int(j)
+        if j >= n or (j == 0 and n and times.iloc[i] < opens[0]):
+            skipped["outside_data"] += 1
+            continue
+        if j - 1 < 0 or j + window.pre < 0 or j + window.post > n - 1:
+            skipped["window_outside_data"] += 1
+            continue
+        if j in seen:
+            skipped["same_bar"] += 1
+            continue
+        seen.add(j)
+        used_rows.append((i, j))
+    return used_rows, skipped
+
+
 def study_bars(bars: pd.DataFrame, open_times, events: pd.DataFrame, window: Window,
                leverages=DEFAULT_LEVERAGES, gain: float = DEFAULT_GAIN) -> dict:
     """The event study of one instrument: `bars` (OHLC), `open_times` (each bar's real open,
@@ -128,21 +152,7 @@ def study_bars(bars: pd.DataFrame, open_times, events: pd.DataFrame, window: Win
     js = fill_bars(opens, events["time"]) if len(events) else np.zeros(0, np.int64)
     offsets = window.offsets
 
-    skipped = {"outside_data": 0, "window_outside_data": 0, "same_bar": 0}
-    used_rows, seen = [], set()
-    for i, j in enumerate(js):
-        j = int(j)
-        if j >= n or (j == 0 and n and events["time"].iloc[i] < opens[0]):
-            skipped["outside_data"] += 1
-            continue
-        if j - 1 < 0 or j + window.pre < 0 or j + window.post > n - 1:
-            skipped["window_outside_data"] += 1
-            continue
-        if j in seen:
-            skipped["same_bar"] += 1
-            continue
-        seen.add(j)
-        used_rows.append((i, j))
+    used_rows, skipped = usable_events(js, opens, events["time"], n, window)
 
     per_event = []
     simple = np.zeros((len(used_rows), len(offsets)))
@@ -203,15 +213,120 @@ def study_bars(bars: pd.DataFrame, open_times, events: pd.DataFrame, window: Win
     }
 
 
-def relevant_events(events: pd.DataFrame, asset_class: str) -> pd.DataFrame:
+# --- abnormal returns against a benchmark (market model) --------------------------------------
+
+def market_model(r: np.ndarray, m: np.ndarray) -> tuple[float, float, int]:
+    """(alpha, beta, observations) of the OLS fit r = alpha + beta m over the finite pairs."""
+    ok = np.isfinite(r) & np.isfinite(m)
+    x, y = m[ok], r[ok]
+    if len(x) < 2 or np.var(x) == 0:
+        return float(np.mean(y)) if len(y) else np.nan, 0.0, int(len(x))
+    beta = float(np.cov(x, y, ddof=0)[0, 1] / np.var(x))
+    return float(y.mean() - beta * x.mean()), beta, int(len(x))
+
+
+def cumulative(ar: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Cumulative abnormal return at each offset, from the close before the event bar (the same
+    convention as the raw study: offset -1 is 0; k >= 0 sums bars 0..k; k < -1 is minus the sum
+    of bars k+1..-1). `ar` holds the abnormal returns at `offsets`."""
+    out = np.zeros(len(offsets))
+    for col, k in enumerate(offsets):
+        if k >= 0:
+            out[col] = ar[(offsets >= 0) & (offsets <= k)].sum()
+        elif k < -1:
+            out[col] = -ar[(offsets > k) & (offsets <= -1)].sum()
+    return out
+
+
+def t_stat(x: np.ndarray) -> float | None:
+    """Cross-sectional t-statistic of the mean: mean / (sd / sqrt(n))."""
+    if len(x) < 2:
+        return None
+    sd = float(np.std(x, ddof=1))
+    if sd == 0:
+        return None
+    return float(np.mean(x) / (sd / np.sqrt(len(x))))
+
+
+def _group(cars: np.ndarray) -> dict:
+    n = len(cars)
+    return {"events": n, "mean_car_pct": _pct(float(np.mean(cars))) if n else None,
+            "t_stat": t_stat(cars),
+            "share_positive": float((cars > 0).mean()) if n else None,
+            "sample_warning": n < MIN_EVENTS}
+
+
+def abnormal_study(close: np.ndarray, bench_close: np.ndarray, open_times, events: pd.DataFrame,
+                   window: Window, estimation: int = DEFAULT_ESTIMATION) -> dict:
+    """Abnormal returns of one instrument around its events against a benchmark whose closes
+    (`bench_close`) are aligned to the instrument's bars.
+
+    Per event, the market model r = alpha + beta m is fitted on the `estimation` bars before
+    the event window (bars j+pre-estimation .. j+pre-1, at least half of them with both
+    returns); the abnormal return of a bar is r - alpha - beta m, cumulated as in the raw
+    study. Per offset: mean CAR, t-statistic across events and the share of positive CARs; at
+    the last offset, the same split by the event's expected direction.
+    """
+    from sitcli.events import fill_bars
+
+    close = np.asarray(close, np.float64)
+    bench = np.asarray(bench_close, np.float64)
+    n = len(close)
+    r = np.full(n, np.nan)
+    m = np.full(n, np.nan)
+    r[1:], m[1:] = close[1:] / close[:-1] - 1, bench[1:] / bench[:-1] - 1
+    opens = pd.DatetimeIndex(open_times)
+    js = fill_bars(opens, events["time"]) if len(events) else np.zeros(0, np.int64)
+    used, skipped = usable_events(js, opens, events["time"], n, window)
+    offsets = window.offsets
+    cars, directions, per_event = [], [], []
+    skipped["estimation_outside_data"] = 0
+    for i, j in used:
+        lo = j + window.pre - estimation
+        alpha, beta, obs = market_model(r[max(lo, 0):j + window.pre], m[max(lo, 0):j + window.pre])
+        if lo < 0 or obs < max(2, estimation // 2):
+            skipped["estimation_outside_data"] += 1
+            continue
+        ar = r[j + offsets] - alpha - beta * m[j + offsets]
+        car = cumulative(ar, offsets)
+        cars.append(car)
+        directions.append(int(events["direction"].iloc[i]))
+        per_event.append({"time": events["time"].iloc[i], "title": events["title"].iloc[i],
+                          "direction": directions[-1], "alpha": alpha, "beta": beta,
+                          "car_pct": list(100 * car)})
+    cars = np.array(cars).reshape(len(cars), len(offsets))
+    directions = np.array(directions, np.int64)
+    rows = [{"offset": int(k), **_group(cars[:, col])} for col, k in enumerate(offsets)]
+    last = cars[:, -1] if len(cars) else np.zeros(0)
+    by_direction = {name: _group(last[directions == d]) for d, name in DIRECTIONS.items()}
+    signed = last[directions != 0] * directions[directions != 0]
+    by_direction["signed by direction"] = _group(signed)
+    return {"events_used": len(cars), "skipped": skipped, "estimation_bars": estimation,
+            "offsets": rows, "at_last_offset": by_direction, "events": per_event}
+
+
+def asof_closes(store, symbol: str, timeframe: str, close_times) -> np.ndarray:
+    """`symbol`'s closes as known at each of `close_times` (the last close at or before)."""
+    from sitcli import instruments
+    from sitcli.backtest import bar_times, read_bars
+
+    other = read_bars(store, symbol, timeframe)
+    _, closes = bar_times(other.index, instruments.instrument(symbol), timeframe)
+    known = pd.Series(other["close"].to_numpy(np.float64), index=closes)
+    return known.reindex(pd.DatetimeIndex(close_times), method="ffill").to_numpy()
+
+
+def relevant_events(events: pd.DataFrame, symbol: str) -> pd.DataFrame:
+    """The events about `symbol` (named, or reaching its asset class: `sitcli.events.about`)."""
     from sitcli.events import filter_events
 
-    return filter_events(events, asset_class=asset_class)
+    return filter_events(events, symbol=symbol)
 
 
 def run_study(store, symbols: list[str], events: pd.DataFrame, window: Window,
               timeframe: str = "1d", leverages=DEFAULT_LEVERAGES, gain: float = DEFAULT_GAIN,
-              filters: dict | None = None) -> dict:
+              filters: dict | None = None, benchmark: str | None = None,
+              estimation: int = DEFAULT_ESTIMATION) -> dict:
     """The study over stored bars for each symbol. `events` is the (already filtered) calendar.
 
     BadInput when no event is left to study (none matches the filters, or none lists any of the
@@ -236,24 +351,34 @@ def run_study(store, symbols: list[str], events: pd.DataFrame, window: Window,
     for symbol in names:
         inst = instruments.instrument(symbol)
         bars = read_bars(store, symbol, timeframe)
-        opens, _closes = bar_times(bars.index, inst, timeframe)
-        mine = relevant_events(events, inst.asset_class)
+        opens, closes = bar_times(bars.index, inst, timeframe)
+        mine = relevant_events(events, symbol)
         meta = bars.attrs.get("sitcli", {})
         result = study_bars(bars, opens, mine, window, leverages, gain)
+        result["sample_warning"] = result["events_used"] < MIN_EVENTS
+        if benchmark:
+            result["abnormal"] = abnormal_study(
+                bars["close"].to_numpy(), asof_closes(store, benchmark, timeframe, closes), opens,
+                mine, window, estimation)
         out[symbol] = {"asset_class": inst.asset_class, "calendar": inst.calendar,
                        "source": str(meta.get("source", "?")), "synthetic": bool(meta.get("synthetic")),
                        "bars": len(bars), "first": bars.index[0], "last": bars.index[-1], **result}
     if sum(r["events_relevant"] for r in out.values()) == 0:
         classes = ", ".join(sorted({r["asset_class"] for r in out.values()}))
-        raise BadInput(f"no events match {_describe(filters)} for asset class(es) {classes} of "
-                       f"{', '.join(names)}; pick another --category or symbol")
+        raise BadInput(f"no events match {_describe(filters)} about {', '.join(names)} (by name, "
+                       f"or reaching asset class(es) {classes}); pick another --category or symbol")
     if sum(r["events_used"] for r in out.values()) == 0:
         span = "; ".join(f"{s} {r['first']:%Y-%m-%d}..{r['last']:%Y-%m-%d}" for s, r in out.items())
         raise DataMissing(f"no matching event falls inside the data with {-window.pre} bar(s) "
                           f"before and {window.post} after it ({span}); pull more data or "
                           "narrow --window")
-    return {"assumptions": assumptions(window, timeframe, leverages, gain, filters, len(events)),
-            "symbols": out}
+    info = assumptions(window, timeframe, leverages, gain, filters, len(events))
+    if benchmark:
+        info["abnormal"] = (f"market model r = alpha + beta x {benchmark} return, fitted per event on "
+                            f"the {estimation} bars before the window; CAR cumulated like the raw "
+                            "returns; t = mean / (sd / sqrt(n)) across events")
+    info["sample_warning"] = f"figures from fewer than {MIN_EVENTS} events are flagged"
+    return {"assumptions": info, "symbols": out}
 
 
 def _describe(filters: dict | None) -> str:

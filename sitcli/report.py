@@ -289,7 +289,7 @@ def _symbol_section(cfg, store, symbol, strategies, events, raw_known, known, in
              "venue": venue.name, "status": "ok", "problem": None, "source": None,
              "last_bar": None, "age_hours": None, "max_age_hours": _hours(limit),
              "daily_std_pct": None, "carry": None,
-             "catalysts": _catalysts(events, raw_known, instrument.asset_class, instant),
+             "catalysts": _catalysts(events, raw_known, instrument, instant),
              "signals": []}
     try:
         bars = read_bars(store, symbol, cfg.timeframe, end=instant)
@@ -382,8 +382,7 @@ def _strategy_signal(cfg, store, symbol, strategy_cls, bars, raw_known, evs, ins
         k = index.get_loc(t["entry_time"])
         position = {"side": t["side"], "since": _iso(t["entry_time"]),
                     "entry_price": _r(float(t["entry_price"])), "bars_held": int(n - k),
-                    "reason": _entry_reason(strategy_cls, params, evs, fills, k - 1,
-                                            instrument.asset_class)}
+                    "reason": _entry_reason(strategy_cls, params, evs, fills, k - 1, instrument)}
     order = int(entries[-1])
     side_word = {1: "long", -1: "short"}
     hold = int(params.get("hold") or 0)
@@ -391,7 +390,7 @@ def _strategy_signal(cfg, store, symbol, strategy_cls, bars, raw_known, evs, ins
         action, reason = "exit", "the strategy's exit signal at the last close"
     elif order and (position is None or position["side"] != side_word[order]):
         action = f"enter {side_word[order]}"
-        reason = _entry_reason(strategy_cls, params, evs, fills, n - 1, instrument.asset_class)
+        reason = _entry_reason(strategy_cls, params, evs, fills, n - 1, instrument)
         if position is not None:
             reason += f" (reverses the {position['side']} since {position['since'][:10]})"
     elif position is not None:
@@ -458,7 +457,7 @@ def _trade_marks(trades):
     return out
 
 
-def _entry_reason(strategy_cls, params, evs, fills, order_bar, asset_class) -> str:
+def _entry_reason(strategy_cls, params, evs, fills, order_bar, instrument) -> str:
     """Which catalyst (or rule) an order on `order_bar` acted on, from the calendar and the
     strategy's own filters: the catalysts whose first bar is the next one, else the latest
     before it. `fills` is None for a strategy that does not read the calendar."""
@@ -470,7 +469,9 @@ def _entry_reason(strategy_cls, params, evs, fills, order_bar, asset_class) -> s
     rule = rule.rstrip(".") + (f" [{', '.join(own)}]" if own else "")
     if fills is None:
         return f"rule: {rule}"
-    mine = np.array([asset_class in str(a).split(";") for a in evs["asset_classes"]], bool)
+    from sitcli.events import about
+
+    mine = about(evs, instrument.symbol, instrument.asset_class)
     if "status" in params and isinstance(params["status"], str):
         wanted = {s.strip() for s in params["status"].split(",") if s.strip()}
         mine &= evs["status"].isin(wanted).to_numpy()
@@ -615,14 +616,13 @@ def _carry(bars, venue, timeframe: str, data_root=None) -> dict:
             "long_pct_per_day": 0.0, "short_pct_per_day": 0.0}
 
 
-def _catalysts(events, raw_known, asset_class: str, instant) -> dict:
-    import numpy as np
+def _catalysts(events, raw_known, instrument, instant) -> dict:
     import pandas as pd
 
+    from sitcli.events import about
+
     def listing(frame):
-        # a boolean array, not a Series: an empty object Series would select columns instead
-        mask = [asset_class in str(s).split(";") for s in frame["asset_classes"]]
-        return frame[np.asarray(mask, dtype=bool)]
+        return frame[about(frame, instrument.symbol, instrument.asset_class)]
 
     recent = listing(raw_known)
     recent = recent[recent["time"] >= instant - pd.Timedelta(days=RECENT_DAYS)]

@@ -93,20 +93,17 @@ class Result:
         from sitcli.engine.records import EXIT_REASONS
 
         t = pd.DataFrame(self.trades)
-        front = ["symbol", *(k for k in self.grid_keys if k != "leverage"), "entry_time",
-                 "exit_time"]
-        if t.empty:
-            return pd.DataFrame(columns=[*front, *t.columns])
+        # no early return for no trades: the same steps give the same columns and dtypes
         cols = t["col"].to_numpy()
-        t.insert(0, "symbol", [self.runs[c].symbol for c in cols])
+        t.insert(0, "symbol", pd.array([self.runs[c].symbol for c in cols], dtype="str"))
         extra = [k for k in self.grid_keys if k not in t.columns]   # leverage is there already
         for i, key in enumerate(extra, start=1):
             t.insert(i, key, [self.combos[self.runs[c].combo][key] for c in cols])
         at = len(extra) + 1
         t.insert(at, "entry_time", self.index[t["entry_bar"].to_numpy()])
         t.insert(at + 1, "exit_time", self.index[t["exit_bar"].to_numpy()])
-        t["side"] = np.where(t["side"] > 0, "long", "short")
-        t["exit_reason"] = [EXIT_REASONS[r] for r in t["exit_reason"]]
+        t["side"] = pd.array(np.where(t["side"] > 0, "long", "short"), dtype="str")
+        t["exit_reason"] = pd.array([EXIT_REASONS[r] for r in t["exit_reason"]], dtype="str")
         return t.drop(columns=["col", "entry_bar", "exit_bar"])
 
     def liquidations_frame(self) -> pd.DataFrame:
@@ -153,18 +150,25 @@ class Result:
         for r, run in enumerate(self.runs):
             by_combo[run.combo].append(r)
         for ci, members in enumerate(by_combo):
-            if self.shared:
-                curve, cash = self.equity[:, ci], self.cfg.cash
-            else:
-                accounts = self.equity[:, [self.runs[r].account for r in members]]
-                curve = pd.DataFrame(accounts).ffill().fillna(self.cfg.cash).sum(axis=1)
-                cash = self.cfg.cash * len(members)
+            members, curve, cash = self.combo_curve(ci, members)
             row = {"label": self.combo_label(ci) or "all symbols", "symbol": "ALL",
                    **{k: self.combos[ci][k] for k in self.grid_keys}}
             row.update(self._metrics((np.asarray(curve), stats.utc_times(self.index)), members,
                                      any_24_7, cash))
             rows.append(row)
         return rows
+
+    def combo_curve(self, ci: int, members: list[int] | None = None):
+        """(runs, equity curve as an array, starting cash) of combination `ci` over all
+        symbols: the shared account, or the sum of the symbols' separate accounts (each at its
+        starting cash before its first bar and at its last equity after its last)."""
+        if members is None:
+            members = [r for r, run in enumerate(self.runs) if run.combo == ci]
+        if self.shared:
+            return members, self.equity[:, ci], self.cfg.cash
+        accounts = self.equity[:, [self.runs[r].account for r in members]]
+        curve = pd.DataFrame(accounts).ffill().fillna(self.cfg.cash).sum(axis=1).to_numpy()
+        return members, curve, self.cfg.cash * len(members)
 
     @functools.cached_property
     def _trades_of(self) -> list[np.ndarray]:

@@ -214,7 +214,7 @@ def event_starts(bars: pd.DataFrame, instrument, timeframe: str, events) -> list
     from sitcli.bars import bar_times
     from sitcli.events import fill_bars, filter_events, known_times
 
-    mine = known_times(filter_events(events, asset_class=instrument.asset_class))
+    mine = known_times(filter_events(events, symbol=instrument.symbol))
     opens, _ = bar_times(bars.index, instrument, timeframe)
     return sorted({int(j) - 1 for j in fill_bars(opens, mine["time"]) if 1 <= j < len(bars)})
 

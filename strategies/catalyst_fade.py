@@ -12,6 +12,7 @@ are skipped). Confirmations are looked for in the whole calendar, whatever their
 import numpy as np
 import pandas as pd
 
+from sitcli.events import about
 from sitcli.strategy import Param, Strategy
 
 
@@ -31,8 +32,7 @@ class CatalystFade(Strategy):
         times = pd.DatetimeIndex(events["time"])
         status, category, title = (events[c].to_numpy() for c in ("status", "category", "title"))
         window = pd.Timedelta(days=params["confirm_days"])
-        mine = np.array([context.asset_class in str(a).split(";") for a in events["asset_classes"]],
-                        bool)
+        mine = about(events, context.symbol, context.asset_class)
         for i in np.flatnonzero(mine & (status == "rumor")):
             j = int(context.event_bars[i])
             k = closes.searchsorted(times[i], side="right") - 1   # last close at or before it

@@ -1,16 +1,18 @@
 """catalyst_momentum: trade each catalyst in its expected direction at the first open after it.
 
 The momentum reading of the narrative: the market keeps moving the way the news points for a
-few days. Each event listing the instrument's asset class, with a chosen status (and category),
-places an order on the bar before the first bar opening at or after it, so it fills at that
-open: long for direction 1, short for -1, skipped for 0 (`side=event`), or always long / short
-(`side=long` / `side=short`). When several events fall before the same open the latest wins.
+few days. Each event about the instrument (naming it, or reaching its asset class: see
+`sitcli.events.about`), with a chosen status (and category), places an order on the bar
+before the first bar opening at or after it, so it fills at that open: long for direction 1,
+short for -1, skipped for 0 (`side=event`), or always long / short (`side=long` /
+`side=short`). When several events fall before the same open the latest wins.
 The engine closes the trade after `hold` bars, or at the stop, the take-profit or a liquidation.
 """
 
 import numpy as np
 
 from sitcli.errors import BadInput
+from sitcli.events import about
 from sitcli.strategy import Param, Strategy
 
 SIDES = {"event": 0, "long": 1, "short": -1}
@@ -31,8 +33,7 @@ class CatalystMomentum(Strategy):
         n = len(bars)
         entries = np.zeros(n, np.int8)
         statuses = {s.strip() for s in params["status"].split(",") if s.strip()}
-        mine = np.array([context.asset_class in str(a).split(";") for a in events["asset_classes"]],
-                        bool) & events["status"].isin(statuses).to_numpy()
+        mine = about(events, context.symbol, context.asset_class) & events["status"].isin(statuses).to_numpy()
         if params["category"]:
             mine &= (events["category"] == params["category"]).to_numpy()
         fills = np.asarray(context.event_bars)[mine]

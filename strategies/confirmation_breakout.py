@@ -1,7 +1,7 @@
 """confirmation_breakout: after a confirmed catalyst, trade the break of the pre-event range.
 
 Confirmed news that the market accepts shows up as a close outside the range it traded in
-before. For each confirmed event listing the instrument's asset class, with j the first bar
+before. For each confirmed event about the instrument (`sitcli.events.about`), with j the first bar
 opening at or after it, the range is the highest high and lowest low of bars j-lookback..j-1
 (events with fewer bars before them are skipped). On the first of bars j..j+window-1 that
 closes above the range high an order goes long; one closing below the range low goes short
@@ -11,6 +11,7 @@ if `allow_short` (otherwise downside closes are ignored). One order per event at
 import numpy as np
 
 from sitcli.errors import BadInput
+from sitcli.events import about
 from sitcli.strategy import Param, Strategy
 
 
@@ -30,8 +31,8 @@ class ConfirmationBreakout(Strategy):
         n = len(bars)
         entries = np.zeros(n, np.int8)
         high, low, close = (bars[c].to_numpy(np.float64) for c in ("high", "low", "close"))
-        mine = np.array([context.asset_class in str(a).split(";") for a in events["asset_classes"]],
-                        bool) & (events["status"].to_numpy() == "confirmed")
+        mine = (about(events, context.symbol, context.asset_class)
+                & (events["status"].to_numpy() == "confirmed"))
         for j in np.asarray(context.event_bars)[mine]:
             if j < lookback or j >= n:
                 continue

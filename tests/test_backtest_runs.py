@@ -15,7 +15,7 @@ from sitcli.backtest import RunConfig, event_fill_bars, load_legs, run_backtest
 from sitcli.data.store import demo_store
 from sitcli.engine.records import LIQUIDATION
 from sitcli.errors import BadInput
-from sitcli.events import known_times, load_events
+from sitcli.events import about, known_times, load_events
 
 
 def trades_key(result, run):
@@ -77,7 +77,7 @@ def _events(*rows):
     return known_times(pd.DataFrame(
         [{"time": pd.Timestamp(t), "title": "x", "category": "test", "direction": 1,
           "status": "confirmed", "asset_classes": "equity;index;crypto;synthetic",
-          "source": "test"} for t in rows]))
+          "symbols": "", "reach": "asset_class", "source": "test"} for t in rows]))
 
 
 def test_event_timing_on_each_instruments_calendar():
@@ -174,7 +174,7 @@ def test_real_prices_trade_on_event_dates_and_liquidate_beyond_the_price(real_st
     assert len(trades) > 50
     effective = known_times(events)
     for leg in result.legs:
-        mine = effective[effective["asset_classes"].str.contains(leg.instrument.asset_class)]
+        mine = effective[about(effective, leg.symbol, leg.instrument.asset_class)]
         mine = mine[mine["direction"] != 0]
         fills = event_fill_bars(leg, mine, "open")
         expected = {leg.bars.index[f] for f in fills if 1 <= f < len(leg.bars)}

@@ -402,7 +402,9 @@ def test_grid_rows_carry_parameters_spans_and_ruin(grid_run):
 
 
 def test_grid_csv_ranks_ruined_runs_last_with_unique_headers(cli):
-    proc = cli("backtest", "--demo", "--symbols", "NVDA,RENDER/USDT", "--venue", "cfd-offshore",
+    # NVDA and AMD: since catalysts reach only the symbols they name (issue 12.9), this pair
+    # has a ruined run with a better Sharpe than a surviving one
+    proc = cli("backtest", "--demo", "--symbols", "NVDA,AMD", "--venue", "cfd-offshore",
                "--grid", "leverage=2,50,200", "--rank-by", "sharpe", "--format", "csv",
                check_code=0, timeout=TIMEOUT)
     header = proc.stdout.splitlines()[0].split(",")
@@ -474,8 +476,8 @@ def test_plot_needs_out(cli):
 
 def test_bad_events_file_exits_2(cli, tmp_path):
     bad = tmp_path / "mine.csv"
-    bad.write_text("time,title,category,direction,status,asset_classes,source\n"
-                   "2024-05-01T00:00:00Z,x,test,1,maybe,equity,me\n")
+    bad.write_text("time,title,category,direction,status,asset_classes,symbols,reach,source\n"
+                   "2024-05-01T00:00:00Z,x,test,1,maybe,equity,NVDA,symbols,me\n")
     proc = cli("backtest", "--demo", "--symbols", "NVDA", "--events", bad)
     assert_one_line_error(proc, 2, "mine.csv", "line 2", "status")
 

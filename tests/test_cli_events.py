@@ -21,14 +21,14 @@ N_OFFSETS = 16   # the default window -5..10
 def my_events(tmp_path):
     path = tmp_path / "mine.csv"
     path.write_text(f"{HEADER}\n2024-06-14T22:00:00Z,My own catalyst,my-category,1,rumor,"
-                    "equity;crypto,my notes\n", encoding="utf-8")
+                    "equity;crypto,,asset_class,my notes\n", encoding="utf-8")
     return path
 
 
 @pytest.fixture
 def bad_events(tmp_path):
     path = tmp_path / "bad.csv"
-    path.write_text(f"{HEADER}\n2024-06-14,x,keynote,1,perhaps,equity,me\n", encoding="utf-8")
+    path.write_text(f"{HEADER}\n2024-06-14,x,keynote,1,perhaps,equity,,asset_class,me\n", encoding="utf-8")
     return path
 
 

@@ -14,7 +14,7 @@ import pytest
 from sitcli.backtest import bar_times
 from sitcli.data.store import demo_store
 from sitcli.errors import BadInput, DataMissing
-from sitcli.events import COLUMNS, STATUSES, fill_bars, filter_events, load_events
+from sitcli.events import COLUMNS, STATUSES, about, fill_bars, filter_events, load_events
 from sitcli.eventstudy import (
     Window,
     first_outcome,
@@ -30,7 +30,7 @@ from sitcli.instruments import ASSET_CLASSES, instrument
 pytestmark = pytest.mark.filterwarnings("ignore:Series.values returning:Warning")
 
 HEADER = ",".join(COLUMNS)
-GOOD = "2024-05-22T20:20:00Z,NVIDIA results,earnings,1,confirmed,equity;crypto,test"
+GOOD = "2024-05-22T20:20:00Z,NVIDIA results,earnings,1,confirmed,equity;crypto,,asset_class,test"
 
 
 def write(tmp_path, *lines, name="mine.csv"):
@@ -72,52 +72,53 @@ def test_builtin_calendar_is_complete_and_valid():
 
 def test_missing_column_names_the_column(tmp_path):
     path = write(tmp_path, "time,title,category,direction,asset_classes,source",
-                 "2024-05-22,x,earnings,1,equity,test")
+                 "2024-05-22,x,earnings,1,equity,,asset_class,test")
     msg = load_error(path)
     assert f"{path} line 1, column status" in msg and HEADER in msg
 
 
 @pytest.mark.parametrize("value", ["not-a-date", "", "2024-13-45", "yesterday"])
 def test_unparseable_date(tmp_path, value):
-    path = write(tmp_path, HEADER, GOOD, f"{value},x,earnings,1,confirmed,equity,test")
+    path = write(tmp_path, HEADER, GOOD, f"{value},x,earnings,1,confirmed,equity,,asset_class,test")
     msg = load_error(path)
     assert f"{path} line 3, column time" in msg and "ISO 8601" in msg
 
 
 def test_unknown_status(tmp_path):
-    path = write(tmp_path, HEADER, GOOD, GOOD, "2024-05-23,x,earnings,1,maybe,equity,test")
+    path = write(tmp_path, HEADER, GOOD, GOOD, "2024-05-23,x,earnings,1,maybe,equity,,asset_class,test")
     msg = load_error(path)
     assert f"{path} line 4, column status" in msg and "'maybe'" in msg and "rumor" in msg
 
 
 @pytest.mark.parametrize("value", ["2", "up", "", "1.5"])
 def test_bad_direction(tmp_path, value):
-    path = write(tmp_path, HEADER, f"2024-05-23,x,earnings,{value},confirmed,equity,test")
+    path = write(tmp_path, HEADER, f"2024-05-23,x,earnings,{value},confirmed,equity,,asset_class,test")
     msg = load_error(path)
     assert f"{path} line 2, column direction" in msg and "-1" in msg
 
 
 def test_empty_title(tmp_path):
-    path = write(tmp_path, HEADER, GOOD, "2024-05-23,  ,earnings,1,confirmed,equity,test")
+    path = write(tmp_path, HEADER, GOOD, "2024-05-23,  ,earnings,1,confirmed,equity,,asset_class,test")
     assert f"{path} line 3, column title: empty" in load_error(path)
 
 
 @pytest.mark.parametrize("value", ["stocks", "equity;bonds", "", "equity;"])
 def test_unknown_asset_class(tmp_path, value):
-    path = write(tmp_path, HEADER, f'2024-05-23,x,earnings,1,confirmed,"{value}",test')
+    path = write(tmp_path, HEADER, f'2024-05-23,x,earnings,1,confirmed,"{value}",,asset_class,test')
     msg = load_error(path)
     assert f"{path} line 2, column asset_classes" in msg and "equity, index, crypto, synthetic" in msg
 
 
 def test_unquoted_comma_is_caught_not_shifted(tmp_path):
-    path = write(tmp_path, HEADER, "2024-05-23,Results, beat,earnings,1,confirmed,equity,test")
+    path = write(tmp_path, HEADER, "2024-05-23,Results, beat,earnings,1,confirmed,equity,,asset_class,test")
     assert f"{path} line 2" in load_error(path)
 
 
 def test_line_numbers_count_physical_lines(tmp_path):
     """A quoted title spanning two lines: the next row's error still names its own line."""
-    path = write(tmp_path, HEADER, '2024-05-22,"two-line\ntitle",earnings,1,confirmed,equity,test',
-                 "2024-05-23,x,earnings,1,bogus,equity,test")
+    path = write(tmp_path, HEADER,
+                 '2024-05-22,"two-line\ntitle",earnings,1,confirmed,equity,,asset_class,test',
+                 "2024-05-23,x,earnings,1,bogus,equity,,asset_class,test")
     assert f"{path} line 4, column status" in load_error(path)
 
 
@@ -130,10 +131,10 @@ def test_unreadable_events_file(tmp_path):
 
 def test_events_files_merge_with_the_builtin(tmp_path):
     builtin = load_events()
-    a = write(tmp_path, HEADER, "2030-01-01T00:00:00Z,late news,keynote,0,rumor,crypto,me",
-              "2022-01-03,early news,keynote,-1,denied,index,me", name="a.csv")
+    a = write(tmp_path, HEADER, "2030-01-01T00:00:00Z,late news,keynote,0,rumor,crypto,,asset_class,me",
+              "2022-01-03,early news,keynote,-1,denied,index,,asset_class,me", name="a.csv")
     b = write(tmp_path, "\ufeff" + " ,".join(COLUMNS),   # BOM and padded header are accepted
-              "2024-01-01T09:00:00+09:00,tokyo news,earnings,1,confirmed,equity;equity,me",
+              "2024-01-01T09:00:00+09:00,tokyo news,earnings,1,confirmed,equity;equity,,asset_class,me",
               name="b.csv")
     merged = load_events([a, b])
     assert len(merged) == len(builtin) + 3
@@ -150,7 +151,7 @@ def test_events_files_merge_with_the_builtin(tmp_path):
 
 def test_equal_times_keep_file_order(tmp_path):
     t = "2025-01-27T00:00:00Z"
-    path = write(tmp_path, HEADER, f"{t},mine,model-launch,1,rumor,crypto,me")
+    path = write(tmp_path, HEADER, f"{t},mine,model-launch,1,rumor,crypto,,asset_class,me")
     merged = load_events([path])
     same = merged[merged["time"] == pd.Timestamp(t)]
     assert same["title"].iloc[-1] == "mine" and len(same) == 2       # built-in first
@@ -256,7 +257,8 @@ def hand_bars() -> tuple[pd.DataFrame, pd.DatetimeIndex]:
 
 def hand_events(*times) -> pd.DataFrame:
     rows = [{"time": pd.Timestamp(t, tz="UTC"), "title": f"e{i}", "category": "earnings",
-             "direction": 1, "status": "confirmed", "asset_classes": "crypto", "source": "test"}
+             "direction": 1, "status": "confirmed", "asset_classes": "crypto", "symbols": "",
+             "reach": "asset_class", "source": "test"}
             for i, t in enumerate(times)]
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
@@ -366,9 +368,13 @@ def test_run_study_on_demo_data():
     assert list(out["symbols"]) == ["NVDA", "RENDER/USDT"]
     nvda, render = out["symbols"]["NVDA"], out["symbols"]["RENDER/USDT"]
     assert nvda["synthetic"] and nvda["asset_class"] == "equity"
-    # crypto sees only events listing crypto (export controls are equity;index only)
-    assert render["events_relevant"] == len(filter_events(ev, asset_class="crypto"))
-    assert nvda["events_relevant"] == len(filter_events(ev, asset_class="equity"))
+    # RENDER is named by no event: it sees only market-wide news reaching crypto
+    broad = ev["reach"] == "asset_class"
+    assert render["events_relevant"] == (broad & ev["asset_classes"].str.contains("crypto")).sum()
+    # NVDA: the events naming it plus market-wide news reaching equities; not AMD's launches
+    named = ev["symbols"].str.split(";").map(lambda s: "NVDA" in s)
+    assert nvda["events_relevant"] == (named | (broad & ev["asset_classes"].str.contains("equity"))).sum()
+    assert not any("MI300X" in e["title"] for e in nvda["events"])
     assert 0 < nvda["events_used"] <= nvda["events_relevant"]
     # equity event bars open at the session open, crypto ones at 00:00 UTC
     assert all(e["bar_open"].strftime("%M") == "30" for e in nvda["events"])
@@ -390,3 +396,81 @@ def test_run_study_errors():
         run_study(demo_store(), ["NVDA"], ev, Window(-1, 5000))
     with pytest.raises(BadInput, match="unknown symbol"):
         run_study(demo_store(), ["NOPE/XYZ"], ev, Window(-1, 1))
+
+
+# --- which events concern which symbol: named symbols, or an explicit asset-class reach ---------
+
+def test_builtin_rows_name_what_they_are_about():
+    ev = load_events()
+    assert set(ev["reach"]) == {"symbols", "asset_class"}
+    assert (ev.loc[ev["reach"] == "symbols", "symbols"] != "").all()
+    mi300x = ev[ev["title"].str.contains("MI300X")].iloc[0]
+    assert (mi300x["symbols"], mi300x["reach"]) == ("AMD", "symbols")
+    # company results reach that company only; a model launch reaches whole asset classes
+    nvda_results = ev[ev["title"].str.match(r"NVIDIA Q\d")]
+    assert len(nvda_results) >= 12 and set(nvda_results["symbols"]) == {"NVDA"}
+    assert ev[ev["title"] == "OpenAI releases ChatGPT"]["reach"].iloc[0] == "asset_class"
+
+
+def test_about_by_name_by_reach_and_by_venue_suffix():
+    ev = pd.DataFrame({"symbols": ["AMD", "NVDA;AMD", "", "RENDER", "AMD"],
+                       "reach": ["symbols", "symbols", "asset_class", "symbols", "asset_class"],
+                       "asset_classes": ["equity", "equity", "crypto;index", "crypto", "equity"]})
+    assert about(ev, "NVDA", "equity").tolist() == [False, True, False, False, True]
+    assert about(ev, "AMD", "equity").tolist() == [True, True, False, False, True]
+    assert about(ev, "^NDX", "index").tolist() == [False, False, True, False, False]
+    # a perpetual's market symbol names the same asset as the calendar's ticker
+    assert about(ev, "RENDER/USDT:USDT@binance", "crypto").tolist() == [False, False, True, True, False]
+
+
+def test_unknown_column_is_named(tmp_path):
+    path = write(tmp_path, HEADER + ",sector", GOOD + ",chips")
+    msg = load_error(path)
+    assert f"{path} line 1, column 'sector': not a calendar column" in msg and HEADER in msg
+
+
+@pytest.mark.parametrize("symbols, reach, column, fragment", [
+    ("NVDA", "everyone", "reach", "'everyone' is not a reach"),
+    ("", "symbols", "symbols", "empty with reach symbols"),
+    ("RENDER", "symbols", "symbols", "RENDER is crypto, not in asset_classes equity"),
+    ("NV DA", "symbols", "symbols", "'NV DA' is not a ticker"),
+])
+def test_bad_symbols_or_reach_name_the_row(tmp_path, symbols, reach, column, fragment):
+    path = write(tmp_path, HEADER, GOOD,
+                 f"2024-05-23,x,earnings,1,confirmed,equity,{symbols},{reach},test")
+    msg = load_error(path)
+    assert f"{path} line 3, column {column}" in msg and fragment in msg
+
+
+def test_users_own_tickers_are_accepted(tmp_path):
+    path = write(tmp_path, HEADER, "2024-05-23,x,earnings,1,confirmed,equity,ORCL;AVGO,symbols,t")
+    assert load_events([path], builtin=False)["symbols"].tolist() == ["ORCL;AVGO"]
+
+
+def _trade_days(out, symbol):
+    trades = pd.read_csv(out / "trades.csv")
+    return set(trades.loc[trades["symbol"] == symbol, "entry_time"].str[:10])
+
+
+def test_mi300x_launch_is_traded_on_amd_not_on_nvda_or_the_index(cli, tmp_path):
+    """Regression (issue 12 item 9): AMD's launch (2023-12-06 18:00 UTC, filled at the next
+    open) was traded long on NVDA, TSM and ^NDX because events reached whole asset classes."""
+    args = ("backtest", "--demo", "--strategy", "catalyst_momentum", "--symbols", "NVDA,AMD,TSM,^NDX",
+            "--start", "2023-11-01", "--end", "2024-01-31")
+    cli(*args, "--out", tmp_path / "o", check_code=0)
+    assert "2023-12-07" in _trade_days(tmp_path / "o", "AMD")
+    for other in ("NVDA", "TSM", "^NDX"):
+        assert "2023-12-07" not in _trade_days(tmp_path / "o", other)
+    # market-wide news (OpenAI DevDay, 2023-11-06, reach asset_class) still reaches them all
+    assert all("2023-11-07" in _trade_days(tmp_path / "o", s) for s in ("NVDA", "AMD", "^NDX"))
+    # an explicit asset-class reach in the user's own file is honoured
+    from sitcli.backtest import RunConfig, run_backtest
+
+    mine = write(tmp_path, HEADER, "2023-12-12T18:00:00Z,AMD sector news,product-launch,1,"
+                 "confirmed,equity,AMD,asset_class,me")
+    cfg = RunConfig(["NVDA", "^NDX"], strategy="catalyst_momentum", start="2023-12-01",
+                    end="2023-12-31")
+    trades = run_backtest(cfg, demo_store(), load_events([mine])).trades_frame()
+    days = {s: set(trades.loc[trades["symbol"] == s, "entry_time"].dt.strftime("%Y-%m-%d"))
+            for s in ("NVDA", "^NDX")}
+    assert "2023-12-13" in days["NVDA"] and "2023-12-13" not in days["^NDX"]

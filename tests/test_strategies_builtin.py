@@ -36,7 +36,8 @@ def make_events(*rows) -> pd.DataFrame:
         classes = rest[0] if rest else "equity;index;crypto;synthetic"
         title = rest[1] if len(rest) > 1 else f"event {n}"
         out.append({"time": time, "title": title, "category": category, "direction": direction,
-                    "status": status, "asset_classes": classes, "source": "test"})
+                    "status": status, "asset_classes": classes, "symbols": "",
+                    "reach": "asset_class", "source": "test"})
     frame = pd.DataFrame(out, columns=list(COLUMNS))
     frame["time"] = pd.to_datetime(frame["time"], utc=True)
     return frame.sort_values("time", kind="stable").reset_index(drop=True)

@@ -42,9 +42,21 @@ def _root(
 
 
 def _register() -> None:
-    from sitcli.cli import backtest, data, events, liquidation, report, scenario, sit, strategies, sweep
+    from sitcli.cli import (
+        backtest,
+        data,
+        events,
+        liquidation,
+        montecarlo,
+        report,
+        scenario,
+        sit,
+        strategies,
+        sweep,
+    )
 
-    for module in (data, liquidation, backtest, sweep, scenario, strategies, events, sit, report):
+    for module in (data, liquidation, backtest, sweep, montecarlo, scenario, strategies, events, sit,
+                   report):
         module.register(app)
 
 

@@ -19,6 +19,7 @@ from sitcli.cli.options import (
     StartOpt,
     parse_pairs,
 )
+from sitcli.cli.walkforward import AnchoredOpt, OosOpt, OosStartOpt, TestOpt, TrainOpt, WalkOpt
 
 DEMO_SYMBOLS = "NVDA,AMD,TSM,^NDX,RENDER/USDT,SIT"
 
@@ -74,6 +75,12 @@ def backtest(
                         "statistics of each run over the same span (imports vectorbt: slower).")]
         = "basic",
     top: Annotated[int, typer.Option("--top", help="Rows of the ranking to print.")] = 20,
+    oos: OosOpt = None,
+    oos_start: OosStartOpt = None,
+    walk_forward: WalkOpt = None,
+    wf_train: TrainOpt = None,
+    wf_test: TestOpt = None,
+    wf_anchored: AnchoredOpt = False,
     account: Annotated[str, typer.Option(
         "--account", help="isolated: one account per symbol; shared: one account for all.")]
         = "isolated",
@@ -134,6 +141,12 @@ def backtest(
     if compare_detail and detail is None:
         raise BadInput("--compare-detail needs --detail TIMEFRAME, e.g. --detail 1h")
     cfg, store = run_config(locals())
+    from sitcli.cli import walkforward as wf_cli
+
+    if wf_cli.asked(type("Options", (), locals())):    # --oos / --walk-forward (issue 15)
+        wf_cli.run(type("Options", (), locals()), cfg, store, load_events(events_files),
+                   summaries=False, out=out)
+        return
     runs_asked = len(cfg.symbols) * math.prod(len(v) for v in cfg.grid.values())
     if runs_asked > SWEEP_HINT_RUNS:
         note(f"{runs_asked:,} runs with full records: `sitcli sweep` takes the same arguments, uses "
@@ -162,6 +175,7 @@ def backtest(
                "liquidations": result.liquidations_frame().to_dict("records")}
     if cfg.grid:
         payload["ranking"] = [row["label"] for row in _ranked(runs, rank_by)]
+        payload["overfitting"] = overfitting(result, combos, rank_by)
     full_keys: list[str] = []
     if stats_level == "full":
         payload["stats_full"] = full_stats(result)
@@ -186,6 +200,8 @@ def backtest(
         print_csv(_ranked(runs, rank_by) if cfg.grid else runs, keys)
     else:
         _print_tables(result, runs, combos, assumptions, rank_by, top)
+        if cfg.grid:
+            print_overfitting(payload["overfitting"])
         if full_keys:
             from sitcli.cli.render import print_table
 
@@ -201,6 +217,35 @@ def backtest(
 
 OUT_FILES = ("trades.csv", "equity.csv", "liquidations.csv", "summary.json")
 PLOT_FILES = ("equity.png", "report.html")
+
+
+# --- overfitting statistics under a ranked grid (logic in sitcli.overfit) ---------------------
+
+def overfitting(result, combos: list[dict], rank_by: str) -> dict:
+    """DSR and PBO of the combination the ranking puts first."""
+    from sitcli.overfit import result_statistics
+
+    labels = [result.combo_label(ci) for ci in range(len(result.combos))]
+    return result_statistics(result, labels.index(_ranked(combos, rank_by)[0]["label"]))
+
+
+def print_overfitting(stats: dict) -> None:
+    from sitcli.cli.render import print_pairs
+    from sitcli.overfit import describe
+
+    if "dsr" not in stats or math.isnan(stats["pbo"]):
+        typer.echo(f"Overfitting statistics: {stats.get('note', 'not available')}")
+        return
+    print_pairs({"winner": stats["winner"], "combinations tried": stats["trials"],
+                 "Sharpe per bar": f"{stats['sharpe_per_bar']:.4f} (best of {stats['trials']} would "
+                                   f"reach {stats['expected_max_sharpe']:.4f} by luck)",
+                 "PSR": f"{stats['psr']:.3f}", "DSR": f"{stats['dsr']:.3f}",
+                 "PBO": f"{stats['pbo']:.3f} ({stats['pbo_splits']:,} splits of "
+                        f"{stats['pbo_blocks']} blocks)"},
+                title="Overfitting of the ranking's winner")
+    typer.echo(describe(stats))
+    if stats.get("blocks_restart"):
+        typer.echo("(sweep: PBO's blocks are run one by one, each from flat with the starting cash)")
 
 
 SPAN_KEYS = ("span_first", "span_last", "span_bars", "ruined", "stats_note")

@@ -16,14 +16,16 @@ events_app = typer.Typer(help="The catalyst calendar and event studies around it
 
 EventsOpt = Annotated[Optional[list[Path]], typer.Option(
     "--events", help="Extra catalyst CSV with the built-in's header "
-                     "(time,title,category,direction,status,asset_classes,source); repeatable.")]
+                     "(time,title,category,direction,status,asset_classes,symbols,reach,source); "
+                     "symbols names the tickers an event is about, reach is symbols (only them) "
+                     "or asset_class (also every instrument of its asset classes); repeatable.")]
 SinceOpt = Annotated[Optional[str], typer.Option(
     "--since", help="Only events at or after this date, YYYY-MM-DD (UTC).")]
 CategoryOpt = Annotated[Optional[str], typer.Option(
     "--category", "-c", help="Only events of this category (comma-separated for several), "
                              "e.g. earnings, model-launch, export-control.")]
 
-LIST_COLUMNS = ("time", "status", "direction", "category", "asset_classes", "title", "source")
+LIST_COLUMNS = ("time", "status", "direction", "category", "about", "title", "source")
 
 
 def _load(events_files, since, category, asset_class=None):
@@ -31,6 +33,13 @@ def _load(events_files, since, category, asset_class=None):
 
     frame = load_events(events_files)
     return frame, filter_events(frame, since=since, category=category, asset_class=asset_class)
+
+
+def _about_words(row) -> str:
+    """NVDA;AMD, or `all equity;index` (plus any named symbols) for an asset-class reach."""
+    if row["reach"] == "symbols":
+        return row["symbols"]
+    return ";".join(filter(None, [row["symbols"], f"all {row['asset_classes']}"]))
 
 
 def _iso(ts) -> str:
@@ -71,7 +80,8 @@ def list_events(
         print_csv(records, COLUMNS)
     else:
         shown = [{**r, "time": r["time"][:16].replace("T", " "),
-                  "direction": {1: "up", -1: "down", 0: "-"}[r["direction"]]} for r in records]
+                  "direction": {1: "up", -1: "down", 0: "-"}[r["direction"]],
+                  "about": _about_words(r)} for r in records]
         _print_text_table(shown, LIST_COLUMNS,
                           title=f"Catalyst calendar: {len(records)} of {len(frame)} events (UTC)")
     if not records:
@@ -111,6 +121,11 @@ def study(
     gain_pct: Annotated[float, typer.Option(
         "--gain-pct", help="The gain [%] a long must reach before its liquidation price.")] = 3.0,
     timeframe: Annotated[str, typer.Option("--timeframe", help="Bar size of the stored data.")] = "1d",
+    benchmark: Annotated[Optional[str], typer.Option(
+        "--benchmark", help="Also abnormal returns against this symbol's stored closes (market "
+                            "model per event), e.g. --benchmark ^NDX.")] = None,
+    estimation: Annotated[int, typer.Option(
+        "--estimation", help="Bars before the window that fit each event's market model.")] = 120,
     demo: DemoOpt = False,
     data_dir: DataDirOpt = None,
     events_files: EventsOpt = None,
@@ -130,6 +145,8 @@ def study(
 
     if symbols is None and not demo:
         raise BadInput("pass --symbols NVDA,RENDER/USDT (stored data) or --demo (embedded demo data)")
+    if estimation < 10:
+        raise BadInput(f"--estimation {estimation}: at least 10 bars to fit a market model, e.g. 120")
     win = parse_window(window)
     levs = parse_leverages(leverages)
     names = [s.strip() for s in (symbols or DEMO_SYMBOLS).split(",") if s.strip()]
@@ -137,7 +154,8 @@ def study(
     store = demo_store() if demo else Store(default_data_dir(data_dir))
     filters = {"category": category, "since": since,
                "files": [str(p) for p in events_files or []] or None}
-    result = run_study(store, names, events, win, timeframe, levs, gain_pct / 100.0, filters)
+    result = run_study(store, names, events, win, timeframe, levs, gain_pct / 100.0, filters,
+                       benchmark, estimation)
     synthetic = any(r["synthetic"] for r in result["symbols"].values())
     if fmt == Format.json:
         print_json(result)
@@ -169,12 +187,37 @@ def study(
                           f"({r['events_used']} events)", digits=2)
     print_table(_summary_rows(result, gain_pct), ["stat", *result["symbols"]],
                 title="Summary per symbol", digits=2)
+    for s, r in result["symbols"].items():
+        if "abnormal" in r:
+            _print_abnormal(s, r["abnormal"], benchmark)
+        if r["sample_warning"]:
+            typer.echo(f"warning: {s}: only {r['events_used']} events behind these figures "
+                       "(fewer than 10): read them as anecdotes, not statistics")
+
+
+def _print_abnormal(symbol: str, ab: dict, benchmark: str) -> None:
+    """Abnormal-return tables; figures from fewer than 10 events are marked with *."""
+    from sitcli.cli.render import print_table
+
+    def row(first: dict, g: dict) -> dict:
+        mark = " *" if g["sample_warning"] else ""
+        share = None if g["share_positive"] is None else 100 * g["share_positive"]
+        return {**first, "events": f"{g['events']}{mark}", "mean CAR %": g["mean_car_pct"],
+                "t": g["t_stat"], "CAR > 0 [%]": share}
+
+    print_table([row({"offset": x["offset"]}, x) for x in ab["offsets"]],
+                title=f"{symbol}: cumulative abnormal return vs {benchmark} (market model on "
+                      f"{ab['estimation_bars']} bars; {ab['events_used']} events)", digits=2)
+    print_table([row({"events by expected direction": k}, g) for k, g in ab["at_last_offset"].items()],
+                title=f"{symbol}: CAR at the last offset, by the event's expected direction", digits=2)
+    if any(g["sample_warning"] for g in ab["at_last_offset"].values()):
+        typer.echo("* fewer than 10 events behind the figure: too few to tell news from noise")
 
 
 def _summary_rows(result: dict, gain_pct: float) -> list[dict]:
     syms = result["symbols"]
     rows = [
-        {"stat": "events listing the asset class", **{s: r["events_relevant"] for s, r in syms.items()}},
+        {"stat": "events about the symbol", **{s: r["events_relevant"] for s, r in syms.items()}},
         {"stat": "events used", **{s: r["events_used"] for s, r in syms.items()}},
         {"stat": "skipped: outside the data", **{s: r["skipped"]["outside_data"] for s, r in syms.items()}},
         {"stat": "skipped: window outside the data",

@@ -62,6 +62,14 @@ def sweep(**opts) -> None:
     events = load_events(o.events_files)
     kwargs = dict(workers=o.workers, executor=o.executor, scheduler=o.scheduler,
                   chunk_size=o.chunk_size)
+    from sitcli.cli import walkforward as wf_cli
+
+    if wf_cli.asked(o):      # --oos / --walk-forward (issue 15): pick on the summaries kernel
+        if o.out is not None:
+            raise BadInput("--out with --oos/--walk-forward: use `sitcli backtest --grid ... "
+                           "--walk-forward N --out DIR` for the stitched curve and trades")
+        wf_cli.run(o, cfg, store, events, summaries=True, sweep_kwargs=kwargs)
+        return
     from sitcli.cli.render import note_compiling
     from sitcli.strategy import time_limit
 
@@ -81,6 +89,12 @@ def sweep(**opts) -> None:
     order = rank(table[o.rank_by] if o.rank_by in table else np.full(len(table["ruined"]), np.nan),
                  table["ruined"], o.rank_by in LOWER_IS_BETTER, None if whole else o.top)
     interrupted_write = False
+    overfitting = None
+    if cfg.grid and result.complete and len(order):   # overfitting of the winner (issue 15)
+        from sitcli.overfit import sweep_statistics
+
+        overfitting = sweep_statistics(result, int(table["combination"][order[0]]), store,
+                                       events, sweep_kwargs=kwargs)
     if o.out is not None:
         try:
             _write(o.out, result, table, order, keys)
@@ -93,7 +107,10 @@ def sweep(**opts) -> None:
     if o.fmt == Format.json:
         from sitcli.cli.render import print_json
 
-        print_json(_payload(result, _rows(result, table, order, keys)))
+        payload = _payload(result, _rows(result, table, order, keys))
+        if overfitting is not None:
+            payload["overfitting"] = overfitting
+        print_json(payload)
     elif o.fmt == Format.csv:
         import io
 
@@ -114,6 +131,10 @@ def sweep(**opts) -> None:
     else:
         _print_tables(result, _rows(result, table, order[:o.top], keys), o.rank_by,
                       len(order))
+        if overfitting is not None:
+            from sitcli.cli.backtest import print_overfitting
+
+            print_overfitting(overfitting)
     short = int(table["short_span"].sum())
     if short:
         from sitcli.stats import MIN_SPAN_BARS, MIN_SPAN_DAYS
