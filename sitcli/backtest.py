@@ -41,6 +41,7 @@ class RunConfig:
     fill: str = "open"                               # "open": next bar's open; "close": same close
     take_first: bool = False
     allow_above_cap: bool = False
+    tiers_asof: str | None = None    # the date whose tier snapshot applies (None: the first bar)
     detail: str | None = None                        # --detail: finer bars walked inside a bar
 
 
@@ -107,7 +108,9 @@ def load_legs(cfg: RunConfig, store) -> list[Leg]:
             raise DataMissing(f"{symbol}: only {len(bars)} bar(s) between {cfg.start or 'start'} "
                               f"and {cfg.end or 'end'}; widen the range or pull more data")
         # the symbol's own brackets from the tier snapshot nearest its first bar
-        venue = venue_for(symbol, cfg.venue, cfg.overrides, bars.index[0], store.root)
+        # windows of one study (walk-forward, PBO blocks) keep the study's venue rules
+        when = bars.index[0] if cfg.tiers_asof is None else cfg.tiers_asof
+        venue = venue_for(symbol, cfg.venue, cfg.overrides, when, store.root)
         inst_mod.check_engine_rule(venue)
         meta = bars.attrs.get("sitcli", {})
         timing = instrument if cfg.cfd_hours == "session" else replace(instrument,

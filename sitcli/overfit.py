@@ -255,7 +255,9 @@ def sweep_statistics(sweep, winner: int, store, events, n_blocks: int = DEFAULT_
         # a LocalCluster per block would cost more than the block: use this machine's cores
         kwargs = {"workers": kwargs.get("workers")}
     for b in range(n_blocks):
-        span = replace(cfg, start=index[edges[b]].isoformat(), end=index[edges[b + 1] - 1].isoformat())
+        span = replace(cfg, start=index[edges[b]].isoformat(),
+                       end=index[edges[b + 1] - 1].isoformat(),
+                       tiers_asof=cfg.tiers_asof or index[0].isoformat())
         try:
             part = run_sweep(span, store, events, **kwargs)
         except DataMissing as exc:

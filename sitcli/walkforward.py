@@ -142,7 +142,13 @@ def run_test(cfg, store, events, span, chosen: dict):
     return run_backtest(_window_cfg(cfg, span, grid=chosen), store, events)
 
 
+def _study_tiers(cfg, first: Window):
+    """Every window of one study trades under the venue rules of its first bar."""
+    return replace(cfg, tiers_asof=cfg.tiers_asof or first.train[0].isoformat())
+
+
 def oos(cfg, store, events, window: Window, rank, summaries=False, sweep_kwargs=None) -> dict:
+    cfg = _study_tiers(cfg, window)
     chosen, in_sample, tried = pick(cfg, store, events, window.train, rank, summaries, sweep_kwargs)
     result = run_test(cfg, store, events, window.test, chosen)
     return {"window": _window_dict(window), "combinations": tried,
@@ -153,6 +159,7 @@ def oos(cfg, store, events, window: Window, rank, summaries=False, sweep_kwargs=
 def walk_forward(cfg, store, events, windows: list[Window], rank, summaries=False,
                  sweep_kwargs=None) -> dict:
     """Re-pick on each training window, run on its test window, stitch the test windows."""
+    cfg = _study_tiers(cfg, windows[0])
     pieces, trades, rows = [], [], []
     capital = None
     for k, w in enumerate(windows):
