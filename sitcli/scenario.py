@@ -219,6 +219,16 @@ def event_starts(bars: pd.DataFrame, instrument, timeframe: str, events) -> list
     return sorted({int(j) - 1 for j in fill_bars(opens, mine["time"]) if 1 <= j < len(bars)})
 
 
+def _sample_warning(starts) -> str | None:
+    """`--at-events` figures resting on fewer catalysts than the event study trusts."""
+    from sitcli.eventstudy import MIN_EVENTS
+
+    if starts is None or len(starts) >= MIN_EVENTS:
+        return None
+    return (f"only {len(starts)} catalyst starts: fewer than {MIN_EVENTS}, too few for these "
+            "probabilities to mean much")
+
+
 def run(store, symbols: list[str], leverages, horizons, side: str, venue_name: str | None,
         method: str, timeframe: str = "1d", overrides: dict | None = None, paths: int = 10_000,
         seed: int = 7, compare_venues: bool = False, events=None, progress=None,
@@ -263,6 +273,7 @@ def run(store, symbols: list[str], leverages, horizons, side: str, venue_name: s
                 "first": bars.index[0], "last": bars.index[-1], "bars": len(bars),
                 "synthetic": bool(meta.get("synthetic")), "source": str(meta.get("source", "?")),
                 "starts": starts_text, "cash": cash,
+                "sample_warning": _sample_warning(starts),
                 "above_cap": [n for n in notes if n],
             }
             carry = carry_per_bar(s, venue, opens, closes, timeframe, store.root)

@@ -155,3 +155,13 @@ def test_orders_that_never_fill_say_why(cli):
     out = payload(cli("backtest", "--demo", "--symbols", "RENDER/USDT", "--leverage", "50",
                       "--allow-above-cap", "--format", "json", check_code=0))
     assert out["stats"]["RENDER/USDT"]["trades"] > 0
+
+
+def test_scenario_at_events_warns_below_ten_catalysts(cli):
+    """Issue 15: a sample-size warning wherever fewer than 10 starts stand behind a figure."""
+    few = cli("scenario", "--demo", "--symbols", "RENDER/USDT", "--at-events", "--leverage", "5",
+              "--horizon", "1", check_code=0).stdout
+    assert "warning: only 9 catalyst starts: fewer than 10" in few
+    many = payload(cli("scenario", "--demo", "--symbols", "NVDA", "--at-events", "--leverage",
+                       "5", "--horizon", "1", "--format", "json", check_code=0))
+    assert many["symbols"]["NVDA"]["sample_warning"] is None
