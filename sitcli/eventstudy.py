@@ -91,7 +91,7 @@ def first_outcome(lows: np.ndarray, highs: np.ndarray, liq_price: float, target:
     """('liquidated' | 'gain' | 'neither', bar offset or None) for a long over the given bars:
     the low reaching `liq_price` before the high reaches `target`; within one bar, liquidation
     first."""
-    from sitcli.engine.margin import reaches   # the kernel's and scenario's trigger rule
+    from sitcli.engine.margin import reaches  # the kernel's and scenario's trigger rule
 
     hit_liq = np.flatnonzero(reaches(1, lows, liq_price))
     hit_gain = np.flatnonzero(highs >= target)
