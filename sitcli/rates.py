@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sitcli.errors import BadInput, RuntimeFailure
+from sitcli.errors import BadInput
 from sitcli.instruments import BENCHMARK_NAME
 
 PERCENT_RANGE = (-20.0, 100.0)   # percent per annum a benchmark can plausibly take
@@ -90,29 +90,21 @@ def parse_csv(path: Path) -> pd.Series:
 
 def import_rate(name: str, source: Path, data_root: Path) -> tuple[Path, pd.Series]:
     """Store a user's series under `<data_root>/rates/NAME.csv` (atomically)."""
-    import os
-    import tempfile
 
     key = name.strip().upper()
     if not BENCHMARK_NAME.match(key):
         raise BadInput(f"--rate {name!r}: use a name of letters, digits and _, e.g. SOFR or ESTR")
     series = parse_csv(Path(source))
     target = user_dir(data_root) / f"{key}.csv"
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(f"date,{key}\n")
-                for day, value in series.items():
-                    fh.write(f"{day:%Y-%m-%d},{value!r}\n")
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    except OSError as exc:
-        raise RuntimeFailure(f"cannot write the rate series {target}: {exc.strerror or exc}") \
-            from None
+    from sitcli.files import atomic_write
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(f"date,{key}\n")
+            for day, value in series.items():
+                fh.write(f"{day:%Y-%m-%d},{value!r}\n")
+
+    atomic_write(target, write)
     return target, series
 
 

@@ -171,7 +171,6 @@ def pull(exchange: str, data_root: Path, source=None, today: dt.date | None = No
 
     `source` is a `CcxtSource` (tests point its transport at a local replica)."""
     import os
-    import tempfile
 
     from sitcli.data.sources.ccxt import CcxtSource
     from sitcli.errors import RuntimeFailure
@@ -196,17 +195,7 @@ def pull(exchange: str, data_root: Path, source=None, today: dt.date | None = No
     for key, rows in table.items():
         to_tiers(rows, f"{exchange} {key}")   # refuse a malformed table before writing it
     path = snapshot_path(data_root, exchange, today or dt.date.today())
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(table, fh, indent=1)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    except OSError as exc:
-        raise RuntimeFailure(f"cannot write the tier snapshot {path}: {exc.strerror or exc}") \
-            from None
+    from sitcli.files import atomic_write
+
+    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(table, indent=1), encoding="utf-8"))
     return path, len(table)

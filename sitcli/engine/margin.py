@@ -162,19 +162,9 @@ def okx_liquidation_price(side, qty, entry, margin, floors, mmrs, fee_rate):
     position (no deduction):  M + s·q·(P − E) = q·P·(mmr + fee), so
         LP = (M − s·q·E) / (q·(mmr + fee) − s·q)
     with the tier of the notional at LP (as Binance's rule, with amounts 0)."""
-    price = math.nan
-    n = len(floors)
-    for j in range(n):
-        candidate = (margin - side * qty * entry) / (qty * (mmrs[j] + fee_rate) - side * qty)
-        if j == 0:
-            price = candidate
-        upper = floors[j + 1] if j + 1 < n else math.inf
-        if floors[j] <= qty * candidate < upper:
-            price = candidate
-            break
-    if side > 0 and price <= 0.0:
-        return 0.0
-    return price
+    # Binance's rule with the fee added to each tier's rate and no maintenance amounts
+    return liquidation_price(side, qty, entry, margin, floors,
+                             tuple(m + fee_rate for m in mmrs), (0.0,) * len(floors))
 
 
 def hyperliquid_mmr(max_leverage):
