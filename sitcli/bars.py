@@ -13,6 +13,8 @@ carry per day of a position is the same number in every command.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import pandas as pd
 
@@ -40,17 +42,23 @@ def bar_times(index: pd.DatetimeIndex, instrument, timeframe: str):
     step = bar_duration(timeframe)
     opens, closes = index, index + step
     if step >= pd.Timedelta("1D") and not instrument.is_24_7:
-        import exchange_calendars as xcals
-
-        cal = xcals.get_calendar(instrument.calendar, start=index[0].tz_localize(None),
-                                 end=index[-1].tz_localize(None))
-        sched = cal.schedule.reindex(index.tz_localize(None))
+        sched = _schedule(instrument.calendar, index[0].tz_localize(None),
+                          index[-1].tz_localize(None)).reindex(index.tz_localize(None))
         # a date the calendar does not know falls back to 14:30-21:00 UTC
         opens = pd.DatetimeIndex(sched["open"].fillna(pd.Series(index + pd.Timedelta("14h30min"),
                                                                  index=sched.index)))
         closes = pd.DatetimeIndex(sched["close"].fillna(pd.Series(index + pd.Timedelta("21h"),
                                                                   index=sched.index)))
     return pd.DatetimeIndex(opens).tz_convert("UTC"), pd.DatetimeIndex(closes).tz_convert("UTC")
+
+
+@lru_cache(maxsize=64)
+def _schedule(code: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """An exchange's session opens and closes (building a calendar costs about 0.4 s; one
+    report or backtest asks for the same span several times)."""
+    import exchange_calendars as xcals
+
+    return xcals.get_calendar(code, start=start, end=end).schedule
 
 
 def _ns(times) -> np.ndarray:
