@@ -81,7 +81,7 @@ def test_api_names_survive_importing_the_submodules_of_the_same_name():
     for name in ("backtest", "liquidation", "scenario", "sweep"):
         assert getattr(sitcli, name) is getattr(api, name)
         assert importlib.import_module(f"sitcli.{name}").__name__ == f"sitcli.{name}"
-    from sitcli.backtest import RunConfig   # the modules still serve their names
+    from sitcli.backtest import RunConfig  # the modules still serve their names
 
     assert RunConfig.__module__ == "sitcli.backtest"
     assert sitcli.Strategy is importlib.import_module("sitcli.strategy").Strategy
