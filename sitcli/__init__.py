@@ -30,9 +30,10 @@ def __dir__():
 
 
 class _Package(types.ModuleType):
-    """Importing the submodules sitcli.backtest, .sweep, .scenario and .liquidation would bind
-    them over the API functions of the same name: the package keeps the functions (the
-    modules stay importable by their full names)."""
+    """Importing the submodules sitcli.backtest, .sweep, .scenario, .liquidation and .demo
+    would bind them over the API functions of the same name: the package keeps the functions.
+    The modules stay importable by their full names (`from sitcli.backtest import RunConfig`,
+    `importlib.import_module`); `import sitcli.backtest as m` would give the function."""
 
     def __setattr__(self, name, value):
         if name in API and isinstance(value, types.ModuleType):

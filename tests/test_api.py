@@ -194,3 +194,16 @@ def test_bad_arguments_raise_bad_input_naming_the_flag():
         sitcli.scenario(["NVDA"], horizon=[1.5], store=sitcli.demo())
     with pytest.raises(BadInput, match="--stats"):
         sitcli.backtest(symbols=["NVDA"], stats="most", store=sitcli.demo())
+
+
+def test_the_api_tour_example_runs(tmp_path):
+    """examples/api_tour.py, public API only, on the demo: it writes the backtest's files."""
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "api_tour.py"
+    proc = subprocess.run([sys.executable, str(example)], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "liquidated at 98.5000" in proc.stdout
+    assert "error: --leverage -1" in proc.stdout
+    assert (tmp_path / "runs" / "api-tour" / "summary.json").is_file()
