@@ -240,3 +240,14 @@ def test_a_user_strategy_file_runs_the_same_through_api_and_cli(tmp_path):
     bars = run.assumptions["data"][0]["bars"]
     assert run.stats.loc["TSM", "trades"] == len(run.trades)
     assert len(run.trades) in (-(-bars // 10), -(-bars // 10) - 1)
+
+
+def test_save_and_missing_data_errors_are_the_clis(tmp_path):
+    from sitcli.errors import DataMissing
+
+    run = sitcli.backtest(symbols=["TSM"], store=sitcli.demo())
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(BadInput, match="exists and is not a directory"):
+        run.save(tmp_path / "file")
+    with pytest.raises(DataMissing, match="NVDA"):
+        sitcli.backtest(symbols=["NVDA"], store=sitcli.Store(tmp_path / "empty"))
