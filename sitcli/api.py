@@ -1,7 +1,7 @@
 """sitcli from Python: the functions the CLI calls, with Python arguments.
 
 Each function turns its arguments into the command's own option values and calls the same
-functions the command does (`sitcli.cli.backtest.run_config`, `run`, `build_payload`,
+functions the command does (`sitcli.cli.backtest.run_config`, `backtest_result`, `build_payload`,
 `write_outputs`, `sitcli.sweep.run_sweep`, `sitcli.scenario.run`,
 `sitcli.liquidation.build_position` and `report`), so results equal the CLI's to the last digit.
 
@@ -130,7 +130,7 @@ def backtest(strategy: str = "catalyst_momentum", symbols=None, *, store=None,
     `sitcli.Strategy` subclass); `symbols` a list (default with the demo store: the demo's
     six); `params`/`settings` are --param/--set as a dict, `grid` is {key: [values]},
     `events` a list of your catalyst CSV paths, `stats` "basic" or "full" (vectorbt's)."""
-    from sitcli.cli.backtest import build_payload, run
+    from sitcli.cli.backtest import backtest_result, build_payload
     from sitcli.errors import BadInput
     from sitcli.strategy import time_limit
 
@@ -142,7 +142,7 @@ def backtest(strategy: str = "catalyst_momentum", symbols=None, *, store=None,
                          take_first=take_first, allow_above_cap=allow_above_cap, detail=detail,
                          rank_by=rank_by, strategy_timeout=strategy_timeout)
     with time_limit(strategy_timeout):
-        result, detail_info = run(cfg, store, _events(events))
+        result, detail_info = backtest_result(cfg, store, _events(events))
     payload, _, _ = build_payload(result, rank_by, stats, detail_info)
     return Run(result, payload)
 

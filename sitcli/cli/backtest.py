@@ -155,7 +155,7 @@ def backtest(
 
     note_compiling(quiet)
     with time_limit(strategy_timeout):
-        result, detail_info = run(cfg, store, load_events(events_files))
+        result, detail_info = backtest_result(cfg, store, load_events(events_files))
     payload, runs, combos = build_payload(result, rank_by, stats_level, detail_info)
     assumptions = payload["assumptions"]
     full_keys = list(dict.fromkeys(k for v in payload.get("stats_full", {}).values() for k in v))
@@ -191,7 +191,7 @@ def backtest(
         note(f"wrote {', '.join(OUT_FILES + (PLOT_FILES if plot else ()))} to {out}", quiet)
 
 
-def run(cfg, store, events):
+def backtest_result(cfg, store, events):
     """The Result of a backtest and, with cfg.detail, (comparison rows, summary) of the
     detailed run against the plain rule (else None). Shared by the CLI and `sitcli.api`."""
     from sitcli.backtest import run_backtest
