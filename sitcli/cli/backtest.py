@@ -127,7 +127,6 @@ def backtest(
 
     Example: sitcli backtest catalyst_momentum --demo --grid leverage=5,20,50
     """
-    from sitcli.backtest import run_backtest
     from sitcli.cli.render import note
     from sitcli.errors import BadInput
     from sitcli.events import load_events
@@ -156,35 +155,12 @@ def backtest(
 
     note_compiling(quiet)
     with time_limit(strategy_timeout):
-        if cfg.detail:
-            from sitcli.detail import comparison, run_detailed
-
-            result, plain, info = run_detailed(cfg, store, load_events(events_files))
-            compared, detail_summary = comparison(result, plain, info)
-        else:
-            result = run_backtest(cfg, store, load_events(events_files))
-    runs = result.run_stats()
-    combos = result.combo_stats()
-    assumptions = result.assumptions()
+        result, detail_info = backtest_result(cfg, store, load_events(events_files))
+    payload, runs, combos = build_payload(result, rank_by, stats_level, detail_info)
+    assumptions = payload["assumptions"]
+    full_keys = list(dict.fromkeys(k for v in payload.get("stats_full", {}).values() for k in v))
     if cfg.detail:
-        assumptions["intrabar"] = (f"{cfg.detail} bars walked in order inside each held bar; "
-                                   f"a bar without them: {assumptions['intrabar']}")
-    payload = {"assumptions": assumptions,
-               "stats": {row["label"]: _stat_row(row, cfg.grid) for row in runs},
-               "aggregate": [_stat_row(row, cfg.grid) | {"label": row["label"]} for row in combos],
-               "liquidations": result.liquidations_frame().to_dict("records")}
-    if cfg.grid:
-        payload["ranking"] = [row["label"] for row in _ranked(runs, rank_by)]
-        payload["overfitting"] = overfitting(result, combos, rank_by)
-    full_keys: list[str] = []
-    if stats_level == "full":
-        payload["stats_full"] = full_stats(result)
-        for row in runs:
-            row.update({f"vectorbt {k}": v for k, v in payload["stats_full"].get(row["label"],
-                                                                              {}).items()})
-        full_keys = list(dict.fromkeys(k for v in payload["stats_full"].values() for k in v))
-    if cfg.detail:
-        payload["detail"] = {**detail_summary, "runs": compared}
+        compared, detail_summary = detail_info
     if out is not None:
         write_outputs(out, result, payload, plot)
     if result.synthetic and fmt != Format.json:
@@ -213,6 +189,47 @@ def backtest(
             _print_detail(detail_summary, compared, compare_detail)
     if out is not None:
         note(f"wrote {', '.join(OUT_FILES + (PLOT_FILES if plot else ()))} to {out}", quiet)
+
+
+def backtest_result(cfg, store, events):
+    """The Result of a backtest and, with cfg.detail, (comparison rows, summary) of the
+    detailed run against the plain rule (else None). Shared by the CLI and `sitcli.api`."""
+    from sitcli.backtest import run_backtest
+
+    if not cfg.detail:
+        return run_backtest(cfg, store, events), None
+    from sitcli.detail import comparison, run_detailed
+
+    result, plain, info = run_detailed(cfg, store, events)
+    return result, comparison(result, plain, info)
+
+
+def build_payload(result, rank_by: str, stats_level: str = "basic", detail_info=None):
+    """(payload, run rows, combination rows) of a backtest: the payload is what --format
+    json prints and `write_outputs` writes; shared by the CLI and `sitcli.api`."""
+    cfg = result.cfg
+    runs = result.run_stats()
+    combos = result.combo_stats()
+    assumptions = result.assumptions()
+    if cfg.detail:
+        assumptions["intrabar"] = (f"{cfg.detail} bars walked in order inside each held bar; "
+                                   f"a bar without them: {assumptions['intrabar']}")
+    payload = {"assumptions": assumptions,
+               "stats": {row["label"]: _stat_row(row, cfg.grid) for row in runs},
+               "aggregate": [_stat_row(row, cfg.grid) | {"label": row["label"]} for row in combos],
+               "liquidations": result.liquidations_frame().to_dict("records")}
+    if cfg.grid:
+        payload["ranking"] = [row["label"] for row in _ranked(runs, rank_by)]
+        payload["overfitting"] = overfitting(result, combos, rank_by)
+    if stats_level == "full":
+        payload["stats_full"] = full_stats(result)
+        for row in runs:
+            row.update({f"vectorbt {k}": v for k, v in payload["stats_full"].get(row["label"],
+                                                                              {}).items()})
+    if detail_info is not None:
+        compared, detail_summary = detail_info
+        payload["detail"] = {**detail_summary, "runs": compared}
+    return payload, runs, combos
 
 
 OUT_FILES = ("trades.csv", "equity.csv", "liquidations.csv", "summary.json")
