@@ -64,8 +64,8 @@ def test_years_from_2262_on_are_refused_with_exit_2(tmp_path):
 
 def test_an_events_row_in_9999_is_bad_input(tmp_path):
     events = write(tmp_path / "events.csv",
-                   "time,title,category,direction,status,asset_classes,source\n"
-                   "9999-01-01,Far future,launch,1,rumor,equity,test\n")
+                   "time,title,category,direction,status,asset_classes,symbols,reach,source\n"
+                   "9999-01-01,Far future,launch,1,rumor,equity,NVDA,symbols,test\n")
     proc = run_sitcli("backtest", "--demo", "--symbols", "NVDA", "--events", events,
                       data_dir=tmp_path)
     assert_one_line_error(proc, 2, f"{events} line 2, column time: '9999-01-01' is out of range")
