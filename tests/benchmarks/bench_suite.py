@@ -121,7 +121,8 @@ def detail_workload(n_minutes: int, n_combos: int, per_day: int = 1440, seed: in
     exits = np.zeros((days, 1), bool)
     zeros = np.zeros((days, 1))
     start = (np.arange(days + 1, dtype=np.int64) * per_day).reshape(-1, 1)
-    head = (*daily, zeros + 0.0001, zeros.copy(), entries, exits, *args[8:14], False, False,
+    financing = np.zeros((days, 1, 2))   # per bar: the long's and the short's rate
+    head = (*daily, zeros + 0.0001, financing, entries, exits, *args[8:14], False, False,
             np.array([days - 1], np.int64), zeros.copy())
     return (*head, *fine, start), (*head, *no_detail(1)), acc_start, combo_start, m
 
