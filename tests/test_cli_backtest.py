@@ -269,8 +269,6 @@ def _write_bars_csv(path: Path) -> int:
 
 
 def test_stored_data_backtest(cli, tmp_path):
-    if cli("data", "--help").returncode != 0:
-        pytest.skip("`sitcli data import` is not available yet")
     data_dir, out = tmp_path / "store", tmp_path / "out"
     n = _write_bars_csv(tmp_path / "xyz.csv")
     cli("data", "import", tmp_path / "xyz.csv", "--symbol", "XYZ", "--data-dir", data_dir,

@@ -1,4 +1,5 @@
-"""The README's example runs are real: each `$ sitcli ...` block reproduces its pasted output."""
+"""The README's and docs/' example runs are real: each `$ sitcli ...` block reproduces its
+pasted output, and every link resolves inside the repository."""
 
 import re
 import shlex
@@ -9,16 +10,18 @@ from pathlib import Path
 import pytest
 
 README = Path(__file__).resolve().parents[1] / "README.md"
+PAGES = [README, *sorted((README.parent / "docs").glob("*.md"))]
 SITCLI = Path(sys.executable).parent / "sitcli"
 
 
 def examples():
     """`$ sitcli ...` blocks: a command that runs offline and the output pasted from it. (Runs
     on the user's stored data are shown without the `$` prompt and are not re-run here.)"""
-    text = README.read_text(encoding="utf-8")
-    for block in re.findall(r"```\n(\$ sitcli .*?)```", text, flags=re.S):
-        command, _, output = block.partition("\n")
-        yield command[2:], output
+    for page in PAGES:
+        text = page.read_text(encoding="utf-8")
+        for block in re.findall(r"```\n(\$ sitcli .*?)```", text, flags=re.S):
+            command, _, output = block.partition("\n")
+            yield command[2:], output
 
 
 def test_readme_starts_with_the_two_setup_commands():
@@ -42,3 +45,21 @@ def test_makefile_demo_runs_the_readme_backtest():
     makefile = (README.parent / "Makefile").read_text(encoding="utf-8")
     assert "sitcli backtest --demo" in makefile
     assert any(cmd == "sitcli backtest --demo" for cmd, _ in examples())
+
+
+def test_the_readme_is_a_front_door():
+    assert README.stat().st_size <= 20_000
+    text = README.read_text(encoding="utf-8")
+    assert all(f"docs/{page.name}" in text for page in PAGES[1:] if page.name != "README.md")
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_links_resolve_inside_the_repository(page):
+    root = README.parent.resolve()
+    text = page.read_text(encoding="utf-8")
+    assert "../shared" not in text, "users have no ../shared"
+    for target in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", text):
+        if target.startswith(("http://", "https://")):
+            continue
+        path = (page.parent / target).resolve()
+        assert path.exists() and root in path.parents, f"{page.name}: {target}"
