@@ -16,7 +16,7 @@ from sitcli.backtest import RunConfig, prepare_backtest, run_backtest
 from sitcli.data.store import Store
 from sitcli.engine.records import CLOSE_OUT, END, LIQUIDATION
 from sitcli.events import load_events
-from sitcli.liquidation import build_position, position_liquidation_price
+from sitcli.liquidation import build_position, exit_pnl, position_liquidation_price
 from sitcli.scenario import lp_ratio
 from sitcli.tiers import venue_for
 
@@ -98,6 +98,9 @@ def test_calculator_kernel_and_scenario_put_liquidation_at_one_price(tmp_path, v
             liqs, trades = kernel_trigger(prep, k, side, lp)
             assert len(liqs) == 1, (venue_name, lev, side, lp)
             assert liqs["trigger_price"][0] == pytest.approx(lp, rel=1e-9)
+            # and the loss there is the calculator's: the exit rule agrees too
+            assert trades["pnl"][0] == pytest.approx(exit_pnl(pos, lp, True), rel=1e-9,
+                                                     abs=1e-9 * pos.margin)
             kind = CLOSE_OUT if venue.margin_mode == "account" else LIQUIDATION
             assert liqs["kind"][0] == kind
 
