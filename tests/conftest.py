@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
 from cli_helpers import run_sitcli
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+# derived tables kept between runs (sitcli.cache: exchange sessions) go to this run's own
+# temporary directory, not the user's cache
+os.environ.setdefault("SITCLI_CACHE_DIR", tempfile.mkdtemp(prefix="sitcli-test-cache-"))
 
 
 @pytest.fixture

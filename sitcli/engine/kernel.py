@@ -55,6 +55,7 @@ import numpy as np
 from numba import njit, prange
 from numba.core.cpu import CPUTargetOptions
 
+from sitcli.engine import cacheload
 from sitcli.engine import margin as formulas
 from sitcli.engine.records import (
     ACCOUNT,
@@ -70,6 +71,8 @@ from sitcli.engine.records import (
     liquidation_dt,
     trade_dt,
 )
+
+cacheload.install()   # a warm run loads the kernels without numba's compiler imports
 
 # Speed without changing a result (measured on tests/benchmarks): helpers on every bar and
 # order execution are inlined at numba IR level; the other helpers and the bar loop itself

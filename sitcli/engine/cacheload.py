@@ -1,0 +1,47 @@
+"""Loading a kernel from numba's cache without preparing to compile.
+
+Before numba loads a cached function it "refreshes" its compiler target: it imports every
+lowering registry it has (numpy random, linear algebra, typed containers, ...; the linear
+algebra one imports scipy.linalg to find a BLAS) so that it *could* compile anything. A cached
+function needs none of that: it is machine code, and what it calls at run time is numba's
+C helpers (there from numba's import on) and its memory manager, which `rtsys.initialize`
+starts. On a warm cache that refresh was the largest single cost of a `sitcli backtest`
+(about 0.5 CPU-s of numba's imports, plus 0.3-0.5 s of scipy's).
+
+`install()` makes a cache load start only the memory manager. A cache miss still compiles
+through numba's own pipeline, which refreshes the target itself (`compile_extra`), so nothing
+that compiles sees a difference. The switch uses numba's private `Cache._load_overload` and
+`_guard_against_spurious_io_errors` (numba 0.59-0.68 have them, like `_nrt` in kernel.py): on
+a numba without them numba's own loading is left in place, slower and still correct.
+"""
+
+from __future__ import annotations
+
+from numba.core import caching
+
+_numba_load_overload = caching.Cache.load_overload
+
+
+def _load_overload(self, sig, target_context):
+    """numba's `Cache.load_overload` with the target's refresh cut to the memory manager."""
+    from numba.core.runtime import rtsys
+
+    rtsys.initialize(target_context)
+    with self._guard_against_spurious_io_errors():
+        return self._load_overload(sig, target_context)
+
+
+def supported() -> bool:
+    return all(hasattr(caching.Cache, name) for name in
+               ("load_overload", "_load_overload", "_guard_against_spurious_io_errors"))
+
+
+def install() -> None:
+    """Switch numba's cache loads to `_load_overload` (idempotent; no-op if unsupported)."""
+    if supported():
+        caching.Cache.load_overload = _load_overload
+
+
+def uninstall() -> None:
+    """numba's own loading again (tests compare the two)."""
+    caching.Cache.load_overload = _numba_load_overload
