@@ -7,11 +7,16 @@ $(BIN)/sitcli: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev,dask]'
+	$(BIN)/python -m sitcli.warm   # numba's cache: the first backtest and sweep start warm
 	touch $(BIN)/sitcli
 
-.PHONY: demo test lint bench bench-smoke
+.PHONY: demo test lint bench bench-smoke warm
 demo: $(BIN)/sitcli
 	$(BIN)/sitcli backtest --demo
+
+# compile the kernels of a first backtest and sweep now (done after every install above)
+warm: $(BIN)/sitcli
+	$(BIN)/python -m sitcli.warm
 
 # every core (pytest-xdist); the benchmark smoke tests are left to `make bench-smoke`
 test: $(BIN)/sitcli

@@ -152,3 +152,42 @@ def test_light_cache_loading_gives_numba_s_results():
     assert outs[0]["equity"] == outs[1]["equity"]
     assert outs[0]["trades"] == outs[1]["trades"]
     assert outs[0]["n_trades"] > 3
+
+
+# Counts the kernels numba compiles (not those it loads from its cache) during a command.
+COMPILES = """
+import json, sys
+from numba.core import event
+compiled = []
+class Count(event.Listener):
+    def on_start(self, ev):
+        compiled.append(ev.data["dispatcher"].py_func.__qualname__)
+    def on_end(self, ev):
+        pass
+event.register("numba:compile", Count())
+sys.argv = ["sitcli", *json.loads(sys.argv[1])]
+from sitcli.cli import main
+try:
+    main()
+except SystemExit:
+    pass
+print(json.dumps(compiled), file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("args", [
+    ["backtest", "--demo", "--format", "json"],
+    ["sweep", "--demo", "--symbols", "NVDA,RENDER/USDT", "--grid", "leverage=3,7",
+     "--format", "csv"],
+], ids=["backtest", "sweep"])
+def test_warm_compiles_what_the_commands_ask_for(args, tmp_path):
+    """After `python -m sitcli.warm` (run by make after installing) a first backtest or
+    sweep of other symbols compiles nothing: the warm-up asked for the same signatures."""
+    from sitcli.warm import warm
+
+    warm()
+    env = {**os.environ, "SITCLI_DATA_DIR": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-c", COMPILES, json.dumps(args)],
+                          capture_output=True, text=True, timeout=300, env=env)
+    compiled = json.loads(proc.stderr.strip().splitlines()[-1])
+    assert [name for name in compiled if name.endswith("_nb")] == [], proc.stderr[-2000:]

@@ -74,6 +74,14 @@ from sitcli.engine.records import (
 
 cacheload.install()   # a warm run loads the kernels without numba's compiler imports
 
+# numba types a global Python int, True or False as a literal and compiles a called helper
+# once per literal value it is passed (a first backtest compiled _close_position_nb ten times):
+# int64 and bool_ values are compile-time constants all the same, typed once
+ACCOUNT, CLOSE_OUT, END, EXIT_ORDER, ISOLATED, LIQUIDATION, SIGNAL, STOP, TAKE, TIME = (
+    np.int64(code) for code in (ACCOUNT, CLOSE_OUT, END, EXIT_ORDER, ISOLATED, LIQUIDATION,
+                                SIGNAL, STOP, TAKE, TIME))
+NO, YES = np.bool_(False), np.bool_(True)
+
 # Speed without changing a result (measured on tests/benchmarks): helpers on every bar and
 # order execution are inlined at numba IR level; the other helpers and the bar loop itself
 # run without numba's reference counting (`_nrt=False`, see account_nb).
@@ -309,7 +317,7 @@ def _close_all_nb(st, c0, c1, cols, mode, nbp, cash, p0, p1, lam, t, gap, trades
         px = p0[c - c0] + lam * (p1[c - c0] - p0[c - c0])
         extreme = low[r, i] if s > 0 else high[r, i]
         notional += st[c, QTY] * px
-        cash += _close_position_nb(st, c, px, kind, t, cols[c], mode, False, trades, n_trades)
+        cash += _close_position_nb(st, c, px, kind, t, cols[c], mode, NO, trades, n_trades)
         _record_liquidation_nb(liqs, n_liqs, c, t, s, kind, px, trades[n_trades]["exit_price"],
                                extreme, gap, 0.0)
         n_trades += 1
@@ -417,7 +425,7 @@ def _gaps_nb(st, c0, c1, cols, mode, closeout, nbp, isolated_cap, cash, t, r, op
         s = st[c, SIDE]
         extreme = low[r, i] if s > 0 else high[r, i]
         if mode == ISOLATED and reaches_nb(s, o, st[c, LIQ]):
-            cash += _liquidate_isolated_nb(st, c, t, o, cols[c], isolated_cap, True,
+            cash += _liquidate_isolated_nb(st, c, t, o, cols[c], isolated_cap, YES,
                                            extreme, trades, n_trades, liqs, n_liqs)
             n_trades += 1
             n_liqs += 1
@@ -431,7 +439,7 @@ def _gaps_nb(st, c0, c1, cols, mode, closeout, nbp, isolated_cap, cash, t, r, op
             n_trades += 1
     if mode != ISOLATED:
         cash, n_trades, n_liqs = _account_check_nb(
-            st, c0, c1, cols, mode, closeout, nbp, cash, t, open_, p0, True, tier_floor,
+            st, c0, c1, cols, mode, closeout, nbp, cash, t, open_, p0, YES, tier_floor,
             tier_mmr, tier_cum, trades, n_trades, liqs, n_liqs, high, low, r, starts, fine)
     return cash, n_trades, n_liqs
 
@@ -449,7 +457,7 @@ def _isolated_adverse_nb(st, c, t, col, o, x, isolated_cap, cash, trades, n_trad
                                    n_trades)
         return cash, n_trades + 1, n_liqs
     if hit_liq:
-        cash += _liquidate_isolated_nb(st, c, t, lp, col, isolated_cap, False, x, trades,
+        cash += _liquidate_isolated_nb(st, c, t, lp, col, isolated_cap, NO, x, trades,
                                        n_trades, liqs, n_liqs)
         return cash, n_trades + 1, n_liqs + 1
     return cash, n_trades, n_liqs
@@ -495,12 +503,12 @@ def _account_adverse_nb(st, c0, c1, cols, mode, closeout, nbp, cash, t, open_, h
             lam_liq = f0 / (f0 - f1) if f0 > 0.0 else 0.0
         if c_stop >= 0 and lam_stop <= lam_liq:
             cash += _close_position_nb(st, c_stop, st[c_stop, STOP_PX], STOP, t, cols[c_stop],
-                                       mode, False, trades, n_trades)
+                                       mode, NO, trades, n_trades)
             n_trades += 1
             continue
         if np.isfinite(lam_liq):
             cash, n_trades, n_liqs = _close_all_nb(st, c0, c1, cols, mode, nbp, cash, p0, p1,
-                                                   lam_liq, t, False, trades, n_trades, liqs,
+                                                   lam_liq, t, NO, trades, n_trades, liqs,
                                                    n_liqs, high, low, r)
         break
     return cash, n_trades, n_liqs
@@ -593,11 +601,11 @@ def _walk_detail_nb(st, c0, c1, cols, mode, closeout, nbp, isolated_cap, cash, t
         if r > lo:
             cash, n_trades, n_liqs = _gaps_nb(
                 st, c0, c1, cols, mode, closeout, nbp, isolated_cap, cash, t, r, fine_open,
-                fine_high, fine_low, starts, True, p0, tier_floor, tier_mmr, tier_cum, trades,
+                fine_high, fine_low, starts, YES, p0, tier_floor, tier_mmr, tier_cum, trades,
                 n_trades, liqs, n_liqs)
         cash, n_trades, n_liqs = _extremes_nb(
             st, c0, c1, cols, mode, closeout, nbp, isolated_cap, cash, t, r, fine_open,
-            fine_high, fine_low, starts, True, take_first, p0, p1, tier_floor, tier_mmr,
+            fine_high, fine_low, starts, YES, take_first, p0, p1, tier_floor, tier_mmr,
             tier_cum, trades, n_trades, liqs, n_liqs)
         held = False
         for c in range(c0, c1):
@@ -739,7 +747,7 @@ def account_nb(c0, c1, init_cash, mode, closeout, nbp, open_, high, low, close, 
             # 1. the open: gaps through triggers
             cash, n_trades, n_liqs = _gaps_nb(
                 st, c0, c1, cols, mode, closeout, nbp, isolated_cap, cash, t, t, open_, high,
-                low, fine_start, False, p0, tier_floor, tier_mmr, tier_cum, trades, n_trades,
+                low, fine_start, NO, p0, tier_floor, tier_mmr, tier_cum, trades, n_trades,
                 liqs, n_liqs)
             if mode != ISOLATED:
                 cash = _protect_nb(st, c0, c1, mode, nbp, cash, trades, n_trades, first_trade)
@@ -767,7 +775,7 @@ def account_nb(c0, c1, init_cash, mode, closeout, nbp, open_, high, low, close, 
             if not walked:
                 cash, n_trades, n_liqs = _extremes_nb(
                     st, c0, c1, cols, mode, closeout, nbp, isolated_cap, cash, t, t, open_,
-                    high, low, fine_start, False, take_first, p0, p1, tier_floor, tier_mmr,
+                    high, low, fine_start, NO, take_first, p0, p1, tier_floor, tier_mmr,
                     tier_cum, trades, n_trades, liqs, n_liqs)
             if mode != ISOLATED:
                 cash = _protect_nb(st, c0, c1, mode, nbp, cash, trades, n_trades, first_trade)
@@ -823,7 +831,7 @@ def account_nb(c0, c1, init_cash, mode, closeout, nbp, open_, high, low, close, 
                                       tier_cum, col)
             # funding or financing may have used up the margin
             if mode == ISOLATED and st[c, SIDE] != 0.0 and reaches_nb(st[c, SIDE], px, st[c, LIQ]):
-                cash += _liquidate_isolated_nb(st, c, t, px, col, isolated_cap, False, px,
+                cash += _liquidate_isolated_nb(st, c, t, px, col, isolated_cap, NO, px,
                                                trades, n_trades, liqs, n_liqs)
                 n_trades += 1
                 n_liqs += 1
@@ -832,9 +840,9 @@ def account_nb(c0, c1, init_cash, mode, closeout, nbp, open_, high, low, close, 
         if mode != ISOLATED:
             if busy:
                 cash, n_trades, n_liqs = _account_check_nb(
-                    st, c0, c1, cols, mode, closeout, nbp, cash, t, close, p0, False,
+                    st, c0, c1, cols, mode, closeout, nbp, cash, t, close, p0, NO,
                     tier_floor, tier_mmr, tier_cum, trades, n_trades, liqs, n_liqs, high, low,
-                    t, fine_start, False)
+                    t, fine_start, NO)
             # also when the close's exits left the account flat: a deficit they leave is
             # forgiven now, not at the end of the data
             cash = _protect_nb(st, c0, c1, mode, nbp, cash, trades, n_trades, first_trade)
