@@ -151,7 +151,9 @@ def scenario_figures(rows: list[dict], symbol: str, venue: str | None, levs, hor
     import plotly.graph_objects as go
 
     name = f"{symbol} ({venue})" if venue else str(symbol)
-    z = np.array(grid, dtype=float)
+    # plain lists (not a numpy array, which plotly would ship as a typed binary block): the
+    # page's data then reads back as the numbers in the table
+    z = [[None if math.isnan(v) else float(v) for v in row] for row in grid]
     text = [["\u2013" if math.isnan(v) else f"{v:.1f}" for v in row] for row in grid]
     x = [_lev(v) for v in levs]
     y = [str(h) for h in hors]

@@ -344,15 +344,17 @@ SCENARIO_COLS = 3        # symbols per row of the scenario grid
 SCENARIO_CMAP = "YlOrRd"
 
 
-def scenario_plot(path, result: dict, title: str, synthetic: bool = False) -> Path:
+def scenario_plot(path, result: dict, title: str, synthetic: bool = False,
+                  with_html: bool = False) -> Path:
     """P(liquidation) heatmaps (leverage x horizon, one per symbol) as ``.png`` or ``.html``.
 
     ``result``: symbol -> {"rows": [...], "venue": str, ...}, as ``sitcli.scenario.run``
     returns; each row has ``leverage``, ``horizon``, ``p_liquidation_pct`` and optionally
     ``returns`` (return on margin per path/start, a fraction), which adds a histogram panel
     for the highest leverage and longest horizon of each symbol. ``.html`` is one
-    self-contained page: the PNG inline plus a table per symbol. Any other extension raises
-    ``ValueError``. Returns the path written.
+    self-contained interactive page (`_scenario_html`); ``with_html`` writes it beside a
+    ``.png`` too (same name, ``.html``). Any other extension raises ``ValueError``. Returns
+    the path asked for.
     """
     path = Path(path)
     ext = path.suffix.lower()
@@ -367,8 +369,9 @@ def scenario_plot(path, result: dict, title: str, synthetic: bool = False) -> Pa
     png = _render_scenario_png(result, title, synthetic)
     if ext == ".png":
         _atomic_write(path, png)
-    else:
-        _atomic_write(path, _scenario_html(result, title, synthetic, png))
+    if ext != ".png" or with_html:
+        _atomic_write(path.with_suffix(".html") if ext == ".png" else path,
+                      _scenario_html(result, title, synthetic, png))
     return path
 
 
