@@ -11,9 +11,9 @@ import sys
 
 import numpy as np
 import pytest
+from test_plots import assert_offline, strip_scripts
 
 from sitcli import plots
-from test_plots import assert_offline, strip_scripts
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 LEVERAGES = [5.0, 20.0, 50.0]
