@@ -58,3 +58,9 @@ def title(key: str) -> str:
         if key in table:
             return table[key]
     return str(key)
+
+
+def record_title(key: str) -> str:
+    """The human title of a column of trades.csv or liquidations.csv (a grid parameter as it
+    is)."""
+    return RECORD_TITLES.get(key, str(key))

@@ -233,6 +233,7 @@ def report_html(path, *, title: str, assumptions: dict, stats: list[dict], equit
     import pandas as pd
 
     from sitcli.interactive import equity_figure, figure_div
+    from sitcli.metrics import record_title
     from sitcli.metrics import title as human
 
     path = Path(path)
@@ -246,9 +247,6 @@ def report_html(path, *, title: str, assumptions: dict, stats: list[dict], equit
     marked_liqs = liquidations
     if len(liquidations) and "label" not in liquidations.columns:
         marked_liqs = liquidations.assign(label=liquidations.get("symbol"))
-    for frame in (marked_trades, marked_liqs):
-        if "catalyst" not in frame.columns and len(frame):
-            frame["catalyst"] = ""
     eq = equity if equity is not None else pd.DataFrame()
     drawn = drawn_runs(eq)
 
@@ -274,7 +272,7 @@ def report_html(path, *, title: str, assumptions: dict, stats: list[dict], equit
 
     shown_liqs = liquidations.drop(columns=["label"], errors="ignore")
     parts.append(f"<h2>Liquidations and close-outs ({len(liquidations)})</h2>")
-    parts.append(frame_table(shown_liqs, human) if len(liquidations)
+    parts.append(frame_table(shown_liqs, record_title) if len(liquidations)
                  else '<p class="note">No liquidations or close-outs.</p>')
 
     n_trades = len(trades)
@@ -282,7 +280,8 @@ def report_html(path, *, title: str, assumptions: dict, stats: list[dict], equit
     if n_trades > TRADES_SHOWN:
         parts.append(f'<p class="note">showing {TRADES_SHOWN} of {n_trades} trades</p>')
     shown = trades.drop(columns=["label"], errors="ignore").head(TRADES_SHOWN)
-    parts.append(frame_table(shown, human) if n_trades else '<p class="note">No trades.</p>')
+    parts.append(frame_table(shown, record_title) if n_trades
+                 else '<p class="note">No trades.</p>')
 
     parts.append("</body></html>\n")
     _atomic_write(path, "\n".join(parts).encode("utf-8"))

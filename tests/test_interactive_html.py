@@ -92,7 +92,11 @@ def test_backtest_page_traces_and_catalyst_on_hover(browser, backtest_dir):  # n
         assert heads[0][:3] == ["Run", "Symbol", "Leverage"]                 # human headers
         assert {"Total return [%]", "Max drawdown [%]", "Liquidations / close-outs"} <= set(heads[0])
         assert not [h for h in heads[0] if "_" in h]                        # no raw keys
-        assert any("Catalyst" in h and "Entry (UTC)" in h for h in heads)  # the trades table
+        trades_head = next(h for h in heads if "Entry (UTC)" in h)          # the trades table
+        assert trades_head[:4] == ["Symbol", "Entry (UTC)", "Exit (UTC)", "Side"]
+        assert trades_head[-2:] == ["Exit", "Catalyst"] and "Fees [$]" in trades_head
+        liq_head = next(h for h in heads if "Fill price" in h)
+        assert "Catalyst" not in liq_head and "Gap loss [$]" in liq_head
         sections = page.evaluate("[...document.querySelectorAll('h2')].map(h => h.textContent)")
         assert "Aggregate" in sections
 
