@@ -1,5 +1,8 @@
 """The daily signal report: what each strategy says today, per symbol, and how risky acting on it is.
 
+This module computes the report (data -> `Report`, a plain JSON-able structure);
+`sitcli.report_render` renders it as JSON, Markdown and HTML and writes the files.
+
 For an as-of instant T (the end of the --asof day, or now) the report uses only bars that had
 closed by T and catalysts known by T (a date-only catalyst counts from the end of its day), so
 a past day is reproduced exactly from stored data. Per symbol it gives the last bar, the data's
