@@ -235,6 +235,7 @@ class Prepared:
     index: pd.DatetimeIndex
     kernel_args: tuple      # simulate_nb's (and sweep_nb's leading) positional arguments
     detail: object = None   # sitcli.detail.Detail with --detail
+    catalysts: list = None  # per kernel column: {order bar: catalyst} (sitcli.catalysts)
 
 
 def run_backtest(cfg: RunConfig, store, events) -> Result:
@@ -245,12 +246,14 @@ def run_backtest(cfg: RunConfig, store, events) -> Result:
     entries, cols = prep.kernel_args[6], prep.kernel_args[8]
     return Result(cfg=cfg, strategy=prep.strategy, combos=prep.combos, legs=prep.legs,
                   runs=prep.runs, index=prep.index, equity=equity, trades=trades,
-                  liquidations=liqs, entry_orders=(entries != 0).sum(axis=0)[cols["sig"]])
+                  liquidations=liqs, entry_orders=(entries != 0).sum(axis=0)[cols["sig"]],
+                  catalysts=prep.catalysts)
 
 
 def prepare_backtest(cfg: RunConfig, store, events) -> Prepared:
     """Check the run, load its data, compute every signal set and lay out the kernel's
     columns (one per symbol x combination) and accounts."""
+    from sitcli.catalysts import named_catalysts
     from sitcli.engine.kernel import no_detail
     from sitcli.engine.records import CROSS, MARGIN_MODES, account_dt, column_dt
     from sitcli.strategy import Context, check_no_lookahead, load_strategy, run_signals
@@ -302,7 +305,7 @@ def prepare_backtest(cfg: RunConfig, store, events) -> Prepared:
     strategy = strategy_cls()
     signal_keys = [k for k in strategy_cls.params if k not in ENGINE_KEYS]
     sig_index: dict[tuple, int] = {}
-    sig_entries, sig_exits = [], []
+    sig_entries, sig_exits, sig_catalysts, run_catalysts = [], [], [], []
     user_file = getattr(strategy_cls, "origin", "").endswith(".py")
     contexts = []
     for j, leg in enumerate(legs):
@@ -343,7 +346,9 @@ def prepare_backtest(cfg: RunConfig, store, events) -> Prepared:
         for j, leg in enumerate(legs):
             key = (j, *(combo[k] for k in signal_keys))
             if key not in sig_index:
+                contexts[j].catalysts = {}
                 ent, ex = run_signals(strategy, leg.bars, events, combo, contexts[j])
+                sig_catalysts.append(named_catalysts(events, contexts[j].catalysts))
                 if user_file:
                     check_no_lookahead(strategy, leg.bars, events, combo, contexts[j], ent, ex,
                                        fill=cfg.fill)
@@ -367,6 +372,7 @@ def prepare_backtest(cfg: RunConfig, store, events) -> Prepared:
                 mode = CROSS   # one wallet behind every position
             accounts[account] = (cfg.cash, mode, v.closeout_level, v.negative_balance_protection)
             runs.append(Run(leg.symbol, j, ci, account))
+            run_catalysts.append(sig_catalysts[sig_index[key]])
 
     entries = np.ascontiguousarray(np.stack(sig_entries, axis=1))
     exits = np.ascontiguousarray(np.stack(sig_exits, axis=1))
@@ -381,7 +387,7 @@ def prepare_backtest(cfg: RunConfig, store, events) -> Prepared:
 
         fine, detail = load_detail(cfg, legs, index, store)
         args = (*args[:18], *fine)
-    return Prepared(strategy_cls, combos, legs, runs, index, args, detail)
+    return Prepared(strategy_cls, combos, legs, runs, index, args, detail, run_catalysts)
 
 
 ENGINE_KEYS = ("stop", "take", "hold", "leverage", "size")

@@ -148,7 +148,7 @@ def run_detailed(cfg, store, events):
         equity, trades, liqs = simulate_nb(*args)
         out.append(Result(cfg=cfg, strategy=prep.strategy, combos=prep.combos, legs=prep.legs,
                           runs=prep.runs, index=prep.index, equity=equity, trades=trades,
-                          liquidations=liqs))
+                          liquidations=liqs, catalysts=prep.catalysts))
     return out[0], out[1], prep.detail
 
 

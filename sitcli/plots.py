@@ -1,9 +1,11 @@
-"""Charts and the self-contained HTML report: the matplotlib edge of sitcli.
+"""Charts and the self-contained HTML pages of `backtest --plot` and `scenario --plot`.
 
-Importing this module is cheap: pandas and matplotlib are imported inside the functions, and
-matplotlib only ever draws through its non-interactive Agg canvas (no pyplot, no GUI backend,
-no global backend switch). Files are written atomically: a temporary file in the target's
-directory, then ``os.replace``.
+Importing this module is cheap: pandas, matplotlib and plotly are imported inside the
+functions. matplotlib draws the PNGs (for e-mail and the README) through its non-interactive
+Agg canvas (no pyplot, no GUI backend, no global backend switch); the HTML pages draw the same
+charts with plotly (`sitcli.interactive`: zoomable, values on hover, plotly.js inline so they
+work offline) and keep the PNG inside `<noscript>` for readers without scripts. Every file is
+written with `sitcli.files.atomic_write`.
 """
 
 from __future__ import annotations
@@ -11,9 +13,19 @@ from __future__ import annotations
 import base64
 import html
 import math
-import numbers
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from sitcli.htmlpage import (  # noqa: F401 - DASH, SYNTHETIC_TEXT and _fmt re-exported
+    DASH,
+    SYNTHETIC_TEXT,
+    frame_table,
+    head,
+    render_value,
+    stats_table,
+)
+from sitcli.htmlpage import fmt as _fmt  # noqa: F401
+from sitcli.htmlpage import synthetic_text as _synthetic_text
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -22,14 +34,7 @@ MAX_LINES = 12          # runs drawn at most; the rest are summarised in the tit
 TRADES_SHOWN = 500      # trade rows in the HTML report
 FIGSIZE = (12.0, 7.0)   # inches
 DPI = 150
-SYNTHETIC_TEXT = "SYNTHETIC DEMO DATA"
-
-
-def _synthetic_text(synthetic: bool | str) -> str:
-    """`synthetic`: a label from `store.synthetic_label`, or True for the demo's."""
-    return synthetic if isinstance(synthetic, str) else (SYNTHETIC_TEXT if synthetic else "")
 KIND_COLORS = {"liquidation": "#d62728", "close-out": "#ff7f0e"}   # red, orange
-DASH = "\u2013"         # shown for NaN / None / missing
 
 
 # --------------------------------------------------------------------------------------------
@@ -69,13 +74,8 @@ def _render_png(equity, liquidations, title: str, synthetic: bool) -> bytes:
         eq = eq.sort_index(kind="stable")
     n_runs = eq.shape[1]
 
-    # pick the runs to draw: at most MAX_LINES, highest final (last valid) equity first
     finals = [_last_valid(eq.iloc[:, j]) for j in range(n_runs)]
-
-    def rank(j: int):
-        return (math.isnan(finals[j]), 0.0 if math.isnan(finals[j]) else -finals[j])
-
-    order = sorted(range(n_runs), key=rank)[:MAX_LINES]
+    order = drawn_runs(eq)
 
     heading = str(title)
     if n_runs > MAX_LINES:
@@ -167,6 +167,16 @@ def _render_png(equity, liquidations, title: str, synthetic: bool) -> bytes:
     return buf.getvalue()
 
 
+def drawn_runs(equity) -> list[int]:
+    """The columns a chart draws: at most MAX_LINES, highest final (last valid) equity first."""
+    finals = [_last_valid(equity.iloc[:, j]) for j in range(equity.shape[1])]
+
+    def rank(j: int):
+        return (math.isnan(finals[j]), 0.0 if math.isnan(finals[j]) else -finals[j])
+
+    return sorted(range(equity.shape[1]), key=rank)[:MAX_LINES]
+
+
 def _last_valid(s) -> float:
     valid = s.dropna()
     return float(valid.iloc[-1]) if len(valid) else math.nan
@@ -208,42 +218,69 @@ def _money_log(v: float, _pos=None) -> str:
 
 
 def report_html(path, *, title: str, assumptions: dict, stats: list[dict], equity: pd.DataFrame,
-                trades: pd.DataFrame, liquidations: pd.DataFrame, synthetic: bool = False) -> Path:
-    """One self-contained HTML report (inline CSS, chart as a base64 PNG, no network needed).
+                trades: pd.DataFrame, liquidations: pd.DataFrame, synthetic: bool = False,
+                aggregate: list[dict] | None = None, png: bytes | None = None) -> Path:
+    """One self-contained HTML report: the interactive equity and drawdown chart (plotly.js
+    inline; the PNG inside `<noscript>`), the statistics per run and in aggregate with human
+    headers, the assumptions, liquidations and the trades with their catalysts.
 
-    ``stats``: flat dicts, the first key of each is its row label. ``trades``: the first
-    TRADES_SHOWN rows are shown. Returns the path written.
+    ``stats`` and ``aggregate``: flat dicts, the first key of each is its row label.
+    ``trades`` and ``liquidations`` may carry a ``label`` column naming their ``equity``
+    column (it places their markers; the tables do not show it). ``png``: the chart already
+    rendered for equity.png (rendered here when None). The first TRADES_SHOWN trades are
+    listed. Returns the path written.
     """
     import pandas as pd
 
+    from sitcli.interactive import equity_figure, figure_div
+    from sitcli.metrics import record_title
+    from sitcli.metrics import title as human
+
     path = Path(path)
     esc = html.escape
-    png = _render_png(equity, liquidations, title, synthetic)
+    png = png if png is not None else _render_png(equity, liquidations, title, synthetic)
     chart = base64.b64encode(png).decode("ascii")
     trades = trades if trades is not None else pd.DataFrame()
     liquidations = liquidations if liquidations is not None else pd.DataFrame()
+    marked_trades = trades if "label" in trades.columns or trades.empty else trades.assign(
+        label=trades.get("symbol", pd.Series(dtype=str)))
+    marked_liqs = liquidations
+    if len(liquidations) and "label" not in liquidations.columns:
+        marked_liqs = liquidations.assign(label=liquidations.get("symbol"))
+    eq = equity if equity is not None else pd.DataFrame()
+    drawn = drawn_runs(eq)
 
-    parts = _html_head(title, synthetic)
-
+    parts = head(title, synthetic)
     parts.append("<h2>Equity and drawdown</h2>")
-    parts.append(f'<img src="data:image/png;base64,{chart}" class="chart" '
-                 f'alt="{esc("Equity and drawdown: " + str(title))}">')
+    heading = str(title) + (f"  (top {MAX_LINES} of {eq.shape[1]} runs by final equity)"
+                            if eq.shape[1] > MAX_LINES else "")
+    fig = equity_figure(eq, marked_liqs, _with_trade_columns(marked_trades), heading, drawn)
+    parts.append('<div class="chart">' + figure_div(fig, "equity-chart", with_js=True) + "</div>")
+    parts.append('<p class="note">Drag to zoom, double-click to reset; hover a triangle for the '
+                 "trade and the catalyst that triggered it, a cross for a liquidation.</p>")
+    parts.append(f'<noscript><img src="data:image/png;base64,{chart}" class="chart" '
+                 f'alt="{esc("Equity and drawdown: " + str(title))}"></noscript>')
 
     parts.append("<h2>Statistics</h2>")
-    parts.append(_stats_table(stats))
+    parts.append(stats_table(stats, human))
+    if aggregate:
+        parts.append("<h2>Aggregate</h2>")
+        parts.append(stats_table(aggregate, human))
 
     parts.append("<h2>Assumptions</h2>")
-    parts.append(_render_value(assumptions if assumptions is not None else {}))
+    parts.append(render_value(assumptions if assumptions is not None else {}))
 
+    shown_liqs = liquidations.drop(columns=["label"], errors="ignore")
     parts.append(f"<h2>Liquidations and close-outs ({len(liquidations)})</h2>")
-    parts.append(_frame_table(liquidations) if len(liquidations)
+    parts.append(frame_table(shown_liqs, record_title) if len(liquidations)
                  else '<p class="note">No liquidations or close-outs.</p>')
 
     n_trades = len(trades)
     parts.append(f"<h2>Trades ({n_trades})</h2>")
     if n_trades > TRADES_SHOWN:
         parts.append(f'<p class="note">showing {TRADES_SHOWN} of {n_trades} trades</p>')
-    parts.append(_frame_table(trades.head(TRADES_SHOWN)) if n_trades
+    shown = trades.drop(columns=["label"], errors="ignore").head(TRADES_SHOWN)
+    parts.append(frame_table(shown, record_title) if n_trades
                  else '<p class="note">No trades.</p>')
 
     parts.append("</body></html>\n")
@@ -251,156 +288,42 @@ def report_html(path, *, title: str, assumptions: dict, stats: list[dict], equit
     return path
 
 
-_CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;
-margin:1.5em auto;max-width:1400px;padding:0 1em;color:#222;line-height:1.4}
-h1{font-size:1.5em;margin:.3em 0}h2{font-size:1.15em;margin:1.4em 0 .4em;
-border-bottom:1px solid #ddd;padding-bottom:.2em}
-.banner{background:#b00000;color:#fff;font-weight:bold;padding:.7em 1em;border-radius:4px;
-font-size:1.1em;letter-spacing:.02em}
-img.chart{max-width:100%;height:auto;border:1px solid #eee}
-.scroll{overflow-x:auto}
-table{border-collapse:collapse;font-size:.85em;margin:.3em 0}
-th,td{border:1px solid #ddd;padding:.25em .55em;vertical-align:top}
-th{background:#f4f4f4;text-align:left;position:sticky;top:0}
-td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-tr:nth-child(even) td{background:#fafafa}
-dl{margin:.2em 0}dt{font-weight:600;margin-top:.35em}dd{margin-left:1.5em}
-.note{color:#666;font-style:italic}
-"""
+def write_backtest_plots(out: Path, result, payload: dict) -> list[Path]:
+    """`backtest --plot`: equity.png and the interactive report.html of a Result, with the
+    statistics `payload` (`cli.backtest.build_payload`) per run and in aggregate."""
+    liqs = result.liquidations_frame()
+    if not liqs.empty:
+        liqs = liqs.assign(label=result.account_labels(liqs))
+    trades = result.trades_frame()
+    columns = result.equity_frame().columns
+    trades.insert(0, "label", [columns[result.runs[c].account] for c in result.trades["col"]])
+    title = f"sitcli backtest {result.strategy.name}"
+    equity = result.equity_frame()
+    png = _render_png(equity, liqs, title, result.synthetic_label)
+    _atomic_write(Path(out) / "equity.png", png)
+    stats = [{"run": label, **row} for label, row in payload["stats"].items()]
+    aggregate = [{"run": row["label"], **{k: v for k, v in row.items() if k != "label"}}
+                 for row in payload.get("aggregate", [])]
+    report_html(Path(out) / "report.html", title=title, assumptions=payload["assumptions"],
+                stats=stats, aggregate=aggregate, equity=equity, trades=trades,
+                liquidations=liqs, synthetic=result.synthetic_label, png=png)
+    return [Path(out) / "equity.png", Path(out) / "report.html"]
 
 
-def _stats_table(stats: list[dict]) -> str:
-    esc = html.escape
-    rows = [dict(r) for r in (stats or []) if r]
-    if not rows:
-        return '<p class="note">No statistics.</p>'
-    label_key = next(iter(rows[0]))
-    columns: list = []
-    for r in rows:
-        for k in list(r)[1:]:
-            if k not in columns and k != label_key:
-                columns.append(k)
-    out = ['<div class="scroll"><table><thead><tr>', f"<th>{esc(str(label_key))}</th>"]
-    out += [f"<th>{esc(str(c))}</th>" for c in columns]
-    out.append("</tr></thead><tbody>")
-    for r in rows:
-        label = r.get(label_key, next(iter(r.values())))
-        out.append(f"<tr><th>{esc(_fmt(label))}</th>")
-        out += [_td(r.get(c)) for c in columns]
-        out.append("</tr>")
-    out.append("</tbody></table></div>")
-    return "".join(out)
+TRADE_MARK_COLUMNS = {"side": "long", "entry_price": float("nan"), "exit_price": float("nan"),
+                      "exit_time": None, "exit_reason": "", "pnl": float("nan"), "catalyst": ""}
 
 
-def _frame_table(frame) -> str:
-    esc = html.escape
-    out = ['<div class="scroll"><table><thead><tr>']
-    out += [f"<th>{esc(str(c))}</th>" for c in frame.columns]
-    out.append("</tr></thead><tbody>")
-    for row in frame.itertuples(index=False, name=None):
-        out.append("<tr>" + "".join(_td(v) for v in row) + "</tr>")
-    out.append("</tbody></table></div>")
-    return "".join(out)
-
-
-def _td(value) -> str:
-    cls = ' class="num"' if _is_number(value) else ""
-    return f"<td{cls}>{html.escape(_fmt(value))}</td>"
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, numbers.Number) and not isinstance(value, bool)
-
-
-def _is_missing(value) -> bool:
-    if value is None:
-        return True
-    try:
+def _with_trade_columns(trades):
+    """The trades with every column the chart's hover reads (a caller's frame may lack some)."""
+    if trades.empty or "entry_time" not in trades.columns:
         import pandas as pd
 
-        return bool(pd.isna(value)) if not isinstance(value, (str, bytes)) else False
-    except (TypeError, ValueError):
-        return False
-
-
-def _fmt(value) -> str:
-    """Plain text for one value: numbers to 2-4 decimals, NaN/None as an en dash, UTC times."""
-    if isinstance(value, (list, tuple, dict, set)):
-        return _plain(value)
-    if _is_missing(value):
-        return DASH
-    if isinstance(value, bool) or type(value).__name__ in ("bool_", "bool"):
-        return "yes" if value else "no"
-    if isinstance(value, numbers.Integral):
-        return f"{int(value):,d}"
-    if isinstance(value, numbers.Real):
-        v = float(value)
-        if math.isinf(v):
-            return "\u221e" if v > 0 else "\u2212\u221e"
-        if v == 0:
-            return "0"
-        if abs(v) >= 1:
-            return f"{v:,.2f}"
-        return f"{v:.4f}"
-    if hasattr(value, "strftime") and hasattr(value, "year"):
-        return _fmt_time(value)
-    if hasattr(value, "total_seconds"):      # Timedelta
-        return str(value)
-    return str(value)
-
-
-def _fmt_time(value) -> str:
-    import pandas as pd
-
-    t = pd.Timestamp(value)
-    if t.tzinfo is not None:
-        t = t.tz_convert("UTC")
-        suffix = " UTC"
-    else:
-        suffix = ""
-    text = t.strftime("%Y-%m-%d %H:%M:%S" if t.second or t.microsecond else "%Y-%m-%d %H:%M")
-    return text + suffix
-
-
-def _plain(value) -> str:
-    """Compact text for a small nested value (used inside table cells)."""
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k}: {_plain(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, (list, tuple, set)):
-        return "[" + ", ".join(_plain(v) for v in value) + "]"
-    return _fmt(value)
-
-
-def _render_value(value, depth: int = 0) -> str:
-    """Readable HTML for a nested assumptions value (every piece of text escaped)."""
-    esc = html.escape
-    if isinstance(value, dict):
-        if not value:
-            return f"<span>{DASH}</span>"
-        items = "".join(f"<dt>{esc(str(k))}</dt><dd>{_render_value(v, depth + 1)}</dd>"
-                        for k, v in value.items())
-        return f"<dl>{items}</dl>"
-    if isinstance(value, (list, tuple, set)):
-        seq = list(value)
-        if not seq:
-            return f"<span>{DASH}</span>"
-        if all(isinstance(v, dict) for v in seq):
-            columns: list = []
-            for v in seq:
-                for k in v:
-                    if k not in columns:
-                        columns.append(k)
-            if all(not isinstance(x, (dict, list, tuple, set)) for v in seq for x in v.values()):
-                head = "".join(f"<th>{esc(str(c))}</th>" for c in columns)
-                body = "".join("<tr>" + "".join(_td(v.get(c)) for c in columns) + "</tr>"
-                               for v in seq)
-                return (f'<div class="scroll"><table><thead><tr>{head}</tr></thead>'
-                        f"<tbody>{body}</tbody></table></div>")
-        if all(not isinstance(v, (dict, list, tuple, set)) for v in seq):
-            return f"<span>{esc(', '.join(_fmt(v) for v in seq))}</span>"
-        return "<ol>" + "".join(f"<li>{_render_value(v, depth + 1)}</li>" for v in seq) + "</ol>"
-    return f"<span>{esc(_fmt(value))}</span>"
+        return pd.DataFrame(columns=["label", "entry_time", *TRADE_MARK_COLUMNS])
+    missing = {k: v for k, v in TRADE_MARK_COLUMNS.items() if k not in trades.columns}
+    if "exit_time" in missing:
+        missing["exit_time"] = trades["entry_time"]
+    return trades.assign(**missing) if missing else trades
 
 
 # --------------------------------------------------------------------------------------------
@@ -420,15 +343,17 @@ SCENARIO_COLS = 3        # symbols per row of the scenario grid
 SCENARIO_CMAP = "YlOrRd"
 
 
-def scenario_plot(path, result: dict, title: str, synthetic: bool = False) -> Path:
+def scenario_plot(path, result: dict, title: str, synthetic: bool = False,
+                  with_html: bool = False) -> Path:
     """P(liquidation) heatmaps (leverage x horizon, one per symbol) as ``.png`` or ``.html``.
 
     ``result``: symbol -> {"rows": [...], "venue": str, ...}, as ``sitcli.scenario.run``
     returns; each row has ``leverage``, ``horizon``, ``p_liquidation_pct`` and optionally
     ``returns`` (return on margin per path/start, a fraction), which adds a histogram panel
     for the highest leverage and longest horizon of each symbol. ``.html`` is one
-    self-contained page: the PNG inline plus a table per symbol. Any other extension raises
-    ``ValueError``. Returns the path written.
+    self-contained interactive page (`_scenario_html`); ``with_html`` writes it beside a
+    ``.png`` too (same name, ``.html``). Any other extension raises ``ValueError``. Returns
+    the path asked for.
     """
     path = Path(path)
     ext = path.suffix.lower()
@@ -443,8 +368,9 @@ def scenario_plot(path, result: dict, title: str, synthetic: bool = False) -> Pa
     png = _render_scenario_png(result, title, synthetic)
     if ext == ".png":
         _atomic_write(path, png)
-    else:
-        _atomic_write(path, _scenario_html(result, title, synthetic, png))
+    if ext != ".png" or with_html:
+        _atomic_write(path.with_suffix(".html") if ext == ".png" else path,
+                      _scenario_html(result, title, synthetic, png))
     return path
 
 
@@ -616,42 +542,35 @@ def _render_scenario_png(result: dict, title: str, synthetic: bool) -> bytes:
     return buf.getvalue()
 
 
-def _html_head(title: str, synthetic: bool | str) -> list[str]:
-    """Doctype, inline style, the synthetic-data banner and the title of a report page."""
-    esc = html.escape
-    label = _synthetic_text(synthetic)
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{esc(('[' + label + '] ') if label else '')}{esc(str(title))}</title>",
-        f"<style>{_CSS}</style></head><body>",
-    ]
-    if label:
-        parts.append(f'<div class="banner">{label}: these are generated random paths, '
-                     "not market prices. Results say nothing about real performance.</div>")
-    parts.append(f"<h1>{esc(str(title))}</h1>")
-    return parts
-
-
 def _scenario_html(result: dict, title: str, synthetic: bool, png: bytes) -> bytes:
+    """The scenario page: per symbol the interactive heatmap (values on hover), the return
+    histogram and the table; the PNG inside `<noscript>`."""
+    from sitcli.interactive import figure_div, scenario_figures
+
     esc = html.escape
     chart = base64.b64encode(png).decode("ascii")
-    parts = _html_head(title, synthetic)
+    parts = head(title, synthetic)
     parts.append("<h2>P(liquidation) by leverage and horizon</h2>")
-    parts.append(f'<img src="data:image/png;base64,{chart}" class="chart" '
-                 f'alt="{esc("P(liquidation) heatmaps: " + str(title))}">')
+    parts.append(f'<noscript><img src="data:image/png;base64,{chart}" class="chart" '
+                 f'alt="{esc("P(liquidation) heatmaps: " + str(title))}"></noscript>')
     if not result:
         parts.append('<p class="note">No scenario data.</p>')
-    for symbol, info in result.items():
+    with_js = True
+    for k, (symbol, info) in enumerate(result.items()):
         info = info or {}
         venue = info.get("venue")
         heading = f"{symbol} ({venue})" if venue else str(symbol)
-        parts.append(f"<h2>{esc(heading)}: P(liquidation) %</h2>")
-        levs, hors, grid = _scenario_grid(list(info.get("rows") or []))
+        parts.append(f'<h2 data-symbol="{esc(str(symbol))}">{esc(heading)}: P(liquidation) %</h2>')
+        rows = list(info.get("rows") or [])
+        levs, hors, grid = _scenario_grid(rows)
         if not levs:
             parts.append('<p class="note">No scenario rows.</p>')
             continue
+        for n, fig in enumerate(scenario_figures(rows, symbol, venue, levs, hors, grid)):
+            kind = "heatmap" if n == 0 else "returns"
+            parts.append(f'<div class="chart" data-symbol="{esc(str(symbol))}" data-kind="{kind}">'
+                         + figure_div(fig, f"scenario-{k}-{kind}", with_js) + "</div>")
+            with_js = False
         out = ['<div class="scroll"><table><thead><tr><th>horizon (bars) \\ leverage</th>']
         out += [f"<th>{esc(_fmt_lev(v))}</th>" for v in levs]
         out.append("</tr></thead><tbody>")

@@ -38,6 +38,7 @@ class Result:
     trades: np.ndarray          # trade_dt records
     liquidations: np.ndarray    # liquidation_dt records
     entry_orders: np.ndarray | None = None   # entry orders per run (kernel column)
+    catalysts: list | None = None   # per run: {order bar: catalyst} (sitcli.catalysts)
 
     @property
     def shared(self) -> bool:
@@ -90,6 +91,7 @@ class Result:
         return [columns[self.runs[c].account] for c in cols]
 
     def trades_frame(self) -> pd.DataFrame:
+        from sitcli.catalysts import trade_catalysts
         from sitcli.engine.records import EXIT_REASONS
 
         t = pd.DataFrame(self.trades)
@@ -104,6 +106,8 @@ class Result:
         t.insert(at + 1, "exit_time", self.index[t["exit_bar"].to_numpy()])
         t["side"] = pd.array(np.where(t["side"] > 0, "long", "short"), dtype="str")
         t["exit_reason"] = pd.array([EXIT_REASONS[r] for r in t["exit_reason"]], dtype="str")
+        t["catalyst"] = pd.array(trade_catalysts(self, cols, t["entry_bar"].to_numpy()),
+                                 dtype="str")
         return t.drop(columns=["col", "entry_bar", "exit_bar"])
 
     def liquidations_frame(self) -> pd.DataFrame:

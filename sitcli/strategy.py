@@ -75,6 +75,9 @@ class Context:
     event_bars: Any = None
     series: dict = field(default_factory=dict)   # other symbols' closes (Strategy.inputs),
     #                                              as known at each bar's close (as-of join)
+    # optional: a strategy that trades news names, per order bar, the row of `events` that
+    # triggered the order there (catalysts[t] = i); trades.csv and the reports show it
+    catalysts: dict = field(default_factory=dict)
 
 
 class Strategy:

@@ -50,4 +50,5 @@ class CatalystFade(Strategy):
                          & ((category == category[i]) | (title == title[i])))
             if not confirmed.any():
                 entries[t] = -np.sign(move)
+                context.catalysts[t] = i
         return entries, np.zeros(n, bool)

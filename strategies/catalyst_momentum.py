@@ -36,12 +36,14 @@ class CatalystMomentum(Strategy):
         mine = about(events, context.symbol, context.asset_class) & events["status"].isin(statuses).to_numpy()
         if params["category"]:
             mine &= (events["category"] == params["category"]).to_numpy()
+        rows = np.flatnonzero(mine)
         fills = np.asarray(context.event_bars)[mine]
         sides = events["direction"].to_numpy(np.int64)[mine]
         if SIDES[params["side"]]:
             sides = np.full(len(fills), SIDES[params["side"]])
-        for fill, side in zip(fills, sides, strict=True):
+        for row, fill, side in zip(rows, fills, sides, strict=True):
             # the order sits on the bar before the fill bar; fill == n fills at the next, unseen bar
             if 1 <= fill <= n and side != 0:
                 entries[fill - 1] = side
+                context.catalysts[fill - 1] = row
         return entries, np.zeros(n, bool)

@@ -33,12 +33,13 @@ class ConfirmationBreakout(Strategy):
         high, low, close = (bars[c].to_numpy(np.float64) for c in ("high", "low", "close"))
         mine = (about(events, context.symbol, context.asset_class)
                 & (events["status"].to_numpy() == "confirmed"))
-        for j in np.asarray(context.event_bars)[mine]:
+        for i, j in zip(np.flatnonzero(mine), np.asarray(context.event_bars)[mine], strict=True):
             if j < lookback or j >= n:
                 continue
             top, bottom = high[j - lookback:j].max(), low[j - lookback:j].min()
             for t in range(j, min(j + window, n)):
                 if close[t] > top or (params["allow_short"] and close[t] < bottom):
                     entries[t] = 1 if close[t] > top else -1
+                    context.catalysts[t] = i
                     break
         return entries, np.zeros(n, bool)

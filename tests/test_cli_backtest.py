@@ -430,9 +430,14 @@ def test_grid_out_files_and_plots(grid_run):
             10_000 + sum(float(t["pnl"]) for t in mine), rel=1e-9, abs=1e-6)
     png = (out / "equity.png").read_bytes()
     assert png.startswith(b"\x89PNG")
-    html = (out / "report.html").read_text()
-    assert "data:image/png;base64," in html and "http://" not in html
+    from test_plots import assert_offline, strip_scripts
+
+    raw = (out / "report.html").read_text()
+    assert_offline(raw)                       # plotly.js inline: nothing to fetch
+    html = strip_scripts(raw)
+    assert "<noscript><img src=\"data:image/png;base64," in html
     assert "NVDA leverage=50.0 hold=3" in html
+    assert "<h2>Aggregate</h2>" in html and "Catalyst" in html
 
 
 def test_grid_table_prints_the_ranking(cli):

@@ -11,6 +11,7 @@ import sys
 
 import numpy as np
 import pytest
+from test_plots import assert_offline, strip_scripts
 
 from sitcli import plots
 
@@ -79,19 +80,23 @@ def test_scenario_png_synthetic_title(tmp_path, monkeypatch):
 def test_scenario_html(tmp_path):
     result = make_result(with_returns=True)
     out = plots.scenario_plot(tmp_path / "scen.html", result, "Scenario <b>x</b>")
-    text = out.read_text(encoding="utf-8")
+    raw = out.read_text(encoding="utf-8")
+    assert_offline(raw)                                       # plotly.js inline, nothing fetched
+    text = strip_scripts(raw)
     for symbol in result:
         assert symbol in text
+        assert f'data-symbol="{symbol}" data-kind="heatmap"' in text
     p = result["NVDA"]["rows"][1]["p_liquidation_pct"]        # 20x, 5 bars
     assert f">{p:.1f}<" in text
-    assert "data:image/png;base64," in text
+    assert "<noscript><img src=\"data:image/png;base64," in text
     chart = re.search(r"data:image/png;base64,([A-Za-z0-9+/=]+)", text).group(1)
     read_png(base64.b64decode(chart))
     assert "http" not in text.replace(chart, "").lower()     # base64 letters may spell it
-    assert "http:" not in text and "https:" not in text and "<script" not in text.lower()
+    assert raw.count("<script") >= 2 and raw.count("plotly.js v") == 1   # the library once
     assert "Scenario &lt;b&gt;x&lt;/b&gt;" in text
     assert "SYNTHETIC" not in text
-    synth = plots.scenario_plot(tmp_path / "s.html", result, "t", synthetic=True).read_text()
+    synth = strip_scripts(plots.scenario_plot(tmp_path / "s.html", result, "t",
+                                              synthetic=True).read_text())
     assert "SYNTHETIC DEMO DATA" in synth
 
 
@@ -107,7 +112,7 @@ def test_scenario_missing_cells_and_empty(tmp_path):
     result = make_result()
     result["NVDA"]["rows"] = result["NVDA"]["rows"][:-1]      # one cell missing
     result["EMPTY"] = {"rows": [], "venue": "x"}
-    text = plots.scenario_plot(tmp_path / "m.html", result, "t").read_text()
+    text = strip_scripts(plots.scenario_plot(tmp_path / "m.html", result, "t").read_text())
     assert plots.DASH in text and "EMPTY" in text
     read_png(plots.scenario_plot(tmp_path / "e.png", {}, "nothing"))
 

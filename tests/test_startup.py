@@ -85,7 +85,7 @@ def test_print_help_wall_time():
           f"python -c pass: {bare_s * 1000:.0f} ms; overhead {(help_s - bare_s) * 1000:.0f} ms")
 
 
-DEFAULT_PATH_AVOIDS = ("vectorbt", "matplotlib")
+DEFAULT_PATH_AVOIDS = ("vectorbt", "matplotlib", "plotly", "apprise")   # the last two: --plot, --notify
 
 
 @pytest.mark.parametrize("args, codes", [

@@ -20,26 +20,9 @@ from sitcli.cli.options import (
     parse_pairs,
 )
 from sitcli.cli.walkforward import AnchoredOpt, OosOpt, OosStartOpt, TestOpt, TrainOpt, WalkOpt
+from sitcli.metrics import LOWER_IS_BETTER, RANK_COLUMNS, SPAN_TITLES, STAT_TITLES  # noqa: F401
 
 DEMO_SYMBOLS = "NVDA,AMD,TSM,^NDX,RENDER/USDT,SIT"
-
-STAT_TITLES = {
-    "total_return_pct": "Total return [%]", "cagr_pct": "CAGR [%]", "sharpe": "Sharpe",
-    "sortino": "Sortino", "max_drawdown_pct": "Max drawdown [%]", "win_rate_pct": "Win rate [%]",
-    "profit_factor": "Profit factor", "trades": "Trades",
-    "liquidations": "Liquidations / close-outs",
-    "fees": "Fees paid [$]", "spread": "Spread paid [$]", "slippage": "Slippage [$]",
-    "financing": "Financing paid [$]", "funding": "Funding paid [$]",
-    "liquidation_fees": "Liquidation fees [$]", "protection": "Forgiven by protection [$]",
-    "final_equity": "Final equity [$]", "buy_hold_return_pct": "Buy & hold [%]",
-    "effective_leverage": "Effective leverage (mean)", "cut_trades": "Entries cut to a bracket",
-}
-
-
-LOWER_IS_BETTER = {"liquidations", "fees", "spread", "slippage", "financing", "funding",
-                   "liquidation_fees"}
-RANK_COLUMNS = ("total_return_pct", "cagr_pct", "sharpe", "max_drawdown_pct", "win_rate_pct",
-                "trades", "liquidations", "final_equity")
 
 
 # above this many runs `backtest --grid` points to `sitcli sweep` (full records grow with runs x bars)
@@ -266,8 +249,6 @@ def print_overfitting(stats: dict) -> None:
 
 
 SPAN_KEYS = ("span_first", "span_last", "span_bars", "ruined", "stats_note")
-# the bars the return statistics cover (sitcli.stats: from the bar before the first fill)
-SPAN_TITLES = {"span_first": "Stats from", "span_last": "Stats to", "span_bars": "Stats bars"}
 
 
 def stat_keys(grid) -> list[str]:
@@ -440,18 +421,9 @@ def write_outputs(out: Path, result, payload: dict, plot: bool) -> None:
     for name, write in files.items():
         atomic_write(out / name, write)
     if plot:
-        from sitcli.plots import equity_png, report_html
+        from sitcli.plots import write_backtest_plots
 
-        marks = result.liquidations_frame()
-        if not marks.empty:
-            marks = marks.assign(label=result.account_labels(marks))
-        title = f"sitcli backtest {result.strategy.name}"
-        equity = result.equity_frame()
-        equity_png(out / "equity.png", equity, marks, title, synthetic=result.synthetic_label)
-        stats = [{"run": label, **row} for label, row in payload["stats"].items()]
-        report_html(out / "report.html", title=title, assumptions=payload["assumptions"],
-                    stats=stats, equity=equity, trades=result.trades_frame(),
-                    liquidations=result.liquidations_frame(), synthetic=result.synthetic_label)
+        write_backtest_plots(out, result, payload)
 
 
 def register(app: typer.Typer) -> None:

@@ -60,6 +60,11 @@ def daily(
     events_files: Annotated[Optional[list[Path]], typer.Option(
         "--events", help="Your own catalysts CSV, added to the built-in calendar (repeatable).")]
         = None,
+    notify: Annotated[Optional[list[str]], typer.Option(
+        "--notify", help="Send a short message to this apprise URL (json://host/path, "
+                         "mailto://..., slack://..., tgram://...; repeatable) when there are "
+                         "entry signals or stale data. Needs pip install 'sitcli[notify]'. A "
+                         "failed send is a warning; the report and exit code stay.")] = None,
     demo: DemoOpt = False,
     data_dir: DataDirOpt = None,
     quiet: QuietOpt = False,
@@ -108,6 +113,10 @@ def daily(
     check_flags(leverage=leverage, risk_budget=risk_budget, lookback_days=lookback_days,
                 strategy_timeout=strategy_timeout, timeout=timeout)
     check_demo_or_data_dir(demo, data_dir)
+    if notify:
+        from sitcli.notify import check_urls
+
+        check_urls(notify)
     names = [clean_symbol(s) for s in (symbols or DEMO_SYMBOLS).split(",") if s.strip()]
     store = demo_store() if demo else Store(default_data_dir(data_dir))
     pulled = []
@@ -133,6 +142,14 @@ def daily(
         paths = write_report(report, Path(out), wanted)
         note(f"wrote {', '.join(str(p) for p in paths)} (generated {now:%Y-%m-%d %H:%M:%S} UTC)",
              quiet)
+    if notify:
+        from sitcli.notify import message, send
+
+        text = message(report.data, None if out == "-" else [str(p) for p in paths])
+        if text is None:
+            note("nothing to notify: no entry signal and all data fresh", quiet)
+        elif not send(notify, *text):
+            note(f"notified {len(notify)} URL(s)", quiet)
     if report.problems:
         where = "printed" if out == "-" else "written"
         listing = "; ".join(f"{s['symbol']} {s['status']}" for s in report.problems)

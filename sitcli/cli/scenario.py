@@ -47,7 +47,8 @@ def scenario(
                        "the maintenance bracket).")] = 10_000.0,
     plot: Annotated[Optional[Path], typer.Option(
         "--plot", help="Write a heatmap of P(liquidation) and the loss distribution: "
-                       "FILE.png or FILE.html.")] = None,
+                       "FILE.png (plus the interactive FILE.html beside it) or FILE.html.")]
+        = None,
     demo: DemoOpt = False,
     data_dir: DataDirOpt = None,
     fmt: FormatOpt = Format.table,
@@ -101,7 +102,7 @@ def scenario(
     if plot is not None:
         from sitcli.plots import scenario_plot
 
-        scenario_plot(plot, result, f"sitcli scenario: {side}, {method}")
+        scenario_plot(plot, result, f"sitcli scenario: {side}, {method}", with_html=True)
     for info in result.values():
         for row in info["rows"]:
             row.pop("returns")

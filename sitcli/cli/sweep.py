@@ -266,8 +266,9 @@ def _write(path: Path, result, table: dict, order, keys) -> None:
 
 
 def _print_tables(result, rows, rank_by, total_rows) -> None:
-    from sitcli.cli.backtest import RANK_COLUMNS, STAT_TITLES, _header
+    from sitcli.cli.backtest import _header
     from sitcli.cli.render import print_pairs, print_table
+    from sitcli.metrics import RANK_COLUMNS, STAT_TITLES
 
     payload = _payload(result, [])
     if result.synthetic:

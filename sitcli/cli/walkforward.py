@@ -80,27 +80,28 @@ def _kernel(summaries: bool) -> str:
 
 def _write(out: Path, wf: dict, payload: dict) -> None:
     import json
-    import os
 
     from sitcli.cli.render import _plain
+    from sitcli.files import atomic_write, environment_error
 
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise environment_error(exc, "create the output directory", out) from None
     files = {"oos_equity.csv": lambda p: wf["equity"].rename("equity").to_csv(p, index_label="time"),
              "oos_trades.csv": lambda p: wf["trades"].to_csv(p, index=False),
              "walkforward.json": lambda p: p.write_text(json.dumps(_plain(payload), indent=2,
                                                                    allow_nan=False))}
     for name, write in files.items():
-        tmp = out / f".{name}.tmp"
-        write(tmp)
-        os.replace(tmp, out / name)
+        atomic_write(out / name, write)
 
 
 def _print(payload: dict, rank_by: str) -> None:
-    from sitcli.cli.backtest import STAT_TITLES
     from sitcli.cli.render import print_table
+    from sitcli.metrics import SHORT_TITLES, STAT_TITLES
 
-    short = {"total_return_pct": "return %", "sharpe": "Sharpe", "max_drawdown_pct": "max DD %",
-             "trades": "trades", "liquidations": "liquidations"}
+    short = {k: SHORT_TITLES[k] for k in ("total_return_pct", "sharpe", "max_drawdown_pct",
+                                          "trades", "liquidations")}
 
     def row(name, span, chosen, stats):
         return {"part": name, "from": span[0][:10], "to": span[1][:10],
