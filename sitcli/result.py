@@ -38,6 +38,7 @@ class Result:
     trades: np.ndarray          # trade_dt records
     liquidations: np.ndarray    # liquidation_dt records
     entry_orders: np.ndarray | None = None   # entry orders per run (kernel column)
+    fine_times: pd.DatetimeIndex | None = None   # --detail: the finer rows' times
 
     @property
     def shared(self) -> bool:
@@ -116,9 +117,14 @@ class Result:
         q.insert(0, "symbol", [self.runs[c].symbol for c in cols])
         q.insert(1, "label", [self.label(c) for c in cols])
         q.insert(2, "time", self.index[q["bar"].to_numpy()])
+        if self.fine_times is not None:
+            # the finer bar that decided it (NaT: the bar's own rule, e.g. at its open)
+            row = q["fine_row"].to_numpy()
+            q.insert(3, "fine_time",
+                     pd.Series(self.fine_times[np.maximum(row, 0)]).where(row >= 0))
         q["side"] = np.where(q["side"] > 0, "long", "short")
         q["kind"] = [EXIT_REASONS[r] for r in q["kind"]]
-        return q.drop(columns=["col", "bar"])
+        return q.drop(columns=["col", "bar", "fine_row"])
 
     # -- statistics
 

@@ -124,7 +124,8 @@ def detail_workload(n_minutes: int, n_combos: int, per_day: int = 1440, seed: in
     financing = np.zeros((days, 1, 2))   # per bar: the long's and the short's rate
     head = (*daily, zeros + 0.0001, financing, entries, exits, *args[8:14], False, False,
             np.array([days - 1], np.int64), zeros.copy())
-    return (*head, *fine, start), (*head, *no_detail(1)), acc_start, combo_start, m
+    return ((*head, *fine, start, np.empty((0, 1))), (*head, *no_detail(1)), acc_start,
+            combo_start, m)
 
 
 def detail_section(n_minutes: int, n_combos: int, plain_minute_rate: float,

@@ -1,0 +1,143 @@
+"""`--detail` in `scenario` and `events study`, funding stamps on finer bars, and the finer
+bar's time on a liquidation record: hand-made daily bars with hand-made hourly paths."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sitcli import instruments as inst_mod
+from sitcli.bars import resample_sessions
+from sitcli.data.store import Store
+from sitcli.engine.paths import first_passage_nb
+
+NO_FINE = (np.empty(0), np.empty(0), np.empty(0), np.empty(0, np.int64))
+
+
+def bars(rows):
+    a = np.asarray(rows, np.float64).reshape(-1, 4)
+    return [np.ascontiguousarray(a[:, j]) for j in range(4)]
+
+
+def layout(per_bar):
+    """first_passage_nb's finer arrays from one list of (o, h, l, c) rows per bar."""
+    rows = [r for bar in per_bar for r in bar]
+    o, h, lo, _ = bars(rows) if rows else (np.empty(0),) * 4
+    start = np.concatenate([[0], np.cumsum([len(b) for b in per_bar])]).astype(np.int64)
+    return o, h, lo, start
+
+
+def passage(daily, fine, leverage=20.0, ratio=0.95, bankrupt=False, nbp=False):
+    """Entry at bar 0's close, one bar of horizon: (bars to liquidation, return on margin,
+    gap loss) of one start at one leverage."""
+    to, rom, gap = first_passage_nb(*bars(daily), np.array([0]), 1, 1, np.array([ratio]),
+                                    np.array([leverage]), 0.0, 0.0, bankrupt, nbp, *fine)
+    return int(to[0, 0]), float(rom[0, 0]), float(gap[0, 0])
+
+
+DAY = [(100, 100, 100, 100), (99, 99, 89, 90)]
+
+
+def test_first_passage_with_a_gap_at_an_hourly_open_fills_worse():
+    # 20x long from 100, liquidation price 95. The day (99, 99, 89, 90): the bar rule fills
+    # at 95 exactly: return on margin 20 x (95 / 100 - 1) = -100%, no gap loss.
+    assert passage(DAY, NO_FINE) == (1, pytest.approx(-1.0), 0.0)
+    # the hours: 99 -> 97, then the next hour opens at 92, through 95: filled at 92,
+    # 20 x (92 / 100 - 1) = -160% (a CFD without protection keeps it), 60% beyond the margin
+    hours = layout([[(100, 100, 100, 100)], [(99, 99, 97, 97), (92, 93, 89, 90)]])
+    assert passage(DAY, hours) == (1, pytest.approx(-1.6), pytest.approx(0.6))
+    # with protection the loss stops at the margin; the gap loss is still reported
+    assert passage(DAY, hours, nbp=True) == (1, pytest.approx(-1.0), pytest.approx(0.6))
+
+
+def test_first_passage_when_the_hours_never_reach_the_days_low():
+    # a daily low printed off the finer feed (89; the hours' lowest is 96): the bar rule
+    # liquidates at 95, the hours say the position lived to the close
+    hours = layout([[(100, 100, 100, 100)], [(99, 99, 96, 97), (97, 97, 96, 96.5)]])
+    to, rom, _ = passage([(100, 100, 100, 100), (99, 99, 89, 96.5)], hours)
+    # not liquidated: return 20 x (96.5 / 100 - 1) = -70%
+    assert (to, rom) == (0, pytest.approx(-0.7))
+    assert passage([(100, 100, 100, 100), (99, 99, 89, 96.5)], NO_FINE)[0] == 1
+
+
+def test_first_passage_with_one_finer_bar_per_bar_is_the_bar_rule_exactly():
+    rng = np.random.default_rng(3)
+    n = 400
+    c = 100 * np.exp(np.cumsum(rng.normal(0, 0.03, n)))
+    o = np.r_[100, c[:-1]] * np.exp(rng.normal(0, 0.01, n))
+    h = np.maximum(o, c) * np.exp(np.abs(rng.normal(0, 0.02, n)))
+    lo = np.minimum(o, c) * np.exp(-np.abs(rng.normal(0, 0.02, n)))
+    args = (o, h, lo, c, np.arange(n - 10, dtype=np.int64), 10, 1,
+            np.array([0.5, 0.9, 0.95, 0.98]), np.array([2.0, 10.0, 20.0, 50.0]), 0.0005,
+            0.001, False, True)
+    plain = first_passage_nb(*args, *NO_FINE)
+    same = first_passage_nb(*args, o, h, lo, np.arange(n + 1, dtype=np.int64))
+    assert (plain[0] > 0).sum() > 100
+    for a, b in zip(plain, same, strict=True):
+        assert np.array_equal(a, b)
+    # a bar without finer bars (an empty span) keeps the bar rule too
+    start = np.arange(n + 1, dtype=np.int64)
+    start[201:] -= 1   # bar 200 has none
+    keep = np.r_[0:200, 201:n]
+    mixed = first_passage_nb(*args, o[keep], h[keep], lo[keep], start)
+    for a, b in zip(plain, mixed, strict=True):
+        assert np.array_equal(a, b)
+
+
+# -- scenario --detail on a store
+
+def gap_store(root) -> Store:
+    """ZZZ/USDT hourly, four days: day 0 at 100; day 1 at 100 until 12:00, whose hour opens
+    at 92 and falls to 90; days 2-3 at 90. Daily bars resampled from the hours."""
+    rows = [(100, 100, 100, 100)] * 24 + [(100, 100, 99.5, 100)] * 12 + \
+        [(92, 92, 90, 90)] + [(90, 90, 90, 90)] * 59
+    index = pd.date_range("2024-03-01", periods=96, freq="1h", tz="UTC")
+    fine = pd.DataFrame(rows, columns=["open", "high", "low", "close"], index=index)
+    fine["volume"] = 1.0
+    store = Store(root)
+    store.write(fine, source="csv", symbol="ZZZ/USDT", timeframe="1h")
+    daily = resample_sessions(fine, inst_mod.instrument("ZZZ/USDT"), "1d", "1h")
+    store.write(daily, source="csv", symbol="ZZZ/USDT", timeframe="1d")
+    return store
+
+
+def test_scenario_detail_finds_the_gap_inside_the_day(tmp_path):
+    from sitcli.scenario import run
+
+    store = gap_store(tmp_path)
+    plain = run(store, ["ZZZ/USDT"], [20.0], [1], "long", "perp-isolated", "historical")
+    detail = run(store, ["ZZZ/USDT"], [20.0], [1], "long", "perp-isolated", "historical",
+                 detail="1h")
+    [p], [d] = plain["ZZZ/USDT"]["rows"], detail["ZZZ/USDT"]["rows"]
+    # three starts (the closes of days 0-2, one bar each): only day 1 liquidates the long
+    # from 100 (its liquidation price is above 92), on both rules
+    assert p["p_liquidation_pct"] == d["p_liquidation_pct"] == pytest.approx(100 / 3)
+    assert d["p_liquidation_pct_plain"] == p["p_liquidation_pct"]
+    assert d["starts_changed"] == 0
+    # the daily rule fills at the liquidation price: no gap; the hours fill at 92:
+    # 20 x (1 - 92 / 100) - 1 = 60% of the margin beyond it
+    assert p["worst_gap_loss_pct"] == 0.0
+    assert d["worst_gap_loss_pct"] == pytest.approx(60.0)
+    # every bar walked had hours: 3 starts x 1 bar
+    assert (d["bars_walked"], d["bars_walked_with_detail"]) == (3, 3)
+    assert detail["ZZZ/USDT"]["detail"] == {"timeframe": "1h", "fine_bars": 96,
+                                            "fine_bars_outside_sessions": 0}
+
+
+def test_cli_scenario_detail_json_table_and_bad_input(cli, tmp_path):
+    gap_store(tmp_path)
+    run = ("scenario", "--symbols", "ZZZ/USDT", "--leverage", "20", "--horizon", "1",
+           "--venue", "perp-isolated", "--data-dir", tmp_path)
+    out = json.loads(cli(*run, "--detail", "1h", "--format", "json", check_code=0).stdout)
+    [row] = out["symbols"]["ZZZ/USDT"]["rows"]
+    assert row["worst_gap_loss_pct"] == pytest.approx(60.0) and row["bars_walked"] == 3
+    assert "1h bars walked in order" in out["detail"]
+    table = cli(*run, "--detail", "1h", check_code=0).stdout
+    assert "detail 1h covered 3 of 3 bars walked" in table
+    csv = cli(*run, "--detail", "1h", "--format", "csv", check_code=0).stdout
+    assert csv.splitlines()[0].endswith("p_liquidation_pct_plain,starts_changed")
+    proc = cli(*run, "--detail", "1h", "--method", "bootstrap", check_code=2)
+    assert "--detail 1h" in proc.stderr and "--method historical" in proc.stderr
+    proc = cli(*run, "--detail", "5m", check_code=3)
+    assert "--detail 5m" in proc.stderr
