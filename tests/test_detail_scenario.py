@@ -141,3 +141,72 @@ def test_cli_scenario_detail_json_table_and_bad_input(cli, tmp_path):
     assert "--detail 1h" in proc.stderr and "--method historical" in proc.stderr
     proc = cli(*run, "--detail", "5m", check_code=3)
     assert "--detail 5m" in proc.stderr
+
+
+# -- events study --detail
+
+def study(fine):
+    from sitcli.eventstudy import Window, study_bars
+
+    daily = pd.DataFrame([(100, 100, 100, 100), (100, 104, 94, 100), (100, 100, 100, 100)],
+                         columns=["open", "high", "low", "close"],
+                         index=pd.date_range("2024-03-01", periods=3, freq="D", tz="UTC"))
+    events = pd.DataFrame({"time": [daily.index[1]], "title": ["news"],
+                           "category": ["earnings"], "status": ["confirmed"], "direction": [1]})
+    return study_bars(daily, daily.index, events, Window(-1, 1), (20.0,), 0.03, fine)
+
+
+def fine_lh(per_bar):
+    o, h, lo, start = layout(per_bar)
+    return lo, h, start
+
+
+def test_event_study_detail_orders_the_gain_and_the_liquidation_inside_the_bar():
+    # long at the event bar's open 100, 20x: liquidation at 95, gain 3% at 103. The event
+    # bar reaches both (104, 94): the bar rule counts it liquidated
+    plain = study(None)["liquidation"][0]
+    assert (plain["liquidated_before_gain"], plain["gain_first"]) == (1, 0)
+    # the hours reach 104 first: the gain came first
+    flat = [(100, 100, 100, 100)]
+    up_first = fine_lh([flat, [(100, 104, 99, 103), (103, 103, 94, 96)], flat])
+    got = study(up_first)
+    row = got["liquidation"][0]
+    assert (row["liquidated_before_gain"], row["gain_first"]) == (0, 1)
+    assert (row["liquidated_before_gain_bar_rule"], row["outcomes_changed"]) == (1, 1)
+    [outcome] = got["events"][0]["outcomes"]
+    assert (outcome["outcome"], outcome["outcome_bar_rule"], outcome["offset"]) == \
+        ("gain", "liquidated", 0)
+    # offsets 0 and 1 walked, both with hours
+    assert got["detail"] == {"bars_walked": 2, "bars_walked_with_detail": 2}
+    # the low first: the bar rule's answer
+    down_first = fine_lh([flat, [(100, 100, 94, 96), (96, 104, 96, 100)], flat])
+    row = study(down_first)["liquidation"][0]
+    assert (row["liquidated_before_gain"], row["outcomes_changed"]) == (1, 0)
+    # the event bar without hours keeps the rule, and the count says so
+    none = fine_lh([flat, [], flat])
+    got = study(none)
+    assert got["liquidation"][0]["liquidated_before_gain"] == 1
+    assert got["detail"] == {"bars_walked": 2, "bars_walked_with_detail": 1}
+
+
+def test_cli_events_study_detail(tmp_path):
+    from typer.testing import CliRunner
+
+    from sitcli.cli import app
+
+    store = gap_store(tmp_path)
+    events = tmp_path / "events.csv"
+    # news at 23:30 the day before: the long enters at day 1's open 100, liquidated at noon
+    events.write_text("time,title,category,direction,status,asset_classes,symbols,reach,source\n"
+                      "2024-03-01T23:30:00Z,made up,other,1,confirmed,crypto,ZZZ/USDT,symbols,"
+                      "test\n")
+    args = ["events", "study", "--symbols", "ZZZ/USDT", "--window=-1,1", "--events",
+            str(events), "--leverages", "20", "--detail", "1h", "--data-dir", str(tmp_path)]
+    result = CliRunner().invoke(app, [*args, "--format", "json"], env={"COLUMNS": "200"})
+    assert result.exception is None, result.output
+    got = json.loads(result.stdout)["symbols"]["ZZZ/USDT"]
+    assert got["detail"]["timeframe"] == "1h" and got["detail"]["bars_walked_with_detail"] == 2
+    assert got["liquidation"][0]["liquidated_before_gain"] == 1
+    assert store.read("ZZZ/USDT", "1h").shape[0] == got["detail"]["fine_bars"]
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
+    assert "detail 1h: ZZZ/USDT: covered 2 of 2 bars walked" in result.stdout
