@@ -210,3 +210,82 @@ def test_cli_events_study_detail(tmp_path):
     assert store.read("ZZZ/USDT", "1h").shape[0] == got["detail"]["fine_bars"]
     result = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
     assert "detail 1h: ZZZ/USDT: covered 2 of 2 bars walked" in result.stdout
+
+
+# -- funding stamps on stored finer bars, and the finer bar's time on a liquidation
+
+def stamp_store(root) -> Store:
+    """ZZZ/USDT hourly, three days: day 0 at 100; day 1 at 100 until 08:00, then down to
+    a low of 91 at 12:00 and back to 97; day 2 at 97."""
+    down = [(100, 100, 99, 99), (99, 99, 97, 97), (97, 97, 95, 95), (95, 95, 93, 93),
+            (93, 93, 91, 92)]
+    rows = [(100, 100, 100, 100)] * 32 + down + [(92, 97, 92, 97)] + [(97, 97, 97, 97)] * 34
+    index = pd.date_range("2024-03-01", periods=72, freq="1h", tz="UTC")
+    fine = pd.DataFrame(rows, columns=["open", "high", "low", "close"], index=index)
+    fine["volume"] = 1.0
+    store = Store(root)
+    store.write(fine, source="csv", symbol="ZZZ/USDT", timeframe="1h")
+    daily = resample_sessions(fine, inst_mod.instrument("ZZZ/USDT"), "1d", "1h")
+    store.write(daily, source="csv", symbol="ZZZ/USDT", timeframe="1d")
+    return store
+
+
+def stamp_config(rate: str):
+    from sitcli.backtest import RunConfig
+
+    return RunConfig(symbols=["ZZZ/USDT"], strategy="buy_and_hold", leverage=10.0,
+                     venue="perp-isolated", overrides={"funding_rate_8h": rate}, detail="1h")
+
+
+def test_stored_hours_pay_the_8h_stamps_once_each(tmp_path):
+    from sitcli.backtest import prepare_backtest
+    from sitcli.events import load_events
+
+    store = stamp_store(tmp_path)
+    prep = prepare_backtest(stamp_config("0.001"), store, load_events(None))
+    funding, fine_funding, start = prep.kernel_args[4], prep.kernel_args[23], \
+        prep.kernel_args[22]
+    # each day's 24 hours settle the day's three stamps (08:00, 16:00, 24:00), by the same
+    # clock as the day itself: 3 x 0.1%
+    per_day = [fine_funding[start[t, 0]:start[t + 1, 0], 0].sum() for t in range(3)]
+    assert per_day == pytest.approx(funding[:, 0]) and funding[1, 0] == pytest.approx(0.003)
+    # the hours that end at a stamp: 07:00-08:00 and 15:00-16:00 and 23:00-24:00
+    paid = np.flatnonzero(fine_funding[start[1, 0]:start[2, 0], 0])
+    assert paid.tolist() == [7, 15, 23]
+
+
+def test_stored_funding_at_08_moves_the_liquidation_before_the_low(tmp_path):
+    from sitcli.detail import run_detailed
+    from sitcli.events import load_events
+
+    store = stamp_store(tmp_path)
+    # without funding the 10x long's liquidation price (about 90.4) stays below the low 91
+    detailed, plain, _ = run_detailed(stamp_config("0"), store, load_events(None))
+    assert len(detailed.liquidations) == len(plain.liquidations) == 0
+    # 1% per stamp: the daily rule pays day 1's three stamps at its close (97) and the long
+    # lives; with the hours, 08:00's stamp (10% of the margin) is paid at 08:00 and lifts
+    # the liquidation price above 91, which 12:00's hour reaches
+    detailed, plain, _ = run_detailed(stamp_config("0.01"), store, load_events(None))
+    assert len(plain.liquidations) == 0
+    frame = detailed.liquidations_frame()
+    assert len(frame) == 1
+    rec = frame.iloc[0]
+    assert rec["time"] == pd.Timestamp("2024-03-02", tz="UTC")
+    assert rec["fine_time"] == pd.Timestamp("2024-03-02 12:00", tz="UTC")
+    assert 91 < rec["trigger_price"] < 93 and rec["extreme"] == 91
+    # the day's funding is the 08:00 stamp only: the position was gone by 16:00
+    [trade] = detailed.trades
+    assert trade["funding"] == pytest.approx(trade["qty"] * 100 * 0.01)
+    # and the plain record has no finer time
+    assert "fine_time" not in plain.liquidations_frame().columns
+
+
+def test_cli_liquidations_csv_and_json_carry_the_finer_time(cli, tmp_path):
+    stamp_store(tmp_path / "data")
+    out = tmp_path / "run"
+    proc = cli("backtest", "buy_and_hold", "--symbols", "ZZZ/USDT", "--leverage", "10",
+               "--venue", "perp-isolated", "--set", "funding_rate_8h=0.01", "--detail", "1h",
+               "--out", out, "--format", "json", data_dir=tmp_path / "data", check_code=0)
+    assert json.loads(proc.stdout)["detail"]["liquidations_detail"] == 1
+    liqs = pd.read_csv(out / "liquidations.csv")
+    assert liqs["fine_time"].tolist() == ["2024-03-02 12:00:00+00:00"]
