@@ -112,7 +112,7 @@ class Result:
 
         q = pd.DataFrame(self.liquidations)
         if q.empty:
-            return q
+            return q.drop(columns=["fine_row"])
         cols = q["col"].to_numpy()
         q.insert(0, "symbol", [self.runs[c].symbol for c in cols])
         q.insert(1, "label", [self.label(c) for c in cols])

@@ -332,6 +332,7 @@ def run(store, symbols: list[str], leverages, horizons, side: str, venue_name: s
                                                 timeframe, detail)
             if fine_info is not None:
                 info["detail"] = {"timeframe": detail, "fine_bars": fine_info.fine_rows,
+                                  "bars_with_detail": int((np.diff(fine[3]) > 0).sum()),
                                   "fine_bars_outside_sessions":
                                       fine_info.outside.get(symbol, 0)}
             if method == "historical":

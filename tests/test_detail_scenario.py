@@ -122,6 +122,7 @@ def test_scenario_detail_finds_the_gap_inside_the_day(tmp_path):
     # every bar walked had hours: 3 starts x 1 bar
     assert (d["bars_walked"], d["bars_walked_with_detail"]) == (3, 3)
     assert detail["ZZZ/USDT"]["detail"] == {"timeframe": "1h", "fine_bars": 96,
+                                            "bars_with_detail": 4,
                                             "fine_bars_outside_sessions": 0}
 
 
@@ -134,7 +135,7 @@ def test_cli_scenario_detail_json_table_and_bad_input(cli, tmp_path):
     assert row["worst_gap_loss_pct"] == pytest.approx(60.0) and row["bars_walked"] == 3
     assert "1h bars walked in order" in out["detail"]
     table = cli(*run, "--detail", "1h", check_code=0).stdout
-    assert "detail 1h covered 3 of 3 bars walked" in table
+    assert "detail 1h: 4 of 4 bars have finer bars (the others keep the bar rule)" in table
     csv = cli(*run, "--detail", "1h", "--format", "csv", check_code=0).stdout
     assert csv.splitlines()[0].endswith("p_liquidation_pct_plain,starts_changed")
     proc = cli(*run, "--detail", "1h", "--method", "bootstrap", check_code=2)
@@ -289,3 +290,41 @@ def test_cli_liquidations_csv_and_json_carry_the_finer_time(cli, tmp_path):
     assert json.loads(proc.stdout)["detail"]["liquidations_detail"] == 1
     liqs = pd.read_csv(out / "liquidations.csv")
     assert liqs["fine_time"].tolist() == ["2024-03-02 12:00:00+00:00"]
+
+
+def test_a_liquidation_without_a_finer_time_is_null_in_json():
+    from sitcli.cli.render import _plain
+
+    assert _plain({"fine_time": pd.NaT, "time": pd.Timestamp("2024-03-02", tz="UTC")}) == \
+        {"fine_time": None, "time": "2024-03-02T00:00:00+00:00"}
+
+
+def test_the_readme_real_data_detail_example_matches_a_fresh_run(cli, tmp_path):
+    """The README's BTC-PERP block is not re-run by test_readme (it needs the real minutes):
+    its figures are checked here when the shared data is present."""
+    from pathlib import Path
+
+    minutes = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "intraday" / \
+        "ftx_btc-perp_20211231-20220201_1m.csv"
+    if not minutes.is_file():
+        pytest.skip(f"real intraday data not found: {minutes}")
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    cli("data", "import", minutes, "--symbol", "BTC/USDT", "--timeframe", "1m", check_code=0)
+    cli("data", "resample", "--symbol", "BTC/USDT", "--from", "1m", "--timeframe", "1d",
+        check_code=0)
+    command = ("backtest examples/daily_swing.py --symbols BTC/USDT --start 2022-01-01 --end "
+               "2022-01-31 --leverage 20 --param hold=1 --param stop=0.02 --param take=0.03 "
+               "--detail 1m --compare-detail")
+    assert " ".join(readme.split()).count(command.replace("--leverage 20 --param hold=1",
+                                                         "\\ --leverage 20 --param hold=1")) == 1
+    got = json.loads(cli(*command.split(), "--format", "json", check_code=0).stdout)["detail"]
+    [row] = got["runs"]
+    line = (f"detail 1m covered {got['held_bars_covered']} of {got['held_bars']} held bars; "
+            f"{got['trades_changed']} trades changed (exit reason, price or bar) against the "
+            f"plain rule; liquidations {got['liquidations']} -> {got['liquidations_detail']}")
+    assert line in readme
+    table_row = (f"│ BTC/USDT │    20.00 │ {row['trades']} -> {row['trades_detail']} │       "
+                 f"{row['trades_changed']} │ {row['liquidations']} -> "
+                 f"{row['liquidations_detail']}       │           "
+                 f"{row['total_return_pct']:.2f} │        {row['total_return_pct_detail']:.2f} │")
+    assert table_row in readme

@@ -157,9 +157,8 @@ def scenario(
 
 def detail_line(info: dict) -> str:
     d = info["detail"]
-    walked = sum(r["bars_walked"] for r in info["rows"])
-    covered = sum(r["bars_walked_with_detail"] for r in info["rows"])
-    return (f"detail {d['timeframe']} covered {covered:,} of {walked:,} bars walked"
+    return (f"detail {d['timeframe']}: {d['bars_with_detail']:,} of {info['bars']:,} bars have "
+            f"finer bars (the others keep the bar rule)"
             + (f"; {d['fine_bars_outside_sessions']:,} {d['timeframe']} bars lie outside the "
                "sessions (not walked)" if d["fine_bars_outside_sessions"] else ""))
 
