@@ -608,7 +608,7 @@ def _walk_detail_nb(st, c0, c1, cols, mode, closeout, nbp, isolated_cap, cash, t
             st, c0, c1, cols, mode, closeout, nbp, isolated_cap, cash, t, r, fine_open,
             fine_high, fine_low, starts, True, take_first, p0, p1, tier_floor, tier_mmr,
             tier_cum, trades, n_trades, liqs, n_liqs)
-        if funded:
+        if funded and _stamp_due_nb(cols, c0, c1, fine_funding, r):
             cash, n_trades, n_liqs = _fine_funding_nb(
                 st, c0, c1, cols, mode, closeout, nbp, isolated_cap, cash, t, r, fine_close,
                 fine_high, fine_low, fine_funding, starts, p0, tier_floor, tier_mmr, tier_cum,
@@ -625,6 +625,16 @@ def _walk_detail_nb(st, c0, c1, cols, mode, closeout, nbp, isolated_cap, cash, t
         if not held:   # orders fill only at the bar's open: nothing more can happen
             break
     return cash, n_trades, n_liqs, True
+
+
+@njit(cache=True, inline="always")
+def _stamp_due_nb(cols, c0, c1, fine_funding, r):
+    """Does finer row `r` settle a funding stamp for one of the account's instruments (a
+    few rows a day: the call below is made only then)."""
+    for c in range(c0, c1):
+        if fine_funding[r, cols[c]["inst"]] != 0.0:
+            return True
+    return False
 
 
 @njit(cache=True, **NO_REFCOUNT)
