@@ -190,7 +190,7 @@ def scenario(symbols=None, *, store=None, leverage=(2, 5, 10, 20, 50, 100), hori
              side: str = "long", venue: str | None = None, settings: dict | None = None,
              method: str = "historical", paths: int = 10_000, seed: int = 7,
              timeframe: str = "1d", compare_venues: bool = False, at_events: bool = False,
-             events=None, cash: float = 10_000.0) -> dict:
+             events=None, cash: float = 10_000.0, detail: str | None = None) -> dict:
     """`sitcli scenario`: what `--format json` prints under "symbols" (per symbol: venue,
     bars, and a row per leverage x horizon), plus each row's simulated "returns" array."""
     from sitcli.cli.options import parse_pairs
@@ -207,7 +207,8 @@ def scenario(symbols=None, *, store=None, leverage=(2, 5, 10, 20, 50, 100), hori
         raise BadInput(f"--horizon {list(horizon)!r}: horizons are whole numbers of bars")
     return run(store, names, levs, [int(h) for h in hors], side, venue, method, timeframe,
                parse_pairs(_pairs(settings), "--set", "closeout_level=0.2"), paths, seed,
-               compare_venues, _events(events) if at_events else None, cash=cash)
+               compare_venues, _events(events) if at_events else None, cash=cash,
+               detail=detail)
 
 
 def liquidation(*, leverage: float, entry: float, side: str = "long", venue: str | None = None,

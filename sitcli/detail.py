@@ -10,6 +10,14 @@ belong to no daily bar and are not walked, because the daily bar a CFD broker ma
 the regular session's (a broker that quotes extended hours differs: `--cfd-hours 24/7`
 makes a daily bar the whole UTC day, extended-hours finer bars included).
 
+Perpetual funding with detail: each stamp (`bars.FUNDING_HOURS`) is paid at the close of the
+finer bar that ends at it (`bars.funding_rates_per_bar` on the finer bars, the one clock),
+so it moves the margin and the liquidation price before the rest of the day; the stamps
+no finer bar before the bar's last one settles stay with the bar's close, so each stamp is
+charged once. A symbol whose coarse bars carry a stored funding history and whose finer bars
+do not keeps its funding at the bar's close (the history says how much a bar settled, not
+at which stamp).
+
 A shared account walks a bar only when every symbol it holds there has finer bars; otherwise
 the whole account takes the bar rule for that bar (the held-bar coverage counts per symbol).
 """
@@ -21,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from sitcli.bars import bar_duration, detail_layout, session_spans
+from sitcli.bars import bar_duration, detail_layout, funding_rates_per_bar, session_spans
 from sitcli.errors import BadInput, DataMissing
 
 
@@ -32,10 +40,11 @@ class Detail:
     fine_rows: int                # finer bars per symbol, summed
     missing: list[str]            # symbols with no stored finer bars (their bars keep the rule)
     outside: dict                 # symbol -> finer bars outside its bars (not walked)
+    times: pd.DatetimeIndex | None = None   # the finer rows' times (the kernel's `fine_row`)
 
 
 def load_detail(cfg, legs, index: pd.DatetimeIndex, store) -> tuple[tuple, Detail]:
-    """The kernel's five detail arrays for `cfg.detail` and what they cover."""
+    """The kernel's six detail arrays for `cfg.detail` and what they cover."""
     fine_tf = cfg.detail
     if bar_duration(fine_tf) >= bar_duration(cfg.timeframe):
         raise BadInput(f"--detail {fine_tf}: must be finer than --timeframe {cfg.timeframe}, "
@@ -60,6 +69,8 @@ def load_detail(cfg, legs, index: pd.DatetimeIndex, store) -> tuple[tuple, Detai
         times = times.union(fine.index)
     m = len(times)
     arrays = [np.full((m, n_legs), np.nan) for _ in range(4)]
+    fine_funding = np.zeros((m, n_legs))
+    fine_step = bar_duration(fine_tf)
     fine_start = np.full((n + 1, n_legs), m, np.int64)
     rows_total = 0
     outside = {}
@@ -79,6 +90,8 @@ def load_detail(cfg, legs, index: pd.DatetimeIndex, store) -> tuple[tuple, Detai
         for a, f in zip(arrays, ("open", "high", "low", "close"), strict=True):
             a[valid, j] = fine[f].to_numpy(np.float64)[valid]
         rows_total += int(valid.sum())
+        fine_funding[:, j] = _fine_funding(leg, frames[j], fine_step).reindex(times).fillna(
+            0.0).to_numpy() * valid
         own = detail_layout(first, end, valid)
         rows = index.get_indexer(leg.bars.index)
         # bars of the shared index this symbol does not trade get empty spans
@@ -87,7 +100,19 @@ def load_detail(cfg, legs, index: pd.DatetimeIndex, store) -> tuple[tuple, Detai
         col = np.minimum.accumulate(col[::-1])[::-1]
         fine_start[:, j] = col
     arrays = tuple(np.ascontiguousarray(a) for a in arrays)
-    return (*arrays, fine_start), Detail(fine_tf, fine_start, rows_total, missing, outside)
+    return ((*arrays, fine_start, fine_funding),
+            Detail(fine_tf, fine_start, rows_total, missing, outside, times))
+
+
+def _fine_funding(leg, fine: pd.DataFrame, step: pd.Timedelta) -> pd.Series:
+    """The funding rate each finer bar settles at its close, by the one funding clock; zero
+    when the coarse bars' stored history cannot be placed on the finer bars."""
+    stored = "funding_rate" in leg.bars and leg.bars["funding_rate"].notna().any()
+    fine_stored = "funding_rate" in fine and fine["funding_rate"].notna().any()
+    if stored and not fine_stored:
+        return pd.Series(0.0, index=fine.index)
+    rates, _ = funding_rates_per_bar(fine, leg.venue, fine.index, fine.index + step)
+    return pd.Series(rates, index=fine.index)
 
 
 def held_bars(trades: np.ndarray, cols: np.ndarray, n: int, fill_at_close: bool) -> np.ndarray:
@@ -144,11 +169,12 @@ def run_detailed(cfg, store, events):
 
     prep = prepare_backtest(cfg, store, events)
     out = []
-    for args in (prep.kernel_args, (*prep.kernel_args[:18], *no_detail(len(prep.legs)))):
+    for args, times in ((prep.kernel_args, prep.detail.times),
+                        ((*prep.kernel_args[:18], *no_detail(len(prep.legs))), None)):
         equity, trades, liqs = simulate_nb(*args)
         out.append(Result(cfg=cfg, strategy=prep.strategy, combos=prep.combos, legs=prep.legs,
                           runs=prep.runs, index=prep.index, equity=equity, trades=trades,
-                          liquidations=liqs, catalysts=prep.catalysts))
+                           liquidations=liqs, catalysts=prep.catalysts, fine_times=times))
     return out[0], out[1], prep.detail
 
 

@@ -15,7 +15,9 @@ For each symbol and each event that lists the symbol's asset class:
   ``sitcli.engine.margin.liquidation_price`` = ``E (1 - 1/L)``. Walking the bars from ``j``, the
   long is *liquidated before the gain* if a bar's low reaches the liquidation price before any
   bar's high reaches ``E (1 + gain)``; when both happen inside one bar it counts as liquidated
-  (the engine's conservative order: adverse extreme first).
+  (the engine's conservative order: adverse extreme first). With ``--detail TIMEFRAME`` the
+  bars that have stored finer bars are walked through them in order instead, so the finer bars
+  decide which came first; the other bars keep the rule.
 
 Events that need bars outside the data are skipped and counted; events that fill the same bar
 count once (the earliest). Everything here is plain pandas/numpy on arrays and frames; only
@@ -104,6 +106,27 @@ def first_outcome(lows: np.ndarray, highs: np.ndarray, liq_price: float, target:
     return "neither", None
 
 
+def walk_rows(lows, highs, first: int, last: int, fine):
+    """The lows and highs a walk over bars first..last visits, and the bar offset (from
+    `first`) of each: a bar's finer rows (`fine` = (low, high, fine_start)) when it has any,
+    else the bar itself."""
+    if fine is None:
+        return lows[first:last + 1], highs[first:last + 1], np.arange(last + 1 - first)
+    fine_low, fine_high, start = fine
+    lo, hi, offset = [], [], []
+    for k, t in enumerate(range(first, last + 1)):
+        a, b = start[t], start[t + 1]
+        if b > a:
+            lo.append(fine_low[a:b])
+            hi.append(fine_high[a:b])
+            offset.append(np.full(b - a, k))
+        else:
+            lo.append(lows[t:t + 1])
+            hi.append(highs[t:t + 1])
+            offset.append(np.array([k]))
+    return np.concatenate(lo), np.concatenate(hi), np.concatenate(offset)
+
+
 def _dist(values: np.ndarray) -> dict:
     if len(values) == 0:
         return {"mean": None, "median": None, "p10": None, "p90": None}
@@ -137,9 +160,11 @@ def usable_events(js, opens, times, n: int, window: Window):
 
 
 def study_bars(bars: pd.DataFrame, open_times, events: pd.DataFrame, window: Window,
-               leverages=DEFAULT_LEVERAGES, gain: float = DEFAULT_GAIN) -> dict:
+               leverages=DEFAULT_LEVERAGES, gain: float = DEFAULT_GAIN, fine=None) -> dict:
     """The event study of one instrument: `bars` (OHLC), `open_times` (each bar's real open,
-    UTC), `events` (already restricted to the ones relevant to this instrument).
+    UTC), `events` (already restricted to the ones relevant to this instrument). `fine`
+    (`--detail`): (low, high, fine_start) finer bars deciding the order of liquidation and
+    gain inside the bars that have them; each outcome then also gives the bar rule's.
 
     Returns plain numbers (percent where the key ends in ``_pct``, shares in [0, 1]).
     """
@@ -162,6 +187,8 @@ def study_bars(bars: pd.DataFrame, open_times, events: pd.DataFrame, window: Win
     mae = np.zeros(len(used_rows))
     mfe = np.zeros(len(used_rows))
     outcomes = {lev: [] for lev in leverages}
+    plain_outcomes = {lev: [] for lev in leverages}
+    walked = covered = 0
     for r, (i, j) in enumerate(used_rows):
         ref = c[j - 1]
         path = c[j + offsets]
@@ -178,12 +205,21 @@ def study_bars(bars: pd.DataFrame, open_times, events: pd.DataFrame, window: Win
                   "entry": float(entry), "mae_pct": 100 * mae[r], "mfe_pct": 100 * mfe[r],
                   "cum_simple_pct": list(100 * simple[r]), "cum_log_pct": list(100 * logs[r]),
                   "outcomes": []}
+        rows_lo, rows_hi, row_offset = walk_rows(lo, h, j, j + window.post, fine)
+        if fine is not None:
+            walked += window.post + 1
+            covered += int((np.diff(fine[2][j:j + window.post + 2]) > 0).sum())
         for lev in leverages:
             lp = liquidation_price_long(entry, lev)
-            what, k = first_outcome(lo[post], h[post], lp, entry * (1.0 + gain))
+            what, k = first_outcome(rows_lo, rows_hi, lp, entry * (1.0 + gain))
+            k = None if k is None else int(row_offset[k])
             outcomes[lev].append(what)
-            record["outcomes"].append({"leverage": lev, "liquidation_price": lp,
-                                       "outcome": what, "offset": k})
+            outcome = {"leverage": lev, "liquidation_price": lp, "outcome": what, "offset": k}
+            if fine is not None:
+                plain, _ = first_outcome(lo[post], h[post], lp, entry * (1.0 + gain))
+                plain_outcomes[lev].append(plain)
+                outcome["outcome_bar_rule"] = plain
+            record["outcomes"].append(outcome)
         per_event.append(record)
 
     m = len(used_rows)
@@ -204,7 +240,15 @@ def study_bars(bars: pd.DataFrame, open_times, events: pd.DataFrame, window: Win
             "neither": count["neither"],
             "liquidated_before_gain_share": count["liquidated"] / m if m else None,
             "gain_first_share": count["gain"] / m if m else None})
+        if fine is not None:
+            liquidation[-1]["liquidated_before_gain_bar_rule"] = \
+                plain_outcomes[lev].count("liquidated")
+            liquidation[-1]["outcomes_changed"] = sum(
+                a != b for a, b in zip(got, plain_outcomes[lev], strict=True))
+    detail = {} if fine is None else {"detail": {"bars_walked": walked,
+                                                 "bars_walked_with_detail": covered}}
     return {
+        **detail,
         "events_relevant": int(len(events)), "events_used": m, "skipped": skipped,
         "offsets": rows,
         "mae_pct": {k: _pct(v) for k, v in _dist(mae).items()},
@@ -328,7 +372,7 @@ def relevant_events(events: pd.DataFrame, symbol: str) -> pd.DataFrame:
 def run_study(store, symbols: list[str], events: pd.DataFrame, window: Window,
               timeframe: str = "1d", leverages=DEFAULT_LEVERAGES, gain: float = DEFAULT_GAIN,
               filters: dict | None = None, benchmark: str | None = None,
-              estimation: int = DEFAULT_ESTIMATION) -> dict:
+              estimation: int = DEFAULT_ESTIMATION, detail: str | None = None) -> dict:
     """The study over stored bars for each symbol. `events` is the (already filtered) calendar.
 
     BadInput when no event is left to study (none matches the filters, or none lists any of the
@@ -356,7 +400,18 @@ def run_study(store, symbols: list[str], events: pd.DataFrame, window: Window,
         opens, closes = bar_times(bars.index, inst, timeframe)
         mine = relevant_events(events, symbol)
         meta = bars.attrs.get("sitcli", {})
-        result = study_bars(bars, opens, mine, window, leverages, gain)
+        fine = None
+        if detail is not None:
+            from sitcli.scenario import detail_arrays
+
+            (_, fine_high, fine_low, start), info = detail_arrays(
+                store, symbol, bars, instruments.venue(inst.venue, inst.asset_class), opens,
+                closes, timeframe, detail)
+            fine = (fine_low, fine_high, start)
+        result = study_bars(bars, opens, mine, window, leverages, gain, fine)
+        if detail is not None:
+            result["detail"].update(timeframe=detail, fine_bars=info.fine_rows,
+                                    fine_bars_outside_sessions=info.outside.get(symbol, 0))
         result["sample_warning"] = result["events_used"] < MIN_EVENTS
         if benchmark:
             result["abnormal"] = abnormal_study(

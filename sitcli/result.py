@@ -39,6 +39,7 @@ class Result:
     liquidations: np.ndarray    # liquidation_dt records
     entry_orders: np.ndarray | None = None   # entry orders per run (kernel column)
     catalysts: list | None = None   # per run: {order bar: catalyst} (sitcli.catalysts)
+    fine_times: pd.DatetimeIndex | None = None   # --detail: the finer rows' times
 
     @property
     def shared(self) -> bool:
@@ -115,14 +116,19 @@ class Result:
 
         q = pd.DataFrame(self.liquidations)
         if q.empty:
-            return q
+            return q.drop(columns=["fine_row"])
         cols = q["col"].to_numpy()
         q.insert(0, "symbol", [self.runs[c].symbol for c in cols])
         q.insert(1, "label", [self.label(c) for c in cols])
         q.insert(2, "time", self.index[q["bar"].to_numpy()])
+        if self.fine_times is not None:
+            # the finer bar that decided it (NaT: the bar's own rule, e.g. at its open)
+            row = q["fine_row"].to_numpy()
+            q.insert(3, "fine_time",
+                     pd.Series(self.fine_times[np.maximum(row, 0)]).where(row >= 0))
         q["side"] = np.where(q["side"] > 0, "long", "short")
         q["kind"] = [EXIT_REASONS[r] for r in q["kind"]]
-        return q.drop(columns=["col", "bar"])
+        return q.drop(columns=["col", "bar", "fine_row"])
 
     # -- statistics
 

@@ -6,6 +6,11 @@ followed over the next `horizon` bars with the engine's liquidation price for th
 (each bar's open/high/low/close shape relative to the previous close), seeded.
 `jump-diffusion`: paths from a jump-diffusion fitted to the symbol's close-to-close log
 returns (jumps: moves beyond 4 standard deviations of the rest), seeded.
+
+`--detail TIMEFRAME` (historical): inside each bar that has stored finer bars, the first
+passage is decided on them in order (`first_passage_nb`'s walk), so a gap at a finer bar's
+open through the liquidation price fills there; bars without finer bars keep the bar rule,
+and the run counts both.
 """
 
 from __future__ import annotations
@@ -83,8 +88,11 @@ def _passage_args(side: int, leverages: list[float], venue, cash: float) -> tupl
 
 def historical(bars: pd.DataFrame, venue, leverages: list[float], horizons: list[int],
                side: int, event_starts=None, carry: float = 0.0,
-               cash: float = DEFAULT_CASH) -> list[dict]:
-    """Every bar a start, or only `event_starts` (the bar before each event's first open)."""
+               cash: float = DEFAULT_CASH, fine=None) -> list[dict]:
+    """Every bar a start, or only `event_starts` (the bar before each event's first open).
+    `fine`: (open, high, low, fine_start) finer bars for `--detail` (`detail_arrays`); each
+    row then also says how many of the bars it walked had finer bars, and the plain rule's
+    P(liquidation) beside its own."""
     from sitcli.engine.paths import first_passage_nb
 
     n = len(bars)
@@ -101,9 +109,46 @@ def historical(bars: pd.DataFrame, venue, leverages: list[float], horizons: list
             if not len(starts):
                 raise BadInput("no catalyst falls inside the data with a full horizon after it; "
                                "use more data or drop --at-events")
-        bars_to, rom, gap = first_passage_nb(*arrays, starts, int(h), side, *venue_args)
-        rows.extend(_summarise(leverages, h, venue_args[0], bars_to, rom, gap, carry))
+        if fine is None:
+            bars_to, rom, gap = first_passage_nb(*arrays, starts, int(h), side, *venue_args,
+                                                 *_NO_FINE)
+            rows.extend(_summarise(leverages, h, venue_args[0], bars_to, rom, gap, carry))
+            continue
+        plain_to, _, _ = first_passage_nb(*arrays, starts, int(h), side, *venue_args,
+                                          *_NO_FINE)
+        bars_to, rom, gap = first_passage_nb(*arrays, starts, int(h), side, *venue_args, *fine)
+        got = _summarise(leverages, h, venue_args[0], bars_to, rom, gap, carry)
+        covered = np.concatenate([[0], np.cumsum(np.diff(fine[3]) > 0)])
+        for j, row in enumerate(got):
+            # the bars each start walked: up to its liquidation, else the whole horizon
+            walked = np.where(bars_to[:, j] > 0, bars_to[:, j], h)
+            row["bars_walked"] = int(walked.sum())
+            row["bars_walked_with_detail"] = int(
+                (covered[starts + 1 + walked] - covered[starts + 1]).sum())
+            row["p_liquidation_pct_plain"] = 100 * float((plain_to[:, j] > 0).mean())
+            row["starts_changed"] = int((plain_to[:, j] != bars_to[:, j]).sum())
+        rows.extend(got)
     return rows
+
+
+_NO_FINE = (np.empty(0), np.empty(0), np.empty(0), np.empty(0, np.int64))
+
+
+def detail_arrays(store, symbol: str, bars: pd.DataFrame, venue, opens, closes,
+                  timeframe: str, detail: str):
+    """`first_passage_nb`'s finer bars for one symbol's `bars`: `detail.load_detail`'s
+    alignment (the instrument's sessions, pre- and after-hours left out). Returns
+    ((open, high, low, fine_start), Detail)."""
+    from types import SimpleNamespace
+
+    from sitcli.detail import load_detail
+
+    leg = SimpleNamespace(symbol=symbol, bars=bars, venue=venue, open_times=opens,
+                          close_times=closes)
+    cfg = SimpleNamespace(detail=detail, timeframe=timeframe)
+    (fo, fh, fl, _, start, _), info = load_detail(cfg, [leg], bars.index, store)
+    return (np.ascontiguousarray(fo[:, 0]), np.ascontiguousarray(fh[:, 0]),
+            np.ascontiguousarray(fl[:, 0]), np.ascontiguousarray(start[:, 0])), info
 
 
 def bootstrap(bars: pd.DataFrame, venue, leverages: list[float], horizons: list[int],
@@ -232,10 +277,11 @@ def _sample_warning(starts) -> str | None:
 def run(store, symbols: list[str], leverages, horizons, side: str, venue_name: str | None,
         method: str, timeframe: str = "1d", overrides: dict | None = None, paths: int = 10_000,
         seed: int = 7, compare_venues: bool = False, events=None, progress=None,
-        cash: float = DEFAULT_CASH) -> dict:
+        cash: float = DEFAULT_CASH, detail: str | None = None) -> dict:
     """Results keyed by symbol (or "symbol @ venue" with compare_venues). `events` (a
     calendar frame) restricts historical starts to the bars before catalysts. Each position
-    opens from an account of `cash`, as `backtest` opens it (its size picks the bracket)."""
+    opens from an account of `cash`, as `backtest` opens it (its size picks the bracket).
+    `detail`: walk the stored finer bars of that timeframe inside each bar (historical)."""
     from sitcli import instruments
     from sitcli.backtest import read_bars
     from sitcli.bars import bar_times, carry_per_bar
@@ -248,6 +294,9 @@ def run(store, symbols: list[str], leverages, horizons, side: str, venue_name: s
     if events is not None and method != "historical":
         raise BadInput("--at-events starts at the catalysts of the real history: use it with "
                        "--method historical")
+    if detail is not None and method != "historical":
+        raise BadInput(f"--detail {detail}: walks the stored finer bars of the real history; "
+                       "use it with --method historical")
     s = 1 if side == "long" else -1
     out = {}
     for symbol in symbols:
@@ -261,6 +310,7 @@ def run(store, symbols: list[str], leverages, horizons, side: str, venue_name: s
         else:
             starts_text = f"{paths:,} simulated paths, seed {seed}"
         names = COMPARED_VENUES if compare_venues else (venue_name or inst.venue,)
+        fine = fine_info = None
         for name in names:
             venue = venue_for(symbol, name, overrides, bars.index[0], store.root)
             instruments.check_engine_rule(venue)
@@ -277,9 +327,17 @@ def run(store, symbols: list[str], leverages, horizons, side: str, venue_name: s
                 "above_cap": [n for n in notes if n],
             }
             carry = carry_per_bar(s, venue, opens, closes, timeframe, store.root)
+            if detail is not None and fine is None:
+                fine, fine_info = detail_arrays(store, symbol, bars, venue, opens, closes,
+                                                timeframe, detail)
+            if fine_info is not None:
+                info["detail"] = {"timeframe": detail, "fine_bars": fine_info.fine_rows,
+                                  "bars_with_detail": int((np.diff(fine[3]) > 0).sum()),
+                                  "fine_bars_outside_sessions":
+                                      fine_info.outside.get(symbol, 0)}
             if method == "historical":
                 info["rows"] = historical(bars, venue, leverages, horizons, s, starts, carry,
-                                          cash)
+                                          cash, fine)
             elif method == "bootstrap":
                 info["rows"] = bootstrap(bars, venue, leverages, horizons, s, paths, seed,
                                          carry=carry, progress=progress, cash=cash)

@@ -12,14 +12,15 @@ def run_kernel(o, h, l, c, entries, exits=None, *, leverage=1.0, mode=ISOLATED, 
                slippage=0, fin_long=0, fin_short=0, fin_days=365, liq_fee=0, funding=None,
                nights=None, floors=(0.0,), mmrs=(0.0,), cums=(0.0,), maxlevs=(math.inf,),
                closeout=0.5, fill_at_close=False, take_first=False, im_leverage=0.0,
-               detail=None):
+               detail=None, fine_funding=None):
     """Run `simulate_nb` on 1-D bars and signals; returns (equity 1-D, trades, liqs).
 
     `entries`: +1 long / -1 short / 0 (bool True = long); `exits`: bool or None;
     `funding` / `nights`: per-bar arrays or scalars, None = 0; `floors`/`mmrs`/`cums`/`maxlevs`:
     one maintenance tier set (with the leverage each bracket allows). Commits all free
     collateral as margin (size 1). `detail`: finer bars, a list with one list of
-    (open, high, low, close) rows per bar (an empty list: no finer bars in that bar).
+    (open, high, low, close) rows per bar (an empty list: no finer bars in that bar);
+    `fine_funding`: the funding rate settled at each finer bar's close, in the same layout.
     """
     from sitcli.engine.kernel import simulate_nb
 
@@ -47,12 +48,14 @@ def run_kernel(o, h, l, c, entries, exits=None, *, leverage=1.0, mode=ISOLATED, 
                           per_bar(nights) * fin_short / fin_days], axis=-1)
     equity, trades, liqs = simulate_nb(o, h, l, c, per_bar(funding), financing, ent, ex,
                                        cols, accounts, *tiers, fill_at_close, take_first,
-                                       last_bar, np.zeros((n, 1)), *fine_bars(detail, n))
+                                       last_bar, np.zeros((n, 1)),
+                                       *fine_bars(detail, n, fine_funding))
     return equity[:, 0], trades, liqs
 
 
-def fine_bars(detail, n):
-    """The kernel's five detail arrays for one instrument from per-bar lists of rows."""
+def fine_bars(detail, n, fine_funding=None):
+    """The kernel's six detail arrays for one instrument from per-bar lists of rows (and of
+    finer funding rates, None = none)."""
     from sitcli.engine.kernel import no_detail
 
     if detail is None:
@@ -62,4 +65,6 @@ def fine_bars(detail, n):
     fine = np.asarray(rows, np.float64).reshape(-1, 4)
     start = np.zeros((n + 1, 1), np.int64)
     start[1:, 0] = np.cumsum([len(bar) for bar in detail])
-    return (*(np.ascontiguousarray(fine[:, j:j + 1]) for j in range(4)), start)
+    funding = (np.empty((0, 1)) if fine_funding is None else
+               np.asarray([x for bar in fine_funding for x in bar], np.float64).reshape(-1, 1))
+    return (*(np.ascontiguousarray(fine[:, j:j + 1]) for j in range(4)), start, funding)

@@ -129,6 +129,81 @@ def test_a_gap_at_an_hourly_open_through_the_stop_and_the_take():
     assert (t["exit_reason"], t["exit_price"]) == (TAKE, 107)
 
 
+# -- funding at an 8-hour stamp inside the day
+
+STAMP_DAY = (100, 100, 91, 95)
+STAMP_HOURS = [(100, 100, 95, 95),   # 00-08: its close is the 08:00 stamp
+               (95, 95, 91, 93),     # 08-16: the day's low, 91
+               (93, 96, 92, 95)]     # 16-24
+
+
+def stamp_run(hours, fine_funding):
+    a = np.array([FLAT, STAMP_DAY, (95, 95, 95, 95)], float)
+    detail = None if hours is None else [[FLAT], hours, [(95, 95, 95, 95)]]
+    return run_kernel(a[:, 0], a[:, 1], a[:, 2], a[:, 3], [1, 0, 0], leverage=10,
+                      funding=[0, 0.02, 0], detail=detail, fine_funding=fine_funding)
+
+
+def test_funding_at_an_8h_stamp_moves_the_liquidation_price_before_the_days_low():
+    # 10x long at 100: qty 100, margin 1000, liquidation at 100 - 1000 / 100 = 90.
+    # Daily rule: the low 91 stays above 90; at the close the day's funding 2% is paid,
+    # 100 * 95 * 0.02 = 190, the margin falls to 810 and the liquidation price rises to
+    # 100 - 810 / 100 = 91.9, under the close 95: the trade lives and ends at 95,
+    # pnl = 100 * (95 - 100) - 190 = -690.
+    _, plain, plain_liqs = stamp_run(None, None)
+    assert len(plain_liqs) == 0
+    t = only(plain)
+    assert (t["exit_price"], t["funding"], t["pnl"]) == (95, pytest.approx(190),
+                                                         pytest.approx(-690))
+    # Detail: the same 190 is paid at 08:00 (the first hour's close, 95), so the
+    # liquidation price is 91.9 before the low 91 of the next bar: liquidated at 91.9 on the
+    # finer bar after the stamp (row 2: row 0 is day 0's, rows 1-3 day 1's), losing the
+    # margin: pnl = 100 * (91.9 - 100) - 190 = -1000
+    _, trades, liqs = stamp_run(STAMP_HOURS, [[0.0], [0.02, 0.0, 0.0], [0.0]])
+    t = only(trades)
+    assert t["exit_reason"] == LIQUIDATION and t["exit_bar"] == 1
+    assert (t["exit_price"], t["funding"], t["pnl"]) == (pytest.approx(91.9),
+                                                         pytest.approx(190),
+                                                         pytest.approx(-1000))
+    rec = liqs[0]
+    assert (rec["fine_row"], rec["extreme"], rec["gap"]) == (2, 91, False)
+    assert rec["trigger_price"] == pytest.approx(91.9)
+    # the plain run's records come from no finer bar
+    stamps_at_close = stamp_run(STAMP_HOURS, None)
+    assert len(stamps_at_close[2]) == 0   # funding all at the close: the daily outcome
+
+
+def test_funding_in_a_bars_last_finer_bar_is_paid_at_the_bars_close():
+    # the stamp at the last hour's close is the bar's close: the daily rule's order
+    _, trades, liqs = stamp_run(STAMP_HOURS, [[0.0], [0.0, 0.0, 0.02], [0.0]])
+    assert len(liqs) == 0 and only(trades)["pnl"] == pytest.approx(-690)
+
+
+def funding_day(hours, fine_funding, coarse):
+    a = np.array([FLAT, (100, 104, 96, 100), (100, 100, 100, 100)], float)
+    detail = None if hours is None else [[FLAT], hours, [(100, 100, 100, 100)]]
+    return run_kernel(a[:, 0], a[:, 1], a[:, 2], a[:, 3], [1, 0, 0], funding=[0, coarse, 0],
+                      detail=detail, fine_funding=fine_funding)
+
+
+def test_detail_charges_each_funding_stamp_once():
+    # 1x long, qty 10. Stamps of 0.1%, 0.2%, 0.3% at the three 8-hour closes; the day's
+    # funding is their sum, 0.6%: the daily rule pays 10 * 100 * 0.006 = 6 at the close.
+    rates = [[0.0], [0.001, 0.002, 0.003], [0.0]]
+    plain = only(funding_day(None, None, 0.006)[1])
+    assert plain["funding"] == pytest.approx(6.0)
+    # closes at 100 at every stamp: the same 6, to the last digit of its rounding
+    flat = [(100, 104, 99, 100), (100, 101, 96, 100), (100, 101, 99, 100)]
+    assert only(funding_day(flat, rates, 0.006)[1])["funding"] == pytest.approx(6.0, rel=1e-12)
+    # the stamps at 102 and 98: 10 * (102 * 0.001 + 98 * 0.002) + 10 * 100 * 0.003 = 5.98
+    moved = [(100, 104, 99, 102), (102, 102, 96, 98), (98, 101, 97, 100)]
+    assert only(funding_day(moved, rates, 0.006)[1])["funding"] == pytest.approx(5.98)
+    # a stamp no finer bar settles (a hole in the finer data) is paid at the bar's close:
+    # 10 * 102 * 0.001 + 10 * 100 * (0.003 + 0.002) = 6.02
+    holed = [[0.0], [0.001, 0.0, 0.003], [0.0]]
+    assert only(funding_day(moved, holed, 0.006)[1])["funding"] == pytest.approx(6.02)
+
+
 def test_a_day_without_hours_keeps_the_daily_rule():
     kw = dict(leverage=10, take=0.05)
     empty = run([], **kw)
@@ -160,6 +235,11 @@ def random_run(seed, mode, shared):
     return args
 
 
+def funding_stamps(args):
+    """Each bar's funding as its one finer bar's: the stamps at the bar's close."""
+    return np.ascontiguousarray(args[4])
+
+
 @pytest.mark.parametrize("mode,shared", [("isolated", False), ("cross", True),
                                          ("account", True), ("account", False)])
 def test_one_finer_bar_per_bar_is_the_plain_run_exactly(mode, shared):
@@ -170,10 +250,22 @@ def test_one_finer_bar_per_bar_is_the_plain_run_exactly(mode, shared):
     n, n_inst = o.shape
     start = np.repeat(np.arange(n + 1, dtype=np.int64)[:, None], n_inst, axis=1)
     plain = simulate_nb(*args)
-    detailed = simulate_nb(*args[:18], o, h, l, c, start)
+    detailed = simulate_nb(*args[:18], o, h, l, c, start, funding_stamps(args))
     assert len(plain[1]) > 20 and len(plain[2]) > 0
-    for a, b in zip(plain, detailed, strict=True):
+    assert_same_run(plain, detailed)
+    # a liquidation the walk decided names its finer row, here its bar's only one
+    liqs = detailed[2]
+    walked = liqs["fine_row"] >= 0
+    assert walked.any() and (liqs["fine_row"][walked] == liqs["bar"][walked]).all()
+
+
+def assert_same_run(plain, detailed):
+    """Equity, trades and liquidations equal to the last bit, but for the finer row a
+    detailed liquidation records."""
+    for a, b in zip(plain[:2], detailed[:2], strict=True):
         assert np.array_equal(a, b)
+    names = [f for f in plain[2].dtype.names if f != "fine_row"]
+    assert np.array_equal(plain[2][names], detailed[2][names])
 
 
 @pytest.mark.parametrize("mode", ["cross", "account"])
@@ -191,10 +283,9 @@ def test_a_shared_account_holding_a_symbol_without_finer_bars_keeps_the_bar_rule
     start = np.full((n + 1, n_inst), n, np.int64)
     start[:, 0] = np.arange(n + 1)
     plain = simulate_nb(*args)
-    detailed = simulate_nb(*args[:18], *fine, start)
+    detailed = simulate_nb(*args[:18], *fine, start, args[23])
     assert len(plain[1]) > 20
-    for a, b in zip(plain, detailed, strict=True):
-        assert np.array_equal(a, b)
+    assert_same_run(plain, detailed)
 
 
 def test_every_detailed_liquidation_lies_on_a_finer_bar_that_reached_it():
@@ -206,7 +297,7 @@ def test_every_detailed_liquidation_lies_on_a_finer_bar_that_reached_it():
     args = random_run(9, "isolated", False)
     args[8]["leverage"] = 50.0
     fine, start = hourly_paths(rng, *args[:4], 24)
-    _, trades, liqs = simulate_nb(*args[:18], *fine, start)
+    _, trades, liqs = simulate_nb(*args[:18], *fine, start, args[23])
     assert len(liqs) > 5
     check_liquidations_on_fine_bars(liqs, trades, args[8], fine, start)
 
@@ -247,6 +338,9 @@ def check_liquidations_on_fine_bars(liqs, trades, cols, fine, start):
         assert hit, rec
         r = hit[0]
         assert rec["extreme"] == adverse[r]
+        # the walk names the finer bar (a gap at the bar's own open is the bar's rule)
+        assert rec["fine_row"] == (r if rec["fine_row"] >= 0 else -1)
+        assert rec["fine_row"] >= 0 or (rec["gap"] and r == start[t, i])
         if rec["gap"]:
             assert rec["fill_price"] == fo[r, i] and reaches(s, fo[r, i], lp)
         else:
@@ -260,7 +354,7 @@ def test_sweep_kernel_with_detail_equals_the_full_record_kernel_with_detail():
     rng = np.random.default_rng(8)
     args = random_run(4, "isolated", False)
     fine, start = hourly_paths(rng, *args[:4], 12)
-    full_args = (*args[:18], *fine, start)
+    full_args = (*args[:18], *fine, start, args[23])
     _, trades, liqs = simulate_nb(*full_args)
     k = len(args[8])
     acc_start = np.arange(k + 1, dtype=np.int64)
@@ -277,6 +371,6 @@ def test_sweep_kernel_with_detail_equals_the_full_record_kernel_with_detail():
 
 
 def test_fine_bars_helper_lays_out_spans():
-    fo, fh, fl, fc, start = fine_bars([[FLAT], [], [(1, 2, 0.5, 1.5), (1.5, 3, 1, 2)]], 3)
+    fo, fh, fl, fc, start, _ = fine_bars([[FLAT], [], [(1, 2, 0.5, 1.5), (1.5, 3, 1, 2)]], 3)
     assert start[:, 0].tolist() == [0, 1, 1, 3]
     assert fh[:, 0].tolist() == [100, 2, 3]

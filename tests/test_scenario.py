@@ -17,6 +17,8 @@ def frame(rows):
     index = pd.date_range("2024-01-01", periods=len(a), freq="D", tz="UTC")
     return pd.DataFrame(a, columns=["open", "high", "low", "close"], index=index)
 
+NO_FINE = (np.empty(0), np.empty(0), np.empty(0), np.empty(0, np.int64))   # no --detail
+
 
 def test_a_hand_made_gap_gives_the_hand_computed_gap_loss():
     # entry at bar 0's close 100, 20x long, maintenance 0: liquidation at 95.
@@ -27,23 +29,23 @@ def test_a_hand_made_gap_gives_the_hand_computed_gap_loss():
     # args after the leverages: fee 0, close-out fee 0, closed at the bankruptcy price (a
     # perpetual), negative balance protection
     to, rom, gap = first_passage_nb(*arrays, np.array([0]), 1, 1, np.array([0.95]),
-                                    np.array([20.0]), 0.0, 0.0, True, True)
+                                    np.array([20.0]), 0.0, 0.0, True, True, *NO_FINE)
     assert to[0, 0] == 1
     assert gap[0, 0] == pytest.approx(1.0)
     assert rom[0, 0] == pytest.approx(-1.0)
     # a CFD close-out at the same gap without protection keeps the whole -200%
     to, rom, gap = first_passage_nb(*arrays, np.array([0]), 1, 1, np.array([0.95]),
-                                    np.array([20.0]), 0.0, 0.0, False, False)
+                                    np.array([20.0]), 0.0, 0.0, False, False, *NO_FINE)
     assert rom[0, 0] == pytest.approx(-2.0)
     # the same fall inside the bar instead (open 99, low 89): liquidated at 95, no gap loss
     bars = frame([(100, 100, 100, 100), (99, 99, 89, 90), (90, 90, 90, 90)])
     arrays = [bars[c].to_numpy() for c in ("open", "high", "low", "close")]
     to, rom, gap = first_passage_nb(*arrays, np.array([0]), 1, 1, np.array([0.95]),
-                                    np.array([20.0]), 0.0, 0.0, True, True)
+                                    np.array([20.0]), 0.0, 0.0, True, True, *NO_FINE)
     assert to[0, 0] == 1 and gap[0, 0] == 0.0 and rom[0, 0] == pytest.approx(-1.0)
     # with a 0.05% fee each side the perp loses its margin and the entry fee: -1 - 20 x 0.0005
     to, rom, gap = first_passage_nb(*arrays, np.array([0]), 1, 1, np.array([0.95]),
-                                    np.array([20.0]), 0.0005, 0.0, True, True)
+                                    np.array([20.0]), 0.0005, 0.0, True, True, *NO_FINE)
     assert rom[0, 0] == pytest.approx(-1.01)
 
 

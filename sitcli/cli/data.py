@@ -82,6 +82,10 @@ def import_(
                                          "Close / Close (the file must have Adj Close).")] = False,
     merge: Annotated[bool, typer.Option("--merge", help="Merge into the stored bars (file "
                                         "rows win).")] = False,
+    tz: Annotated[Optional[str], typer.Option(
+        "--tz", help="Read naive date-times as this zone's local time (IANA name, e.g. "
+                     "America/New_York for an Interactive Brokers export); stored in UTC.",
+        show_default=False)] = None,
     replace: Annotated[bool, typer.Option("--replace", help="Replace the stored bars (the "
                                           "default).")] = False,
     data_dir: DataDirOpt = None,
@@ -92,8 +96,8 @@ def import_(
     """Import bars from a CSV file into the local store.
 
     Accepts Yahoo exports (with or without Adj Close, also yfinance's three-row header) and
-    generic date,open,high,low,close,volume files; dates in ISO 8601 (naive = UTC) or epoch
-    seconds/milliseconds. The file is validated first: a bad row is reported with its line
+    generic date,open,high,low,close,volume files; dates in ISO 8601 (naive = UTC, or the
+    --tz zone's local time) or epoch seconds/milliseconds. The file is validated first: a bad row is reported with its line
     number and the store is left unchanged (exit 2).
 
     Example: sitcli data import NVDA.csv --symbol NVDA
@@ -106,6 +110,8 @@ def import_(
         raise BadInput("--merge and --replace contradict each other; pass one of them")
     if (symbol is None) == (rate is None):
         raise BadInput("give --symbol SYMBOL (bars) or --rate NAME (a benchmark rate series)")
+    if rate is not None and tz is not None:
+        raise BadInput(f"--tz {tz}: applies to bars (--symbol); a rate series is by date")
     if symbol is not None:
         symbol = clean_symbol(symbol)
     store = _store(data_dir, demo=False)
@@ -123,7 +129,7 @@ def import_(
             print_pairs(row, title=f"imported rate {path.stem}")
         return
     existed = store.path(source, symbol, timeframe).is_file()  # also checks the names
-    df = read_csv_ohlcv(file, adjust=adjust)
+    df = read_csv_ohlcv(file, adjust=adjust, tz=tz)
     path = store.write(df, source=source, symbol=symbol, timeframe=timeframe,
                        note=df.attrs.get("note", ""), merge=merge)
     stored = store.read(symbol, timeframe, source=source)
@@ -429,6 +435,13 @@ def _print_verify(rows: list[dict], timeframe: str, fmt_time) -> None:
                 shown = ", ".join(str(x)[:10] if "x" not in str(x) else str(x)
                                   for x in examples[:3])
                 typer.echo(f"  {count} {what}, e.g. {shown}")
+        if r.get("wrong_zone"):
+            typer.echo(f"  {r['outside_sessions']} of {r['bars']} bars start outside the "
+                       "regular sessions: local times stored as UTC? re-import with --tz ZONE "
+                       "(e.g. America/New_York)")
+        elif r.get("outside_sessions"):
+            typer.echo(f"  {r['outside_sessions']} pre- or after-hours bars (kept; daily bars "
+                       "and --detail use the regular session)")
 
 
 import sitcli.cli.resample  # noqa: E402,F401  registers `data resample` on data_app

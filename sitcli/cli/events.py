@@ -126,6 +126,9 @@ def study(
                             "model per event), e.g. --benchmark ^NDX.")] = None,
     estimation: Annotated[int, typer.Option(
         "--estimation", help="Bars before the window that fit each event's market model.")] = 120,
+    detail: Annotated[Optional[str], typer.Option(
+        "--detail", help="Walk these stored finer bars (e.g. 1h, 5m) inside each bar to order "
+                         "the liquidation and the gain.")] = None,
     demo: DemoOpt = False,
     data_dir: DataDirOpt = None,
     events_files: EventsOpt = None,
@@ -155,7 +158,7 @@ def study(
     filters = {"category": category, "since": since,
                "files": [str(p) for p in events_files or []] or None}
     result = run_study(store, names, events, win, timeframe, levs, gain_pct / 100.0, filters,
-                       benchmark, estimation)
+                       benchmark, estimation, detail)
     synthetic = any(r["synthetic"] for r in result["symbols"].values())
     if fmt == Format.json:
         print_json(result)
@@ -190,6 +193,12 @@ def study(
     for s, r in result["symbols"].items():
         if "abnormal" in r:
             _print_abnormal(s, r["abnormal"], benchmark)
+        if "detail" in r:
+            d = r["detail"]
+            typer.echo(f"detail {d['timeframe']}: {s}: covered {d['bars_walked_with_detail']:,} "
+                       f"of {d['bars_walked']:,} bars walked; outcomes changed against the bar "
+                       "rule: " + ", ".join(f"{x['leverage']:g}x {x['outcomes_changed']}"
+                                            for x in r["liquidation"]))
         if r["sample_warning"]:
             typer.echo(f"warning: {s}: only {r['events_used']} events behind these figures "
                        "(fewer than 10): read them as anecdotes, not statistics")
@@ -233,6 +242,11 @@ def _summary_rows(result: dict, gain_pct: float) -> list[dict]:
         rows.append({"stat": f"liquidated before +{gain_pct:g}% at {lev:g}x [% of events]",
                      **{s: _share_pct(r["liquidation"][i]["liquidated_before_gain_share"])
                         for s, r in syms.items()}})
+        if all("detail" in r for r in syms.values()):
+            rows.append({"stat": f"  bar rule, at {lev:g}x [% of events]",
+                         **{s: _share_pct(r["liquidation"][i]["liquidated_before_gain_bar_rule"]
+                                          / r["events_used"]) if r["events_used"] else None
+                            for s, r in syms.items()}})
     return rows
 
 

@@ -16,6 +16,8 @@ COLUMNS = {"leverage": "leverage", "above_venue_cap": "above cap", "horizon": "h
            "expected_return_on_margin_pct": "mean return on margin %",
            "p99_loss_on_margin_pct": "1% worst return on margin %",
            "worst_gap_loss_pct": "worst gap loss % of margin"}
+DETAIL_COLUMNS = {"p_liquidation_pct_plain": "P(liq) bar rule %",
+                  "starts_changed": "starts changed"}
 
 
 def scenario(
@@ -45,6 +47,10 @@ def scenario(
     cash: Annotated[float, typer.Option(
         "--cash", help="The account each position opens from, as in backtest (its size picks "
                        "the maintenance bracket).")] = 10_000.0,
+    detail: Annotated[Optional[str], typer.Option(
+        "--detail", help="Walk these stored finer bars (e.g. 1h, 5m) inside each bar, in order, "
+                         "to find the first touch of the liquidation price (--method "
+                         "historical).")] = None,
     plot: Annotated[Optional[Path], typer.Option(
         "--plot", help="Write a heatmap of P(liquidation) and the loss distribution: "
                        "FILE.png (plus the interactive FILE.html beside it) or FILE.html.")]
@@ -95,10 +101,10 @@ def scenario(
             result = run(store, names, levs, hors, side, venue, method, timeframe, overrides,
                          paths, seed, compare_venues, events,
                          progress=lambda done, total: bar.update(task, completed=done),
-                         cash=cash)
+                         cash=cash, detail=detail)
     else:
         result = run(store, names, levs, hors, side, venue, method, timeframe, overrides, paths,
-                     seed, compare_venues, events, cash=cash)
+                     seed, compare_venues, events, cash=cash, detail=detail)
     if plot is not None:
         from sitcli.plots import scenario_plot
 
@@ -116,13 +122,17 @@ def scenario(
                "liquidation": "perpetuals close at the bankruptcy price (the whole margin is "
                               "lost); CFD close-outs keep the equity left",
                "symbols": result}
+    if detail is not None:
+        payload["detail"] = (f"{detail} bars walked in order inside each bar that has them; "
+                             "the bar rule elsewhere")
     if fmt == Format.json:
         print_json(payload)
         return
+    columns = {**COLUMNS, **(DETAIL_COLUMNS if detail is not None else {})}
     rows = [{"symbol": info["symbol"], "venue": info["venue"], **r} for info in result.values()
             for r in info["rows"]]
     if fmt == Format.csv:
-        emit(fmt, payload, rows, ["symbol", "venue", *COLUMNS])
+        emit(fmt, payload, rows, ["symbol", "venue", *columns])
         return
     for info in result.values():
         label = f" ({synthetic_label([info['source']])})" if info["synthetic"] else ""
@@ -136,12 +146,22 @@ def scenario(
             f = info["fitted"]
             title += (f"; fitted per bar: mu {f['mu']:.5f}, sigma {f['sigma']:.4f}, "
                       f"{f['lam']:.4f} jumps of N({f['mu_j']:.3f}, {f['sigma_j']:.3f})")
-        print_table([{COLUMNS[k]: ("yes" if r[k] else "no") if k == "above_venue_cap" else r[k]
-                      for k in COLUMNS} for r in info["rows"]], title=title, digits=2)
+        print_table([{columns[k]: ("yes" if r[k] else "no") if k == "above_venue_cap" else r[k]
+                      for k in columns} for r in info["rows"]], title=title, digits=2)
+        if "detail" in info:
+            print(detail_line(info))
         if info["sample_warning"]:
             print(f"warning: {info['sample_warning']}")
         for text in info["above_cap"]:
             print(f"above cap: {text}; computed as if {info['venue']} allowed it")
+
+
+def detail_line(info: dict) -> str:
+    d = info["detail"]
+    return (f"detail {d['timeframe']}: {d['bars_with_detail']:,} of {info['bars']:,} bars have "
+            f"finer bars (the others keep the bar rule)"
+            + (f"; {d['fine_bars_outside_sessions']:,} {d['timeframe']} bars lie outside the "
+               "sessions (not walked)" if d["fine_bars_outside_sessions"] else ""))
 
 
 def register(app: typer.Typer) -> None:

@@ -25,6 +25,10 @@ Inputs
               where an instrument has none; m = 0 without detail (`no_detail`)
     fine_start : (n + 1, n_inst) int64, bar t of instrument i spans finer rows
               fine_start[t, i] .. fine_start[t + 1, i]; (0, n_inst) without detail
+    fine_funding : (m, n_inst) the funding rate settled at each finer bar's close (the
+              stamps `bars.funding_stamps_per_bar` puts in it), charged there when the bar is
+              walked; its bar's `funding` keeps only what no finer bar settles. (0, n_inst):
+              every stamp at the bar's close
 
 Order within a bar (DESIGN §5), per account:
     1. open: gaps through the liquidation price, the stop or the take-profit fill at the open;
@@ -33,7 +37,9 @@ Order within a bar (DESIGN §5), per account:
     3. adverse extreme: stop and liquidation, whichever lies nearer the open first
     4. favourable extreme: take-profit
     With detail, steps 3-4 walk the finer bars of the bar in order, each finer bar after the
-    first also checking step 1 at its own open; a bar without finer bars keeps the rule above.
+    first also checking step 1 at its own open and paying the funding stamps at its close
+    (a position that funding pushes past its trigger is liquidated at that close); a bar
+    without finer bars keeps the rule above.
     5. close: funding, time exits, signals when fill_at_close, financing; a position whose
        funding or financing pushed it past its maintenance is liquidated at the close
 
@@ -95,9 +101,9 @@ reaches_nb = njit(cache=True, inline="always")(formulas.reaches)
 
 
 def no_detail(n_inst: int) -> tuple:
-    """The five detail arguments of a run without `--detail` (m = 0 finer bars)."""
+    """The six detail arguments of a run without `--detail` (m = 0 finer bars)."""
     empty = np.empty((0, n_inst))
-    return empty, empty, empty, empty, np.zeros((0, n_inst), np.int64)
+    return empty, empty, empty, empty, np.zeros((0, n_inst), np.int64), empty
 
 
 def jit_formula(fn, **callees):
@@ -243,6 +249,7 @@ def _record_liquidation_nb(liqs, n_liqs, c, bar, side, kind, trigger, fill, extr
     rec["extreme"] = extreme
     rec["gap"] = gap
     rec["gap_loss"] = gap_loss
+    rec["fine_row"] = -1
 
 
 @njit(cache=True, **NO_REFCOUNT)
@@ -580,10 +587,13 @@ def _extremes_nb(st, c0, c1, cols, mode, closeout, nbp, isolated_cap, cash, t, r
 @njit(cache=True, **NO_REFCOUNT)
 def _walk_detail_nb(st, c0, c1, cols, mode, closeout, nbp, isolated_cap, cash, t, open_,
                     fine_open, fine_high, fine_low, fine_close, starts, take_first, p0, p1,
-                    tier_floor, tier_mmr, tier_cum, trades, n_trades, liqs, n_liqs):
-    """Steps 1, 3 and 4 over the finer bars inside bar `t`, in order (`--detail`). Returns
-    False as its last value when a position of the account trades in bar `t` without finer
-    bars (or none has any): the caller applies the bar's own rule to the account then."""
+                    tier_floor, tier_mmr, tier_cum, trades, n_trades, liqs, n_liqs,
+                    fine_funding):
+    """Steps 1, 3 and 4 over the finer bars inside bar `t`, in order (`--detail`), and the
+    funding stamps at the finer closes that hold them. Returns False as its last value when
+    a position of the account trades in bar `t` without finer bars (or none has any): the
+    caller applies the bar's own rule (and all of the bar's funding) to the account then.
+    Liquidations decided here record their finer row (`fine_row`)."""
     lo = np.int64(-1)
     hi = np.int64(-1)
     for c in range(c0, c1):
@@ -597,7 +607,9 @@ def _walk_detail_nb(st, c0, c1, cols, mode, closeout, nbp, isolated_cap, cash, t
             hi = max(hi, b)
     if lo < 0:
         return cash, n_trades, n_liqs, False
+    funded = fine_funding.shape[0] > 0
     for r in range(lo, hi):
+        first_liq = n_liqs
         if r > lo:
             cash, n_trades, n_liqs = _gaps_nb(
                 st, c0, c1, cols, mode, closeout, nbp, isolated_cap, cash, t, r, fine_open,
@@ -607,6 +619,13 @@ def _walk_detail_nb(st, c0, c1, cols, mode, closeout, nbp, isolated_cap, cash, t
             st, c0, c1, cols, mode, closeout, nbp, isolated_cap, cash, t, r, fine_open,
             fine_high, fine_low, starts, YES, take_first, p0, p1, tier_floor, tier_mmr,
             tier_cum, trades, n_trades, liqs, n_liqs)
+        if funded and _stamp_due_nb(cols, c0, c1, fine_funding, r):
+            cash, n_trades, n_liqs = _fine_funding_nb(
+                st, c0, c1, cols, mode, closeout, nbp, isolated_cap, cash, t, r, fine_close,
+                fine_high, fine_low, fine_funding, starts, p0, tier_floor, tier_mmr, tier_cum,
+                trades, n_trades, liqs, n_liqs)
+        for k in range(first_liq, n_liqs):
+            liqs[k]["fine_row"] = r
         held = False
         for c in range(c0, c1):
             i = cols[c]["inst"]
@@ -617,6 +636,70 @@ def _walk_detail_nb(st, c0, c1, cols, mode, closeout, nbp, isolated_cap, cash, t
         if not held:   # orders fill only at the bar's open: nothing more can happen
             break
     return cash, n_trades, n_liqs, True
+
+
+@njit(cache=True, inline="always")
+def _stamp_due_nb(cols, c0, c1, fine_funding, r):
+    """Does finer row `r` settle a funding stamp for one of the account's instruments (a
+    few rows a day: the call below is made only then)."""
+    for c in range(c0, c1):
+        if fine_funding[r, cols[c]["inst"]] != 0.0:
+            return True
+    return False
+
+
+@njit(cache=True, **NO_REFCOUNT)
+def _fine_funding_nb(st, c0, c1, cols, mode, closeout, nbp, isolated_cap, cash, t, r,
+                     fine_close, fine_high, fine_low, fine_funding, starts, p0, tier_floor,
+                     tier_mmr, tier_cum, trades, n_trades, liqs, n_liqs):
+    """The funding stamps at finer row `r`'s close, paid there by the positions open (step 5's
+    funding, at the stamp's own time): from an isolated margin, whose liquidation price moves
+    and which is liquidated at that close if the price is already past it; from an account's
+    cash, which is closed out there if it is now below its level. The last finer bar of a
+    bar closes with it: its stamps stay with the bar's close (step 5)."""
+    paid = False
+    for c in range(c0, c1):
+        s = st[c, SIDE]
+        if s == 0.0:
+            continue
+        i = cols[c]["inst"]
+        if r == starts[t + 1, i] - 1 or not _has_row_nb(fine_close, r, i, starts, t, True):
+            continue
+        rate = fine_funding[r, i]
+        if rate == 0.0 or np.isnan(rate):
+            continue
+        px = fine_close[r, i]
+        pay = s * st[c, QTY] * px * rate
+        paid = True
+        st[c, FUND] += pay
+        cash = _charge_nb(st, c, pay, mode, cash, tier_floor, tier_mmr, tier_cum, cols[c])
+        if mode == ISOLATED and reaches_nb(s, px, st[c, LIQ]):
+            cash += _liquidate_isolated_nb(st, c, t, px, cols[c], isolated_cap, False, px,
+                                           trades, n_trades, liqs, n_liqs)
+            n_trades += 1
+            n_liqs += 1
+    if paid and mode != ISOLATED:
+        cash, n_trades, n_liqs = _account_check_nb(
+            st, c0, c1, cols, mode, closeout, nbp, cash, t, fine_close, p0, False, tier_floor,
+            tier_mmr, tier_cum, trades, n_trades, liqs, n_liqs, fine_high, fine_low, r, starts,
+            True)
+    return cash, n_trades, n_liqs
+
+
+@njit(cache=True, inline="always")
+def _funding_left_nb(funding, fine_funding, starts, t, i):
+    """What bar `t`'s funding keeps for its close once its finer bars were walked: the stamps
+    no finer bar before its last settles (`_fine_funding_nb`)."""
+    rate = funding[t, i]
+    if fine_funding.shape[0] == 0:
+        return rate
+    paid = 0.0
+    for r in range(starts[t, i], starts[t + 1, i] - 1):
+        if not np.isnan(fine_funding[r, i]):
+            paid += fine_funding[r, i]
+    left = rate - paid
+    # the same stamps summed in another order: 0, not a rounding residue
+    return 0.0 if abs(left) <= 1e-12 * abs(rate) else left
 
 
 # per-column summary fields (`account_nb` with `summary=True`), folded from its trades
@@ -721,7 +804,7 @@ def account_nb(c0, c1, init_cash, mode, closeout, nbp, open_, high, low, close, 
                last_bar, funding_closed, entries, exits, cols, tier_floor, tier_mmr, tier_cum,
                tier_maxlev, fill_at_close,
                take_first, st, p0, p1, equity, trades, n_trades, liqs, n_liqs, summary, col_stats,
-               curve, fine_open, fine_high, fine_low, fine_close, fine_start):
+               curve, fine_open, fine_high, fine_low, fine_close, fine_start, fine_funding):
     """Run one account (columns c0..c1 of `cols`, state rows of `st`) over every bar.
 
     Full mode writes the equity at each close into `equity` and appends to `trades` / `liqs`
@@ -742,6 +825,7 @@ def account_nb(c0, c1, init_cash, mode, closeout, nbp, open_, high, low, close, 
     detail = fine_start.shape[0] > 0
 
     for t in range(n):
+        walked = False
         # steps 1-4 act only on open positions and pending orders: skip flat bars
         if busy:
             # 1. the open: gaps through triggers
@@ -766,12 +850,11 @@ def account_nb(c0, c1, init_cash, mode, closeout, nbp, open_, high, low, close, 
                                                    tier_floor, tier_mmr, tier_cum, tier_maxlev)
 
             # 3./4. intrabar extremes: the finer bars in order (--detail), else the bar's own
-            walked = False
             if detail:
                 cash, n_trades, n_liqs, walked = _walk_detail_nb(
                     st, c0, c1, cols, mode, closeout, nbp, isolated_cap, cash, t, open_, fine_open,
                     fine_high, fine_low, fine_close, fine_start, take_first, p0, p1, tier_floor,
-                    tier_mmr, tier_cum, trades, n_trades, liqs, n_liqs)
+                    tier_mmr, tier_cum, trades, n_trades, liqs, n_liqs, fine_funding)
             if not walked:
                 cash, n_trades, n_liqs = _extremes_nb(
                     st, c0, c1, cols, mode, closeout, nbp, isolated_cap, cash, t, t, open_,
@@ -793,7 +876,9 @@ def account_nb(c0, c1, init_cash, mode, closeout, nbp, open_, high, low, close, 
             st[c, LAST] = px
             col = cols[c]
             if st[c, SIDE] != 0.0:
-                pay = st[c, SIDE] * st[c, QTY] * px * funding[t, i]
+                rate = _funding_left_nb(funding, fine_funding, fine_start, t, i) if walked \
+                    else funding[t, i]
+                pay = st[c, SIDE] * st[c, QTY] * px * rate
                 if pay != 0.0:
                     st[c, FUND] += pay
                     cash = _charge_nb(st, c, pay, mode, cash, tier_floor, tier_mmr,
@@ -901,7 +986,8 @@ def path_width_nb(cols):
 @njit(cache=True)
 def simulate_nb(open_, high, low, close, funding, financing, entries, exits, cols, accounts,
                 tier_floor, tier_mmr, tier_cum, tier_maxlev, fill_at_close, take_first, last_bar,
-                funding_closed, fine_open, fine_high, fine_low, fine_close, fine_start):
+                funding_closed, fine_open, fine_high, fine_low, fine_close, fine_start,
+                fine_funding):
     n = open_.shape[0]
     k = cols.shape[0]
     g = accounts.shape[0]
@@ -942,7 +1028,7 @@ def simulate_nb(open_, high, low, close, funding, financing, entries, exits, col
             tier_mmr, tier_cum,
             tier_maxlev, fill_at_close, take_first, st, p0, p1, equity[a], trades, n_trades,
             liqs, n_liqs, full, no_stats, no_curve, fine_open, fine_high, fine_low, fine_close,
-            fine_start)
+            fine_start, fine_funding)
         c0 = c1
 
     return equity.T, trades[:n_trades], liqs[:n_liqs]
@@ -970,7 +1056,7 @@ def _combination_nb(ci, first, open_, high, low, close, funding, financing, entr
                     accounts, tier_floor, tier_mmr, tier_cum, tier_maxlev, fill_at_close,
                     take_first, last_bar, funding_closed, acc_start, combo_start, col_stats,
                     acc_curve, combo_curve, fine_open, fine_high, fine_low, fine_close,
-                    fine_start):
+                    fine_start, fine_funding):
     n = open_.shape[0]
     a0 = combo_start[ci]
     a1 = combo_start[ci + 1]
@@ -1001,7 +1087,7 @@ def _combination_nb(ci, first, open_, high, low, close, funding, financing, entr
                    fill_at_close, take_first, st, p0, p1, summed, trades, empty, liqs, empty,
                    summary,
                    stats, acc_curve[a - acc0], fine_open, fine_high, fine_low, fine_close,
-                   fine_start)
+                   fine_start, fine_funding)
     out = combo_curve[ci - first]
     if several:
         curve_start_nb(out)
@@ -1023,9 +1109,9 @@ def _outputs_nb(cols, acc_start, combo_start, first, last):
 @njit(cache=True, parallel=True)
 def sweep_nb(open_, high, low, close, funding, financing, entries, exits, cols, accounts, tier_floor,
              tier_mmr, tier_cum, tier_maxlev, fill_at_close, take_first, last_bar,
-             funding_closed, fine_open, fine_high, fine_low, fine_close, fine_start, acc_start,
-             combo_start, first, last):
-    """Combinations `first .. last` on all of numba's threads. The first twenty-three
+             funding_closed, fine_open, fine_high, fine_low, fine_close, fine_start, fine_funding,
+             acc_start, combo_start, first, last):
+    """Combinations `first .. last` on all of numba's threads. The first twenty-four
     arguments are `simulate_nb`'s. Returns, for those combinations only, col_stats (their columns x
     N_COL_STATS), acc_curve (their accounts x N_CURVE_STATS), combo_curve (last - first rows)."""
     col_stats, acc_curve, combo_curve = _outputs_nb(cols, acc_start, combo_start, first, last)
@@ -1034,7 +1120,7 @@ def sweep_nb(open_, high, low, close, funding, financing, entries, exits, cols, 
                         cols, accounts, tier_floor, tier_mmr, tier_cum, tier_maxlev,
                         fill_at_close, take_first, last_bar, funding_closed, acc_start,
                         combo_start, col_stats, acc_curve, combo_curve, fine_open, fine_high,
-                        fine_low, fine_close, fine_start)
+                        fine_low, fine_close, fine_start, fine_funding)
     return col_stats, acc_curve, combo_curve
 
 
@@ -1042,7 +1128,7 @@ def sweep_nb(open_, high, low, close, funding, financing, entries, exits, cols, 
 def sweep_serial_nb(open_, high, low, close, funding, financing, entries, exits, cols, accounts,
                     tier_floor, tier_mmr, tier_cum, tier_maxlev, fill_at_close, take_first,
                     last_bar, funding_closed, fine_open, fine_high, fine_low, fine_close,
-                    fine_start, acc_start, combo_start, first, last):
+                    fine_start, fine_funding, acc_start, combo_start, first, last):
     """`sweep_nb` on the calling thread, without the GIL: the reference a parallel run must
     equal, and what a Dask worker's threads run side by side."""
     col_stats, acc_curve, combo_curve = _outputs_nb(cols, acc_start, combo_start, first, last)
@@ -1051,5 +1137,5 @@ def sweep_serial_nb(open_, high, low, close, funding, financing, entries, exits,
                         cols, accounts, tier_floor, tier_mmr, tier_cum, tier_maxlev,
                         fill_at_close, take_first, last_bar, funding_closed, acc_start,
                         combo_start, col_stats, acc_curve, combo_curve, fine_open, fine_high,
-                        fine_low, fine_close, fine_start)
+                        fine_low, fine_close, fine_start, fine_funding)
     return col_stats, acc_curve, combo_curve

@@ -3,7 +3,9 @@
 A position opened at `entry` with liquidation price `entry * lp_ratio` is followed bar by bar
 over `horizon` bars of (open, high, low, close) by the bar loop's own first-passage rule
 (`margin.first_touch`): an open already beyond the liquidation price fills there (a gap),
-otherwise the adverse extreme triggers it at the liquidation price.
+otherwise the adverse extreme triggers it at the liquidation price. With finer bars
+(`--detail`), a bar that has them is walked row by row by the same rule, so a gap at a finer
+bar's open inside the bar fills there.
 """
 
 import numpy as np
@@ -15,12 +17,29 @@ from sitcli.engine.kernel import jit_formula, reaches_nb
 first_touch_nb = jit_formula(formulas.first_touch, reaches=reaches_nb)
 
 
+@njit(cache=True, inline="always")
+def _bar_touch_nb(side, open_, high, low, t, lp, fine_open, fine_high, fine_low, fine_start):
+    """The first touch of `lp` in bar t (`margin.first_touch`), walking its finer rows
+    fine_start[t] .. fine_start[t + 1] in order when it has any."""
+    if fine_start.shape[0] > 0 and fine_start[t + 1] > fine_start[t]:
+        for r in range(fine_start[t], fine_start[t + 1]):
+            adverse = fine_low[r] if side > 0 else fine_high[r]
+            px = first_touch_nb(side, fine_open[r], adverse, lp)
+            if not np.isnan(px):
+                return px
+        return np.nan
+    adverse = low[t] if side > 0 else high[t]
+    return first_touch_nb(side, open_[t], adverse, lp)
+
+
 @njit(cache=True)
 def first_passage_nb(open_, high, low, close, starts, horizon, side, lp_ratios, leverages,
-                     fee, liq_fee, bankrupt, nbp):
+                     fee, liq_fee, bankrupt, nbp, fine_open, fine_high, fine_low, fine_start):
     """For each start bar s (entry at close[s]) and each leverage k, scan bars s+1..s+horizon
     for the first touch of the liquidation price (`margin.first_touch`: a gap at the open
-    fills there, else the adverse extreme fills at the price).
+    fills there, else the adverse extreme fills at the price). `fine_*` (`--detail`): finer
+    bars, bar t spanning rows fine_start[t] .. fine_start[t + 1] (n + 1 entries; empty arrays
+    without detail), walked in order inside the bars that have them.
 
     A NaN ratio is a position that its maintenance liquidates as it opens.
 
@@ -53,8 +72,8 @@ def first_passage_nb(open_, high, low, close, starts, horizon, side, lp_ratios, 
             done = False
             for b in range(1, horizon + 1):
                 t = s0 + b
-                adverse = low[t] if side > 0 else high[t]
-                px = first_touch_nb(side, open_[t], adverse, lp)
+                px = _bar_touch_nb(side, open_, high, low, t, lp, fine_open, fine_high,
+                                   fine_low, fine_start)
                 if np.isnan(px):
                     continue
                 move = side * (px / entry - 1.0) * lev
@@ -169,9 +188,12 @@ def paths_first_passage_nb(o, h, lo, c, horizon, side, lp_ratios, leverages, fee
     rom = np.zeros((n_paths, k))
     gap = np.zeros((n_paths, k))
     start = np.zeros(1, np.int64)
+    no_fine = np.empty(0)
+    no_start = np.empty(0, np.int64)
     for p in range(n_paths):
         b, r, g = first_passage_nb(o[p], h[p], lo[p], c[p], start, horizon, side, lp_ratios,
-                                   leverages, fee, liq_fee, bankrupt, nbp)
+                                   leverages, fee, liq_fee, bankrupt, nbp, no_fine, no_fine,
+                                   no_fine, no_start)
         bars_to[p] = b[0]
         rom[p] = r[0]
         gap[p] = g[0]

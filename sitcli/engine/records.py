@@ -87,4 +87,5 @@ liquidation_dt = np.dtype([
     ("extreme", np.float64),       # the bar's adverse extreme (low for longs, high for shorts)
     ("gap", np.bool_),             # the open was already beyond the trigger
     ("gap_loss", np.float64),      # loss beyond the margin (isolated) or below zero equity (account)
+    ("fine_row", np.int64),        # --detail: the finer bar that decided it; -1 = the bar's rule
 ])

@@ -122,9 +122,14 @@ def detail_workload(n_minutes: int, n_combos: int, per_day: int = 1440, seed: in
     zeros = np.zeros((days, 1))
     start = (np.arange(days + 1, dtype=np.int64) * per_day).reshape(-1, 1)
     financing = np.zeros((days, 1, 2))   # per bar: the long's and the short's rate
-    head = (*daily, zeros + 0.0001, financing, entries, exits, *args[8:14], False, False,
+    # a perpetual's three 8-hour stamps a day: paid at the minutes that end at them with
+    # detail, at the day's close without
+    head = (*daily, zeros + 0.0003, financing, entries, exits, *args[8:14], False, False,
             np.array([days - 1], np.int64), zeros.copy())
-    return (*head, *fine, start), (*head, *no_detail(1)), acc_start, combo_start, m
+    fine_funding = np.zeros((m, 1))
+    fine_funding[per_day // 3 - 1::per_day // 3] = 0.0001
+    return ((*head, *fine, start, fine_funding), (*head, *no_detail(1)), acc_start,
+            combo_start, m)
 
 
 def detail_section(n_minutes: int, n_combos: int, plain_minute_rate: float,

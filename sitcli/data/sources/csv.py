@@ -1,8 +1,9 @@
 """OHLCV bars from a CSV file: Yahoo exports (with or without Adj Close, also yfinance's
 three-row ``Price/Ticker/Date`` header) and generic ``date,open,high,low,close,volume`` files.
 
-Timestamps: ISO 8601 dates or datetimes (naive ones are taken as UTC), YYYYMMDD, or epoch
-seconds / milliseconds told apart by magnitude. Errors name the file, the 1-based line (the
+Timestamps: ISO 8601 dates or datetimes (naive ones are taken as UTC, or as local time in
+``tz``, e.g. an Interactive Brokers export in New York time; dates alone stay dates),
+YYYYMMDD, or epoch seconds / milliseconds told apart by magnitude. Errors name the file, the 1-based line (the
 header is line 1) and the column as written in the file.
 """
 
@@ -33,6 +34,8 @@ REQUIRED = ("time", "open", "high", "low", "close")
 _EMPTY = {"", "null", "nan", "none", "na", "n/a"}
 _NUMBER = re.compile(r"^-?\d+(\.\d*)?$")
 _YYYYMMDD = re.compile(r"^(19|20|21)\d{6}$")
+_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_OFFSET = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$", re.IGNORECASE)
 
 
 # Rows parsed at a time: a file of millions of rows is read in pieces, each turned into
@@ -40,14 +43,16 @@ _YYYYMMDD = re.compile(r"^(19|20|21)\d{6}$")
 CHUNK_ROWS = 200_000
 
 
-def read_csv_ohlcv(path, adjust: bool = False) -> pd.DataFrame:
+def read_csv_ohlcv(path, adjust: bool = False, tz: str | None = None) -> pd.DataFrame:
     """Read and validate a CSV of bars; ``df.attrs["note"]`` says what was (not) adjusted.
 
     ``adjust=True`` scales open, high, low and close by Adj Close / Close; without it an Adj
-    Close column is ignored (never applied silently) and the note says so.
+    Close column is ignored (never applied silently) and the note says so. ``tz`` (an IANA
+    zone): naive date-times are that zone's wall-clock time, stored in UTC.
     """
     path = Path(path)
     origin = str(path)
+    zone = check_zone(tz)
     if not path.is_file():
         raise BadInput(f"{origin}: no such file; check the path")
     header: dict | None = None
@@ -76,7 +81,7 @@ def read_csv_ohlcv(path, adjust: bool = False) -> pd.DataFrame:
             return columns[j].iloc[keep].reset_index(drop=True)
 
         index = _parse_times(text(cols["time"]).to_numpy(dtype=object), lines, origin,
-                             label["time"], header)
+                             label["time"], header, zone)
         frame = pd.DataFrame(index=index)
         for canon in ("open", "high", "low", "close", "volume", "funding_rate"):
             if canon in cols:
@@ -110,6 +115,8 @@ def read_csv_ohlcv(path, adjust: bool = False) -> pd.DataFrame:
     # the rules between rows (order, duplicates) across the pieces
     df = validate_ohlcv(pd.concat(parts), origin, lines=lines, names=label)
     notes = [f"imported from {path.name}"]
+    if zone is not None:
+        notes.append(f"naive times read as {tz}, stored in UTC")
     if "volume" not in cols:
         notes.append("no volume column, volume set to 0")
 
@@ -187,10 +194,61 @@ def _header(columns: list, keep: np.ndarray, lines: np.ndarray, origin: str) -> 
             "label": {canon: names[j] for canon, j in cols.items()}}
 
 
+def check_zone(tz: str | None):
+    """The zone `--tz` names, or None; a one-line error for a name that is not one."""
+    if tz is None:
+        return None
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        return ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise BadInput(f"--tz {tz!r}: not a time zone; use an IANA name such as "
+                       "America/New_York, Europe/London or UTC") from None
+
+
+def _local_times(values: np.ndarray, lines: np.ndarray, origin: str, column: str,
+                 zone) -> pd.Series:
+    """ISO 8601 times with naive date-times read in `zone`: those with an offset keep it,
+    dates alone stay midnight UTC (a daily bar's date). A wall-clock time the zone skips
+    (clocks going forward) or repeats (going back, when the file's order cannot tell
+    which) is refused with its line."""
+    text = pd.Series(values, dtype="str")
+    naive = ~(text.str.contains(_OFFSET.pattern, regex=True) |
+              text.str.fullmatch(_DATE_ONLY.pattern)).to_numpy()
+    times = pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce")
+    if not naive.any():
+        return times
+    wall = pd.to_datetime(text[naive], format="ISO8601", errors="coerce")
+    if wall.isna().any():
+        return times.where(~naive)   # _parse_times names the first bad one
+    try:
+        local = pd.DatetimeIndex(wall).tz_localize(zone, ambiguous="infer",
+                                                   nonexistent="raise")
+    except Exception as exc:   # pytz/pandas raise several kinds for skipped or repeated times
+        bad = _first_unplaceable(pd.DatetimeIndex(wall), zone)
+        i = np.flatnonzero(naive)[bad]
+        raise BadInput(f"{origin} line {lines[i]}: {column} {values[i]!r} is not a single "
+                       f"time in {zone.key} ({type(exc).__name__}: the clocks skip or repeat "
+                       "it there); fix the row or give the times with their UTC offset") from None
+    times[naive] = local.tz_convert("UTC")
+    return times
+
+
+def _first_unplaceable(wall: pd.DatetimeIndex, zone) -> int:
+    for k, stamp in enumerate(wall):
+        try:
+            pd.DatetimeIndex([stamp]).tz_localize(zone, ambiguous="raise", nonexistent="raise")
+        except Exception:
+            return k
+    return 0
+
+
 def _parse_times(values: np.ndarray, lines: np.ndarray, origin: str, column: str,
-                 state: dict | None = None) -> pd.DatetimeIndex:
+                 state: dict | None = None, zone=None) -> pd.DatetimeIndex:
     """Times of one piece of the file; `state` carries the first piece's format and epoch
-    unit so that every piece is read the same way."""
+    unit so that every piece is read the same way. `zone`: naive date-times are local time
+    there (`_local_times`)."""
     state = {} if state is None else state
     text = pd.Series(values, dtype="str")
     empty = np.flatnonzero((text == "").to_numpy())
@@ -220,6 +278,8 @@ def _parse_times(values: np.ndarray, lines: np.ndarray, origin: str, column: str
                                "column to one unit")
             unit = ("s", "ms", "us", "ns")[units[0]]
             times = pd.Series(pd.to_datetime(nums, unit=unit, utc=True, errors="coerce"))
+    elif zone is not None:
+        times = _local_times(values, lines, origin, column, zone)
     else:
         times = pd.to_datetime(pd.Series(values), utc=True, format="ISO8601", errors="coerce")
     bad = np.flatnonzero(times.isna().to_numpy())
