@@ -355,7 +355,7 @@ class Result:
             "intrabar": ("take-profit assumed before stop" if cfg.take_first else
                          "stop and liquidation assumed before take-profit; gaps fill at the open"),
             "seed": None,
-        } | ({"on_ruin": f"topup: an account left flat at or below {cfg.ruin_level:.0%} of its "
+        } | ({"on_ruin": f"topup: an account left flat at or below {100 * cfg.ruin_level:g}% of its "
                          "cash is refilled to it, each refill counted as capital put in"}
              if self.topup else {})
 
