@@ -125,11 +125,13 @@ def backtest(strategy: str = "catalyst_momentum", symbols=None, *, store=None,
              cfd_hours: str = "session", timeframe: str = "1d", fill: str = "open",
              take_first: bool = False, allow_above_cap: bool = False, detail: str | None = None,
              events=None, rank_by: str = "total_return_pct", stats: str = "basic",
-             strategy_timeout: float | None = None) -> Run:
+             strategy_timeout: float | None = None, on_ruin: str = "stop",
+             ruin_level: float = 0.01) -> Run:
     """`sitcli backtest`: `strategy` is a built-in name or the path to your .py file (a
     `sitcli.Strategy` subclass); `symbols` a list (default with the demo store: the demo's
     six); `params`/`settings` are --param/--set as a dict, `grid` is {key: [values]},
-    `events` a list of your catalyst CSV paths, `stats` "basic" or "full" (vectorbt's)."""
+    `events` a list of your catalyst CSV paths, `stats` "basic" or "full" (vectorbt's);
+    `on_ruin="topup"` refills a wiped-out account (--on-ruin, --ruin-level)."""
     from sitcli.cli.backtest import backtest_result, build_payload
     from sitcli.errors import BadInput
     from sitcli.strategy import time_limit
@@ -140,7 +142,8 @@ def backtest(strategy: str = "catalyst_momentum", symbols=None, *, store=None,
                          venue=venue, start=start, end=end, cash=cash, size=size,
                          account=account, cfd_hours=cfd_hours, timeframe=timeframe, fill=fill,
                          take_first=take_first, allow_above_cap=allow_above_cap, detail=detail,
-                         rank_by=rank_by, strategy_timeout=strategy_timeout)
+                         rank_by=rank_by, strategy_timeout=strategy_timeout, on_ruin=on_ruin,
+                         ruin_level=ruin_level)
     with time_limit(strategy_timeout):
         result, detail_info = backtest_result(cfg, store, _events(events))
     payload, _, _ = build_payload(result, rank_by, stats, detail_info)
@@ -154,7 +157,8 @@ def sweep(strategy: str = "catalyst_momentum", symbols=None, *, grid: dict, stor
           timeframe: str = "1d", fill: str = "open", take_first: bool = False,
           allow_above_cap: bool = False, events=None, rank_by: str = "total_return_pct",
           workers: int | None = None, executor: str = "local", scheduler: str | None = None,
-          chunk_size: int | None = None, strategy_timeout: float | None = None) -> pd.DataFrame:
+          chunk_size: int | None = None, strategy_timeout: float | None = None,
+          on_ruin: str = "stop", ruin_level: float = 0.01) -> pd.DataFrame:
     """`sitcli sweep`: a row per finished combination of `grid`, best first by `rank_by`,
     with the columns `sitcli sweep --out FILE.csv` writes; the index is the combination's
     label. `.attrs["complete"]` is False when Ctrl-C stopped it early."""
@@ -169,12 +173,13 @@ def sweep(strategy: str = "catalyst_momentum", symbols=None, *, grid: dict, stor
                          venue=venue, start=start, end=end, cash=cash, size=size,
                          account=account, cfd_hours=cfd_hours, timeframe=timeframe, fill=fill,
                          take_first=take_first, allow_above_cap=allow_above_cap, detail=None,
-                         rank_by=rank_by, strategy_timeout=strategy_timeout)
+                         rank_by=rank_by, strategy_timeout=strategy_timeout, on_ruin=on_ruin,
+                         ruin_level=ruin_level)
     with time_limit(strategy_timeout):
         result = run_sweep(cfg, store, _events(events), workers=workers, executor=executor,
                            scheduler=scheduler, chunk_size=chunk_size)
     table = result.combo_table()
-    keys = [k for k in ("combination", *stat_keys(cfg.grid)) if k in table]
+    keys = [k for k in ("combination", *stat_keys(cfg.grid, True)) if k in table]
     ranked_by = table[rank_by] if rank_by in table else np.full(len(table["ruined"]), np.nan)
     order = rank(ranked_by, table["ruined"], rank_by in LOWER_IS_BETTER)
     columns = {k: np.asarray(table[k])[order] for k in keys}

@@ -43,6 +43,8 @@ class RunConfig:
     allow_above_cap: bool = False
     tiers_asof: str | None = None    # the date whose tier snapshot applies (None: the first bar)
     detail: str | None = None                        # --detail: finer bars walked inside a bar
+    on_ruin: str = "stop"          # "topup": refill a wiped-out account to `cash` (kernel rule)
+    ruin_level: float = 0.01       # wiped out: flat with equity <= ruin_level x cash
 
 
 @dataclass
@@ -239,15 +241,16 @@ class Prepared:
 
 
 def run_backtest(cfg: RunConfig, store, events) -> Result:
-    from sitcli.engine.kernel import simulate_nb
+    from sitcli.engine.kernel import simulate_injected_nb
 
     prep = prepare_backtest(cfg, store, events)
-    equity, trades, liqs = simulate_nb(*prep.kernel_args)
+    equity, trades, liqs, injected, tally = simulate_injected_nb(*prep.kernel_args)
     entries, cols = prep.kernel_args[6], prep.kernel_args[8]
     return Result(cfg=cfg, strategy=prep.strategy, combos=prep.combos, legs=prep.legs,
                   runs=prep.runs, index=prep.index, equity=equity, trades=trades,
                   liquidations=liqs, entry_orders=(entries != 0).sum(axis=0)[cols["sig"]],
-                  catalysts=prep.catalysts)
+                  catalysts=prep.catalysts,
+                  injected=injected if len(injected) else None, refills=tally[:, 1].astype(np.int64))
 
 
 def prepare_backtest(cfg: RunConfig, store, events) -> Prepared:
@@ -265,6 +268,12 @@ def prepare_backtest(cfg: RunConfig, store, events) -> Prepared:
                        "shared (one account for all symbols)")
     if cfg.cfd_hours not in ("session", "24/7"):
         raise BadInput(f"--cfd-hours {cfg.cfd_hours!r}: use session or 24/7")
+    if cfg.on_ruin not in ("stop", "topup"):
+        raise BadInput(f"--on-ruin {cfg.on_ruin!r}: use stop (a wiped-out account stays so) or "
+                       "topup (refill it to --cash and go on, counting the refill as new capital)")
+    if not 0 <= cfg.ruin_level < 1:
+        raise BadInput(f"--ruin-level {cfg.ruin_level:g}: a fraction of the starting cash in "
+                       "[0, 1)")
     from sitcli.domains import check_flags
 
     check_flags(cash=cfg.cash, size=cfg.size, leverage=cfg.leverage)
@@ -370,7 +379,8 @@ def prepare_backtest(cfg: RunConfig, store, events) -> Prepared:
             mode = MARGIN_MODES[v.margin_mode]
             if shared and mode == MARGIN_MODES["isolated"]:
                 mode = CROSS   # one wallet behind every position
-            accounts[account] = (cfg.cash, mode, v.closeout_level, v.negative_balance_protection)
+            accounts[account] = (cfg.cash, mode, v.closeout_level, v.negative_balance_protection,
+                                 cfg.on_ruin == "topup", cfg.ruin_level)
             runs.append(Run(leg.symbol, j, ci, account))
             run_catalysts.append(sig_catalysts[sig_index[key]])
 

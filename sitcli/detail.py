@@ -164,17 +164,19 @@ def run_detailed(cfg, store, events):
     """The run with `cfg.detail` and the same run on the plain rule: (detailed Result,
     plain Result, Detail)."""
     from sitcli.backtest import prepare_backtest
-    from sitcli.engine.kernel import no_detail, simulate_nb
+    from sitcli.engine.kernel import no_detail, simulate_injected_nb
     from sitcli.result import Result
 
     prep = prepare_backtest(cfg, store, events)
     out = []
     for args, times in ((prep.kernel_args, prep.detail.times),
                         ((*prep.kernel_args[:18], *no_detail(len(prep.legs))), None)):
-        equity, trades, liqs = simulate_nb(*args)
+        equity, trades, liqs, injected, tally = simulate_injected_nb(*args)
         out.append(Result(cfg=cfg, strategy=prep.strategy, combos=prep.combos, legs=prep.legs,
                           runs=prep.runs, index=prep.index, equity=equity, trades=trades,
-                           liquidations=liqs, catalysts=prep.catalysts, fine_times=times))
+                          liquidations=liqs, catalysts=prep.catalysts, fine_times=times,
+                          injected=injected if len(injected) else None,
+                          refills=tally[:, 1].astype(np.int64)))
     return out[0], out[1], prep.detail
 
 

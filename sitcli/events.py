@@ -10,9 +10,13 @@ The calendar is a CSV with the header
 - ``asset_classes``: ``;``-separated from equity, index, crypto, synthetic;
 - ``symbols``: ``;``-separated tickers the event is about (``NVDA``, ``AMD;NVDA``); listed
   instruments must belong to one of the row's asset classes;
-- ``reach``: ``symbols`` (only the listed symbols act on it) or ``asset_class`` (the listed
-  symbols and every instrument of the listed asset classes): market-wide news such as a model
-  launch reaches a whole class, a company's results reach that company. See `about`.
+- ``reach``: ``symbols`` (only the listed symbols act on it), ``asset_class`` (the listed
+  symbols and every instrument of the listed asset classes) or ``sector`` (the listed symbols
+  and every instrument of the listed sectors): market-wide news such as a model launch reaches
+  a whole class, chip export controls reach the semiconductors, a company's results reach that
+  company. See `about`;
+- ``sectors`` (optional column): ``;``-separated sectors of instruments.toml (``semiconductors``,
+  ``depin-ai-compute``, ``index``), required with reach ``sector``.
 
 The built-in calendar (``datasets/events/catalysts.csv``) is always loaded; ``--events FILE``
 adds the user's own rows. Every bad row is reported with its file, line and column.
@@ -28,11 +32,13 @@ from pathlib import Path
 from sitcli.domains import check_years, time_range_text
 from sitcli.errors import BadInput
 from sitcli.instruments import ASSET_CLASSES
+from sitcli.instruments import sectors as instrument_sectors
 
 COLUMNS = ("time", "title", "category", "direction", "status", "asset_classes", "symbols", "reach",
            "source")
 STATUSES = ("rumor", "confirmed", "denied")
-REACHES = ("symbols", "asset_class")
+OPTIONAL_COLUMNS = ("sectors",)
+REACHES = ("symbols", "asset_class", "sector")
 BUILTIN_NAME = "catalysts.csv"
 
 
@@ -60,7 +66,7 @@ def load_events(extra: list[Path] | None = None, builtin: bool = True):
             raise BadInput(f"--events {path}: not UTF-8 text; save it as a UTF-8 CSV") from None
     for name, text in sources:
         rows.extend(_parse(name, text))
-    frame = pd.DataFrame(rows, columns=list(COLUMNS))
+    frame = pd.DataFrame(rows, columns=[*COLUMNS, *OPTIONAL_COLUMNS])
     frame["time"] = pd.to_datetime(frame["time"], utc=True).dt.as_unit("ns")
     frame["direction"] = frame["direction"].astype("int64")
     return frame.sort_values("time", kind="stable").reset_index(drop=True)
@@ -76,10 +82,10 @@ def _parse(name: str, text: str) -> list[dict]:
     if missing:
         raise BadInput(f"{name} line 1, column {missing[0]}: missing (header lacks "
                        f"{', '.join(missing)}); the header must be {','.join(COLUMNS)}")
-    unknown = [c for c in header if c not in COLUMNS]
+    unknown = [c for c in header if c not in COLUMNS + OPTIONAL_COLUMNS]
     if unknown:
         raise BadInput(f"{name} line 1, column {unknown[0]!r}: not a calendar column; the header "
-                       f"must be {','.join(COLUMNS)}")
+                       f"must be {','.join(COLUMNS)} (optionally ,{','.join(OPTIONAL_COLUMNS)})")
     out = []
     for row in reader:
         line = reader.line_num
@@ -91,7 +97,7 @@ def _parse(name: str, text: str) -> list[dict]:
             extra = len(row[None])
             raise bad(header[-1], f"{extra} field(s) more than the header's {len(header)} "
                       "(an unquoted comma?)", 'put fields that contain commas in "double quotes"')
-        cells = {c: (row.get(c) or "").strip() for c in COLUMNS}
+        cells = {c: (row.get(c) or "").strip() for c in COLUMNS + OPTIONAL_COLUMNS}
         try:
             stamp = pd.Timestamp(cells["time"]) if cells["time"] else pd.NaT
         except (ValueError, TypeError, OverflowError):
@@ -124,8 +130,18 @@ def _parse(name: str, text: str) -> list[dict]:
             raise bad("symbols", f"{spaced[0]!r} is not a ticker", "separate tickers with ;")
         if cells["reach"] not in REACHES:
             raise bad("reach", f"{cells['reach']!r} is not a reach",
-                      "use symbols (only the listed symbols) or asset_class (the listed "
-                      "symbols and every instrument of the listed asset classes)")
+                      "use symbols (only the listed symbols), asset_class (the listed "
+                      "symbols and every instrument of the listed asset classes) or sector "
+                      "(the listed symbols and every instrument of the listed sectors)")
+        sectors = [t.strip() for t in cells["sectors"].split(";") if t.strip()]
+        known_sectors = instrument_sectors()
+        wrong = [t for t in sectors if t not in known_sectors]
+        if wrong:
+            raise bad("sectors", f"{wrong[0]!r} is not a sector of instruments.toml",
+                      f"use ;-separated names from {', '.join(known_sectors)}")
+        if cells["reach"] == "sector" and not sectors:
+            raise bad("sectors", "empty with reach sector",
+                      f"name the sectors it reaches, from {', '.join(known_sectors)}")
         if cells["reach"] == "symbols" and not symbols:
             raise bad("symbols", "empty with reach symbols",
                       "name the tickers the event is about, or use reach asset_class")
@@ -136,7 +152,8 @@ def _parse(name: str, text: str) -> list[dict]:
                           f"{';'.join(classes)}", f"add {listed} to asset_classes")
         out.append({**cells, "time": stamp, "direction": direction,
                     "asset_classes": ";".join(dict.fromkeys(classes)),
-                    "symbols": ";".join(dict.fromkeys(symbols))})
+                    "symbols": ";".join(dict.fromkeys(symbols)),
+                    "sectors": ";".join(dict.fromkeys(sectors))})
     return out
 
 
@@ -150,11 +167,12 @@ def _listed_class(symbol: str) -> str | None:
 
 
 def about(frame, symbol: str, asset_class: str):
-    """Boolean mask of the events a symbol acts on: those naming it in `symbols`, and those of
-    reach asset_class listing its asset class. The one rule for which news concerns which leg."""
+    """Boolean mask of the events a symbol acts on: those naming it in `symbols`, those of
+    reach asset_class listing its asset class, and those of reach sector listing its sector
+    (instruments.toml). The one rule for which news concerns which leg."""
     import numpy as np
 
-    from sitcli.instruments import base_symbol
+    from sitcli.instruments import base_symbol, instrument
 
     # RENDER/USDT:USDT@binance is RENDER: an event names the asset, not one venue's market
     wanted = base_symbol(symbol)
@@ -162,7 +180,12 @@ def about(frame, symbol: str, asset_class: str):
         lambda s: any(base_symbol(t) == wanted for t in str(s).split(";") if t)).to_numpy(bool)
     classed = (frame["reach"].to_numpy() == "asset_class") & frame["asset_classes"].map(
         lambda s: asset_class in str(s).split(";")).to_numpy(bool)
-    return np.asarray(named | classed, bool)
+    sector = instrument(symbol).sector
+    in_sector = np.zeros(len(frame), bool)
+    if sector and "sectors" in frame:
+        in_sector = (frame["reach"].to_numpy() == "sector") & frame["sectors"].map(
+            lambda s: sector in str(s).split(";")).to_numpy(bool)
+    return np.asarray(named | classed | in_sector, bool)
 
 
 def parse_since(text, flag: str = "--since"):

@@ -104,6 +104,7 @@ class Instrument:
     asset_class: str
     venue: str
     calendar: str
+    sector: str = ""     # theme for events of reach `sector` ("" = none)
 
     @property
     def is_24_7(self) -> bool:
@@ -149,6 +150,11 @@ def base_symbol(symbol: str) -> str:
     return symbol.split("@")[0].split("/")[0].split(":")[0].upper()
 
 
+def sectors() -> list[str]:
+    """Every sector an instrument of instruments.toml belongs to, sorted."""
+    return sorted({row["sector"] for row in instruments_table().values() if row.get("sector")})
+
+
 def is_listed(symbol: str) -> bool:
     table = instruments_table()
     return symbol in table or base_symbol(symbol) in table
@@ -170,7 +176,7 @@ def instrument(symbol: str, known_only: bool = False) -> Instrument:
     if key in table:
         row = table[key]
         return Instrument(symbol, row.get("name", key), row["asset_class"], row["venue"],
-                          row["calendar"])
+                          row["calendar"], row.get("sector", ""))
     if known_only:
         raise BadInput(f"unknown symbol {symbol!r}: not in instruments.toml "
                        f"({', '.join(table)}); import its data first or pick a listed symbol")

@@ -25,8 +25,13 @@ SHORT_TITLES = {"total_return_pct": "return %", "sharpe": "Sharpe", "max_drawdow
                 "win_rate_pct": "win %", "trades": "trades", "liquidations": "liquidations",
                 "buy_hold_return_pct": "buy & hold %"}
 
+# the rows --on-ruin topup adds
+TOPUP_TITLES = {"capital_injected": "Capital injected [$]", "refills": "Refills",
+                "return_on_capital_pct": "Return on capital put in [%]",
+                "liquidations_per_year": "Liquidations per year"}
+
 LOWER_IS_BETTER = {"liquidations", "fees", "spread", "slippage", "financing", "funding",
-                   "liquidation_fees"}
+                   "liquidation_fees", "capital_injected", "refills", "liquidations_per_year"}
 RANK_COLUMNS = ("total_return_pct", "cagr_pct", "sharpe", "max_drawdown_pct", "win_rate_pct",
                 "trades", "liquidations", "final_equity")
 
@@ -54,7 +59,7 @@ RECORD_TITLES = {
 def title(key: str) -> str:
     """The human title of a statistic or record column; an unknown key (a grid parameter, a
     vectorbt statistic) is shown as it is."""
-    for table in (STAT_TITLES, SPAN_TITLES, OTHER_TITLES, RECORD_TITLES):
+    for table in (STAT_TITLES, TOPUP_TITLES, SPAN_TITLES, OTHER_TITLES, RECORD_TITLES):
         if key in table:
             return table[key]
     return str(key)

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit, prange
 
+from sitcli.engine.kernel import refill_nb
+
 METHODS = ("iid", "block")
 ON_RUIN = ("stop", "topup")
 DAYS_PER_YEAR = 365.25
@@ -44,68 +46,44 @@ class TradeSample:
     cash: float
     size: float
     protection: bool         # negative balance protection: the account never goes below 0
-    restarts: int = 0        # times the backtest was started again after wiping the account out
+    refills: int = 0         # times the engine refilled the account after wiping it out
 
 
 def samples_from_result(result) -> list[TradeSample]:
     """One TradeSample per run (symbol x combination) of one isolated-account backtest, as the
-    engine ran it (a run it wiped out has only the trades up to then; see `refilled_samples`)."""
+    engine ran it (without --on-ruin topup a run it wiped out has only the trades up to then;
+    see `refilled_samples`)."""
     from sitcli.errors import BadInput
 
     if result.shared:
         raise BadInput("--account shared: trades of several symbols overlap on one account and "
                        "cannot be redrawn one at a time; use --account isolated")
+    refills = result.refills if result.refills is not None else np.zeros(len(result.runs), int)
     return [_sample(result.label(r), [(result, result.trades[result.trades["col"] == r])],
                     result.cfg.cash, result.combos[run.combo]["size"],
-                    result.legs[run.leg].venue.negative_balance_protection, 0)
+                    result.legs[run.leg].venue.negative_balance_protection,
+                    int(refills[run.account]))
             for r, run in enumerate(result.runs)]
 
 
 def refilled_samples(cfg, store, events, ruin_level: float = 0.01) -> list[TradeSample]:
-    """One TradeSample per run (symbol x combination), from the backtest itself, refilled: when
-    a run's equity falls to `ruin_level` x cash, the engine would stop trading it, so the same
-    run is started again with fresh cash on the bar after (on the rest of the data), until the
-    data ends. The trades are the engine's own, liquidations and all; only what a strategy
-    reads before a restart (a look-back) is lost at each restart, as with --start."""
+    """One TradeSample per run (symbol x combination), from the backtest run with
+    `--on-ruin topup` at `ruin_level`: the engine refills an account it wiped out and trades
+    on from the next signal (`kernel._refill_nb`, the rule `replay` follows too), so even a
+    50x run has every trade the strategy would have made to redraw."""
     from dataclasses import replace
 
     from sitcli.backtest import run_backtest
-    from sitcli.errors import BadInput, DataMissing
-    from sitcli.walkforward import _grid_values
+    from sitcli.errors import BadInput
 
     if cfg.account == "shared":
         raise BadInput("--account shared: trades of several symbols overlap on one account and "
                        "cannot be redrawn one at a time; use --account isolated")
-    base = run_backtest(cfg, store, events)
-    out = []
-    for r, run in enumerate(base.runs):
-        one = replace(cfg, symbols=[run.symbol], grid=_grid_values(cfg.grid, base.combos[run.combo]))
-        parts, result, restarts = [], base, 0
-        column = r
-        while True:
-            eq, trades = result.equity[:, result.runs[column].account], result.trades
-            trades = trades[trades["col"] == column]
-            low = np.flatnonzero(eq <= ruin_level * cfg.cash)
-            if not len(low):
-                parts.append((result, trades))
-                break
-            # trades still open on the ruin bar finish first: restart after the last exit
-            b = max([int(low[0]), *trades["exit_bar"][trades["entry_bar"] <= low[0]]])
-            parts.append((result, trades[trades["entry_bar"] <= b]))
-            if b + 2 >= len(result.index):
-                break
-            try:
-                result = run_backtest(replace(one, start=result.index[b + 1].isoformat()), store,
-                                      events)
-            except DataMissing:
-                break
-            column, restarts = 0, restarts + 1
-        out.append(_sample(base.label(r), parts, cfg.cash, base.combos[run.combo]["size"],
-                           base.legs[run.leg].venue.negative_balance_protection, restarts))
-    return out
+    result = run_backtest(replace(cfg, on_ruin="topup", ruin_level=ruin_level), store, events)
+    return samples_from_result(result)
 
 
-def _sample(label, parts, cash, size, protection, restarts) -> TradeSample:
+def _sample(label, parts, cash, size, protection, refills) -> TradeSample:
     from sitcli.engine.records import CLOSE_OUT, LIQUIDATION
 
     entry, exit_, ret, liq = [], [], [], []
@@ -121,7 +99,7 @@ def _sample(label, parts, cash, size, protection, restarts) -> TradeSample:
     entry, exit_ = np.concatenate(entry) / 86400e9, np.concatenate(exit_) / 86400e9
     slots = np.diff(np.append(entry, end / 86400e9)) if len(entry) else np.zeros(0)
     return TradeSample(label, np.concatenate(ret).astype(np.float64), exit_ - entry, slots,
-                       np.concatenate(liq), float(cash), float(size), bool(protection), restarts)
+                       np.concatenate(liq), float(cash), float(size), bool(protection), refills)
 
 
 def _bar_days(index) -> float:
@@ -169,8 +147,10 @@ def _path(order, returns, hold, slot, liq, cash, size, protection, ruin_at, topu
                 ruin_day = t + hold[k]
             if not topup:
                 break
-            injected += cash - equity
-            equity, peak = cash, cash
+            added = refill_nb(equity, cash, ruin_at)   # the engine's rule
+            injected += added
+            equity += added
+            peak = equity
         t += slot[k]
     out[FINAL], out[DRAWDOWN], out[RUIN_DAY] = equity, worst, ruin_day
     out[RUINS], out[LIQS], out[INJECTED], out[DAYS] = ruins, liqs, injected, horizon
@@ -258,7 +238,7 @@ def summarize(sample, out, method, block, seed, on_ruin, ruin_level) -> dict:
                     "years": float(sample.slot_days.sum() / DAYS_PER_YEAR),
                     "final_equity": float(own[FINAL]),
                     "ruined": bool(np.isfinite(own[RUIN_DAY])),
-                    "restarts": sample.restarts,
+                    "refills": sample.refills,
                     # the trades in their own order, refilled after each ruin
                     "topped_up": {"final_equity": float(refilled[FINAL]),
                                   "capital_injected": float(refilled[INJECTED]),

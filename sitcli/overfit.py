@@ -204,8 +204,10 @@ def combination_returns(result) -> np.ndarray:
     (`Result.combo_curve`); bars where a curve is flat at zero or missing are NaN."""
     curves = np.column_stack([np.asarray(result.combo_curve(ci)[1], np.float64)
                               for ci in range(len(result.combos))])
+    injected = result.combo_injected()
     with np.errstate(invalid="ignore", divide="ignore"):
-        r = curves[1:] / curves[:-1] - 1.0
+        # --on-ruin topup: a refill is capital put in, not a return
+        r = (curves[1:] - injected[1:]) / curves[:-1] - 1.0
     r[~np.isfinite(r)] = np.nan
     return r
 

@@ -40,6 +40,12 @@ class Result:
     entry_orders: np.ndarray | None = None   # entry orders per run (kernel column)
     catalysts: list | None = None   # per run: {order bar: catalyst} (sitcli.catalysts)
     fine_times: pd.DatetimeIndex | None = None   # --detail: the finer rows' times
+    injected: np.ndarray | None = None       # (bars, accounts) capital --on-ruin topup put in
+    refills: np.ndarray | None = None        # (accounts,) how many times it did
+
+    @property
+    def topup(self) -> bool:
+        return getattr(self.cfg, "on_ruin", "stop") == "topup"
 
     @property
     def shared(self) -> bool:
@@ -144,7 +150,8 @@ class Result:
                    **{k: self.combos[run.combo][k] for k in self.grid_keys},
                    "leverage": self._leverage(r)}
             curve = None if self.shared else self._run_curve(r)
-            row.update(self._metrics(curve, [r], leg.instrument.is_24_7))
+            row.update(self._metrics(curve, [r], leg.instrument.is_24_7,
+                                     accounts=None if self.shared else [run.account]))
             row["buy_hold_return_pct"] = 100 * float(leg.bars["close"].iloc[-1]
                                                      / leg.bars["close"].iloc[0] - 1)
             rows.append(row)
@@ -163,8 +170,11 @@ class Result:
             members, curve, cash = self.combo_curve(ci, members)
             row = {"label": self.combo_label(ci) or "all symbols", "symbol": "ALL",
                    **{k: self.combos[ci][k] for k in self.grid_keys}}
-            row.update(self._metrics((np.asarray(curve), stats.utc_times(self.index)), members,
-                                     any_24_7, cash))
+            accounts = sorted({self.runs[r].account for r in members})
+            injected = (self.injected[:, accounts].sum(axis=1) if self.injected is not None
+                        else None)
+            row.update(self._metrics((np.asarray(curve), stats.utc_times(self.index), injected),
+                                     members, any_24_7, cash, accounts))
             rows.append(row)
         return rows
 
@@ -179,6 +189,15 @@ class Result:
         accounts = self.equity[:, [self.runs[r].account for r in members]]
         curve = pd.DataFrame(accounts).ffill().fillna(self.cfg.cash).sum(axis=1).to_numpy()
         return members, curve, self.cfg.cash * len(members)
+
+    def combo_injected(self) -> np.ndarray:
+        """(bars, combinations) capital --on-ruin topup put into each combination's accounts."""
+        out = np.zeros((len(self.index), len(self.combos)))
+        if self.injected is not None:
+            # a shared account is one per combination; separate accounts add up
+            for account, combo in {(run.account, run.combo) for run in self.runs}:
+                out[:, combo] += self.injected[:, account]
+        return out
 
     @functools.cached_property
     def _trades_of(self) -> list[np.ndarray]:
@@ -200,7 +219,8 @@ class Result:
         lev = self.combos[self.runs[r].combo]["leverage"]
         return self.legs[self.runs[r].leg].venue.default_leverage if lev is None else lev
 
-    def _metrics(self, curve, members: list[int], is_24_7: bool, cash: float | None = None) -> dict:
+    def _metrics(self, curve, members: list[int], is_24_7: bool, cash: float | None = None,
+                 accounts: list[int] | None = None) -> dict:
         mine = self.trades[np.concatenate([self._trades_of[c] for c in members])]
         cash = self.cfg.cash if cash is None else cash
         wins = mine["pnl"][mine["pnl"] > 0].sum()
@@ -221,9 +241,17 @@ class Result:
                                    else math.nan),
         }
         if curve is not None:
-            equity, times = curve
+            equity, times, injected = curve
             ann = stats.bars_per_year(self.cfg.timeframe, is_24_7)
-            out.update(stats.span_stats(equity, times, self._span_start(mine, times), cash, ann))
+            out.update(stats.span_stats(equity, times, self._span_start(mine, times), cash, ann,
+                                        injected))
+        if self.topup and accounts is not None and curve is not None and self.injected is not None:
+            days = ((out["span_last"] - out["span_first"]).total_seconds() / 86_400
+                    if out["span_first"] is not None else math.nan)
+            extra = stats.topup_stats(out["final_equity"], cash,
+                                      float(self.injected[:, accounts].sum()),
+                                      int(self.refills[accounts].sum()), out["liquidations"], days)
+            out.update({k: v.item() for k, v in extra.items()})
         return out
 
     def position_cuts(self) -> list[str]:
@@ -273,11 +301,14 @@ class Result:
             return f"{rule}; entries a venue's brackets cut: the rows' cut_trades"
         return "; ".join(self.position_cuts()) or f"{rule}; no entry was cut by a venue's brackets"
 
-    def _run_curve(self, r: int) -> tuple[np.ndarray, np.ndarray]:
-        """A run's own account equity at its symbol's bars, and those bars' times."""
+    def _run_curve(self, r: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """A run's own account equity at its symbol's bars, those bars' times, and the capital
+        --on-ruin topup injected at them (None without a record of it)."""
         leg = self.legs[self.runs[r].leg]
         rows = self.index.get_indexer(leg.bars.index)
-        return self.equity[rows, self.runs[r].account], stats.utc_times(leg.bars.index)
+        account = self.runs[r].account
+        injected = None if self.injected is None else self.injected[rows, account]
+        return self.equity[rows, account], stats.utc_times(leg.bars.index), injected
 
     def _span_start(self, trades, times) -> int:
         if self.cfg.start is not None or not len(trades):
@@ -293,7 +324,7 @@ class Result:
 
         if self.shared:
             raise ValueError("runs of a shared account have no equity curve of their own")
-        equity, times = self._run_curve(r)
+        equity, times, _ = self._run_curve(r)
         start = self._span_start(self.trades[self._trades_of[r]], times)
         keep = ~np.isnan(equity[start:])
         curve = pd.Series(equity[start:][keep],
@@ -334,7 +365,9 @@ class Result:
             "intrabar": ("take-profit assumed before stop" if cfg.take_first else
                          "stop and liquidation assumed before take-profit; gaps fill at the open"),
             "seed": None,
-        }
+        } | ({"on_ruin": f"topup: an account left flat at or below {100 * cfg.ruin_level:g}% of its "
+                         "cash is refilled to it, each refill counted as capital put in"}
+             if self.topup else {})
 
 
 def synthetic_notice(legs: list) -> str:

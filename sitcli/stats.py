@@ -74,25 +74,66 @@ def ratios(n, mean, var, down_sq_mean, growth, ann) -> dict:
             "sortino": np.where(few, np.nan, sortino)}
 
 
-def curve_stats(equity: np.ndarray, cash: float, ann: float) -> dict:
+def curve_stats(equity: np.ndarray, cash: float, ann: float, injected=None) -> dict:
     """Return statistics of one curve, already cut to its span (NaN bars dropped), without the
-    short-span rule: the numbers the differential test holds against vectorbt."""
+    short-span rule: the numbers the differential test holds against vectorbt.
+
+    `injected`: capital put in at each bar (`--on-ruin topup`, the equity includes it): a
+    bar's return and drawdown are those of its equity before the refill, and the running peak
+    starts again at the refilled equity (the kernel's `curve_refill_nb`)."""
     equity = np.asarray(equity, dtype=np.float64)
-    equity = equity[~np.isnan(equity)]
+    keep = ~np.isnan(equity)
+    equity = equity[keep]
     nan = math.nan
     if len(equity) == 0:
         return {"total_return_pct": nan, "cagr_pct": nan, "sharpe": nan, "sortino": nan,
                 "max_drawdown_pct": nan, "final_equity": nan}
-    r = simple_returns(equity)
+    r, drawdown = _returns_drawdown(equity, None if injected is None
+                                    else np.asarray(injected, dtype=np.float64)[keep])
     n = len(r)
-    peak = np.maximum.accumulate(equity)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        drawdown = np.where(peak == 0.0, 0.0, equity / peak - 1.0)
     out = {k: float(v) for k, v in ratios(n, r.mean(), r.var(ddof=1) if n > 1 else nan,
                                           np.mean(np.minimum(r, 0.0) ** 2),
                                           np.prod(1.0 + r), ann).items()}
     return {"total_return_pct": 100 * float(equity[-1] / cash - 1), **out,
             "max_drawdown_pct": 100 * float(drawdown.min()), "final_equity": float(equity[-1])}
+
+
+def _returns_drawdown(equity: np.ndarray, injected) -> tuple[np.ndarray, np.ndarray]:
+    """Simple returns and drawdown from the running peak; with refills (`injected` > 0 at a
+    bar) the bar's return and drawdown are measured on its equity before the refill and the
+    peak starts again from the refilled equity."""
+    refills = np.zeros(0, np.int64) if injected is None else np.flatnonzero(injected)
+    if not len(refills):
+        peak = np.maximum.accumulate(equity)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return simple_returns(equity), np.where(peak == 0.0, 0.0, equity / peak - 1.0)
+    before = equity - injected
+    prev, now = equity[:-1], before[1:]   # from the refilled equity to the next, pre-refill
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.r_[0.0, np.where(prev == 0.0, np.where(now == 0.0, 0.0, -1.0), now / prev - 1.0)]
+    drawdown = np.zeros(len(equity))
+    for k, lo in enumerate(np.r_[0, refills + 1]):
+        hi = refills[k] + 1 if k < len(refills) else len(equity)
+        if lo >= hi:
+            continue
+        start = before[lo] if k == 0 else equity[lo - 1]
+        peak = np.maximum(np.maximum.accumulate(before[lo:hi]), start)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            drawdown[lo:hi] = np.where(peak == 0.0, 0.0, before[lo:hi] / peak - 1.0)
+    return r, drawdown
+
+
+def topup_stats(final_equity, cash, injected, refills, liquidations, days) -> dict:
+    """What `--on-ruin topup` adds to a row (arrays or scalars): the capital injected, the
+    refills, the return on all the capital put in (starting cash + injected) and liquidations
+    per year of the span."""
+    final, cash, injected, days = (np.asarray(x, dtype=np.float64)
+                                   for x in (final_equity, cash, injected, days))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per_year = np.where(days > 0, np.asarray(liquidations) / (days / 365.25), np.nan)
+        on_capital = 100 * (final / (cash + injected) - 1)
+    return {"capital_injected": injected, "refills": np.asarray(refills).astype(np.int64),
+            "return_on_capital_pct": on_capital, "liquidations_per_year": per_year}
 
 
 def streamed_stats(curve: np.ndarray, n_span: np.ndarray, cash, ann) -> dict:
@@ -134,14 +175,17 @@ def span_start(times, first_fill) -> int:
     return max(0, int(np.searchsorted(np.asarray(times), np.asarray(first_fill), "left")) - 1)
 
 
-def span_stats(equity: np.ndarray, times, start: int, cash: float, ann: float) -> dict:
+def span_stats(equity: np.ndarray, times, start: int, cash: float, ann: float,
+               injected=None) -> dict:
     """`curve_stats` over equity[start:] (NaN bars dropped), with the span it covers and the
     short-span rule applied."""
     equity = np.asarray(equity, dtype=np.float64)[start:]
     times = np.asarray(times)[start:]
     keep = ~np.isnan(equity)
     equity, times = equity[keep], times[keep]
-    out = curve_stats(equity, cash, ann)
+    if injected is not None:
+        injected = np.asarray(injected, dtype=np.float64)[start:][keep]
+    out = curve_stats(equity, cash, ann, injected)
     out.update(span_fields(len(equity), _naive(times[0]) if len(times) else None,
                            _naive(times[-1]) if len(times) else None, out))
     return out

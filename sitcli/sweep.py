@@ -99,6 +99,9 @@ class SweepResult:
                                      self.cfg.cash * per_account,
                                      stats.bars_per_year(self.cfg.timeframe, any_24_7),
                                      stats.utc_times(prep.index)[start], stats.utc_times(prep.index)[-1]))
+        if self.cfg.on_ruin == "topup":
+            table.update(_topup_columns(rows(self.combo_curve), table,
+                                        self.cfg.cash * per_account))
         return table
 
     def combo_rows(self) -> list[dict]:
@@ -141,6 +144,11 @@ class SweepResult:
                                                           leg.instrument.is_24_7),
                                       times[[starts[r]]], times[-1])
                 row.update({k: v[0] for k, v in ret.items()})
+                if self.cfg.on_ruin == "topup":
+                    one = {k: np.asarray([row[k]]) for k in ("final_equity", "liquidations",
+                                                            "span_first", "span_last")}
+                    row.update({k: v[0] for k, v in _topup_columns(
+                        self.acc_curve[[run.account]], one, self.cfg.cash).items()})
             closes = leg.bars["close"]
             row["buy_hold_return_pct"] = 100 * float(closes.iloc[-1] / closes.iloc[0] - 1)
             rows.append(_with_note(_python(row)))
@@ -252,6 +260,17 @@ def _return_columns(curve, n_span, cash, ann, first, last) -> dict[str, np.ndarr
                span_bars=n_span.astype(np.int64), ruined=extra["ruined"])
     out["short_span"] = extra["short_span"]
     return out
+
+
+def _topup_columns(curve, table, cash) -> dict[str, np.ndarray]:
+    """`--on-ruin topup`'s columns (`stats.topup_stats`) from the streamed curve statistics
+    and the rows' final equity, liquidations and span."""
+    from sitcli.engine.kernel import C_INJECTED, C_REFILLS
+
+    days = ((np.asarray(table["span_last"], "datetime64[ns]")
+             - np.asarray(table["span_first"], "datetime64[ns]")) / np.timedelta64(86_400, "s"))
+    return stats.topup_stats(table["final_equity"], cash, curve[:, C_INJECTED],
+                             curve[:, C_REFILLS], table["liquidations"], days)
 
 
 # Fields of a kernel column that say where it sits (instrument, signal set, account, tier

@@ -40,7 +40,9 @@ def run_kernel(o, h, l, c, entries, exits=None, *, leverage=1.0, mode=ISOLATED, 
     cols[0] = (0, 0, 0, 0, leverage, 1.0, stop, take, max_bars, fee, half_spread, slippage,
                fin_long, fin_short, fin_days, liq_fee, im_leverage)
     accounts = np.zeros(1, account_dt)
-    accounts[0] = (cash, mode, closeout, nbp)
+    for key, value in (("init_cash", cash), ("mode", mode), ("closeout", closeout),
+                       ("nbp", nbp)):
+        accounts[key] = value
     tiers = [np.asarray(x, np.float64).reshape(1, -1) for x in (floors, mmrs, cums, maxlevs)]
     last_bar = np.array([n - 1], np.int64)
     # financing per bar for a long and a short: the nights at the constant rates, day count in

@@ -47,7 +47,7 @@ def test_list_json_filters(cli):
     assert p["count"] == len(p["events"]) > 0 and p["calendar_rows"] >= 30
     assert p["filters"] == {"since": "2025-01-01", "category": "earnings", "asset_class": None}
     for e in p["events"]:
-        assert set(e) == set(COLUMNS)
+        assert set(e) == {*COLUMNS, "sectors"}
         assert e["category"] == "earnings" and e["time"] >= "2025-01-01"
         assert e["time"].endswith("Z") and e["direction"] in (-1, 0, 1)
 
@@ -55,7 +55,8 @@ def test_list_json_filters(cli):
 def test_list_csv_round_trips_as_an_events_file(cli, tmp_path):
     out = cli("events", "list", "--format", "csv", check_code=0).stdout
     rows = list(csv.DictReader(io.StringIO(out)))
-    assert list(rows[0]) == list(COLUMNS) and len(rows) == len(load_events())
+    # the built-in calendar has rows of reach sector: the optional sectors column is written
+    assert list(rows[0]) == [*COLUMNS, "sectors"] and len(rows) == len(load_events())
     path = tmp_path / "copy.csv"
     path.write_text(out, encoding="utf-8")
     again = load_events([path], builtin=False)

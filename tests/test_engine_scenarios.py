@@ -304,7 +304,7 @@ def test_cross_margin_liquidates_the_whole_account_along_the_bar():
     for j, size in enumerate((0.5, 1.0)):
         cols[j] = (j, j, 0, 0, 10.0, size, np.nan, np.nan, 0, 0, 0, 0, 0, 0, 365, 0, 0)
     accounts = np.zeros(1, account_dt)
-    accounts[0] = (1000.0, CROSS, 0.0, True)
+    accounts["init_cash"], accounts["mode"], accounts["nbp"] = 1000.0, CROSS, True
     tiers = np.array([[0.0]]), np.array([[0.01]]), np.array([[0.0]]), np.array([[np.inf]])
     zeros = np.zeros((5, 2))
     equity, trades, liqs = simulate_nb(*price, zeros, np.zeros((5, 2, 2)), entries,

@@ -146,7 +146,8 @@ def test_events_files_merge_with_the_builtin(tmp_path):
     assert merged[merged["title"] == "early news"]["time"].iloc[0] == pd.Timestamp("2022-01-03", tz="UTC")
     only = load_events([a], builtin=False)
     assert list(only["title"]) == ["early news", "late news"]
-    assert list(only.columns) == list(COLUMNS) and only["direction"].dtype == np.int64
+    assert list(only.columns) == [*COLUMNS, "sectors"] and only["direction"].dtype == np.int64
+    assert (only["sectors"] == "").all()        # the optional column, absent from the file
 
 
 def test_equal_times_keep_file_order(tmp_path):
@@ -402,7 +403,10 @@ def test_run_study_errors():
 
 def test_builtin_rows_name_what_they_are_about():
     ev = load_events()
-    assert set(ev["reach"]) == {"symbols", "asset_class"}
+    assert set(ev["reach"]) == {"symbols", "asset_class", "sector"}
+    # chip export controls reach the semiconductors sector (NVDA, AMD, TSM in instruments.toml)
+    assert set(ev.loc[ev["reach"] == "sector", "sectors"]) == {"semiconductors"}
+    assert (ev.loc[ev["reach"] != "sector", "sectors"] == "").all()
     assert (ev.loc[ev["reach"] == "symbols", "symbols"] != "").all()
     mi300x = ev[ev["title"].str.contains("MI300X")].iloc[0]
     assert (mi300x["symbols"], mi300x["reach"]) == ("AMD", "symbols")

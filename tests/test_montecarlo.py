@@ -132,33 +132,30 @@ def test_shared_account_is_refused():
         refilled_samples(cfg, demo_store(), load_events())
 
 
-def test_refilled_samples_restart_the_engine_after_each_ruin():
-    """At 50x the engine wipes NVDA's account out; the refilled sample holds the engine's own
-    trades up to the ruin, then those of the same backtest started again on the next bar."""
+def test_refilled_samples_are_the_engines_topup_run():
+    """At 50x the engine wipes NVDA's account out; the refilled sample holds the trades of the
+    backtest run with --on-ruin topup (the engine refills the account and trades on), the same
+    as the single run's up to its first ruin."""
     from dataclasses import replace
 
     store, events = demo_store(), load_events()
     cfg = RunConfig(["NVDA"], venue="cfd-offshore", leverage=50.0)
     once = samples_from_result(run_backtest(cfg, store, events))[0]
     refilled = refilled_samples(cfg, store, events, ruin_level=0.01)[0]
-    assert refilled.restarts >= 5 and len(refilled.returns) > 3 * len(once.returns)
+    assert refilled.refills >= 5 and len(refilled.returns) > 3 * len(once.returns)
     # up to the first ruin, the trades are the single run's
     k = len(once.returns)
     assert np.array_equal(refilled.returns[:k], once.returns)
     assert once.liquidated[-1] and refilled.liquidated[k - 1]
-    # the second segment is the backtest started on the bar after the ruin bar
-    base = run_backtest(cfg, store, events)
-    ruin_bar = int(np.flatnonzero(base.equity[:, 0] <= 0.01 * cfg.cash)[0])
-    again = run_backtest(replace(cfg, start=base.index[ruin_bar + 1].isoformat()), store, events)
-    second = again.trades["return_on_margin"]
-    m = min(len(second), len(refilled.returns) - k)
-    assert m > 0 and np.array_equal(refilled.returns[k:k + m], second[:m])
+    topped = run_backtest(replace(cfg, on_ruin="topup"), store, events)
+    assert np.array_equal(refilled.returns, np.sort(topped.trades, order="entry_bar")["return_on_margin"])
+    assert refilled.refills == topped.refills[0]
     # trades never overlap and time runs forward
     entry_days = np.cumsum(np.append(0.0, refilled.slot_days[:-1]))
     assert (refilled.hold_days <= refilled.slot_days + 1e-9).all() and (np.diff(entry_days) >= 0).all()
-    # topping up after every ruin, the replay injects one starting cash per wipe-out
+    # topping up after every ruin, the replay injects what the engine injected
     row = replay(refilled, ruin_level=0.01, on_ruin="topup")
-    assert row[RUINS] >= refilled.restarts and row[INJECTED] > 0
+    assert row[RUINS] == refilled.refills and row[INJECTED] == pytest.approx(topped.injected.sum())
 
 
 @pytest.mark.parametrize("args, fragment", [
@@ -188,5 +185,5 @@ def test_montecarlo_command_json(cli):
     table = cli("montecarlo", "--demo", "--symbols", "NVDA", "--leverage", "2", "--paths", "500",
                 check_code=0)
     assert "ruin within 12 months" in table.stdout and "synthetic" in table.stdout.lower()
-    # 20x: the engine wipes the account out again and again; every restart's trades are there
-    assert high["history"]["restarts"] >= 5 and high["history"]["trades"] > 20
+    # 20x: the engine wipes the account out again and again, refills it and trades on
+    assert high["history"]["refills"] >= 5 and high["history"]["trades"] > 20

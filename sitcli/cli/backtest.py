@@ -20,7 +20,9 @@ from sitcli.cli.options import (
     parse_pairs,
 )
 from sitcli.cli.walkforward import AnchoredOpt, OosOpt, OosStartOpt, TestOpt, TrainOpt, WalkOpt
-from sitcli.metrics import LOWER_IS_BETTER, RANK_COLUMNS, SPAN_TITLES, STAT_TITLES  # noqa: F401
+from sitcli.metrics import (  # noqa: F401
+    LOWER_IS_BETTER, RANK_COLUMNS, SPAN_TITLES, STAT_TITLES, TOPUP_TITLES,
+)
 
 DEMO_SYMBOLS = "NVDA,AMD,TSM,^NDX,RENDER/USDT,SIT"
 
@@ -87,6 +89,8 @@ def backtest(
         "--take-first", help="When stop and take-profit lie in one bar, assume the take first.")] = False,
     allow_above_cap: Annotated[bool, typer.Option(
         "--allow-above-cap", help="Allow leverage above the venue's cap.")] = False,
+    on_ruin: OnRuinOpt = "stop",
+    ruin_level: RuinLevelOpt = 0.01,
     detail: DetailOpt = None,
     compare_detail: Annotated[bool, typer.Option(
         "--compare-detail", help="With --detail: print the plain and the detailed run side by "
@@ -155,7 +159,8 @@ def backtest(
     elif fmt == Format.csv:
         from sitcli.cli.render import print_csv
 
-        keys = ["label", *stat_keys(cfg.grid), *(f"vectorbt {k}" for k in full_keys)]
+        keys = ["label", *stat_keys(cfg.grid, cfg.on_ruin == "topup"),
+                *(f"vectorbt {k}" for k in full_keys)]
         print_csv(_ranked(runs, rank_by) if cfg.grid else runs, keys)
     else:
         _print_tables(result, runs, combos, assumptions, rank_by, top)
@@ -251,10 +256,12 @@ def print_overfitting(stats: dict) -> None:
 SPAN_KEYS = ("span_first", "span_last", "span_bars", "ruined", "stats_note")
 
 
-def stat_keys(grid) -> list[str]:
-    """The fields of a stats row: symbol, each grid parameter, leverage, the statistics and
-    their span (no key twice, so CSV headers are unique)."""
-    return list(dict.fromkeys(["symbol", *grid, "leverage", *STAT_TITLES, *SPAN_KEYS]))
+def stat_keys(grid, topup: bool = False) -> list[str]:
+    """The fields of a stats row: symbol, each grid parameter, leverage, the statistics
+    (with `topup`, --on-ruin topup's too) and their span (no key twice, so CSV headers are
+    unique)."""
+    return list(dict.fromkeys(["symbol", *grid, "leverage", *STAT_TITLES,
+                               *(TOPUP_TITLES if topup else ()), *SPAN_KEYS]))
 
 
 def full_stats(result) -> dict[str, dict]:
@@ -270,8 +277,16 @@ def full_stats(result) -> dict[str, dict]:
 
 
 def _stat_row(row: dict, grid) -> dict:
-    return {k: row[k] for k in stat_keys(grid) if k in row}
+    return {k: row[k] for k in stat_keys(grid, True) if k in row}
 
+
+OnRuinOpt = Annotated[str, typer.Option(
+    "--on-ruin", help="stop: a wiped-out account stays wiped out; topup: refill it to --cash "
+                      "and trade on from the next signal, counting each refill as capital put "
+                      "in.")]
+RuinLevelOpt = Annotated[float, typer.Option(
+    "--ruin-level", help="Wiped out: nothing open and equity at or below this fraction of "
+                         "--cash.")]
 
 DetailOpt = Annotated[Optional[str], typer.Option(
     "--detail", help="Walk these stored finer bars (e.g. 1h, 1m) inside each bar a position is "
@@ -313,8 +328,9 @@ def run_config(opts: dict):
                        f"{o.strategy_file}; pass one of them")
     if o.symbols is None and not o.demo:
         raise BadInput("pass --symbols NVDA,AMD (stored data) or --demo (embedded demo data)")
-    if o.rank_by not in STAT_TITLES:
-        raise BadInput(f"--rank-by {o.rank_by}: use one of {', '.join(STAT_TITLES)}")
+    if o.rank_by not in STAT_TITLES | TOPUP_TITLES:
+        raise BadInput(f"--rank-by {o.rank_by}: use one of "
+                       f"{', '.join(STAT_TITLES | TOPUP_TITLES)}")
     names = [s.strip() for s in (o.symbols or DEMO_SYMBOLS).split(",") if s.strip()]
     cfg = RunConfig(symbols=names, strategy=o.strategy_file or o.strategy or "catalyst_momentum",
                     params=parse_pairs(o.params, "--param", "hold=3"), grid=parse_grid(o.grid),
@@ -322,7 +338,9 @@ def run_config(opts: dict):
                     overrides=parse_pairs(o.settings, "--set", "fee=0.001"), cash=o.cash,
                     size=o.size, account=o.account, cfd_hours=o.cfd_hours, start=o.start,
                     end=o.end, timeframe=o.timeframe, fill=o.fill, take_first=o.take_first,
-                    allow_above_cap=o.allow_above_cap, detail=getattr(o, "detail", None))
+                    allow_above_cap=o.allow_above_cap, detail=getattr(o, "detail", None),
+                    on_ruin=getattr(o, "on_ruin", "stop"),
+                    ruin_level=getattr(o, "ruin_level", 0.01))
     store = demo_store() if o.demo else Store(default_data_dir(o.data_dir))
     return cfg, store
 
@@ -347,8 +365,9 @@ def _print_tables(result, runs, combos, assumptions, rank_by, top) -> None:
         table = {row["label"]: row for row in runs}
         if len(runs) > 1:
             table["ALL"] = combos[0]
+        titles = STAT_TITLES | (TOPUP_TITLES if result.topup else {})
         rows = [{"stat": title, **{c: table[c].get(key) for c in columns}}
-                for key, title in STAT_TITLES.items()]
+                for key, title in titles.items()]
         rows += [{"stat": title, **{c: _day(table[c].get(key)) for c in columns}}
                  for key, title in SPAN_TITLES.items()]
         where = ("one shared account" if result.shared else "each its own account; ALL = their sum")
@@ -361,15 +380,18 @@ def _print_tables(result, runs, combos, assumptions, rank_by, top) -> None:
     ranked = _ranked(runs, rank_by)[:top]
     # a position the brackets cut ran at less than its label's leverage: show by how much
     cut = ("effective_leverage",) if any(r["cut_trades"] for r in runs) else ()
+    topup = tuple(TOPUP_TITLES) if result.topup else ()
+    titles = STAT_TITLES | TOPUP_TITLES
     shown = [{"#": i + 1, "symbol": r["symbol"], **{k: r[k] for k in keys},
-              **{STAT_TITLES[c]: r[c] for c in (*RANK_COLUMNS, *cut)}, "Ruined": r["ruined"]}
+              **{titles[c]: r[c] for c in (*RANK_COLUMNS, *cut, *topup)}, "Ruined": r["ruined"]}
              for i, r in enumerate(ranked)]
-    print_table(shown, title=f"Top {len(ranked)} of {len(runs)} runs by {STAT_TITLES[rank_by]}",
+    print_table(shown, title=f"Top {len(ranked)} of {len(runs)} runs by {titles[rank_by]}",
                 digits=2)
     ranked = _ranked(combos, rank_by)[:top]
-    shown = [{"#": i + 1, **{k: r[k] for k in keys}, **{STAT_TITLES[c]: r[c] for c in RANK_COLUMNS},
+    shown = [{"#": i + 1, **{k: r[k] for k in keys},
+              **{titles[c]: r[c] for c in (*RANK_COLUMNS, *topup)},
               "Ruined": r["ruined"]} for i, r in enumerate(ranked)]
-    print_table(shown, title=f"Combinations over all symbols by {STAT_TITLES[rank_by]}", digits=2)
+    print_table(shown, title=f"Combinations over all symbols by {titles[rank_by]}", digits=2)
 
 
 def _day(value):
@@ -392,6 +414,8 @@ def _header(a: dict) -> dict:
               "event timing": a["event_timing"], "fill": a["fill"], "intrabar": a["intrabar"]}
     if a.get("notes"):
         header["notes"] = "; ".join(a["notes"])
+    if a.get("on_ruin"):
+        header["on ruin"] = a["on_ruin"]
     if a["grid"]:
         header["grid"] = ", ".join(f"{k}={','.join(map(str, dict.fromkeys(v)))}"
                                    for k, v in a["grid"].items())

@@ -36,10 +36,12 @@ def _load(events_files, since, category, asset_class=None):
 
 
 def _about_words(row) -> str:
-    """NVDA;AMD, or `all equity;index` (plus any named symbols) for an asset-class reach."""
+    """NVDA;AMD, or `all equity;index` (plus any named symbols) for an asset-class reach, `all
+    semiconductors` for a sector reach."""
     if row["reach"] == "symbols":
         return row["symbols"]
-    return ";".join(filter(None, [row["symbols"], f"all {row['asset_classes']}"]))
+    everyone = row.get("sectors") if row["reach"] == "sector" else row["asset_classes"]
+    return ";".join(filter(None, [row["symbols"], f"all {everyone}"]))
 
 
 def _iso(ts) -> str:
@@ -75,9 +77,11 @@ def list_events(
                     "files": ["catalysts.csv (built-in)", *map(str, events_files or [])],
                     "events": records})
     elif fmt == Format.csv:
-        from sitcli.events import COLUMNS
+        from sitcli.events import COLUMNS, OPTIONAL_COLUMNS
 
-        print_csv(records, COLUMNS)
+        # the optional sectors column only when a row uses it: the file stays the user's own
+        print_csv(records, COLUMNS + (OPTIONAL_COLUMNS if any(r.get("sectors") for r in records)
+                                      else ()))
     else:
         shown = [{**r, "time": r["time"][:16].replace("T", " "),
                   "direction": {1: "up", -1: "down", 0: "-"}[r["direction"]],

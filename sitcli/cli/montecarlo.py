@@ -13,7 +13,7 @@ import typer
 
 # backtest options with no meaning here
 NOT_HERE = ("out", "plot", "rank_by", "top", "oos", "oos_start", "walk_forward", "wf_train",
-            "wf_test", "wf_anchored")
+            "wf_test", "wf_anchored", "on_ruin", "ruin_level")   # the last two: its own
 
 
 def _own_options(
@@ -36,9 +36,9 @@ def montecarlo(**opts) -> None:
     """Monte Carlo of a strategy's trades: final equity, drawdown, time to ruin, liquidations.
 
     Each trade's net return on margin (the engine's, at its leverage, with liquidation and
-    protection) is redrawn and compounded on the account, never its dollar PnL. A run the
-    engine wipes out is started again with fresh cash on the next bar, so even 50x has every
-    trade the strategy would have made to redraw.
+    protection) is redrawn and compounded on the account, never its dollar PnL. The backtest
+    runs with --on-ruin topup (a wiped-out account is refilled and trades on), so even 50x has
+    every trade the strategy would have made to redraw.
 
     Example: sitcli montecarlo catalyst_momentum --demo --symbols NVDA --grid leverage=5,20,50
     --paths 10000 --on-ruin topup
@@ -55,7 +55,8 @@ def montecarlo(**opts) -> None:
 
     o = type("Options", (), opts)
     check_options(o.paths, o.method, o.block, o.on_ruin, o.ruin_level)
-    cfg, store = run_config({**opts, "rank_by": "total_return_pct"})
+    # the backtest's own run; `refilled_samples` runs it with --on-ruin topup at --ruin-level
+    cfg, store = run_config({**opts, "rank_by": "total_return_pct", "on_ruin": "stop"})
     events = load_events(o.events_files)
     samples = refilled_samples(cfg, store, events, o.ruin_level)
     prep = prepare_backtest(cfg, store, events)
@@ -122,7 +123,7 @@ def _with_progress(samples, kwargs):
 ROWS = (
     ("trades (backtest)", lambda r: r["history"]["trades"]),
     ("liquidations (backtest)", lambda r: r["history"]["liquidations"]),
-    ("restarts after ruin (backtest)", lambda r: r["history"]["restarts"]),
+    ("refills after ruin (backtest)", lambda r: r["history"]["refills"]),
     ("backtest topped up: capital put in [$]",
      lambda r: r["cash"] + r["history"]["topped_up"]["capital_injected"]),
     ("backtest topped up: final equity [$]", lambda r: r["history"]["topped_up"]["final_equity"]),

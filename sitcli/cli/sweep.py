@@ -84,7 +84,7 @@ def sweep(**opts) -> None:
     from sitcli.stats import rank
 
     table = result.combo_table()
-    keys = [k for k in ("combination", *stat_keys(cfg.grid)) if k in table]
+    keys = [k for k in ("combination", *stat_keys(cfg.grid, True)) if k in table]
     whole = o.out is not None or o.fmt != Format.table
     order = rank(table[o.rank_by] if o.rank_by in table else np.full(len(table["ruined"]), np.nan),
                  table["ruined"], o.rank_by in LOWER_IS_BETTER, None if whole else o.top)
@@ -268,7 +268,7 @@ def _write(path: Path, result, table: dict, order, keys) -> None:
 def _print_tables(result, rows, rank_by, total_rows) -> None:
     from sitcli.cli.backtest import _header
     from sitcli.cli.render import print_pairs, print_table
-    from sitcli.metrics import RANK_COLUMNS, STAT_TITLES
+    from sitcli.metrics import RANK_COLUMNS, STAT_TITLES, TOPUP_TITLES
 
     payload = _payload(result, [])
     if result.synthetic:
@@ -283,12 +283,14 @@ def _print_tables(result, rows, rank_by, total_rows) -> None:
         header["detail"] = (f"--detail {result.cfg.detail}: {result.prep.detail.fine_rows:,} finer "
                             "bars walked inside the bars a position is open")
     print_pairs(header, title=f"Sweep: {payload['assumptions']['strategy']}")
+    titles = STAT_TITLES | TOPUP_TITLES
+    topup = tuple(TOPUP_TITLES) if result.cfg.on_ruin == "topup" else ()
     shown = [{"#": i + 1, **{k: r[k] for k in result.cfg.grid},
-              **{STAT_TITLES[c]: r[c] for c in RANK_COLUMNS}, "Ruined": r["ruined"]}
+              **{titles[c]: r[c] for c in (*RANK_COLUMNS, *topup)}, "Ruined": r["ruined"]}
              for i, r in enumerate(rows)]
     where = "" if len(result.prep.legs) == 1 else " (all symbols together)"
     print_table(shown, title=f"Top {len(shown)} of {total_rows:,} combinations{where} by "
-                             f"{STAT_TITLES[rank_by]}", digits=2)
+                             f"{titles[rank_by]}", digits=2)
 
 
 def _signature() -> inspect.Signature:

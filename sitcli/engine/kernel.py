@@ -52,7 +52,14 @@ Negative balance protection: an isolated position never loses more than its marg
 account's equity is lifted back to 0 whenever it ends a step below 0 with nothing open. The
 forgiven amount is booked on the trade that caused it (`protection`).
 
-Outputs: equity (n, g) at each close, trades (`trade_dt`), liquidations (`liquidation_dt`).
+Ruin (`--on-ruin topup`, per account): an account left flat with its equity at or below
+`ruin_level` x its starting cash is refilled to the starting cash, the difference counted as
+capital injected (`_refill_nb`): at each close, and before any entry (a reversal, or an entry
+at the open after a gap closed the account out). Trading goes on from the next signal.
+
+Outputs: equity (n, g) at each close, after any refill, trades (`trade_dt`), liquidations
+(`liquidation_dt`); `simulate_injected_nb` also the capital injected at each close (n, g)
+and per account the total injected and the number of refills.
 """
 
 import types
@@ -98,6 +105,7 @@ tier_index_nb = njit(cache=True, inline="always")(formulas.tier_index)
 liquidation_price_nb = njit(cache=True, inline="always")(formulas.liquidation_price)
 bracket_notional_cap_nb = njit(cache=True, inline="always")(formulas.bracket_notional_cap)
 reaches_nb = njit(cache=True, inline="always")(formulas.reaches)
+refill_nb = njit(cache=True, inline="always")(formulas.refill)
 
 
 def no_detail(n_inst: int) -> tuple:
@@ -376,14 +384,19 @@ def _free_collateral_nb(st, c0, c1, cols, mode, cash, prices, t):
 
 @njit(cache=True, inline="always")
 def _execute_order_nb(st, c, order, px, t, prices, c0, c1, cols, mode, isolated_cap, cash,
-                      trades, n_trades, tier_floor, tier_mmr, tier_cum, tier_maxlev):
-    """A market order at `px`: an exit, an entry, or a reversal (exit then entry)."""
+                      trades, n_trades, tier_floor, tier_mmr, tier_cum, tier_maxlev, init_cash,
+                      refill_at):
+    """A market order at `px`: an exit, an entry, or a reversal (exit then entry). Returns
+    the cash, the trade count and the capital a refill before the entry injected."""
     s = st[c, SIDE]
     if s != 0.0 and (order == EXIT_ORDER or order == -s):
         cash += _close_position_nb(st, c, px, SIGNAL, t, cols[c], mode, isolated_cap, trades,
                                    n_trades)
         n_trades += 1
+    added = 0.0
     if order != EXIT_ORDER and st[c, SIDE] == 0.0:
+        added = _refill_nb(st, c0, c1, cash, init_cash, refill_at)
+        cash += added
         free = _free_collateral_nb(st, c0, c1, cols, mode, cash, prices, t)
         if free > 0.0:
             k = cols[c]["tiers"]
@@ -391,7 +404,20 @@ def _execute_order_nb(st, c, order, px, t, prices, c0, c1, cols, mode, isolated_
                                     tier_mmr[k], tier_cum[k], tier_maxlev[k])
             if fee >= 0.0:
                 cash -= fee
-    return cash, n_trades
+    return cash, n_trades, added
+
+
+@njit(cache=True, inline="always")
+def _refill_nb(st, c0, c1, cash, init_cash, refill_at):
+    """`--on-ruin topup`, the one rule: an account with nothing open whose equity (then its
+    cash) is at or below `refill_at` (ruin level x starting cash; -inf when off) is refilled
+    to its starting cash. Returns the capital injected (0.0: none)."""
+    if not cash <= refill_at:
+        return 0.0
+    for c in range(c0, c1):
+        if st[c, SIDE] != 0.0:
+            return 0.0
+    return refill_nb(cash, init_cash, refill_at)
 
 
 @njit(cache=True, inline="always")
@@ -707,8 +733,10 @@ S_TRADES, S_WINS, S_WIN_PNL, S_LOSS_PNL, S_PNL, S_FEES, S_SPREAD, S_SLIP, S_FIN,
     S_LIQ_FEE, S_LIQS, S_PROTECTION, S_CUTS, S_EFF_LEV = range(15)
 N_COL_STATS = 15
 # per-curve summary fields (an account's equity at its bars, or a combination's summed curve)
-C_FINAL, C_FIRST, C_PEAK, C_MAX_DD, C_N, C_SUM, C_SUM_SQ, C_DOWN_SQ, C_GROWTH = range(9)
-N_CURVE_STATS = 9
+# C_INJECTED / C_REFILLS: capital injected and refills by `--on-ruin topup`
+C_FINAL, C_FIRST, C_PEAK, C_MAX_DD, C_N, C_SUM, C_SUM_SQ, C_DOWN_SQ, C_GROWTH, C_INJECTED, \
+    C_REFILLS = range(11)
+N_CURVE_STATS = 11
 
 
 @njit(cache=True, inline="always")
@@ -754,6 +782,16 @@ def curve_update_nb(out, value):
         out[C_DOWN_SQ] += r * r
     out[C_GROWTH] *= 1.0 + r
     out[C_N] = n
+
+
+@njit(cache=True, inline="always")
+def curve_refill_nb(out, value, injected):
+    """Stream an equity value that includes `injected` capital (`--on-ruin topup`): the bar's
+    return and drawdown are those of the equity before the refill; the curve then goes on from
+    the refilled value, its peak restarted there (`stats.curve_stats` does the same)."""
+    curve_update_nb(out, value - injected)
+    out[C_FINAL] = value
+    out[C_PEAK] = value
 
 
 @njit(cache=True, inline="always")
@@ -804,7 +842,8 @@ def account_nb(c0, c1, init_cash, mode, closeout, nbp, open_, high, low, close, 
                last_bar, funding_closed, entries, exits, cols, tier_floor, tier_mmr, tier_cum,
                tier_maxlev, fill_at_close,
                take_first, st, p0, p1, equity, trades, n_trades, liqs, n_liqs, summary, col_stats,
-               curve, fine_open, fine_high, fine_low, fine_close, fine_start, fine_funding):
+               curve, fine_open, fine_high, fine_low, fine_close, fine_start, fine_funding, topup,
+               ruin_level, injected, tally):
     """Run one account (columns c0..c1 of `cols`, state rows of `st`) over every bar.
 
     Full mode writes the equity at each close into `equity` and appends to `trades` / `liqs`
@@ -813,6 +852,9 @@ def account_nb(c0, c1, init_cash, mode, closeout, nbp, open_, high, low, close, 
     few records long, and streams the equity at the bars where one of the account's
     instruments trades into `curve` (`N_CURVE_STATS`), and into `equity` (a running sum over
     accounts, when it is not empty). The arithmetic is the same in both modes.
+
+    With `topup`, `injected` (length n, or 0 to skip) gets the capital injected at each close
+    added, and `tally` (2,) the total injected and the number of refills.
     """
     n = open_.shape[0]
     isolated_cap = mode == ISOLATED and nbp
@@ -823,9 +865,13 @@ def account_nb(c0, c1, init_cash, mode, closeout, nbp, open_, high, low, close, 
         curve_start_nb(curve)
     add_curve = summary and equity.shape[0] == n
     detail = fine_start.shape[0] > 0
+    refill_at = ruin_level * init_cash if topup else -np.inf
+    track = injected.shape[0] == n
+    unstreamed = 0.0   # injected since the curve was last streamed
 
     for t in range(n):
         walked = False
+        bar_added = 0.0
         # steps 1-4 act only on open positions and pending orders: skip flat bars
         if busy:
             # 1. the open: gaps through triggers
@@ -845,9 +891,12 @@ def account_nb(c0, c1, init_cash, mode, closeout, nbp, open_, high, low, close, 
                 if np.isnan(o):
                     continue
                 st[c, PENDING] = 0.0
-                cash, n_trades = _execute_order_nb(st, c, order, o, t, open_, c0, c1, cols, mode,
-                                                   isolated_cap, cash, trades, n_trades,
-                                                   tier_floor, tier_mmr, tier_cum, tier_maxlev)
+                cash, n_trades, added = _execute_order_nb(
+                    st, c, order, o, t, open_, c0, c1, cols, mode, isolated_cap, cash, trades,
+                    n_trades, tier_floor, tier_mmr, tier_cum, tier_maxlev, init_cash, refill_at)
+                if added != 0.0:
+                    bar_added += added
+                    tally[1] += 1.0
 
             # 3./4. intrabar extremes: the finer bars in order (--detail), else the bar's own
             if detail:
@@ -896,9 +945,13 @@ def account_nb(c0, c1, init_cash, mode, closeout, nbp, open_, high, low, close, 
                 order = float(entries[t, sg])
             if order != 0.0:
                 if fill_at_close:
-                    cash, n_trades = _execute_order_nb(
+                    cash, n_trades, added = _execute_order_nb(
                         st, c, order, px, t, close, c0, c1, cols, mode, isolated_cap, cash,
-                        trades, n_trades, tier_floor, tier_mmr, tier_cum, tier_maxlev)
+                        trades, n_trades, tier_floor, tier_mmr, tier_cum, tier_maxlev,
+                        init_cash, refill_at)
+                    if added != 0.0:
+                        bar_added += added
+                        tally[1] += 1.0
                 else:
                     st[c, PENDING] = order
             # an instrument's last bar ends its run, before its financing cut-off
@@ -946,6 +999,16 @@ def account_nb(c0, c1, init_cash, mode, closeout, nbp, open_, high, low, close, 
                 ended = True
         if ended:
             cash = _protect_nb(st, c0, c1, mode, nbp, cash, trades, n_trades, first_trade)
+        added = _refill_nb(st, c0, c1, cash, init_cash, refill_at)
+        if added != 0.0:
+            cash += added
+            bar_added += added
+            tally[1] += 1.0
+        if bar_added != 0.0:
+            tally[0] += bar_added
+            unstreamed += bar_added
+            if track:
+                injected[t] += bar_added
         if busy:
             for c in range(c0, c1):
                 if st[c, SIDE] != 0.0:
@@ -954,7 +1017,11 @@ def account_nb(c0, c1, init_cash, mode, closeout, nbp, open_, high, low, close, 
             equity[t] = cash + total_upnl
         else:
             if seen:
-                curve_update_nb(curve, cash + total_upnl)
+                if unstreamed != 0.0:
+                    curve_refill_nb(curve, cash + total_upnl, unstreamed)
+                    unstreamed = 0.0
+                else:
+                    curve_update_nb(curve, cash + total_upnl)
             if add_curve:
                 equity[t] += cash + total_upnl
             if t < n - 1 and (n_trades > 1 or n_liqs > 0):
@@ -988,6 +1055,22 @@ def simulate_nb(open_, high, low, close, funding, financing, entries, exits, col
                 tier_floor, tier_mmr, tier_cum, tier_maxlev, fill_at_close, take_first, last_bar,
                 funding_closed, fine_open, fine_high, fine_low, fine_close, fine_start,
                 fine_funding):
+    """Every account over every bar: (equity (n, g), trades, liquidations)."""
+    equity, trades, liqs, _, _ = simulate_injected_nb(
+        open_, high, low, close, funding, financing, entries, exits, cols, accounts, tier_floor,
+        tier_mmr, tier_cum, tier_maxlev, fill_at_close, take_first, last_bar, funding_closed,
+        fine_open, fine_high, fine_low, fine_close, fine_start, fine_funding)
+    return equity, trades, liqs
+
+
+@njit(cache=True)
+def simulate_injected_nb(open_, high, low, close, funding, financing, entries, exits, cols,
+                         accounts, tier_floor, tier_mmr, tier_cum, tier_maxlev, fill_at_close,
+                         take_first, last_bar, funding_closed, fine_open, fine_high, fine_low,
+                         fine_close, fine_start, fine_funding):
+    """`simulate_nb`, plus what `--on-ruin topup` put in: the capital injected at each close
+    (n, g; (0, g) when no account tops up) and per account (g, 2) the total injected and the
+    number of refills."""
     n = open_.shape[0]
     k = cols.shape[0]
     g = accounts.shape[0]
@@ -1009,6 +1092,11 @@ def simulate_nb(open_, high, low, close, funding, financing, entries, exits, col
     full = np.bool_(False)
 
     equity = np.empty((g, n), np.float64)   # one contiguous row per account while it runs
+    topped = False
+    for a in range(g):
+        topped = topped or accounts[a]["topup"]
+    injected = np.zeros((g, n if topped else 0), np.float64)   # (g, 0): no account tops up
+    tally = np.zeros((g, 2), np.float64)
     st = state_nb(k)
     width = path_width_nb(cols)
     p0 = np.empty(width)
@@ -1028,10 +1116,10 @@ def simulate_nb(open_, high, low, close, funding, financing, entries, exits, col
             tier_mmr, tier_cum,
             tier_maxlev, fill_at_close, take_first, st, p0, p1, equity[a], trades, n_trades,
             liqs, n_liqs, full, no_stats, no_curve, fine_open, fine_high, fine_low, fine_close,
-            fine_start, fine_funding)
+            fine_start, fine_funding, acc["topup"], acc["ruin_level"], injected[a], tally[a])
         c0 = c1
 
-    return equity.T, trades[:n_trades], liqs[:n_liqs]
+    return equity.T, trades[:n_trades], liqs[:n_liqs], injected.T, tally
 
 
 # -- the summaries-only sweep: every combination of a grid on every core, no curves kept
@@ -1073,6 +1161,8 @@ def _combination_nb(ci, first, open_, high, low, close, funding, financing, entr
     liqs = np.empty(4 * nc + 4, dtype=liquidation_dt)
     several = a1 - a0 > 1
     summed = np.zeros(n if several else 0)
+    summed_injected = np.zeros(n if several else 0)
+    tally = np.zeros(2)
     col0 = acc_start[combo_start[first]]
     acc0 = combo_start[first]
     stats = col_stats[lo - col0:hi - col0]
@@ -1087,12 +1177,22 @@ def _combination_nb(ci, first, open_, high, low, close, funding, financing, entr
                    fill_at_close, take_first, st, p0, p1, summed, trades, empty, liqs, empty,
                    summary,
                    stats, acc_curve[a - acc0], fine_open, fine_high, fine_low, fine_close,
-                   fine_start, fine_funding)
+                   fine_start, fine_funding, acc["topup"], acc["ruin_level"], summed_injected,
+                   tally)
+        acc_curve[a - acc0, C_INJECTED] = tally[0]
+        acc_curve[a - acc0, C_REFILLS] = tally[1]
+        tally[:] = 0.0
     out = combo_curve[ci - first]
     if several:
         curve_start_nb(out)
         for t in range(n):
-            curve_update_nb(out, summed[t])
+            if summed_injected[t] != 0.0:
+                curve_refill_nb(out, summed[t], summed_injected[t])
+            else:
+                curve_update_nb(out, summed[t])
+        for a in range(a0, a1):
+            out[C_INJECTED] += acc_curve[a - acc0, C_INJECTED]
+            out[C_REFILLS] += acc_curve[a - acc0, C_REFILLS]
     else:
         out[:] = acc_curve[a0 - acc0]
 

@@ -144,6 +144,13 @@ def first_touch(side, open_, adverse, level):
     return math.nan
 
 
+def refill(equity, start_cash, ruin_at):
+    """`--on-ruin topup`: the capital that refills a wiped-out account (equity at or below
+    `ruin_at`, with nothing open) to its starting cash; 0.0 when it is not wiped out. The
+    kernel applies it to a flat account, the trade Monte Carlo after each trade."""
+    return start_cash - equity if equity <= ruin_at else 0.0
+
+
 # --- other venues' rules (the calculator; the backtest kernel applies Binance's rule only) ---
 
 def bybit_liquidation_price(side, qty, entry, margin, floors, mmrs, cums):

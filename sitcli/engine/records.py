@@ -48,6 +48,8 @@ account_dt = np.dtype([
     ("mode", np.int64),           # ISOLATED, CROSS or ACCOUNT
     ("closeout", np.float64),     # ACCOUNT: close out when equity <= closeout x used margin
     ("nbp", np.bool_),            # negative balance protection
+    ("topup", np.bool_),          # --on-ruin topup: refill to init_cash after a wipe-out
+    ("ruin_level", np.float64),   # wiped out: flat with equity <= ruin_level x init_cash
 ])
 
 trade_dt = np.dtype([
