@@ -144,7 +144,8 @@ def run_detailed(cfg, store, events):
 
     prep = prepare_backtest(cfg, store, events)
     out = []
-    for args in (prep.kernel_args, (*prep.kernel_args[:18], *no_detail(len(prep.legs)))):
+    for args in (prep.kernel_args, (*prep.kernel_args[:18], *no_detail(len(prep.legs)),
+                                    *prep.kernel_args[23:])):
         equity, trades, liqs = simulate_nb(*args)
         out.append(Result(cfg=cfg, strategy=prep.strategy, combos=prep.combos, legs=prep.legs,
                           runs=prep.runs, index=prep.index, equity=equity, trades=trades,

@@ -137,6 +137,8 @@ def scenario(
                       f"{f['lam']:.4f} jumps of N({f['mu_j']:.3f}, {f['sigma_j']:.3f})")
         print_table([{COLUMNS[k]: ("yes" if r[k] else "no") if k == "above_venue_cap" else r[k]
                       for k in COLUMNS} for r in info["rows"]], title=title, digits=2)
+        if info.get("liquidation_price_basis"):
+            print(f"liquidation on {info['liquidation_price_basis']}")
         if info["sample_warning"]:
             print(f"warning: {info['sample_warning']}")
         for text in info["above_cap"]:

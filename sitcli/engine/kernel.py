@@ -97,9 +97,20 @@ def jit_formula(fn, **callees):
         types.FunctionType(fn.__code__, scope, fn.__name__, fn.__defaults__))
 
 
+exit_charges_nb = njit(cache=True, inline="always")(formulas.exit_charges)
+EXIT_CLOSE_OUT, EXIT_BANKRUPT, EXIT_MARKET = (formulas.EXIT_CLOSE_OUT, formulas.EXIT_BANKRUPT,
+                                              formulas.EXIT_MARKET)
+LIQ_HYPERLIQUID = formulas.LIQ_HYPERLIQUID
+venue_liquidation_price_nb = jit_formula(
+    formulas.venue_liquidation_price,
+    bybit_liquidation_price=jit_formula(formulas.bybit_liquidation_price,
+                                        tier_index=tier_index_nb),
+    okx_liquidation_price=jit_formula(formulas.okx_liquidation_price,
+                                      liquidation_price=liquidation_price_nb),
+    liquidation_price=liquidation_price_nb)
 open_position_nb = jit_formula(formulas.open_position,
                                bracket_notional_cap=bracket_notional_cap_nb,
-                               liquidation_price=liquidation_price_nb)
+                               venue_liquidation_price=venue_liquidation_price_nb)
 
 # per-column state, columns of one float matrix
 SIDE, QTY, ENTRY, ENTRY_MID, MARGIN, LIQ, STOP_PX, TAKE_PX, ENTRY_BAR, HELD, \
@@ -116,7 +127,8 @@ def _open_position_nb(st, c, side, mid, bar, free, col, floors, mmrs, cums, maxl
     fill = mid * (1.0 + side * (col["half_spread"] + col["slippage"]))
     budget = col["size"] * free
     qty, margin, fee, lp, requested = open_position_nb(side, fill, lev, budget, col["fee"],
-                                                       floors, mmrs, cums, maxlevs)
+                                                       floors, mmrs, cums, maxlevs,
+                                                       col["liq_rule"])
     if qty == 0.0:
         return -1.0
     st[c, SIDE] = side
@@ -175,13 +187,15 @@ def _close_position_nb(st, c, mid, reason, bar, col, mode, isolated_cap, trades,
     sl = col["slippage"] if costly else 0.0
     fill = mid * (1.0 - side * (hs + sl))
     price_pnl = side * qty * (fill - st[c, ENTRY])
-    if reason == LIQUIDATION and mode != ACCOUNT:
-        fee = 0.0
-        liq_fee = max(0.0, st[c, MARGIN] + price_pnl) if mode == ISOLATED else 0.0
-    else:
-        fee = qty * fill * col["fee"]
-        liq_fee = qty * fill * col["liq_fee"] if reason == LIQUIDATION or reason == CLOSE_OUT \
-            else 0.0
+    # cross: the whole wallet stands behind, its remainder is booked by `_close_all_nb`
+    behind = st[c, MARGIN] if mode == ISOLATED else -np.inf
+    rule = EXIT_BANKRUPT
+    if mode == ACCOUNT:
+        rule = EXIT_CLOSE_OUT
+    elif col["liq_rule"] == LIQ_HYPERLIQUID:
+        rule = EXIT_MARKET
+    fee, liq_fee = exit_charges_nb(reason == LIQUIDATION or reason == CLOSE_OUT, rule, qty,
+                                   fill, price_pnl, behind, col["fee"], col["liq_fee"])
     cash_change = price_pnl - fee - liq_fee
     if liq_fee > 0.0 and mode == ISOLATED and reason == LIQUIDATION:
         cash_change = -st[c, MARGIN]   # exactly the margin, not its rounding
@@ -383,8 +397,9 @@ def _charge_nb(st, c, pay, mode, cash, floors_all, mmrs_all, cums_all, col):
     if mode == ISOLATED:
         st[c, MARGIN] -= pay
         k = col["tiers"]
-        st[c, LIQ] = liquidation_price_nb(st[c, SIDE], st[c, QTY], st[c, ENTRY], st[c, MARGIN],
-                                          floors_all[k], mmrs_all[k], cums_all[k])
+        st[c, LIQ] = venue_liquidation_price_nb(col["liq_rule"], st[c, SIDE], st[c, QTY],
+                                                st[c, ENTRY], st[c, MARGIN], floors_all[k],
+                                                mmrs_all[k], cums_all[k], col["fee"])
     return cash - pay
 
 
@@ -400,10 +415,12 @@ def _has_row_nb(prices, r, i, starts, t, fine):
 @njit(cache=True, inline="always")
 def _gaps_nb(st, c0, c1, cols, mode, closeout, nbp, isolated_cap, cash, t, r, open_, high,
              low, starts, fine, p0, tier_floor, tier_mmr, tier_cum, trades, n_trades, liqs,
-             n_liqs):
+             n_liqs, mark_open, mark_high, mark_low):
     """Step 1 at the opens of row `r`: gaps through the liquidation price, the stop or the
     take-profit fill at the open; an account already at its trigger is closed there. A
-    finer bar that starts its instrument's span opens at the bar's open, checked already."""
+    finer bar that starts its instrument's span opens at the bar's open, checked already.
+    An isolated position's liquidation looks at the `mark_*` prices (the last prices
+    themselves without mark bars)."""
     for c in range(c0, c1):
         if st[c, SIDE] == 0.0:
             continue
@@ -412,9 +429,10 @@ def _gaps_nb(st, c0, c1, cols, mode, closeout, nbp, isolated_cap, cash, t, r, op
             continue
         o = open_[r, i]
         s = st[c, SIDE]
-        extreme = low[r, i] if s > 0 else high[r, i]
-        if mode == ISOLATED and reaches_nb(s, o, st[c, LIQ]):
-            cash += _liquidate_isolated_nb(st, c, t, o, cols[c], isolated_cap, True,
+        mo = mark_open[r, i]
+        if mode == ISOLATED and reaches_nb(s, mo, st[c, LIQ]):
+            extreme = mark_low[r, i] if s > 0 else mark_high[r, i]
+            cash += _liquidate_isolated_nb(st, c, t, mo, cols[c], isolated_cap, True,
                                            extreme, trades, n_trades, liqs, n_liqs)
             n_trades += 1
             n_liqs += 1
@@ -435,18 +453,20 @@ def _gaps_nb(st, c0, c1, cols, mode, closeout, nbp, isolated_cap, cash, t, r, op
 
 @njit(cache=True, inline="always")
 def _isolated_adverse_nb(st, c, t, col, o, x, isolated_cap, cash, trades, n_trades, liqs,
-                         n_liqs):
+                         n_liqs, mark_o, mark_x):
+    """The stop on the last price `o` -> `x`, the liquidation on the mark `mark_o` ->
+    `mark_x` (the same prices without mark bars), whichever lies nearer its open first."""
     s = st[c, SIDE]
     lp = st[c, LIQ]
     stop = st[c, STOP_PX]
-    hit_liq = reaches_nb(s, x, lp)
+    hit_liq = reaches_nb(s, mark_x, lp)
     hit_stop = s * (x - stop) <= 0.0
-    if hit_stop and (not hit_liq or abs(stop - o) <= abs(lp - o)):
+    if hit_stop and (not hit_liq or abs(stop - o) <= abs(lp - mark_o)):
         cash += _close_position_nb(st, c, stop, STOP, t, col, ISOLATED, isolated_cap, trades,
                                    n_trades)
         return cash, n_trades + 1, n_liqs
     if hit_liq:
-        cash += _liquidate_isolated_nb(st, c, t, lp, col, isolated_cap, False, x, trades,
+        cash += _liquidate_isolated_nb(st, c, t, lp, col, isolated_cap, False, mark_x, trades,
                                        n_trades, liqs, n_liqs)
         return cash, n_trades + 1, n_liqs + 1
     return cash, n_trades, n_liqs
@@ -528,7 +548,7 @@ def _account_check_nb(st, c0, c1, cols, mode, closeout, nbp, cash, t, prices, p0
 @njit(cache=True, inline="always")
 def _extremes_nb(st, c0, c1, cols, mode, closeout, nbp, isolated_cap, cash, t, r, open_, high,
                  low, starts, fine, take_first, p0, p1, tier_floor, tier_mmr, tier_cum, trades,
-                 n_trades, liqs, n_liqs):
+                 n_trades, liqs, n_liqs, mark_open, mark_high, mark_low):
     """Steps 3 and 4 on row `r`: the adverse extreme (stop or liquidation, whichever the path
     from the open reaches first), then the favourable one (take-profit); `take_first`
     swaps them."""
@@ -542,9 +562,10 @@ def _extremes_nb(st, c0, c1, cols, mode, closeout, nbp, isolated_cap, cash, t, r
                     if not _has_row_nb(open_, r, i, starts, t, fine):
                         continue
                     x = low[r, i] if st[c, SIDE] > 0 else high[r, i]
+                    mx = mark_low[r, i] if st[c, SIDE] > 0 else mark_high[r, i]
                     cash, n_trades, n_liqs = _isolated_adverse_nb(
                         st, c, t, cols[c], open_[r, i], x, isolated_cap, cash, trades,
-                        n_trades, liqs, n_liqs)
+                        n_trades, liqs, n_liqs, mark_open[r, i], mx)
             else:
                 cash, n_trades, n_liqs = _account_adverse_nb(
                     st, c0, c1, cols, mode, closeout, nbp, cash, t, open_, high, low, p0, p1,
@@ -591,11 +612,11 @@ def _walk_detail_nb(st, c0, c1, cols, mode, closeout, nbp, isolated_cap, cash, t
             cash, n_trades, n_liqs = _gaps_nb(
                 st, c0, c1, cols, mode, closeout, nbp, isolated_cap, cash, t, r, fine_open,
                 fine_high, fine_low, starts, True, p0, tier_floor, tier_mmr, tier_cum, trades,
-                n_trades, liqs, n_liqs)
+                n_trades, liqs, n_liqs, fine_open, fine_high, fine_low)
         cash, n_trades, n_liqs = _extremes_nb(
             st, c0, c1, cols, mode, closeout, nbp, isolated_cap, cash, t, r, fine_open,
             fine_high, fine_low, starts, True, take_first, p0, p1, tier_floor, tier_mmr,
-            tier_cum, trades, n_trades, liqs, n_liqs)
+            tier_cum, trades, n_trades, liqs, n_liqs, fine_open, fine_high, fine_low)
         held = False
         for c in range(c0, c1):
             i = cols[c]["inst"]
@@ -710,7 +731,8 @@ def account_nb(c0, c1, init_cash, mode, closeout, nbp, open_, high, low, close, 
                last_bar, funding_closed, entries, exits, cols, tier_floor, tier_mmr, tier_cum,
                tier_maxlev, fill_at_close,
                take_first, st, p0, p1, equity, trades, n_trades, liqs, n_liqs, summary, col_stats,
-               curve, fine_open, fine_high, fine_low, fine_close, fine_start):
+               curve, fine_open, fine_high, fine_low, fine_close, fine_start, mark_open, mark_high,
+               mark_low, mark_close):
     """Run one account (columns c0..c1 of `cols`, state rows of `st`) over every bar.
 
     Full mode writes the equity at each close into `equity` and appends to `trades` / `liqs`
@@ -719,6 +741,9 @@ def account_nb(c0, c1, init_cash, mode, closeout, nbp, open_, high, low, close, 
     few records long, and streams the equity at the bars where one of the account's
     instruments trades into `curve` (`N_CURVE_STATS`), and into `equity` (a running sum over
     accounts, when it is not empty). The arithmetic is the same in both modes.
+
+    `mark_*` (n, n_inst): the prices an isolated position's liquidation is checked on (the
+    mark price of a perpetual); the last-price arrays themselves without mark bars.
     """
     n = open_.shape[0]
     isolated_cap = mode == ISOLATED and nbp
@@ -737,7 +762,7 @@ def account_nb(c0, c1, init_cash, mode, closeout, nbp, open_, high, low, close, 
             cash, n_trades, n_liqs = _gaps_nb(
                 st, c0, c1, cols, mode, closeout, nbp, isolated_cap, cash, t, t, open_, high,
                 low, fine_start, False, p0, tier_floor, tier_mmr, tier_cum, trades, n_trades,
-                liqs, n_liqs)
+                liqs, n_liqs, mark_open, mark_high, mark_low)
             if mode != ISOLATED:
                 cash = _protect_nb(st, c0, c1, mode, nbp, cash, trades, n_trades, first_trade)
 
@@ -765,7 +790,7 @@ def account_nb(c0, c1, init_cash, mode, closeout, nbp, open_, high, low, close, 
                 cash, n_trades, n_liqs = _extremes_nb(
                     st, c0, c1, cols, mode, closeout, nbp, isolated_cap, cash, t, t, open_,
                     high, low, fine_start, False, take_first, p0, p1, tier_floor, tier_mmr,
-                    tier_cum, trades, n_trades, liqs, n_liqs)
+                    tier_cum, trades, n_trades, liqs, n_liqs, mark_open, mark_high, mark_low)
             if mode != ISOLATED:
                 cash = _protect_nb(st, c0, c1, mode, nbp, cash, trades, n_trades, first_trade)
 
@@ -819,8 +844,10 @@ def account_nb(c0, c1, init_cash, mode, closeout, nbp, open_, high, low, close, 
                     cash = _charge_nb(st, c, pay, mode, cash, tier_floor, tier_mmr,
                                       tier_cum, col)
             # funding or financing may have used up the margin
-            if mode == ISOLATED and st[c, SIDE] != 0.0 and reaches_nb(st[c, SIDE], px, st[c, LIQ]):
-                cash += _liquidate_isolated_nb(st, c, t, px, col, isolated_cap, False, px,
+            mark = mark_close[t, i]
+            if mode == ISOLATED and st[c, SIDE] != 0.0 and reaches_nb(st[c, SIDE], mark,
+                                                                      st[c, LIQ]):
+                cash += _liquidate_isolated_nb(st, c, t, mark, col, isolated_cap, False, mark,
                                                trades, n_trades, liqs, n_liqs)
                 n_trades += 1
                 n_liqs += 1
@@ -890,10 +917,18 @@ def path_width_nb(cols):
 @njit(cache=True)
 def simulate_nb(open_, high, low, close, funding, financing, entries, exits, cols, accounts,
                 tier_floor, tier_mmr, tier_cum, tier_maxlev, fill_at_close, take_first, last_bar,
-                funding_closed, fine_open, fine_high, fine_low, fine_close, fine_start):
+                funding_closed, fine_open, fine_high, fine_low, fine_close, fine_start,
+                mark=None):
+    """One run of every account. `mark` (4, n, n_inst): the open, high, low and close an
+    isolated position's liquidation is checked on (perpetuals' mark price), None = the last
+    prices."""
     n = open_.shape[0]
     k = cols.shape[0]
     g = accounts.shape[0]
+    if mark is None:
+        mark_open, mark_high, mark_low, mark_close = open_, high, low, close
+    else:
+        mark_open, mark_high, mark_low, mark_close = mark[0], mark[1], mark[2], mark[3]
 
     # capacity: every trade needs an entry signal, plus one reversal per signal at most
     sig_count = np.zeros(entries.shape[1], np.int64)
@@ -931,7 +966,7 @@ def simulate_nb(open_, high, low, close, funding, financing, entries, exits, col
             tier_mmr, tier_cum,
             tier_maxlev, fill_at_close, take_first, st, p0, p1, equity[a], trades, n_trades,
             liqs, n_liqs, full, no_stats, no_curve, fine_open, fine_high, fine_low, fine_close,
-            fine_start)
+            fine_start, mark_open, mark_high, mark_low, mark_close)
         c0 = c1
 
     return equity.T, trades[:n_trades], liqs[:n_liqs]
@@ -959,7 +994,7 @@ def _combination_nb(ci, first, open_, high, low, close, funding, financing, entr
                     accounts, tier_floor, tier_mmr, tier_cum, tier_maxlev, fill_at_close,
                     take_first, last_bar, funding_closed, acc_start, combo_start, col_stats,
                     acc_curve, combo_curve, fine_open, fine_high, fine_low, fine_close,
-                    fine_start):
+                    fine_start, mark_open, mark_high, mark_low, mark_close):
     n = open_.shape[0]
     a0 = combo_start[ci]
     a1 = combo_start[ci + 1]
@@ -990,7 +1025,7 @@ def _combination_nb(ci, first, open_, high, low, close, funding, financing, entr
                    fill_at_close, take_first, st, p0, p1, summed, trades, empty, liqs, empty,
                    summary,
                    stats, acc_curve[a - acc0], fine_open, fine_high, fine_low, fine_close,
-                   fine_start)
+                   fine_start, mark_open, mark_high, mark_low, mark_close)
     out = combo_curve[ci - first]
     if several:
         curve_start_nb(out)
@@ -1013,17 +1048,22 @@ def _outputs_nb(cols, acc_start, combo_start, first, last):
 def sweep_nb(open_, high, low, close, funding, financing, entries, exits, cols, accounts, tier_floor,
              tier_mmr, tier_cum, tier_maxlev, fill_at_close, take_first, last_bar,
              funding_closed, fine_open, fine_high, fine_low, fine_close, fine_start, acc_start,
-             combo_start, first, last):
+             combo_start, first, last, mark=None):
     """Combinations `first .. last` on all of numba's threads. The first twenty-three
-    arguments are `simulate_nb`'s. Returns, for those combinations only, col_stats (their columns x
+    arguments and `mark` are `simulate_nb`'s. Returns, for those combinations only, col_stats (their columns x
     N_COL_STATS), acc_curve (their accounts x N_CURVE_STATS), combo_curve (last - first rows)."""
     col_stats, acc_curve, combo_curve = _outputs_nb(cols, acc_start, combo_start, first, last)
+    if mark is None:
+        mark_open, mark_high, mark_low, mark_close = open_, high, low, close
+    else:
+        mark_open, mark_high, mark_low, mark_close = mark[0], mark[1], mark[2], mark[3]
     for ci in prange(first, last):
         _combination_nb(ci, first, open_, high, low, close, funding, financing, entries, exits,
                         cols, accounts, tier_floor, tier_mmr, tier_cum, tier_maxlev,
                         fill_at_close, take_first, last_bar, funding_closed, acc_start,
                         combo_start, col_stats, acc_curve, combo_curve, fine_open, fine_high,
-                        fine_low, fine_close, fine_start)
+                        fine_low, fine_close, fine_start, mark_open, mark_high, mark_low,
+                        mark_close)
     return col_stats, acc_curve, combo_curve
 
 
@@ -1031,14 +1071,19 @@ def sweep_nb(open_, high, low, close, funding, financing, entries, exits, cols, 
 def sweep_serial_nb(open_, high, low, close, funding, financing, entries, exits, cols, accounts,
                     tier_floor, tier_mmr, tier_cum, tier_maxlev, fill_at_close, take_first,
                     last_bar, funding_closed, fine_open, fine_high, fine_low, fine_close,
-                    fine_start, acc_start, combo_start, first, last):
+                    fine_start, acc_start, combo_start, first, last, mark=None):
     """`sweep_nb` on the calling thread, without the GIL: the reference a parallel run must
     equal, and what a Dask worker's threads run side by side."""
     col_stats, acc_curve, combo_curve = _outputs_nb(cols, acc_start, combo_start, first, last)
+    if mark is None:
+        mark_open, mark_high, mark_low, mark_close = open_, high, low, close
+    else:
+        mark_open, mark_high, mark_low, mark_close = mark[0], mark[1], mark[2], mark[3]
     for ci in range(first, last):
         _combination_nb(ci, first, open_, high, low, close, funding, financing, entries, exits,
                         cols, accounts, tier_floor, tier_mmr, tier_cum, tier_maxlev,
                         fill_at_close, take_first, last_bar, funding_closed, acc_start,
                         combo_start, col_stats, acc_curve, combo_curve, fine_open, fine_high,
-                        fine_low, fine_close, fine_start)
+                        fine_low, fine_close, fine_start, mark_open, mark_high, mark_low,
+                        mark_close)
     return col_stats, acc_curve, combo_curve
