@@ -178,3 +178,29 @@ def test_the_sweep_kernel_liquidates_on_the_mark_too(xrp):
     on_last = [r["liquidations"] for r in run_backtest(cfg, plain, events).run_stats()]
     on_mark = [r["liquidations"] for r in full.run_stats()]
     assert all(m <= x for m, x in zip(on_mark, on_last, strict=True))
+
+
+def test_cli_import_price_mark_then_scenario_and_backtest_say_which_price(xrp, tmp_path, cli):
+    """`data import --price mark` stores SYMBOL@mark; `scenario` then checks liquidation on
+    the mark extremes and prints so, `backtest`'s header says it too; a bad --price is a
+    one-line error."""
+    from cli_helpers import assert_one_line_error
+
+    _, _, last, mark = xrp
+    data = tmp_path / "data"
+    for frame, name, price in ((last, "last.csv", "last"), (mark, "mark.csv", "mark")):
+        path = tmp_path / name
+        frame.rename_axis("date").to_csv(path)
+        cli("data", "import", str(path), "--symbol", SYMBOL, "--timeframe", "1h", "--price",
+            price, data_dir=data, check_code=0)
+    listed = cli("data", "list", "--format", "json", data_dir=data, check_code=0).stdout
+    assert f'"{SYMBOL}@mark"' in listed
+    out = cli("scenario", "--symbols", SYMBOL, "--timeframe", "1h", "--leverage", "50",
+              "--horizon", "1", "--venue", "perp-binance", data_dir=data, check_code=0).stdout
+    assert f"liquidation on mark price ({SYMBOL}@mark, 1h, 57 of 100 bars" in out
+    head = cli("backtest", "buy_and_hold", "--symbols", SYMBOL, "--timeframe", "1h",
+               "--leverage", "20", "--venue", "perp-binance", data_dir=data,
+               check_code=0).stdout
+    assert "liquidation on mark price" in " ".join(head.split())
+    assert_one_line_error(cli("data", "import", str(tmp_path / "mark.csv"), "--symbol", SYMBOL,
+                              "--price", "index", data_dir=data), 2, "--price", "mark")
