@@ -25,6 +25,10 @@ Inputs
               where an instrument has none; m = 0 without detail (`no_detail`)
     fine_start : (n + 1, n_inst) int64, bar t of instrument i spans finer rows
               fine_start[t, i] .. fine_start[t + 1, i]; (0, n_inst) without detail
+    mark : (4, n, n_inst) open, high, low, close an isolated position's liquidation is
+              checked on (a perpetual's mark price); None (the default) = the last prices
+    cols["liq_rule"] : the venue's isolated liquidation rule (`margin.LIQ_*`), which also
+              picks the exit charged at a liquidation (`margin.exit_charges`)
 
 Order within a bar (DESIGN §5), per account:
     1. open: gaps through the liquidation price, the stop or the take-profit fill at the open;
