@@ -258,6 +258,7 @@ def prepare_backtest(cfg: RunConfig, store, events) -> Prepared:
     columns (one per symbol x combination) and accounts."""
     from sitcli.catalysts import named_catalysts
     from sitcli.engine.kernel import no_detail
+    from sitcli.engine.margin import LIQUIDATION_RULES
     from sitcli.engine.records import CROSS, MARGIN_MODES, account_dt, column_dt
     from sitcli.strategy import Context, check_no_lookahead, load_strategy, run_signals
 
@@ -301,6 +302,7 @@ def prepare_backtest(cfg: RunConfig, store, events) -> Prepared:
             raise BadInput("--account shared needs one margin model for all symbols, but their "
                            f"venues differ ({', '.join(sorted({leg.venue.name for leg in legs}))}); "
                            "pass one --venue")
+        inst_mod.check_engine_rule(legs[0].venue, cross=True)
     step = bar_duration(cfg.timeframe)
 
     index = legs[0].bars.index
@@ -375,7 +377,8 @@ def prepare_backtest(cfg: RunConfig, store, events) -> Prepared:
             cols[len(runs)] = (j, sig_index[key], account, j, lev, combo["size"], combo["stop"],
                                combo["take"], int(combo["hold"]), v.fee, v.half_spread,
                                v.slippage, *rates_now[j],
-                               v.financing_days, v.liquidation_fee, v.requirement_leverage(lev))
+                               v.financing_days, v.liquidation_fee, v.requirement_leverage(lev),
+                               LIQUIDATION_RULES.index(v.liquidation_rule))
             mode = MARGIN_MODES[v.margin_mode]
             if shared and mode == MARGIN_MODES["isolated"]:
                 mode = CROSS   # one wallet behind every position
@@ -397,7 +400,38 @@ def prepare_backtest(cfg: RunConfig, store, events) -> Prepared:
 
         fine, detail = load_detail(cfg, legs, index, store)
         args = (*args[:18], *fine)
+    mark = mark_prices(legs, index, prices, store, cfg, shared)
+    if mark is not None:
+        args = (*args, mark)
     return Prepared(strategy_cls, combos, legs, runs, index, args, detail, run_catalysts)
+
+
+def mark_prices(legs: list[Leg], index, prices: dict, store, cfg: RunConfig, shared: bool):
+    """The (4, n, n_legs) open/high/low/close a perpetual's liquidation is checked on: its
+    stored mark bars (`sitcli.mark`), the last prices elsewhere; None when no leg has mark
+    bars. Each perpetual leg's header says which price its liquidations follow."""
+    from sitcli import mark as mark_mod
+
+    out = None
+    for j, leg in enumerate(legs):
+        if leg.venue.margin_mode == "account":
+            continue
+        stored = mark_mod.read_mark(store, leg.symbol, cfg.timeframe)
+        aligned, covered = mark_mod.align(leg.bars, stored)
+        isolated = not shared and leg.venue.margin_mode == "isolated"
+        _add(leg.notes, mark_mod.note(leg.symbol, cfg.timeframe, covered, len(leg.bars),
+                                      isolated))
+        if not covered or not isolated:
+            continue
+        if out is None:
+            out = np.stack([prices[f] for f in mark_mod.FIELDS])
+        rows = index.get_indexer(leg.bars.index)
+        out[:, rows, j] = aligned
+    if out is not None and cfg.detail:
+        for leg in legs:
+            _add(leg.notes, f"{leg.symbol}: inside --detail bars liquidation follows the finer "
+                            "bars' last prices")
+    return out
 
 
 ENGINE_KEYS = ("stop", "take", "hold", "leverage", "size")

@@ -170,7 +170,8 @@ def run_detailed(cfg, store, events):
     prep = prepare_backtest(cfg, store, events)
     out = []
     for args, times in ((prep.kernel_args, prep.detail.times),
-                        ((*prep.kernel_args[:18], *no_detail(len(prep.legs))), None)):
+                        ((*prep.kernel_args[:18], *no_detail(len(prep.legs)),
+                          *prep.kernel_args[24:]), None)):
         equity, trades, liqs, injected, tally = simulate_injected_nb(*args)
         out.append(Result(cfg=cfg, strategy=prep.strategy, combos=prep.combos, legs=prep.legs,
                           runs=prep.runs, index=prep.index, equity=equity, trades=trades,

@@ -246,6 +246,11 @@ def venue(name: str, asset_class: str = "equity", overrides: dict | None = None)
         v = replace(v, default_leverage=v.max_leverage)   # e.g. crypto CFDs: 5x default, 2x cap
     if v.margin_mode not in ("isolated", "cross", "account"):
         raise BadInput(f"margin_mode {v.margin_mode!r}: use isolated, cross or account")
+    from sitcli.engine.margin import LIQUIDATION_RULES
+
+    if v.liquidation_rule not in LIQUIDATION_RULES:
+        raise BadInput(f"liquidation_rule {v.liquidation_rule!r}: use "
+                       f"{', '.join(LIQUIDATION_RULES)}")
     return v
 
 
@@ -262,10 +267,12 @@ def check_leverage(leverage: float, v: Venue, allow_above_cap: bool = False) -> 
                        "or pass --allow-above-cap")
 
 
-def check_engine_rule(v: Venue) -> None:
-    """Backtests and scenarios run the kernel, which applies Binance's liquidation rule; the
-    other venues' rules are priced by the calculator only (for now)."""
-    if v.margin_mode != "account" and v.liquidation_rule != "binance":
-        raise BadInput(f"--venue {v.name}: backtests and scenarios apply Binance's liquidation "
-                       f"rule only, not {v.liquidation_rule}'s; price a position with "
-                       f"`sitcli liquidation --venue {v.name}`, or use --venue perp-isolated")
+def check_engine_rule(v: Venue, cross: bool = False) -> None:
+    """The kernel applies each venue's isolated liquidation rule (`engine.margin`), but
+    cross margin (`margin_mode=cross`, `--account shared`) by Binance's rule only."""
+    cross = cross or v.margin_mode == "cross"
+    if v.margin_mode != "account" and v.liquidation_rule != "binance" and cross:
+        raise BadInput(f"--venue {v.name}: cross margin in backtests and scenarios follows "
+                       f"Binance's rule, not {v.liquidation_rule}'s; use isolated margin (one "
+                       f"account per symbol), or price it with `sitcli liquidation --venue "
+                       f"{v.name}`")

@@ -6,8 +6,11 @@ import math
 from dataclasses import dataclass, replace
 
 from sitcli.engine.margin import (
+    LIQUIDATION_RULES,
     bankruptcy_price,
     bybit_liquidation_price,
+    exit_charges,
+    exit_rule_of,
     hyperliquid_liquidation_price,
     okx_liquidation_price,
     open_position,
@@ -108,7 +111,8 @@ def build_position(side: str, entry: float, leverage: float, venue: Venue | None
     if qty is None and margin is None:
         budget = DEFAULT_CASH if cash is None else float(cash)
         qty, margin, _, lp, requested = open_position(s, float(entry), float(leverage), budget,
-                                                      fee_rate, *brackets, maxlevs)
+                                                      fee_rate, *brackets, maxlevs,
+                                                      LIQUIDATION_RULES.index(rule))
         if qty == 0.0 and math.isfinite(lp):
             raise BadInput(_on_entry(leverage, lp, entry, mmr is not None))
         if qty == 0.0:
@@ -207,10 +211,10 @@ def exit_pnl(p: Position, price: float, liquidated: bool) -> float:
     isolated position never loses more than its margin."""
     entry_fee = p.notional * p.fee
     price_pnl = p.side * p.qty * (price - p.entry)
-    if liquidated and p.mode != "account" and p.rule != "hyperliquid":
-        return -p.behind - entry_fee
-    exit_costs = p.qty * price * (p.fee + (p.liq_fee if liquidated else 0.0))
-    pnl = price_pnl - exit_costs
+    rule = exit_rule_of(p.mode == "account", LIQUIDATION_RULES.index(p.rule))
+    commission, kept = exit_charges(liquidated, rule, p.qty, price, price_pnl, p.behind, p.fee,
+                                    p.liq_fee)
+    pnl = price_pnl - commission - kept
     if p.mode != "account":
         pnl = max(pnl, -p.behind)
     return pnl - entry_fee

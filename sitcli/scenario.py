@@ -80,19 +80,25 @@ def cap_notes(leverages: list[float], venue) -> list[str | None]:
 def _passage_args(side: int, leverages: list[float], venue, cash: float) -> tuple:
     """first_passage_nb's venue arguments: liquidation-price ratios, leverages and the exit
     rule, from the same opening and trigger rules `backtest` and `liquidation` use."""
+    from sitcli.engine.margin import LIQUIDATION_RULES, exit_rule_of
+
     ratios = np.array([lp_ratio(side, lev, venue, cash) for lev in leverages])
     return (ratios, np.asarray(leverages, np.float64), float(venue.fee),
-            float(venue.liquidation_fee), venue.margin_mode != "account",
+            float(venue.liquidation_fee),
+            exit_rule_of(venue.margin_mode == "account",
+                         LIQUIDATION_RULES.index(venue.liquidation_rule)),
             bool(venue.negative_balance_protection))
 
 
 def historical(bars: pd.DataFrame, venue, leverages: list[float], horizons: list[int],
                side: int, event_starts=None, carry: float = 0.0,
-               cash: float = DEFAULT_CASH, fine=None) -> list[dict]:
+               cash: float = DEFAULT_CASH, fine=None, mark=None) -> list[dict]:
     """Every bar a start, or only `event_starts` (the bar before each event's first open).
     `fine`: (open, high, low, fine_start) finer bars for `--detail` (`detail_arrays`); each
     row then also says how many of the bars it walked had finer bars, and the plain rule's
-    P(liquidation) beside its own."""
+    P(liquidation) beside its own. `mark` (4, n): the open, high and low the liquidation is
+    checked on (a perpetual's mark price, `sitcli.mark.align`); entries and exits stay at the
+    last price's closes."""
     from sitcli.engine.paths import first_passage_nb
 
     n = len(bars)
@@ -100,6 +106,8 @@ def historical(bars: pd.DataFrame, venue, leverages: list[float], horizons: list
         raise BadInput(f"--horizon {max(horizons)} is as long as the data ({n} bars); use a "
                        "shorter horizon or more data")
     arrays = [bars[c].to_numpy(np.float64) for c in ("open", "high", "low", "close")]
+    if mark is not None:
+        arrays[:3] = [np.ascontiguousarray(mark[k]) for k in range(3)]
     venue_args = _passage_args(side, leverages, venue, cash)
     rows = []
     for h in horizons:
@@ -325,6 +333,7 @@ def run(store, symbols: list[str], leverages, horizons, side: str, venue_name: s
                 "starts": starts_text, "cash": cash,
                 "sample_warning": _sample_warning(starts),
                 "above_cap": [n for n in notes if n],
+                "liquidation_price_basis": None,   # set when mark bars are stored
             }
             carry = carry_per_bar(s, venue, opens, closes, timeframe, store.root)
             if detail is not None and fine is None:
@@ -335,9 +344,24 @@ def run(store, symbols: list[str], leverages, horizons, side: str, venue_name: s
                                   "bars_with_detail": int((np.diff(fine[3]) > 0).sum()),
                                   "fine_bars_outside_sessions":
                                       fine_info.outside.get(symbol, 0)}
+            mark = None
+            if venue.margin_mode == "isolated":
+                from sitcli import mark as mark_mod
+
+                stored = mark_mod.read_mark(store, symbol, timeframe)
+                mark, covered = mark_mod.align(bars, stored)
+                if covered:
+                    info["liquidation_price_basis"] = mark_mod.note(
+                        symbol, timeframe, covered, len(bars), True).split(": ", 1)[1]
+                    if method != "historical":
+                        info["liquidation_price_basis"] = ("last price: simulated paths are "
+                                                           "built from last-price bars")
+                        mark = None
+                else:
+                    mark = None
             if method == "historical":
                 info["rows"] = historical(bars, venue, leverages, horizons, s, starts, carry,
-                                          cash, fine)
+                                          cash, fine, mark)
             elif method == "bootstrap":
                 info["rows"] = bootstrap(bars, venue, leverages, horizons, s, paths, seed,
                                          carry=carry, progress=progress, cash=cash)

@@ -418,7 +418,9 @@ def run_chunk(args: tuple, acc_start, combo_start, first: int, last: int):
     """One chunk on the calling thread (what a Dask task runs)."""
     from sitcli.engine.kernel import sweep_serial_nb
 
-    return first, last, sweep_serial_nb(*args, acc_start, combo_start, first, last)
+    # simulate_nb's 24 arguments, then the mark prices when the run has them
+    return first, last, sweep_serial_nb(*args[:24], acc_start, combo_start, first, last,
+                                        *args[24:])
 
 
 def run_sweep(cfg: RunConfig, store, events, workers: int | None = None, executor: str = "local",
@@ -501,7 +503,7 @@ def _run_local(result, acc_start, combo_start, workers, chunk_size, n_bars, prog
             for first, last in chunk_ranges(m, n_bars, per_combo, chunk_size, threads):
                 if stop():
                     return
-                out = sweep_nb(*args, acc_start, combo_start, first, last)
+                out = sweep_nb(*args[:23], acc_start, combo_start, first, last, *args[24:])
                 _store(result, acc_start, combo_start, first, last, out)
                 done += last - first
                 if progress:

@@ -38,7 +38,7 @@ def run_kernel(o, h, l, c, entries, exits=None, *, leverage=1.0, mode=ISOLATED, 
           else np.asarray(exits, bool).reshape(n, 1).copy())
     cols = np.zeros(1, column_dt)
     cols[0] = (0, 0, 0, 0, leverage, 1.0, stop, take, max_bars, fee, half_spread, slippage,
-               fin_long, fin_short, fin_days, liq_fee, im_leverage)
+               fin_long, fin_short, fin_days, liq_fee, im_leverage, 0)   # 0: Binance's rule
     accounts = np.zeros(1, account_dt)
     for key, value in (("init_cash", cash), ("mode", mode), ("closeout", closeout),
                        ("nbp", nbp)):

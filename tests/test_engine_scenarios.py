@@ -302,7 +302,7 @@ def test_cross_margin_liquidates_the_whole_account_along_the_bar():
     entries[0] = 1
     cols = np.zeros(2, column_dt)
     for j, size in enumerate((0.5, 1.0)):
-        cols[j] = (j, j, 0, 0, 10.0, size, np.nan, np.nan, 0, 0, 0, 0, 0, 0, 365, 0, 0)
+        cols[j] = (j, j, 0, 0, 10.0, size, np.nan, np.nan, 0, 0, 0, 0, 0, 0, 365, 0, 0, 0)
     accounts = np.zeros(1, account_dt)
     accounts["init_cash"], accounts["mode"], accounts["nbp"] = 1000.0, CROSS, True
     tiers = np.array([[0.0]]), np.array([[0.01]]), np.array([[0.0]]), np.array([[np.inf]])

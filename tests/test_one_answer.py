@@ -66,7 +66,8 @@ def kernel_trigger(prep, lev_index: int, side: int, extreme: float):
     return liqs, trades
 
 
-@pytest.mark.parametrize("venue_name", ["perp-isolated", "cfd-retail", "cfd-offshore",
+@pytest.mark.parametrize("venue_name", ["perp-isolated", "perp-bybit", "perp-okx",
+                                        "perp-hyperliquid", "cfd-retail", "cfd-offshore",
                                         "futures-exchange"])
 @pytest.mark.parametrize("symbol", ["ZZZ", "ZZZ/USDT"])
 @pytest.mark.parametrize("entry", [0.37, 100.0, 42_000.0])

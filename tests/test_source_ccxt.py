@@ -30,6 +30,7 @@ RENDER_CSV = SHARED / "crypto" / "hourly" / "RENDER-USDT.csv"
 XRP_FUNDING = PAYLOADS / "freqtrade" / "XRP_USDT-8h-funding_rate.json"
 BTC_1H_ROW = PAYLOADS / "binance" / "klines_BTCUSDT_1h_2024-01-01T00Z_one_row.json"
 FUNDING_SHAPE = PAYLOADS / "binance" / "fundingRate_BTCUSDT_two_cited_entries.json"
+XRP_MARK_1H = SHARED / "futures" / "freqtrade_xrp" / "XRP_USDT_USDT-1h-mark.json"
 
 H = 3_600_000
 RENDER_FIRST = pd.Timestamp("2024-07-26T08:00Z")
@@ -159,6 +160,10 @@ class Replica:
             "RENDERUSDT": [(first + 8 * H * i + (i % 4) * 7, 0.0001 * (1 + i % 3))
                            for i in range(120)],
         }
+        self.mark = {}
+        if XRP_MARK_1H.exists():   # the real 1h mark candles of the XRP perpetual
+            self.mark["XRPUSDT"] = np.array([[r[0], *r[1:5], 0.0] for r in
+                                             json.loads(XRP_MARK_1H.read_text())], dtype=object)
         self.log: list[tuple[str, dict]] = []
         self.faults: dict[str, list[tuple[int, bytes, dict]]] = {}
         self.overlap = 0          # serve pages starting this many bars before startTime
@@ -197,6 +202,17 @@ class Replica:
                 ms_end = len(ms)
             rows = [_kline(r, H) for r in table[lo:min(ms_end, lo + limit)]]
             return 200, rows, {}
+        if path == "/fapi/v1/markPriceKlines":
+            table = self.mark.get(q.get("symbol"))
+            if table is None:
+                return 400, {"code": -1121, "msg": "Invalid symbol."}, {}
+            ms = table[:, 0].astype("int64")
+            lo = np.searchsorted(ms, int(q.get("startTime", 0)), side="left")
+            hi = np.searchsorted(ms, int(q.get("endTime", 2**62)), side="right")
+            limit = min(int(q.get("limit", 500)), 1500)
+            # Binance's mark klines: the kline shape, volumes "0"
+            return 200, [[*_kline(r, H)[:5], "0", *_kline(r, H)[6:]]
+                         for r in table[lo:min(hi, lo + limit)]], {}
         if path == "/fapi/v1/fundingRate":
             hist = self.funding.get(q.get("symbol"), [])
             limit = min(int(q.get("limit", 100)), 1000)
@@ -527,3 +543,45 @@ def test_funding_sums_per_bar_by_hand():
     dup.index = dup.index.tz_convert(None)
     assert funding_sums_per_bar(days, dup, "1d").iloc[:3].tolist() == [7.0, 24.0, 32.0]
     assert funding_sums_per_bar(days, pd.Series(dtype=float), "1d").isna().all()
+
+
+# ---------------------------------------------------------------- mark-price bars
+
+
+def test_mark_bars_come_from_the_mark_price_endpoint(replica):
+    """`XRP/USDT:USDT@mark` asks fetch_mark_ohlcv (Binance /fapi/v1/markPriceKlines), pages
+    it, and returns the real mark candles without funding."""
+    need(XRP_MARK_1H)
+    rows = json.loads(XRP_MARK_1H.read_text())
+    start, end = pd.Timestamp(rows[0][0], unit="ms", tz="UTC"), pd.Timestamp(
+        rows[-1][0], unit="ms", tz="UTC") + pd.Timedelta(hours=1)
+    got = source(replica, page_limit=30).fetch("XRP/USDT:USDT@mark", "1h", start, end)
+    assert replica.count("/fapi/v1/markPriceKlines") >= 4
+    assert replica.count("/fapi/v1/klines") == 0 and replica.count("/fapi/v1/fundingRate") == 0
+    assert got.funding is None and len(got.bars) == len(rows) == 100
+    first = got.bars.iloc[0]
+    assert (first["open"], first["high"], first["low"], first["close"]) == tuple(rows[0][1:5])
+    assert got.bars["low"].to_numpy() == pytest.approx([r[3] for r in rows])
+
+
+def test_pull_stores_mark_bars_beside_the_last_price_bars(replica, tmp_path):
+    """`data pull --price mark` pulls SYMBOL@mark: stored under that name, the last-price
+    bars of the same pair untouched, and a second pull asks only for what is missing."""
+    from sitcli.data.pull import pull_symbol
+    from sitcli.data.store import Store
+    from sitcli.mark import mark_symbol, read_mark
+
+    need(XRP_MARK_1H)
+    rows = json.loads(XRP_MARK_1H.read_text())
+    start = pd.Timestamp(rows[0][0], unit="ms", tz="UTC")
+    end = start + pd.Timedelta(hours=100)
+    store = Store(tmp_path / "data")
+    name = mark_symbol("XRP/USDT:USDT")
+    assert name == "XRP/USDT:USDT@mark"
+    report = pull_symbol(store, source(replica, page_limit=40), name, "1h", start, end)
+    assert report.ok and report.new_bars == 100 and report.funding_stamps == 0
+    stored = read_mark(store, "XRP/USDT:USDT", "1h")
+    assert stored["low"].to_numpy() == pytest.approx([r[3] for r in rows])
+    assert not store.sources_for("XRP/USDT:USDT", "1h")   # the last prices are another file
+    again = pull_symbol(store, source(replica, page_limit=40), name, "1h", start, end)
+    assert again.new_bars == 0

@@ -149,8 +149,10 @@ def test_cli_prints_each_rule_and_the_partial_steps(cli):
                 "--qty", "1", check_code=0).stdout
     assert "19,700" in table and "Bybit USDT contracts" in table
     assert "bracket at the entry's notional" in table
+    # backtests apply Bybit's isolated rule; cross margin there follows Binance's only
     assert_one_line_error(cli("backtest", "--demo", "--symbols", "RENDER/USDT", "--venue",
-                              "perp-bybit"), 2, "perp-bybit", "Binance's liquidation rule only")
+                              "perp-bybit", "--account", "shared"), 2, "perp-bybit",
+                          "cross margin", "Binance's rule")
 
 
 def test_perp_binance_is_the_preset_perp_isolated_names():

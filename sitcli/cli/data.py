@@ -77,6 +77,9 @@ def import_(
                        "for CFD financing (--set financing_benchmark=NAME).",
         show_default=False)] = None,
     timeframe: TimeframeOpt = "1d",
+    price: Annotated[str, typer.Option(
+        "--price", help="last (trade prices) or mark: the venue's mark price, stored as "
+                        "SYMBOL@mark, which perpetual liquidations are checked on.")] = "last",
     source: Annotated[str, typer.Option("--source", help="Source name in the store.")] = "csv",
     adjust: Annotated[bool, typer.Option("--adjust", help="Scale open/high/low/close by Adj "
                                          "Close / Close (the file must have Adj Close).")] = False,
@@ -113,7 +116,9 @@ def import_(
     if rate is not None and tz is not None:
         raise BadInput(f"--tz {tz}: applies to bars (--symbol); a rate series is by date")
     if symbol is not None:
-        symbol = clean_symbol(symbol)
+        from sitcli.mark import stored_symbol
+
+        symbol = stored_symbol(clean_symbol(symbol), price)
     store = _store(data_dir, demo=False)
     if rate is not None:
         from sitcli.rates import import_rate
@@ -271,6 +276,9 @@ def pull(
     end: EndOpt = None,
     exchange: Annotated[str, typer.Option(
         "--exchange", help="ccxt exchange for pairs without @exchange.")] = "binance",
+    price: Annotated[str, typer.Option(
+        "--price", help="last (trade prices) or mark: the perpetual's mark-price bars "
+                        "(ccxt fetch_mark_ohlcv), stored as SYMBOL@mark.")] = "last",
     refresh: Annotated[bool, typer.Option(
         "--refresh", help="Download everything again instead of only the missing range.")] = False,
     timeout: Annotated[float, typer.Option(
@@ -304,6 +312,13 @@ def pull(
     if not names:
         raise BadInput("name the symbols to pull, e.g. sitcli data pull NVDA RENDER/USDT, "
                        "or pass --universe depin")
+    from sitcli.mark import stored_symbol
+
+    if price == "mark" and any("/" not in n for n in names):
+        bad = next(n for n in names if "/" not in n)
+        raise BadInput(f"--price mark: {bad} is not a perpetual; mark-price bars come from "
+                       "crypto venues through ccxt, e.g. XRP/USDT:USDT")
+    names = [stored_symbol(n, price) for n in names]
     lo, hi = parse_date(start, "--start"), parse_date(end, "--end")
     if lo is not None and hi is not None and lo > hi:
         raise BadInput(f"--start {start} is after --end {end}; swap them")

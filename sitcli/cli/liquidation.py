@@ -30,7 +30,13 @@ def liquidation(
     venue: Annotated[Optional[str], typer.Option(
         "--venue", help="Venue preset whose tiers, fees and liquidation rule apply: "
                         "perp-isolated (Binance), perp-bybit, perp-okx, perp-hyperliquid, "
-                        "cfd-retail, cfd-offshore, futures-exchange.")] = None,
+                        "cfd-retail, cfd-offshore, futures-exchange; inverse (coin-margined): "
+                        "perp-binance-coinm, perp-bybit-inverse.")] = None,
+    contract_size: Annotated[Optional[float], typer.Option(
+        "--contract-size", help="Inverse venues: USD value of one contract (default: 100 on "
+                                "perp-binance-coinm, 1 on perp-bybit-inverse); --qty is then "
+                                "contracts and --margin, --cash, --maint-amount are in coin.")]
+        = None,
     fee: Annotated[Optional[float], typer.Option("--fee", help="Taker fee per side, e.g. 0.0005.")] = None,
     wallet: Annotated[Optional[float], typer.Option(
         "--wallet", help="Cross margin (with --set margin_mode=cross): the wallet balance "
@@ -64,6 +70,18 @@ def liquidation(
 
     if (entry is None) == (symbol is None):
         raise BadInput("give exactly one of --entry PRICE or --symbol SYMBOL")
+    from sitcli.inverse import PRESETS
+
+    if venue in PRESETS:
+        if symbol is not None or settings or wallet is not None or fee is not None:
+            raise BadInput(f"--venue {venue} (inverse) takes --entry, --qty (contracts), "
+                           "--margin / --cash (coin), --mmr, --maint-amount and "
+                           "--contract-size; not --symbol, --set, --wallet or --fee")
+        return _inverse(venue, side, entry, leverage, qty, margin, mmr, maint_amount,
+                        contract_size, cash, parse_moves(moves), fmt)
+    if contract_size is not None:
+        raise BadInput("--contract-size is for the inverse venues: --venue perp-binance-coinm "
+                       "or perp-bybit-inverse")
     spec = None
     label = None
     when = None
@@ -135,6 +153,35 @@ def liquidation(
         if fmt == Format.csv and label:
             note(f"entry: {label}")
         emit(fmt, result, result["moves"])
+
+
+def _inverse(venue, side, entry, leverage, contracts, margin, mmr, maint_amount, contract_size,
+             cash, moves, fmt) -> None:
+    from sitcli.cli.render import emit, print_pairs, print_table
+    from sitcli.inverse import build, report
+
+    pos = build(venue, side, entry, leverage, contracts, margin, mmr, maint_amount,
+                contract_size, cash)
+    result = report(pos, moves)
+    if fmt != Format.table:
+        emit(fmt, result, result["moves"])
+        return
+    lp, bp = result["liquidation_price"], result["bankruptcy_price"]
+    print_pairs({
+        "position": f"{result['side']} {pos.contracts:,.6g} contracts x {pos.contract_size:g} "
+                    f"USD @ {pos.entry:g}, {pos.leverage:g}x, margin {pos.margin:.6g} coin",
+        "liquidation price": f"{lp:,.6g}" if lp else "none (cannot be liquidated)",
+        "adverse move to liquidation": f"{result['adverse_move_pct']:+.4f}%" if lp else "-",
+        "bankruptcy price": f"{bp:,.6g}" if bp else "none",
+        "venue": venue,
+        "maintenance": f"rate {pos.mmr:g}, amount {pos.maint_amount:g} coin",
+        "rule": result["assumptions"]["rule"],
+    }, title="Liquidation (inverse contract; margin and PnL in coin, fees not included)")
+    print_table([{"move %": r["move_pct"], "price": r["price"], "PnL coin": r["pnl_coin"],
+                  "return on margin %": r["return_on_margin_pct"],
+                  "liquidated": "LIQUIDATED" if r["liquidated"] else ""}
+                 for r in result["moves"]], title="Return on margin per move",
+                styles=["bold red" if r["liquidated"] else None for r in result["moves"]])
 
 
 def register(app: typer.Typer) -> None:

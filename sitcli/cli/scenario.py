@@ -150,6 +150,8 @@ def scenario(
                       for k in columns} for r in info["rows"]], title=title, digits=2)
         if "detail" in info:
             print(detail_line(info))
+        if info.get("liquidation_price_basis"):
+            print(f"liquidation on {info['liquidation_price_basis']}")
         if info["sample_warning"]:
             print(f"warning: {info['sample_warning']}")
         for text in info["above_cap"]:

@@ -29,6 +29,10 @@ Inputs
               stamps `bars.funding_stamps_per_bar` puts in it), charged there when the bar is
               walked; its bar's `funding` keeps only what no finer bar settles. (0, n_inst):
               every stamp at the bar's close
+    mark : (4, n, n_inst) open, high, low, close an isolated position's liquidation is
+              checked on (a perpetual's mark price); None (the default) = the last prices
+    cols["liq_rule"] : the venue's isolated liquidation rule (`margin.LIQ_*`), which also
+              picks the exit charged at a liquidation (`margin.exit_charges`)
 
 Order within a bar (DESIGN §5), per account:
     1. open: gaps through the liquidation price, the stop or the take-profit fill at the open;
@@ -122,9 +126,20 @@ def jit_formula(fn, **callees):
         types.FunctionType(fn.__code__, scope, fn.__name__, fn.__defaults__))
 
 
+exit_charges_nb = njit(cache=True, inline="always")(formulas.exit_charges)
+EXIT_CLOSE_OUT, EXIT_BANKRUPT, EXIT_MARKET = (formulas.EXIT_CLOSE_OUT, formulas.EXIT_BANKRUPT,
+                                              formulas.EXIT_MARKET)
+LIQ_HYPERLIQUID = formulas.LIQ_HYPERLIQUID
+venue_liquidation_price_nb = jit_formula(
+    formulas.venue_liquidation_price,
+    bybit_liquidation_price=jit_formula(formulas.bybit_liquidation_price,
+                                        tier_index=tier_index_nb),
+    okx_liquidation_price=jit_formula(formulas.okx_liquidation_price,
+                                      liquidation_price=liquidation_price_nb),
+    liquidation_price=liquidation_price_nb)
 open_position_nb = jit_formula(formulas.open_position,
                                bracket_notional_cap=bracket_notional_cap_nb,
-                               liquidation_price=liquidation_price_nb)
+                               venue_liquidation_price=venue_liquidation_price_nb)
 
 # per-column state, columns of one float matrix
 SIDE, QTY, ENTRY, ENTRY_MID, MARGIN, LIQ, STOP_PX, TAKE_PX, ENTRY_BAR, HELD, \
@@ -141,7 +156,8 @@ def _open_position_nb(st, c, side, mid, bar, free, col, floors, mmrs, cums, maxl
     fill = mid * (1.0 + side * (col["half_spread"] + col["slippage"]))
     budget = col["size"] * free
     qty, margin, fee, lp, requested = open_position_nb(side, fill, lev, budget, col["fee"],
-                                                       floors, mmrs, cums, maxlevs)
+                                                       floors, mmrs, cums, maxlevs,
+                                                       col["liq_rule"])
     if qty == 0.0:
         return -1.0
     st[c, SIDE] = side
@@ -200,13 +216,15 @@ def _close_position_nb(st, c, mid, reason, bar, col, mode, isolated_cap, trades,
     sl = col["slippage"] if costly else 0.0
     fill = mid * (1.0 - side * (hs + sl))
     price_pnl = side * qty * (fill - st[c, ENTRY])
-    if reason == LIQUIDATION and mode != ACCOUNT:
-        fee = 0.0
-        liq_fee = max(0.0, st[c, MARGIN] + price_pnl) if mode == ISOLATED else 0.0
-    else:
-        fee = qty * fill * col["fee"]
-        liq_fee = qty * fill * col["liq_fee"] if reason == LIQUIDATION or reason == CLOSE_OUT \
-            else 0.0
+    # cross: the whole wallet stands behind, its remainder is booked by `_close_all_nb`
+    behind = st[c, MARGIN] if mode == ISOLATED else -np.inf
+    rule = EXIT_BANKRUPT
+    if mode == ACCOUNT:
+        rule = EXIT_CLOSE_OUT
+    elif col["liq_rule"] == LIQ_HYPERLIQUID:
+        rule = EXIT_MARKET
+    fee, liq_fee = exit_charges_nb(reason == LIQUIDATION or reason == CLOSE_OUT, rule, qty,
+                                   fill, price_pnl, behind, col["fee"], col["liq_fee"])
     cash_change = price_pnl - fee - liq_fee
     if liq_fee > 0.0 and mode == ISOLATED and reason == LIQUIDATION:
         cash_change = -st[c, MARGIN]   # exactly the margin, not its rounding
@@ -427,8 +445,9 @@ def _charge_nb(st, c, pay, mode, cash, floors_all, mmrs_all, cums_all, col):
     if mode == ISOLATED:
         st[c, MARGIN] -= pay
         k = col["tiers"]
-        st[c, LIQ] = liquidation_price_nb(st[c, SIDE], st[c, QTY], st[c, ENTRY], st[c, MARGIN],
-                                          floors_all[k], mmrs_all[k], cums_all[k])
+        st[c, LIQ] = venue_liquidation_price_nb(col["liq_rule"], st[c, SIDE], st[c, QTY],
+                                                st[c, ENTRY], st[c, MARGIN], floors_all[k],
+                                                mmrs_all[k], cums_all[k], col["fee"])
     return cash - pay
 
 
@@ -444,10 +463,12 @@ def _has_row_nb(prices, r, i, starts, t, fine):
 @njit(cache=True, inline="always")
 def _gaps_nb(st, c0, c1, cols, mode, closeout, nbp, isolated_cap, cash, t, r, open_, high,
              low, starts, fine, p0, tier_floor, tier_mmr, tier_cum, trades, n_trades, liqs,
-             n_liqs):
+             n_liqs, mark_open, mark_high, mark_low):
     """Step 1 at the opens of row `r`: gaps through the liquidation price, the stop or the
     take-profit fill at the open; an account already at its trigger is closed there. A
-    finer bar that starts its instrument's span opens at the bar's open, checked already."""
+    finer bar that starts its instrument's span opens at the bar's open, checked already.
+    An isolated position's liquidation looks at the `mark_*` prices (the last prices
+    themselves without mark bars)."""
     for c in range(c0, c1):
         if st[c, SIDE] == 0.0:
             continue
@@ -456,9 +477,10 @@ def _gaps_nb(st, c0, c1, cols, mode, closeout, nbp, isolated_cap, cash, t, r, op
             continue
         o = open_[r, i]
         s = st[c, SIDE]
-        extreme = low[r, i] if s > 0 else high[r, i]
-        if mode == ISOLATED and reaches_nb(s, o, st[c, LIQ]):
-            cash += _liquidate_isolated_nb(st, c, t, o, cols[c], isolated_cap, YES,
+        mo = mark_open[r, i]
+        if mode == ISOLATED and reaches_nb(s, mo, st[c, LIQ]):
+            extreme = mark_low[r, i] if s > 0 else mark_high[r, i]
+            cash += _liquidate_isolated_nb(st, c, t, mo, cols[c], isolated_cap, YES,
                                            extreme, trades, n_trades, liqs, n_liqs)
             n_trades += 1
             n_liqs += 1
@@ -479,18 +501,20 @@ def _gaps_nb(st, c0, c1, cols, mode, closeout, nbp, isolated_cap, cash, t, r, op
 
 @njit(cache=True, inline="always")
 def _isolated_adverse_nb(st, c, t, col, o, x, isolated_cap, cash, trades, n_trades, liqs,
-                         n_liqs):
+                         n_liqs, mark_o, mark_x):
+    """The stop on the last price `o` -> `x`, the liquidation on the mark `mark_o` ->
+    `mark_x` (the same prices without mark bars), whichever lies nearer its open first."""
     s = st[c, SIDE]
     lp = st[c, LIQ]
     stop = st[c, STOP_PX]
-    hit_liq = reaches_nb(s, x, lp)
+    hit_liq = reaches_nb(s, mark_x, lp)
     hit_stop = s * (x - stop) <= 0.0
-    if hit_stop and (not hit_liq or abs(stop - o) <= abs(lp - o)):
+    if hit_stop and (not hit_liq or abs(stop - o) <= abs(lp - mark_o)):
         cash += _close_position_nb(st, c, stop, STOP, t, col, ISOLATED, isolated_cap, trades,
                                    n_trades)
         return cash, n_trades + 1, n_liqs
     if hit_liq:
-        cash += _liquidate_isolated_nb(st, c, t, lp, col, isolated_cap, NO, x, trades,
+        cash += _liquidate_isolated_nb(st, c, t, lp, col, isolated_cap, NO, mark_x, trades,
                                        n_trades, liqs, n_liqs)
         return cash, n_trades + 1, n_liqs + 1
     return cash, n_trades, n_liqs
@@ -572,7 +596,7 @@ def _account_check_nb(st, c0, c1, cols, mode, closeout, nbp, cash, t, prices, p0
 @njit(cache=True, inline="always")
 def _extremes_nb(st, c0, c1, cols, mode, closeout, nbp, isolated_cap, cash, t, r, open_, high,
                  low, starts, fine, take_first, p0, p1, tier_floor, tier_mmr, tier_cum, trades,
-                 n_trades, liqs, n_liqs):
+                 n_trades, liqs, n_liqs, mark_open, mark_high, mark_low):
     """Steps 3 and 4 on row `r`: the adverse extreme (stop or liquidation, whichever the path
     from the open reaches first), then the favourable one (take-profit); `take_first`
     swaps them."""
@@ -586,9 +610,10 @@ def _extremes_nb(st, c0, c1, cols, mode, closeout, nbp, isolated_cap, cash, t, r
                     if not _has_row_nb(open_, r, i, starts, t, fine):
                         continue
                     x = low[r, i] if st[c, SIDE] > 0 else high[r, i]
+                    mx = mark_low[r, i] if st[c, SIDE] > 0 else mark_high[r, i]
                     cash, n_trades, n_liqs = _isolated_adverse_nb(
                         st, c, t, cols[c], open_[r, i], x, isolated_cap, cash, trades,
-                        n_trades, liqs, n_liqs)
+                        n_trades, liqs, n_liqs, mark_open[r, i], mx)
             else:
                 cash, n_trades, n_liqs = _account_adverse_nb(
                     st, c0, c1, cols, mode, closeout, nbp, cash, t, open_, high, low, p0, p1,
@@ -640,11 +665,11 @@ def _walk_detail_nb(st, c0, c1, cols, mode, closeout, nbp, isolated_cap, cash, t
             cash, n_trades, n_liqs = _gaps_nb(
                 st, c0, c1, cols, mode, closeout, nbp, isolated_cap, cash, t, r, fine_open,
                 fine_high, fine_low, starts, YES, p0, tier_floor, tier_mmr, tier_cum, trades,
-                n_trades, liqs, n_liqs)
+                n_trades, liqs, n_liqs, fine_open, fine_high, fine_low)
         cash, n_trades, n_liqs = _extremes_nb(
             st, c0, c1, cols, mode, closeout, nbp, isolated_cap, cash, t, r, fine_open,
             fine_high, fine_low, starts, YES, take_first, p0, p1, tier_floor, tier_mmr,
-            tier_cum, trades, n_trades, liqs, n_liqs)
+            tier_cum, trades, n_trades, liqs, n_liqs, fine_open, fine_high, fine_low)
         if funded and _stamp_due_nb(cols, c0, c1, fine_funding, r):
             cash, n_trades, n_liqs = _fine_funding_nb(
                 st, c0, c1, cols, mode, closeout, nbp, isolated_cap, cash, t, r, fine_close,
@@ -700,15 +725,15 @@ def _fine_funding_nb(st, c0, c1, cols, mode, closeout, nbp, isolated_cap, cash, 
         st[c, FUND] += pay
         cash = _charge_nb(st, c, pay, mode, cash, tier_floor, tier_mmr, tier_cum, cols[c])
         if mode == ISOLATED and reaches_nb(s, px, st[c, LIQ]):
-            cash += _liquidate_isolated_nb(st, c, t, px, cols[c], isolated_cap, False, px,
+            cash += _liquidate_isolated_nb(st, c, t, px, cols[c], isolated_cap, NO, px,
                                            trades, n_trades, liqs, n_liqs)
             n_trades += 1
             n_liqs += 1
     if paid and mode != ISOLATED:
         cash, n_trades, n_liqs = _account_check_nb(
-            st, c0, c1, cols, mode, closeout, nbp, cash, t, fine_close, p0, False, tier_floor,
+            st, c0, c1, cols, mode, closeout, nbp, cash, t, fine_close, p0, NO, tier_floor,
             tier_mmr, tier_cum, trades, n_trades, liqs, n_liqs, fine_high, fine_low, r, starts,
-            True)
+            YES)
     return cash, n_trades, n_liqs
 
 
@@ -842,8 +867,8 @@ def account_nb(c0, c1, init_cash, mode, closeout, nbp, open_, high, low, close, 
                last_bar, funding_closed, entries, exits, cols, tier_floor, tier_mmr, tier_cum,
                tier_maxlev, fill_at_close,
                take_first, st, p0, p1, equity, trades, n_trades, liqs, n_liqs, summary, col_stats,
-               curve, fine_open, fine_high, fine_low, fine_close, fine_start, fine_funding, topup,
-               ruin_level, injected, tally):
+               curve, fine_open, fine_high, fine_low, fine_close, fine_start, fine_funding,
+               mark_open, mark_high, mark_low, mark_close, topup, ruin_level, injected, tally):
     """Run one account (columns c0..c1 of `cols`, state rows of `st`) over every bar.
 
     Full mode writes the equity at each close into `equity` and appends to `trades` / `liqs`
@@ -855,6 +880,9 @@ def account_nb(c0, c1, init_cash, mode, closeout, nbp, open_, high, low, close, 
 
     With `topup`, `injected` (length n, or 0 to skip) gets the capital injected at each close
     added, and `tally` (2,) the total injected and the number of refills.
+
+    `mark_*` (n, n_inst): the prices an isolated position's liquidation is checked on (the
+    mark price of a perpetual); the last-price arrays themselves without mark bars.
     """
     n = open_.shape[0]
     isolated_cap = mode == ISOLATED and nbp
@@ -878,7 +906,7 @@ def account_nb(c0, c1, init_cash, mode, closeout, nbp, open_, high, low, close, 
             cash, n_trades, n_liqs = _gaps_nb(
                 st, c0, c1, cols, mode, closeout, nbp, isolated_cap, cash, t, t, open_, high,
                 low, fine_start, NO, p0, tier_floor, tier_mmr, tier_cum, trades, n_trades,
-                liqs, n_liqs)
+                liqs, n_liqs, mark_open, mark_high, mark_low)
             if mode != ISOLATED:
                 cash = _protect_nb(st, c0, c1, mode, nbp, cash, trades, n_trades, first_trade)
 
@@ -908,7 +936,7 @@ def account_nb(c0, c1, init_cash, mode, closeout, nbp, open_, high, low, close, 
                 cash, n_trades, n_liqs = _extremes_nb(
                     st, c0, c1, cols, mode, closeout, nbp, isolated_cap, cash, t, t, open_,
                     high, low, fine_start, NO, take_first, p0, p1, tier_floor, tier_mmr,
-                    tier_cum, trades, n_trades, liqs, n_liqs)
+                    tier_cum, trades, n_trades, liqs, n_liqs, mark_open, mark_high, mark_low)
             if mode != ISOLATED:
                 cash = _protect_nb(st, c0, c1, mode, nbp, cash, trades, n_trades, first_trade)
 
@@ -968,8 +996,10 @@ def account_nb(c0, c1, init_cash, mode, closeout, nbp, open_, high, low, close, 
                     cash = _charge_nb(st, c, pay, mode, cash, tier_floor, tier_mmr,
                                       tier_cum, col)
             # funding or financing may have used up the margin
-            if mode == ISOLATED and st[c, SIDE] != 0.0 and reaches_nb(st[c, SIDE], px, st[c, LIQ]):
-                cash += _liquidate_isolated_nb(st, c, t, px, col, isolated_cap, NO, px,
+            mark = mark_close[t, i]
+            if mode == ISOLATED and st[c, SIDE] != 0.0 and reaches_nb(st[c, SIDE], mark,
+                                                                      st[c, LIQ]):
+                cash += _liquidate_isolated_nb(st, c, t, mark, col, isolated_cap, NO, mark,
                                                trades, n_trades, liqs, n_liqs)
                 n_trades += 1
                 n_liqs += 1
@@ -1054,12 +1084,14 @@ def path_width_nb(cols):
 def simulate_nb(open_, high, low, close, funding, financing, entries, exits, cols, accounts,
                 tier_floor, tier_mmr, tier_cum, tier_maxlev, fill_at_close, take_first, last_bar,
                 funding_closed, fine_open, fine_high, fine_low, fine_close, fine_start,
-                fine_funding):
-    """Every account over every bar: (equity (n, g), trades, liquidations)."""
+                fine_funding, mark=None):
+    """Every account over every bar: (equity (n, g), trades, liquidations). `mark` (4, n,
+    n_inst): the open, high, low and close an isolated position's liquidation is checked on
+    (perpetuals' mark price), None = the last prices."""
     equity, trades, liqs, _, _ = simulate_injected_nb(
         open_, high, low, close, funding, financing, entries, exits, cols, accounts, tier_floor,
         tier_mmr, tier_cum, tier_maxlev, fill_at_close, take_first, last_bar, funding_closed,
-        fine_open, fine_high, fine_low, fine_close, fine_start, fine_funding)
+        fine_open, fine_high, fine_low, fine_close, fine_start, fine_funding, mark)
     return equity, trades, liqs
 
 
@@ -1067,13 +1099,17 @@ def simulate_nb(open_, high, low, close, funding, financing, entries, exits, col
 def simulate_injected_nb(open_, high, low, close, funding, financing, entries, exits, cols,
                          accounts, tier_floor, tier_mmr, tier_cum, tier_maxlev, fill_at_close,
                          take_first, last_bar, funding_closed, fine_open, fine_high, fine_low,
-                         fine_close, fine_start, fine_funding):
+                         fine_close, fine_start, fine_funding, mark=None):
     """`simulate_nb`, plus what `--on-ruin topup` put in: the capital injected at each close
     (n, g; (0, g) when no account tops up) and per account (g, 2) the total injected and the
     number of refills."""
     n = open_.shape[0]
     k = cols.shape[0]
     g = accounts.shape[0]
+    if mark is None:
+        mark_open, mark_high, mark_low, mark_close = open_, high, low, close
+    else:
+        mark_open, mark_high, mark_low, mark_close = mark[0], mark[1], mark[2], mark[3]
 
     # capacity: every trade needs an entry signal, plus one reversal per signal at most
     sig_count = np.zeros(entries.shape[1], np.int64)
@@ -1116,7 +1152,8 @@ def simulate_injected_nb(open_, high, low, close, funding, financing, entries, e
             tier_mmr, tier_cum,
             tier_maxlev, fill_at_close, take_first, st, p0, p1, equity[a], trades, n_trades,
             liqs, n_liqs, full, no_stats, no_curve, fine_open, fine_high, fine_low, fine_close,
-            fine_start, fine_funding, acc["topup"], acc["ruin_level"], injected[a], tally[a])
+            fine_start, fine_funding, mark_open, mark_high, mark_low, mark_close, acc["topup"],
+            acc["ruin_level"], injected[a], tally[a])
         c0 = c1
 
     return equity.T, trades[:n_trades], liqs[:n_liqs], injected.T, tally
@@ -1144,7 +1181,7 @@ def _combination_nb(ci, first, open_, high, low, close, funding, financing, entr
                     accounts, tier_floor, tier_mmr, tier_cum, tier_maxlev, fill_at_close,
                     take_first, last_bar, funding_closed, acc_start, combo_start, col_stats,
                     acc_curve, combo_curve, fine_open, fine_high, fine_low, fine_close,
-                    fine_start, fine_funding):
+                    fine_start, fine_funding, mark_open, mark_high, mark_low, mark_close):
     n = open_.shape[0]
     a0 = combo_start[ci]
     a1 = combo_start[ci + 1]
@@ -1177,8 +1214,8 @@ def _combination_nb(ci, first, open_, high, low, close, funding, financing, entr
                    fill_at_close, take_first, st, p0, p1, summed, trades, empty, liqs, empty,
                    summary,
                    stats, acc_curve[a - acc0], fine_open, fine_high, fine_low, fine_close,
-                   fine_start, fine_funding, acc["topup"], acc["ruin_level"], summed_injected,
-                   tally)
+                   fine_start, fine_funding, mark_open, mark_high, mark_low, mark_close,
+                   acc["topup"], acc["ruin_level"], summed_injected, tally)
         acc_curve[a - acc0, C_INJECTED] = tally[0]
         acc_curve[a - acc0, C_REFILLS] = tally[1]
         tally[:] = 0.0
@@ -1210,17 +1247,22 @@ def _outputs_nb(cols, acc_start, combo_start, first, last):
 def sweep_nb(open_, high, low, close, funding, financing, entries, exits, cols, accounts, tier_floor,
              tier_mmr, tier_cum, tier_maxlev, fill_at_close, take_first, last_bar,
              funding_closed, fine_open, fine_high, fine_low, fine_close, fine_start, fine_funding,
-             acc_start, combo_start, first, last):
+             acc_start, combo_start, first, last, mark=None):
     """Combinations `first .. last` on all of numba's threads. The first twenty-four
-    arguments are `simulate_nb`'s. Returns, for those combinations only, col_stats (their columns x
+    arguments and `mark` are `simulate_nb`'s. Returns, for those combinations only, col_stats (their columns x
     N_COL_STATS), acc_curve (their accounts x N_CURVE_STATS), combo_curve (last - first rows)."""
     col_stats, acc_curve, combo_curve = _outputs_nb(cols, acc_start, combo_start, first, last)
+    if mark is None:
+        mark_open, mark_high, mark_low, mark_close = open_, high, low, close
+    else:
+        mark_open, mark_high, mark_low, mark_close = mark[0], mark[1], mark[2], mark[3]
     for ci in prange(first, last):
         _combination_nb(ci, first, open_, high, low, close, funding, financing, entries, exits,
                         cols, accounts, tier_floor, tier_mmr, tier_cum, tier_maxlev,
                         fill_at_close, take_first, last_bar, funding_closed, acc_start,
                         combo_start, col_stats, acc_curve, combo_curve, fine_open, fine_high,
-                        fine_low, fine_close, fine_start, fine_funding)
+                        fine_low, fine_close, fine_start, fine_funding, mark_open, mark_high,
+                        mark_low, mark_close)
     return col_stats, acc_curve, combo_curve
 
 
@@ -1228,14 +1270,19 @@ def sweep_nb(open_, high, low, close, funding, financing, entries, exits, cols, 
 def sweep_serial_nb(open_, high, low, close, funding, financing, entries, exits, cols, accounts,
                     tier_floor, tier_mmr, tier_cum, tier_maxlev, fill_at_close, take_first,
                     last_bar, funding_closed, fine_open, fine_high, fine_low, fine_close,
-                    fine_start, fine_funding, acc_start, combo_start, first, last):
+                    fine_start, fine_funding, acc_start, combo_start, first, last, mark=None):
     """`sweep_nb` on the calling thread, without the GIL: the reference a parallel run must
     equal, and what a Dask worker's threads run side by side."""
     col_stats, acc_curve, combo_curve = _outputs_nb(cols, acc_start, combo_start, first, last)
+    if mark is None:
+        mark_open, mark_high, mark_low, mark_close = open_, high, low, close
+    else:
+        mark_open, mark_high, mark_low, mark_close = mark[0], mark[1], mark[2], mark[3]
     for ci in range(first, last):
         _combination_nb(ci, first, open_, high, low, close, funding, financing, entries, exits,
                         cols, accounts, tier_floor, tier_mmr, tier_cum, tier_maxlev,
                         fill_at_close, take_first, last_bar, funding_closed, acc_start,
                         combo_start, col_stats, acc_curve, combo_curve, fine_open, fine_high,
-                        fine_low, fine_close, fine_start, fine_funding)
+                        fine_low, fine_close, fine_start, fine_funding, mark_open, mark_high,
+                        mark_low, mark_close)
     return col_stats, acc_curve, combo_curve

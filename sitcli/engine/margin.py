@@ -41,17 +41,20 @@ def bracket_notional_cap(notional, leverage, floors, max_leverages):
     return notional
 
 
-def liquidation_price(side, qty, entry, margin, floors, mmrs, cums):
-    """Isolated liquidation price; 0.0 for a long that cannot be liquidated (LP <= 0)."""
+def liquidation_price(side, qty, entry, margin, floors, mmrs, cums, extra_rate=0.0,
+                      amounts=1.0):
+    """Isolated liquidation price; 0.0 for a long that cannot be liquidated (LP <= 0).
+    `extra_rate` is added to every tier's rate and the amounts are scaled by `amounts`
+    (OKX: the taker fee, no amounts)."""
     price = math.nan
     n = len(floors)
     for j in range(n):
         if not math.isfinite(floors[j]):
             break
-        denom = qty * mmrs[j] - side * qty
+        denom = qty * (mmrs[j] + extra_rate) - side * qty
         if denom == 0.0:
             continue
-        candidate = (margin + cums[j] - side * qty * entry) / denom
+        candidate = (margin + amounts * cums[j] - side * qty * entry) / denom
         if j == 0:
             price = candidate
         upper = floors[j + 1] if j + 1 < n else math.inf
@@ -76,7 +79,8 @@ def closeout_price(side, qty, entry, margin, level, margin_leverage):
     return entry + side * (level * qty * entry / margin_leverage - margin) / qty
 
 
-def open_position(side, fill, leverage, budget, fee_rate, floors, mmrs, cums, maxlevs):
+def open_position(side, fill, leverage, budget, fee_rate, floors, mmrs, cums, maxlevs,
+                  rule=0):
     """Opening a position: the one rule the kernel, the calculator, `scenario`, `sweep` and
     `report daily` use.
 
@@ -85,6 +89,8 @@ def open_position(side, fill, leverage, budget, fee_rate, floors, mmrs, cums, ma
     margin is notional / leverage, the open fee comes from the available balance). The
     notional is then cut to the largest that the maintenance brackets allow at this leverage
     (an exchange rejects a larger order).
+
+    `rule`: the venue's liquidation rule (`LIQ_*`, `venue_liquidation_price`).
 
     Returns (qty, margin, fee, liquidation price, requested qty); qty is 0.0 when no order can
     be filled: no bracket allows the leverage, nothing to buy, or a liquidation price at or
@@ -105,7 +111,7 @@ def open_position(side, fill, leverage, budget, fee_rate, floors, mmrs, cums, ma
         qty = capped / fill
         margin = qty * fill / leverage
         fee = qty * fill * fee_rate
-    lp = liquidation_price(side, qty, fill, margin, floors, mmrs, cums)
+    lp = venue_liquidation_price(rule, side, qty, fill, margin, floors, mmrs, cums, fee_rate)
     if side * (fill - lp) <= 0.0:
         return 0.0, 0.0, 0.0, lp, requested
     return qty, margin, fee, lp, requested
@@ -151,7 +157,10 @@ def refill(equity, start_cash, ruin_at):
     return start_cash - equity if equity <= ruin_at else 0.0
 
 
-# --- other venues' rules (the calculator; the backtest kernel applies Binance's rule only) ---
+# --- other venues' rules: the calculator and the kernel pick one by `venue_liquidation_price` ---
+
+LIQ_BINANCE, LIQ_BYBIT, LIQ_OKX, LIQ_HYPERLIQUID = 0, 1, 2, 3
+LIQUIDATION_RULES = ("binance", "bybit", "okx", "hyperliquid")   # index = code
 
 def bybit_liquidation_price(side, qty, entry, margin, floors, mmrs, cums):
     """Bybit USDT contracts, isolated: maintenance is fixed at entry, on the position value
@@ -170,8 +179,8 @@ def okx_liquidation_price(side, qty, entry, margin, floors, mmrs, fee_rate):
         LP = (M − s·q·E) / (q·(mmr + fee) − s·q)
     with the tier of the notional at LP (as Binance's rule, with amounts 0)."""
     # Binance's rule with the fee added to each tier's rate and no maintenance amounts
-    return liquidation_price(side, qty, entry, margin, floors,
-                             tuple(m + fee_rate for m in mmrs), (0.0,) * len(floors))
+    # (the amounts are scaled to 0: `mmrs` only fills their place)
+    return liquidation_price(side, qty, entry, margin, floors, mmrs, mmrs, fee_rate, 0.0)
 
 
 def hyperliquid_mmr(max_leverage):
@@ -209,3 +218,101 @@ def partial_liquidation_steps(side, qty, entry, margin, floors, mmrs, cums, thre
         e, m = lp, equity
         steps.append((lp, closed, q, equity))
     return steps
+
+
+# --- what an exit costs --------------------------------------------------------------------
+
+EXIT_CLOSE_OUT = 0   # CFD / futures close-out: commission plus the venue's close-out fee rate
+EXIT_BANKRUPT = 1    # perpetual liquidation at the bankruptcy price (Binance, Bybit, OKX)
+EXIT_MARKET = 2      # Hyperliquid: closed on the book at the trigger, the rest stays with you
+
+
+def exit_charges(liquidated, exit_rule, qty, fill, price_pnl, margin, fee_rate, liq_fee_rate):
+    """What closing a position at `fill` costs: (commission, liquidation fee). The one exit
+    rule the kernel, the calculator and `scenario` charge by.
+
+    A normal exit pays the commission. A perpetual's liquidation (`EXIT_BANKRUPT`) closes at
+    the bankruptcy price: no commission, and what the margin still held at the fill
+    (margin + price PnL) is the venue's liquidation fee, so the whole margin is lost. A
+    close-out (`EXIT_CLOSE_OUT`) pays the commission and `liq_fee_rate` of the notional; the
+    trader keeps the equity left. Hyperliquid (`EXIT_MARKET`) pays the commission only."""
+    if liquidated and exit_rule == EXIT_BANKRUPT:
+        return 0.0, max(0.0, margin + price_pnl)
+    commission = qty * fill * fee_rate
+    if liquidated and exit_rule == EXIT_CLOSE_OUT:
+        return commission, qty * fill * liq_fee_rate
+    return commission, 0.0
+
+
+def exit_rule_of(account_rule, liquidation_rule):
+    """The exit rule code of a venue (`liquidation_rule` a `LIQ_*` code): close-out
+    accounts, Hyperliquid, or the bankruptcy close of the other perpetual venues."""
+    if account_rule:
+        return EXIT_CLOSE_OUT
+    return EXIT_MARKET if liquidation_rule == LIQ_HYPERLIQUID else EXIT_BANKRUPT
+
+
+def venue_liquidation_price(rule, side, qty, entry, margin, floors, mmrs, cums, fee_rate):
+    """The isolated liquidation price by the venue's rule (`LIQ_*` code): the one switch the
+    calculator, the kernel and `scenario` go through. Hyperliquid's is Binance's formula on
+    its own tiers."""
+    if rule == LIQ_BYBIT:
+        return bybit_liquidation_price(side, qty, entry, margin, floors, mmrs, cums)
+    if rule == LIQ_OKX:
+        return okx_liquidation_price(side, qty, entry, margin, floors, mmrs, fee_rate)
+    return liquidation_price(side, qty, entry, margin, floors, mmrs, cums)
+
+
+# --- inverse (coin-margined) contracts: quantity in USD contracts, margin and PnL in the coin ---
+#
+# A position of `face` USD (contracts x contract size) entered at E is worth face / P coin at
+# price P; its PnL in coin is s·face·(1/E − 1/P). A price the position never reaches is 0.0
+# for a long and +inf for a short (a short's loss in coin is bounded by face / E).
+
+def _never(side):
+    return 0.0 if side > 0 else math.inf
+
+
+def inverse_liquidation_price(side, face, entry, margin, floors, mmrs, cums):
+    """Binance COIN-M, isolated: liquidated when M + s·face·(1/E − 1/P) = face/P·mmr − cum
+    (brackets and amounts in coin, the bracket of the position's coin value at LP), so
+        LP = face·(mmr + s) / (M + cum + s·face/E)."""
+    price = _never(side)
+    n = len(floors)
+    for j in range(n):
+        if not math.isfinite(floors[j]):
+            break
+        denom = margin + cums[j] + side * face / entry
+        candidate = face * (mmrs[j] + side) / denom if denom != 0.0 else -1.0
+        if candidate <= 0.0:
+            candidate = _never(side)
+        if j == 0:
+            price = candidate
+        upper = floors[j + 1] if j + 1 < n else math.inf
+        if 0.0 < candidate < math.inf and floors[j] <= face / candidate < upper:
+            price = candidate
+            break
+    return price
+
+
+def bybit_inverse_liquidation_price(side, face, entry, margin, floors, mmrs, cums):
+    """Bybit inverse contracts, isolated: maintenance fixed at entry on the position value
+    PV = face / E (MM = PV·mmr − deduction, the risk-limit tier of PV), and
+        LP = face / (PV + s·(M − MM))
+    (Bybit's 'Contract Quantity / [Position Value ± (Initial Margin − Maintenance Margin)]')."""
+    value = face / entry
+    j = tier_index(floors, value)
+    maintenance = value * mmrs[j] - cums[j]
+    denom = value + side * (margin - maintenance)
+    return face / denom if denom > 0.0 else _never(side)
+
+
+def inverse_bankruptcy_price(side, face, entry, margin):
+    """Price at which the coin margin is used up: face / (face/E + s·M)."""
+    denom = face / entry + side * margin
+    return face / denom if denom > 0.0 else _never(side)
+
+
+def inverse_pnl(side, face, entry, price):
+    """PnL in coin of `face` USD of contracts from `entry` to `price`."""
+    return side * face * (1.0 / entry - 1.0 / price)

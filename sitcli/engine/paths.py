@@ -15,6 +15,8 @@ from sitcli.engine import margin as formulas
 from sitcli.engine.kernel import jit_formula, reaches_nb
 
 first_touch_nb = jit_formula(formulas.first_touch, reaches=reaches_nb)
+exit_charges_nb = jit_formula(formulas.exit_charges)
+EXIT_CLOSE_OUT = formulas.EXIT_CLOSE_OUT
 
 
 @njit(cache=True, inline="always")
@@ -34,7 +36,7 @@ def _bar_touch_nb(side, open_, high, low, t, lp, fine_open, fine_high, fine_low,
 
 @njit(cache=True)
 def first_passage_nb(open_, high, low, close, starts, horizon, side, lp_ratios, leverages,
-                     fee, liq_fee, bankrupt, nbp, fine_open, fine_high, fine_low, fine_start):
+                     fee, liq_fee, exit_rule, nbp, fine_open, fine_high, fine_low, fine_start):
     """For each start bar s (entry at close[s]) and each leverage k, scan bars s+1..s+horizon
     for the first touch of the liquidation price (`margin.first_touch`: a gap at the open
     fills there, else the adverse extreme fills at the price). `fine_*` (`--detail`): finer
@@ -45,11 +47,11 @@ def first_passage_nb(open_, high, low, close, starts, horizon, side, lp_ratios, 
 
     Returns, shaped (len(starts), len(lp_ratios)):
         bars_to_liq  : bars until liquidation (0 = not liquidated within the horizon)
-        rom          : return on margin at the end, entry and exit commissions (`fee`)
-                       included. Liquidated: with `bankrupt` (perpetuals, closed at the
-                       bankruptcy price) the whole margin; else (a CFD close-out) the price
-                       loss and the `liq_fee` close-out charge, not below the whole margin
-                       with negative balance protection (`nbp`)
+        rom          : return on margin at the end, entry fee and the exit's charges by
+                       the engine's exit rule (`margin.exit_charges`, `exit_rule` a code of
+                       it; True = the perpetuals' bankruptcy close, False = a CFD close-out)
+                       included; never below the whole margin for a perpetual, nor with
+                       negative balance protection (`nbp`)
         gap_loss     : the price loss beyond the margin when an open gapped past the
                        liquidation price, as a fraction of the margin (0 otherwise)
     """
@@ -79,18 +81,21 @@ def first_passage_nb(open_, high, low, close, starts, horizon, side, lp_ratios, 
                 move = side * (px / entry - 1.0) * lev
                 if px != lp:
                     gap_loss[a, j] = max(0.0, -move - 1.0)
-                if bankrupt:
-                    rom[a, j] = -1.0 - entry_fee
-                else:
-                    rom[a, j] = move - (fee + liq_fee) * px / entry * lev - entry_fee
-                    if nbp:
-                        rom[a, j] = max(rom[a, j], -1.0 - entry_fee)
+                # per unit of margin: quantity `lev` at entry 1, margin 1
+                commission, kept = exit_charges_nb(True, exit_rule, lev, px / entry, move,
+                                                   1.0, fee, liq_fee)
+                rom[a, j] = move - commission - kept - entry_fee
+                if nbp or exit_rule != EXIT_CLOSE_OUT:
+                    rom[a, j] = max(rom[a, j], -1.0 - entry_fee)
                 bars_to_liq[a, j] = b
                 done = True
                 break
             if not done:
                 end = close[s0 + horizon] / entry
-                rom[a, j] = side * (end - 1.0) * lev - fee * end * lev - entry_fee
+                move = side * (end - 1.0) * lev
+                commission, _ = exit_charges_nb(False, exit_rule, lev, end, move, 1.0, fee,
+                                                liq_fee)
+                rom[a, j] = move - commission - entry_fee
     return bars_to_liq, rom, gap_loss
 
 
@@ -180,7 +185,7 @@ def jump_diffusion_paths_nb(n_paths, length, substeps, mu, sigma, lam, mu_j, sig
 
 @njit(cache=True)
 def paths_first_passage_nb(o, h, lo, c, horizon, side, lp_ratios, leverages, fee, liq_fee,
-                           bankrupt, nbp):
+                           exit_rule, nbp):
     """`first_passage_nb` from the start column of every simulated path."""
     n_paths = o.shape[0]
     k = lp_ratios.shape[0]
@@ -192,7 +197,7 @@ def paths_first_passage_nb(o, h, lo, c, horizon, side, lp_ratios, leverages, fee
     no_start = np.empty(0, np.int64)
     for p in range(n_paths):
         b, r, g = first_passage_nb(o[p], h[p], lo[p], c[p], start, horizon, side, lp_ratios,
-                                   leverages, fee, liq_fee, bankrupt, nbp, no_fine, no_fine,
+                                   leverages, fee, liq_fee, exit_rule, nbp, no_fine, no_fine,
                                    no_fine, no_start)
         bars_to[p] = b[0]
         rom[p] = r[0]

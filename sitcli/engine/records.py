@@ -41,6 +41,7 @@ column_dt = np.dtype([
     ("liq_fee", np.float64),   # liquidation fee, fraction of notional
     ("im_leverage", np.float64),  # ACCOUNT: the venue's margin requirement as a leverage (the
     #                               cap), so used margin = notional / im_leverage; 0 = leverage
+    ("liq_rule", np.int64),    # the venue's isolated liquidation rule, `margin.LIQ_*` (0 Binance)
 ])
 
 account_dt = np.dtype([

@@ -360,7 +360,14 @@ class CcxtSource:
     # -- the Source protocol
 
     def fetch(self, symbol: str, timeframe: str, start, end) -> Fetch:
-        """Bars with start <= time < end (UTC; None = from the first bar / up to now)."""
+        """Bars with start <= time < end (UTC; None = from the first bar / up to now). A
+        symbol ending in `@mark` (`sitcli.mark`) gets the venue's mark-price bars
+        (`fetch_mark_ohlcv`), without funding."""
+        from sitcli.mark import SUFFIX
+
+        mark = symbol.endswith(SUFFIX)
+        if mark:
+            symbol = symbol[:-len(SUFFIX)]
         ccxt_symbol, exchange_id = split_symbol(symbol, self.exchange)
         delta = _timeframe_delta(timeframe)
         step_ms = _approx_ms(delta)
@@ -377,9 +384,15 @@ class CcxtSource:
         limit = int(self.page_limit or DEFAULT_PAGE_LIMIT)
         notes: list[str] = []
 
+        if mark and not exchange.has.get("fetchMarkOHLCV"):
+            raise UnknownSymbol(f"{what}: {exchange_id} offers no mark-price bars through "
+                                "ccxt; pull them from binance, bybit or okx, or import them "
+                                "with `sitcli data import FILE --price mark`")
+        fetch_ohlcv = exchange.fetch_mark_ohlcv if mark else exchange.fetch_ohlcv
+
         def ohlcv_page(since_ms: int, n: int):
-            return self._call(lambda: exchange.fetch_ohlcv(ccxt_symbol, timeframe,
-                                                           since=since_ms, limit=n),
+            return self._call(lambda: fetch_ohlcv(ccxt_symbol, timeframe, since=since_ms,
+                                                  limit=n),
                               exchange, exchange_id, ccxt_symbol)
 
         if since >= end_ms:
@@ -399,7 +412,7 @@ class CcxtSource:
                 bars = bars[~still_open]
 
         funding = None
-        if _is_perpetual(ccxt_symbol):
+        if _is_perpetual(ccxt_symbol) and not mark:
             def funding_page(since_ms: int, n: int):
                 return self._call(lambda: exchange.fetch_funding_rate_history(
                     ccxt_symbol, since=since_ms, limit=n), exchange, exchange_id, ccxt_symbol)
