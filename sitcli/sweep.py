@@ -503,7 +503,7 @@ def _run_local(result, acc_start, combo_start, workers, chunk_size, n_bars, prog
             for first, last in chunk_ranges(m, n_bars, per_combo, chunk_size, threads):
                 if stop():
                     return
-                out = sweep_nb(*args[:23], acc_start, combo_start, first, last, *args[24:])
+                out = sweep_nb(*args[:24], acc_start, combo_start, first, last, *args[24:])
                 _store(result, acc_start, combo_start, first, last, out)
                 done += last - first
                 if progress:
