@@ -50,6 +50,7 @@ def test_scenario_paths_and_the_calculator_charge_a_liquidation_alike(venue_name
     kernel's return on margin equals the calculator's exit PnL over the margin."""
     from sitcli.engine.margin import LIQUIDATION_RULES, exit_rule_of
     from sitcli.engine.paths import first_passage_nb
+    from sitcli.scenario import _NO_FINE
     from sitcli.instruments import venue
     from sitcli.liquidation import build_position, exit_pnl, position_liquidation_price
 
@@ -64,6 +65,6 @@ def test_scenario_paths_and_the_calculator_charge_a_liquidation_alike(venue_name
     rule = exit_rule_of(v.margin_mode == "account", LIQUIDATION_RULES.index(v.liquidation_rule))
     bars_to, rom, _ = first_passage_nb(o, hi, lo, c, np.array([0]), 1, side, np.array([lp]),
                                        np.array([lev]), v.fee, v.liquidation_fee, rule,
-                                       v.negative_balance_protection)
+                                       v.negative_balance_protection, *_NO_FINE)
     assert bars_to[0, 0] == 1
     assert rom[0, 0] == pytest.approx(exit_pnl(pos, lp, True) / pos.margin, rel=1e-9)

@@ -27,7 +27,7 @@ def run(o, h, l, c, entries, exits, *, leverage=50.0, mode=ISOLATED, cash=1000.0
     o, h, l, c = col(o), col(h), col(l), col(c)
     n = len(o)
     cols = np.zeros(1, column_dt)
-    cols[0] = (0, 0, 0, 0, leverage, 1.0, math.nan, math.nan, 0, 0, 0, 0, 0, 0, 365, 0, 0)
+    cols[0] = (0, 0, 0, 0, leverage, 1.0, math.nan, math.nan, 0, 0, 0, 0, 0, 0, 365, 0, 0, 0)
     accounts = np.zeros(1, account_dt)
     for key, value in (("init_cash", cash), ("mode", mode), ("closeout", closeout), ("nbp", nbp),
                        ("topup", topup), ("ruin_level", ruin_level)):
