@@ -200,8 +200,9 @@ def build_payload(result, rank_by: str, stats_level: str = "basic", detail_info=
     combos = result.combo_stats()
     assumptions = result.assumptions()
     if cfg.detail:
-        assumptions["intrabar"] = (f"{cfg.detail} bars walked in order inside each held bar; "
-                                   f"a bar without them: {assumptions['intrabar']}")
+        assumptions["intrabar"] = (f"{cfg.detail} bars walked in order inside each held bar, "
+                                   "perpetual funding paid at the one that ends at each 8-hour "
+                                   f"stamp; a bar without them: {assumptions['intrabar']}")
     payload = {"assumptions": assumptions,
                "stats": {row["label"]: _stat_row(row, cfg.grid) for row in runs},
                "aggregate": [_stat_row(row, cfg.grid) | {"label": row["label"]} for row in combos],
