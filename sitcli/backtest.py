@@ -186,10 +186,14 @@ def event_fill_bars(leg: Leg, events: pd.DataFrame, fill: str) -> np.ndarray:
     after it (fill=close)."""
     from sitcli.events import fill_bars
 
+    first_open = fill_bars(leg.open_times, events["time"])
     if fill == "open":
-        return fill_bars(leg.open_times, events["time"])
-    first_close = fill_bars(leg.close_times, events["time"])   # the same at-or-after rule
-    return np.minimum(first_close + 1, len(leg.bars))
+        return first_open
+    # the same at-or-after rule on closes; n + 1 (no order bar) for news after the last close,
+    # and 0 for news at or before the first open, which a fill at the open could not act on
+    # either, so that both fills see the same news
+    first_close = fill_bars(leg.close_times, events["time"])
+    return np.where(first_open == 0, 0, first_close + 1)
 
 
 def strategy_inputs(strategy_cls, leg: Leg, store, cfg: RunConfig) -> dict:

@@ -39,9 +39,7 @@ def test_momentum_trades_name_the_news_their_order_acted_on(calendar, fill):
         leg = next(g for g in run.result.legs if g.symbol == symbol)
         opens = pd.DatetimeIndex(leg.open_times)
         index = leg.bars.index
-        # the last bar is left out: `backtest.event_fill_bars` maps news from after the data's
-        # end to an order there (with fill=close it fills at that close), a separate issue
-        for t in trades[(trades["symbol"] == symbol) & (trades["entry_time"] < index[-1])].itertuples():
+        for t in trades[trades["symbol"] == symbol].itertuples():
             event = row_of(calendar, t.catalyst)
             assert about(calendar.iloc[[calendar.index.get_loc(event.name)]], symbol,
                          leg.instrument.asset_class)[0]
@@ -52,12 +50,24 @@ def test_momentum_trades_name_the_news_their_order_acted_on(calendar, fill):
             if fill == "open":
                 assert opens[k - 1] < event["time"] <= opens[k]
             else:
-                # (news from before the first bar is acted on at the first close)
+                # news at or before the first open is not traded, as with fill=open
                 closes = pd.DatetimeIndex(leg.close_times)
-                assert (closes[k - 1] < event["time"] if k else True) and \
-                    event["time"] <= closes[k]
+                assert (closes[k - 1] if k else opens[0]) < event["time"] <= closes[k]
             # the trade goes the way the news points (side=event)
             assert {"long": 1, "short": -1}[t.side] == int(event["direction"])
+
+
+@pytest.mark.parametrize("fill", ["open", "close"])
+def test_news_after_the_last_bar_is_not_traded(fill):
+    """News published after the data's last close has no bar to act on it: no trade enters
+    on the last bar because of it (a fill at that close would trade on news it cannot know)."""
+    run = sitcli.backtest("catalyst_momentum", ["NVDA"], leverage=2, fill=fill,
+                          store=sitcli.demo())
+    leg = run.result.legs[0]
+    last_close = pd.DatetimeIndex(leg.close_times)[-1]
+    late = run.trades[run.trades["entry_time"] == leg.bars.index[-1]]
+    for text in late["catalyst"]:
+        assert pd.Timestamp(text.rsplit("(", 1)[1][:16], tz="UTC") <= last_close
 
 
 def test_hand_worked_first_nvda_trade(calendar):
