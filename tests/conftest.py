@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 from cli_helpers import run_sitcli
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+# no test reads the user's own config file (tests that need one point SITCLI_CONFIG at theirs)
+os.environ["SITCLI_CONFIG"] = ""
 
 
 @pytest.fixture

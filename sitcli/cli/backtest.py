@@ -15,9 +15,15 @@ from sitcli.cli.options import (
     EndOpt,
     Format,
     FormatOpt,
+    Account,
+    CfdHours,
+    Fill,
     QuietOpt,
+    SaveOpt,
     StartOpt,
+    StatsLevel,
     parse_pairs,
+    value,
 )
 from sitcli.cli.walkforward import AnchoredOpt, OosOpt, OosStartOpt, TestOpt, TrainOpt, WalkOpt
 
@@ -70,10 +76,10 @@ def backtest(
                              "(repeatable; every combination runs in one kernel call).")] = None,
     rank_by: Annotated[str, typer.Option(
         "--rank-by", help="Metric that orders the grid's runs.")] = "total_return_pct",
-    stats_level: Annotated[str, typer.Option(
-        "--stats", help="basic: sitcli's statistics; full: also vectorbt's full returns "
+    stats_level: Annotated[StatsLevel, typer.Option(
+        "--stats", case_sensitive=False, help="basic: sitcli's statistics; full: also vectorbt's full returns "
                         "statistics of each run over the same span (imports vectorbt: slower).")]
-        = "basic",
+        = StatsLevel.basic,
     top: Annotated[int, typer.Option("--top", help="Rows of the ranking to print.")] = 20,
     oos: OosOpt = None,
     oos_start: OosStartOpt = None,
@@ -81,13 +87,13 @@ def backtest(
     wf_train: TrainOpt = None,
     wf_test: TestOpt = None,
     wf_anchored: AnchoredOpt = False,
-    account: Annotated[str, typer.Option(
-        "--account", help="isolated: one account per symbol; shared: one account for all.")]
-        = "isolated",
-    cfd_hours: Annotated[str, typer.Option(
-        "--cfd-hours", help="session: news reaches exchange symbols at the next session open; "
+    account: Annotated[Account, typer.Option(
+        "--account", case_sensitive=False, help="isolated: one account per symbol; shared: one account for all.")]
+        = Account.isolated,
+    cfd_hours: Annotated[CfdHours, typer.Option(
+        "--cfd-hours", case_sensitive=False, help="session: news reaches exchange symbols at the next session open; "
                             "24/7: at the next bar of the data (CFDs quoted around the clock).")]
-        = "session",
+        = CfdHours.session,
     events_files: Annotated[Optional[list[Path]], typer.Option(
         "--events", help="Your own catalysts CSV, added to the built-in calendar (repeatable).")]
         = None,
@@ -98,8 +104,9 @@ def backtest(
     size: Annotated[Optional[float], typer.Option(
         "--size", help="Fraction of free collateral used as margin per trade "
                        "(default 1, or 1/number of symbols with --account shared).")] = None,
-    fill: Annotated[str, typer.Option(
-        "--fill", help="open: signals fill at the next bar's open; close: at their own close.")] = "open",
+    fill: Annotated[Fill, typer.Option(
+        "--fill", case_sensitive=False,
+        help="open: signals fill at the next bar's open; close: at their own close.")] = Fill.open,
     take_first: Annotated[bool, typer.Option(
         "--take-first", help="When stop and take-profit lie in one bar, assume the take first.")] = False,
     allow_above_cap: Annotated[bool, typer.Option(
@@ -112,6 +119,7 @@ def backtest(
         "--out", help="Write trades.csv, equity.csv, liquidations.csv and summary.json here.")] = None,
     plot: Annotated[bool, typer.Option(
         "--plot", help="With --out: also equity.png and a self-contained report.html.")] = False,
+    save: SaveOpt = False,
     demo: DemoOpt = False,
     data_dir: DataDirOpt = None,
     fmt: FormatOpt = Format.table,
@@ -133,10 +141,9 @@ def backtest(
 
     if out is not None and out.exists() and not out.is_dir():
         raise BadInput(f"--out {out}: exists and is not a directory; give a directory path")
-    if plot and out is None:
+    if plot and out is None and not save:
         raise BadInput("--plot writes equity.png and report.html into --out DIR; add --out")
-    if stats_level not in ("basic", "full"):
-        raise BadInput(f"--stats {stats_level}: use basic or full")
+    stats_level = value(stats_level)
     if compare_detail and detail is None:
         raise BadInput("--compare-detail needs --detail TIMEFRAME, e.g. --detail 1h")
     cfg, store = run_config(locals())
@@ -161,8 +168,15 @@ def backtest(
     full_keys = list(dict.fromkeys(k for v in payload.get("stats_full", {}).values() for k in v))
     if cfg.detail:
         compared, detail_summary = detail_info
+    run_id = None
+    if out is None and save:
+        from sitcli.data.store import default_data_dir
+        from sitcli.runs import save_dir
+
+        run_id, out = save_dir(default_data_dir(data_dir), "backtest")
     if out is not None:
         write_outputs(out, result, payload, plot)
+        record_run(out, payload, store.root, data_dir, run_id)
     if result.synthetic and fmt != Format.json:
         note("synthetic demo data: generated prices, not market history", quiet or fmt == Format.table)
     if fmt == Format.json:
@@ -188,7 +202,8 @@ def backtest(
         if cfg.detail:
             _print_detail(detail_summary, compared, compare_detail)
     if out is not None:
-        note(f"wrote {', '.join(OUT_FILES + (PLOT_FILES if plot else ()))} to {out}", quiet)
+        note(f"wrote {', '.join(OUT_FILES + (PLOT_FILES if plot else ()))} and run.json to "
+             f"{out}", quiet)
 
 
 def backtest_result(cfg, store, events):
@@ -210,7 +225,9 @@ def build_payload(result, rank_by: str, stats_level: str = "basic", detail_info=
     cfg = result.cfg
     runs = result.run_stats()
     combos = result.combo_stats()
-    assumptions = result.assumptions()
+    from sitcli.config import record
+
+    assumptions = record(result.assumptions())
     if cfg.detail:
         assumptions["intrabar"] = (f"{cfg.detail} bars walked in order inside each held bar; "
                                    f"a bar without them: {assumptions['intrabar']}")
@@ -339,8 +356,9 @@ def run_config(opts: dict):
                     params=parse_pairs(o.params, "--param", "hold=3"), grid=parse_grid(o.grid),
                     leverage=o.leverage, venue=o.venue,
                     overrides=parse_pairs(o.settings, "--set", "fee=0.001"), cash=o.cash,
-                    size=o.size, account=o.account, cfd_hours=o.cfd_hours, start=o.start,
-                    end=o.end, timeframe=o.timeframe, fill=o.fill, take_first=o.take_first,
+                    size=o.size, account=value(o.account), cfd_hours=value(o.cfd_hours),
+                    start=o.start, end=o.end, timeframe=o.timeframe, fill=value(o.fill),
+                    take_first=o.take_first,
                     allow_above_cap=o.allow_above_cap, detail=getattr(o, "detail", None))
     store = demo_store() if o.demo else Store(default_data_dir(o.data_dir))
     return cfg, store
@@ -411,10 +429,28 @@ def _header(a: dict) -> dict:
               "event timing": a["event_timing"], "fill": a["fill"], "intrabar": a["intrabar"]}
     if a.get("notes"):
         header["notes"] = "; ".join(a["notes"])
+    if a.get("config"):
+        header["config"] = ", ".join(a["config"])
     if a["grid"]:
         header["grid"] = ", ".join(f"{k}={','.join(map(str, dict.fromkeys(v)))}"
                                    for k, v in a["grid"].items())
     return header
+
+
+def record_run(out: Path, payload: dict, store_root: Path, data_dir, run_id=None,
+               api: dict | None = None) -> dict:
+    """The run's manifest beside its files (`sitcli.runs`): the command line (or the Python
+    call), the data it read, the files it wrote and its statistics. A command's run joins the
+    history under the data directory; a Python call's (`Run.save`) does not."""
+    from sitcli import runs
+    from sitcli.data.store import default_data_dir
+
+    outputs = [out / name for name in OUT_FILES + PLOT_FILES]
+    results = {k: payload[k] for k in ("stats", "aggregate", "ranking") if k in payload}
+    return runs.write_manifest(out, command="backtest", store_root=store_root, outputs=outputs,
+                               results=results, argv=None if api else list(runs.ARGV),
+                               api=api, run_id=run_id,
+                               data_dir=None if api else default_data_dir(data_dir))
 
 
 def write_outputs(out: Path, result, payload: dict, plot: bool) -> None:

@@ -14,6 +14,7 @@ import typer
 
 from sitcli.cli import tiers
 from sitcli.cli.options import (
+    AssetClass,
     DataDirOpt,
     DebugOpt,
     DemoOpt,
@@ -84,6 +85,11 @@ def import_(
                                         "rows win).")] = False,
     replace: Annotated[bool, typer.Option("--replace", help="Replace the stored bars (the "
                                           "default).")] = False,
+    asset_class: Annotated[Optional[AssetClass], typer.Option(
+        "--asset-class", case_sensitive=False,
+        help="Declare an unlisted symbol's asset class in the store (its venue and session "
+             "follow: crypto 24/7 on perp-isolated, else XNYS hours on cfd-retail).",
+        show_default=False)] = None,
     data_dir: DataDirOpt = None,
     fmt: FormatOpt = Format.table,
     quiet: QuietOpt = False,
@@ -106,6 +112,8 @@ def import_(
         raise BadInput("--merge and --replace contradict each other; pass one of them")
     if (symbol is None) == (rate is None):
         raise BadInput("give --symbol SYMBOL (bars) or --rate NAME (a benchmark rate series)")
+    if asset_class is not None and rate is not None:
+        raise BadInput("--asset-class declares a symbol's instrument: use it with --symbol")
     if symbol is not None:
         symbol = clean_symbol(symbol)
     store = _store(data_dir, demo=False)
@@ -126,6 +134,11 @@ def import_(
     df = read_csv_ohlcv(file, adjust=adjust)
     path = store.write(df, source=source, symbol=symbol, timeframe=timeframe,
                        note=df.attrs.get("note", ""), merge=merge)
+    declared = None
+    if asset_class is not None:
+        from sitcli.config import declare_instrument
+
+        declared = declare_instrument(store.root, symbol, asset_class.value)
     stored = store.read(symbol, timeframe, source=source)
     payload = {
         "symbol": symbol, "timeframe": timeframe, "source": source, "imported": len(df),
@@ -133,6 +146,9 @@ def import_(
         "mode": ("merged" if merge else "replaced") if existed else "new",
         "path": str(path), "note": df.attrs.get("note", ""),
     }
+    if declared is not None:
+        payload.update({"asset_class": declared["asset_class"], "venue": declared["venue"],
+                        "calendar": declared["calendar"]})
     if fmt == Format.json:
         print_json(payload)
     elif fmt == Format.csv:

@@ -11,16 +11,18 @@ from typing import Annotated
 
 import typer
 
+from sitcli.cli.options import ResampleMethod, value
+
 # backtest options with no meaning here
-NOT_HERE = ("out", "plot", "rank_by", "top", "oos", "oos_start", "walk_forward", "wf_train",
+NOT_HERE = ("out", "plot", "save", "rank_by", "top", "oos", "oos_start", "walk_forward", "wf_train",
             "wf_test", "wf_anchored")
 
 
 def _own_options(
     paths: Annotated[int, typer.Option("--paths", "-n", help="Paths per run.")] = 10_000,
-    method: Annotated[str, typer.Option(
-        "--method", help="iid: trades drawn independently; block: runs of --block consecutive "
-                         "trades (keeps streaks).")] = "iid",
+    method: Annotated[ResampleMethod, typer.Option(
+        "--method", case_sensitive=False, help="iid: trades drawn independently; block: runs of --block consecutive "
+                         "trades (keeps streaks).")] = ResampleMethod.iid,
     block: Annotated[int, typer.Option("--block", help="Trades per block with --method block.")] = 5,
     seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same numbers).")] = 0,
     on_ruin: Annotated[str, typer.Option(
@@ -54,14 +56,14 @@ def montecarlo(**opts) -> None:
     from sitcli.result import Result
 
     o = type("Options", (), opts)
-    check_options(o.paths, o.method, o.block, o.on_ruin, o.ruin_level)
+    check_options(o.paths, value(o.method), o.block, o.on_ruin, o.ruin_level)
     cfg, store = run_config({**opts, "rank_by": "total_return_pct"})
     events = load_events(o.events_files)
     samples = refilled_samples(cfg, store, events, o.ruin_level)
     prep = prepare_backtest(cfg, store, events)
     result = Result(cfg=cfg, strategy=prep.strategy, combos=prep.combos, legs=prep.legs,
                     runs=prep.runs, index=prep.index, equity=None, trades=None, liquidations=None)
-    kwargs = dict(paths=o.paths, method=o.method, block=o.block, seed=o.seed, on_ruin=o.on_ruin,
+    kwargs = dict(paths=o.paths, method=value(o.method), block=o.block, seed=o.seed, on_ruin=o.on_ruin,
                   ruin_level=o.ruin_level)
     if not o.quiet and sys.stderr.isatty():
         runs = _with_progress(samples, kwargs)

@@ -13,6 +13,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from sitcli.cli.options import Executor, value
+
 # backtest options that write curves and trade lists, read them (vectorbt's statistics), or
 # run the plain rule beside detail
 BACKTEST_ONLY = ("out", "plot", "stats_level", "compare_detail")
@@ -22,9 +24,10 @@ def _own_options(
     workers: Annotated[Optional[int], typer.Option(
         "--workers", "-w", help="Threads (local) or worker processes (Dask LocalCluster) "
                                 "(default: every core).")] = None,
-    executor: Annotated[str, typer.Option(
-        "--executor", help="local: every core of this machine; dask: a Dask cluster "
-                           "(pip install 'sitcli[dask]').")] = "local",
+    executor: Annotated[Executor, typer.Option(
+        "--executor", case_sensitive=False,
+        help="local: every core of this machine; dask: a Dask cluster "
+             "(pip install 'sitcli[dask]').")] = Executor.local,
     scheduler: Annotated[Optional[str], typer.Option(
         "--scheduler", help="With --executor dask: address of a running scheduler, e.g. "
                             "tcp://10.0.0.5:8786 (default: start a LocalCluster).")] = None,
@@ -58,9 +61,19 @@ def sweep(**opts) -> None:
     o = type("Options", (), opts)
     if o.out is not None and o.out.is_dir():
         raise BadInput(f"--out {o.out}: is a directory; give a file name such as sweep.csv")
+    run_id = None
+    from sitcli.cli import walkforward as wf_cli
+
+    if o.out is None and o.save and not wf_cli.asked(o):   # into the history: runs/ID/sweep.csv
+        from sitcli.data.store import default_data_dir
+        from sitcli.runs import save_dir
+
+        run_id, folder = save_dir(default_data_dir(o.data_dir), "sweep")
+        folder.mkdir(parents=True)
+        o.out = folder / "sweep.csv"
     cfg, store = run_config(opts)
     events = load_events(o.events_files)
-    kwargs = dict(workers=o.workers, executor=o.executor, scheduler=o.scheduler,
+    kwargs = dict(workers=o.workers, executor=value(o.executor), scheduler=o.scheduler,
                   chunk_size=o.chunk_size)
     from sitcli.cli import walkforward as wf_cli
 
@@ -102,6 +115,8 @@ def sweep(**opts) -> None:
             # the sweep itself finished: still print its result, then exit 130
             interrupted_write = True
             note(f"interrupted while writing {o.out}: not written (no partial file left)")
+        if not interrupted_write:
+            _record(o, result, store, _rows(result, table, order[:10], keys), run_id)
     if result.synthetic and o.fmt != Format.json:
         note("synthetic demo data: generated prices, not market history", o.quiet or o.fmt == Format.table)
     if o.fmt == Format.json:
@@ -150,6 +165,21 @@ def sweep(**opts) -> None:
         note(f"interrupted: {finished} of {len(result.finished)} combinations finished "
              "(partial results above)")
         raise typer.Exit(130)
+
+
+def _record(o, result, store, top: list[dict], run_id) -> None:
+    """The sweep's manifest (`sitcli.runs`): beside --out FILE as FILE.run.json, or in its
+    --save folder."""
+    from sitcli import runs
+    from sitcli.data.store import default_data_dir
+
+    results = {"combinations": len(result.finished), "finished": int(result.finished.sum()),
+               "complete": result.complete, "rank_by": o.rank_by, "top": top}
+    runs.write_manifest(o.out.parent if run_id else o.out, command="sweep",
+                        store_root=store.root, outputs=[o.out], results=results,
+                        argv=list(runs.ARGV), run_id=run_id,
+                        data_dir=default_data_dir(o.data_dir),
+                        saved_as=o.out.name if run_id else None)
 
 
 def _rows(result, table: dict, order, keys) -> list[dict]:
@@ -239,7 +269,9 @@ def _with_progress(cfg, store, events, kwargs):
 
 
 def _payload(result, rows) -> dict:
-    return {"assumptions": result.assumptions(), "complete": result.complete,
+    from sitcli.config import record
+
+    return {"assumptions": record(result.assumptions()), "complete": result.complete,
             "combinations": len(result.finished), "finished": int(result.finished.sum()),
             "results": rows}
 
