@@ -99,6 +99,7 @@ def _config(strategy, symbols, store, params, grid, settings, **options):
     """RunConfig and store from Python values, through the CLI's own `run_config` (one set
     of checks). The store it builds is replaced by the caller's."""
     from sitcli.cli.backtest import run_config
+    from sitcli.cli.run_options import RunOptions
 
     if isinstance(symbols, (list, tuple)):
         symbols = ",".join(symbols)
@@ -108,7 +109,7 @@ def _config(strategy, symbols, store, params, grid, settings, **options):
             "params": _pairs(params), "settings": _pairs(settings),
             "grid": [f"{k}={','.join(map(str, v))}" for k, v in (grid or {}).items()],
             **_floats(options)}
-    cfg, _ = run_config(opts)
+    cfg, _ = run_config(RunOptions(**opts))
     return cfg, store
 
 

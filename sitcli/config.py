@@ -407,7 +407,10 @@ def _value(path: Path, where: str, key: str, value, param, command):
     try:
         param.get_runtime_param().coerce(value, param=param, ctx=_click.Context(command))
     except _click.exceptions.UsageError as exc:
-        raise BadInput(f"{path}: [{where}] {key} = {value!r}: {exc.format_message()}") from None
+        from sitcli.cli.options import usage_message
+
+        raise BadInput(f"{path}: [{where}] {key} = {value!r}: "
+                       f"{usage_message(exc.format_message())}") from None
     except (TypeError, ValueError) as exc:
         raise BadInput(f"{path}: [{where}] {key} = {value!r}: {exc}") from None
     return value

@@ -39,7 +39,7 @@ def runs_dir(data_dir: Path) -> Path:
 
 
 def new_id(command: str) -> str:
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     return f"{now:%Y%m%d-%H%M%S}-{command}-{secrets.token_hex(2)}"
 
 
@@ -113,7 +113,7 @@ def write_manifest(target: Path, *, command: str, store_root: Path, outputs: lis
         "argv": list(argv) if argv else None,   # None: from Python, or typer's test runner
         "api": api,
         "cwd": str(cwd),
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "sitcli_version": __version__,
         "config": {"files": [{"path": p, "sha256": sha256(Path(p))} for p in files_used()],
                    "user_file_env": user,
@@ -320,8 +320,9 @@ def rerun_argv(manifest: dict, into: Path) -> tuple[list[str], Path]:
 
     argv = list(manifest.get("argv") or [])
     if not argv:
-        raise BadInput(f"run {manifest['id']}: recorded from Python ({manifest.get('api', {}).get('function')}); "
-                       "rerun it by calling the same function")
+        call = (manifest.get("api") or {}).get("function", "no command line")
+        raise BadInput(f"run {manifest['id']}: recorded from Python ({call}); rerun it by "
+                       "calling the same function")
     target = Path(manifest["_path"])
     name = (target.name[:-len(".run.json")] if target.name.endswith(".run.json")
             else None)                                 # a sweep's FILE.run.json: FILE

@@ -11,7 +11,7 @@ import os
 import sys
 import traceback
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
 
@@ -39,10 +39,10 @@ def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                  help="Print the version and exit."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
-    config: Optional[Path] = typer.Option(
-        None, "--config", help="TOML file of options, venue presets and instruments (repeatable, "
-                               "also after the command; flags win; $SITCLI_CONFIG or the user "
-                               "config directory's config.toml is read first)."),
+    config: Annotated[Optional[Path], typer.Option(
+        "--config", help="TOML file of options, venue presets and instruments (repeatable, "
+                         "also after the command; flags win; $SITCLI_CONFIG or the user "
+                         "config directory's config.toml is read first).")] = None,
 ) -> None:
     """Backtest AI-compute news through leveraged CFDs and perpetuals."""
 
@@ -124,7 +124,9 @@ def _run_app(argv: list[str], default_map: dict | None) -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except UsageError as exc:
-        message = " ".join(exc.format_message().split())
+        from sitcli.cli.options import usage_message
+
+        message = usage_message(exc.format_message())
         command = exc.ctx.command_path if exc.ctx is not None else "sitcli"
         print(f"error: {message} (see {command} --help)", file=sys.stderr)
         sys.exit(2)

@@ -9,15 +9,15 @@ from typing import Annotated, Optional
 import typer
 
 from sitcli.cli.options import (
+    Account,
+    CfdHours,
     DataDirOpt,
     DebugOpt,
     DemoOpt,
     EndOpt,
+    Fill,
     Format,
     FormatOpt,
-    Account,
-    CfdHours,
-    Fill,
     QuietOpt,
     SaveOpt,
     StartOpt,
@@ -25,9 +25,32 @@ from sitcli.cli.options import (
     parse_pairs,
     value,
 )
+from sitcli.cli.run_options import (
+    DEMO_SYMBOLS,
+    AccountOpt,
+    AllowAboveCapOpt,
+    CashOpt,
+    CfdHoursOpt,
+    DetailOpt,
+    EventsOpt,
+    FillOpt,
+    GridOpt,
+    LeverageOpt,
+    ParamOpt,
+    RankByOpt,
+    RunOptions,
+    SetOpt,
+    SizeOpt,
+    StrategyArg,
+    StrategyFileOpt,
+    StrategyTimeoutOpt,
+    SymbolsOpt,
+    TakeFirstOpt,
+    TimeframeOpt,
+    TopOpt,
+    VenueOpt,
+)
 from sitcli.cli.walkforward import AnchoredOpt, OosOpt, OosStartOpt, TestOpt, TrainOpt, WalkOpt
-
-DEMO_SYMBOLS = "NVDA,AMD,TSM,^NDX,RENDER/USDT,SIT"
 
 STAT_TITLES = {
     "total_return_pct": "Total return [%]", "cagr_pct": "CAGR [%]", "sharpe": "Sharpe",
@@ -52,65 +75,38 @@ RANK_COLUMNS = ("total_return_pct", "cagr_pct", "sharpe", "max_drawdown_pct", "w
 SWEEP_HINT_RUNS = 2000
 
 def backtest(
-    strategy: Annotated[Optional[str], typer.Argument(
-        help="Built-in strategy name or the path to your .py file (default: "
-             "catalyst_momentum).", show_default=False)] = None,
-    strategy_file: Annotated[Optional[str], typer.Option(
-        "--strategy", help="Same as the STRATEGY argument, e.g. --strategy my/strat.py.")] = None,
-    strategy_timeout: Annotated[Optional[float], typer.Option(
-        "--strategy-timeout", help="Stop a strategy call that runs longer than this many "
-                                   "seconds (exit 1).")] = None,
-    symbols: Annotated[Optional[str], typer.Option(
-        "--symbols", "-s", help=f"Comma-separated symbols (default with --demo: {DEMO_SYMBOLS}).")] = None,
-    leverage: Annotated[Optional[float], typer.Option(
-        "--leverage", "-l", help="Leverage for every symbol (default: each venue's default).")] = None,
-    venue: Annotated[Optional[str], typer.Option(
-        "--venue", help="cfd-retail, cfd-offshore, perp-binance (alias perp-isolated) or "
-                        "futures-exchange (default: each instrument's venue).")] = None,
-    settings: Annotated[Optional[list[str]], typer.Option(
-        "--set", help="Override a venue field, e.g. --set fee=0.001 (repeatable).")] = None,
-    params: Annotated[Optional[list[str]], typer.Option(
-        "--param", "-p", help="Strategy parameter, e.g. --param hold=3 (repeatable).")] = None,
-    grid: Annotated[Optional[list[str]], typer.Option(
-        "--grid", "-g", help="Values to sweep, e.g. --grid leverage=5,20,50 --grid hold=1,3 "
-                             "(repeatable; every combination runs in one kernel call).")] = None,
-    rank_by: Annotated[str, typer.Option(
-        "--rank-by", help="Metric that orders the grid's runs.")] = "total_return_pct",
+    strategy: StrategyArg = None,
+    strategy_file: StrategyFileOpt = None,
+    strategy_timeout: StrategyTimeoutOpt = None,
+    symbols: SymbolsOpt = None,
+    leverage: LeverageOpt = None,
+    venue: VenueOpt = None,
+    settings: SetOpt = None,
+    params: ParamOpt = None,
+    grid: GridOpt = None,
+    rank_by: RankByOpt = "total_return_pct",
     stats_level: Annotated[StatsLevel, typer.Option(
-        "--stats", case_sensitive=False, help="basic: sitcli's statistics; full: also vectorbt's full returns "
-                        "statistics of each run over the same span (imports vectorbt: slower).")]
-        = StatsLevel.basic,
-    top: Annotated[int, typer.Option("--top", help="Rows of the ranking to print.")] = 20,
+        "--stats", case_sensitive=False,
+        help="basic: sitcli's statistics; full: also vectorbt's full returns statistics of "
+             "each run over the same span (imports vectorbt: slower).")] = StatsLevel.basic,
+    top: TopOpt = 20,
     oos: OosOpt = None,
     oos_start: OosStartOpt = None,
     walk_forward: WalkOpt = None,
     wf_train: TrainOpt = None,
     wf_test: TestOpt = None,
     wf_anchored: AnchoredOpt = False,
-    account: Annotated[Account, typer.Option(
-        "--account", case_sensitive=False, help="isolated: one account per symbol; shared: one account for all.")]
-        = Account.isolated,
-    cfd_hours: Annotated[CfdHours, typer.Option(
-        "--cfd-hours", case_sensitive=False, help="session: news reaches exchange symbols at the next session open; "
-                            "24/7: at the next bar of the data (CFDs quoted around the clock).")]
-        = CfdHours.session,
-    events_files: Annotated[Optional[list[Path]], typer.Option(
-        "--events", help="Your own catalysts CSV, added to the built-in calendar (repeatable).")]
-        = None,
+    account: AccountOpt = Account.isolated,
+    cfd_hours: CfdHoursOpt = CfdHours.session,
+    events_files: EventsOpt = None,
     start: StartOpt = None,
     end: EndOpt = None,
-    timeframe: Annotated[str, typer.Option("--timeframe", help="Bar size of the stored data.")] = "1d",
-    cash: Annotated[float, typer.Option("--cash", help="Starting cash per account.")] = 10_000.0,
-    size: Annotated[Optional[float], typer.Option(
-        "--size", help="Fraction of free collateral used as margin per trade "
-                       "(default 1, or 1/number of symbols with --account shared).")] = None,
-    fill: Annotated[Fill, typer.Option(
-        "--fill", case_sensitive=False,
-        help="open: signals fill at the next bar's open; close: at their own close.")] = Fill.open,
-    take_first: Annotated[bool, typer.Option(
-        "--take-first", help="When stop and take-profit lie in one bar, assume the take first.")] = False,
-    allow_above_cap: Annotated[bool, typer.Option(
-        "--allow-above-cap", help="Allow leverage above the venue's cap.")] = False,
+    timeframe: TimeframeOpt = "1d",
+    cash: CashOpt = 10_000.0,
+    size: SizeOpt = None,
+    fill: FillOpt = Fill.open,
+    take_first: TakeFirstOpt = False,
+    allow_above_cap: AllowAboveCapOpt = False,
     detail: DetailOpt = None,
     compare_detail: Annotated[bool, typer.Option(
         "--compare-detail", help="With --detail: print the plain and the detailed run side by "
@@ -146,12 +142,20 @@ def backtest(
     stats_level = value(stats_level)
     if compare_detail and detail is None:
         raise BadInput("--compare-detail needs --detail TIMEFRAME, e.g. --detail 1h")
-    cfg, store = run_config(locals())
+    opts = RunOptions(
+        strategy=strategy, strategy_file=strategy_file, strategy_timeout=strategy_timeout,
+        symbols=symbols, leverage=leverage, venue=venue, settings=settings, params=params,
+        grid=grid, rank_by=rank_by, top=top, oos=oos, oos_start=oos_start,
+        walk_forward=walk_forward, wf_train=wf_train, wf_test=wf_test, wf_anchored=wf_anchored,
+        account=account, cfd_hours=cfd_hours, events_files=events_files, start=start, end=end,
+        timeframe=timeframe, cash=cash, size=size, fill=fill, take_first=take_first,
+        allow_above_cap=allow_above_cap, detail=detail, demo=demo, data_dir=data_dir, fmt=fmt,
+        quiet=quiet)
+    cfg, store = run_config(opts)
     from sitcli.cli import walkforward as wf_cli
 
-    if wf_cli.asked(type("Options", (), locals())):    # --oos / --walk-forward (issue 15)
-        wf_cli.run(type("Options", (), locals()), cfg, store, load_events(events_files),
-                   summaries=False, out=out)
+    if wf_cli.asked(opts):    # --oos / --walk-forward (issue 15)
+        wf_cli.run(opts, cfg, store, load_events(events_files), summaries=False, out=out)
         return
     runs_asked = len(cfg.symbols) * math.prod(len(v) for v in cfg.grid.values())
     if runs_asked > SWEEP_HINT_RUNS:
@@ -309,11 +313,6 @@ def _stat_row(row: dict, grid) -> dict:
     return {k: row[k] for k in stat_keys(grid) if k in row}
 
 
-DetailOpt = Annotated[Optional[str], typer.Option(
-    "--detail", help="Walk these stored finer bars (e.g. 1h, 1m) inside each bar a position is "
-                     "open to order gaps, stops, take-profits and liquidations.")]
-
-
 def _print_detail(summary: dict, compared: list[dict], side_by_side: bool) -> None:
     from sitcli.cli.render import print_table
     from sitcli.detail import summary_line
@@ -332,15 +331,14 @@ def _print_detail(summary: dict, compared: list[dict], side_by_side: bool) -> No
 
 
 
-def run_config(opts: dict):
-    """The RunConfig and store of a backtest or sweep from the options the two commands share."""
+def run_config(o: RunOptions):
+    """The RunConfig and store of a backtest, sweep or montecarlo from their shared options."""
     from sitcli.backtest import RunConfig, parse_grid
     from sitcli.cli.options import check_demo_or_data_dir
     from sitcli.data.store import Store, default_data_dir, demo_store
     from sitcli.domains import check_flags
     from sitcli.errors import BadInput
 
-    o = type("Options", (), opts)
     check_flags(cash=o.cash, size=o.size, leverage=o.leverage,
                 strategy_timeout=o.strategy_timeout)
     check_demo_or_data_dir(o.demo, o.data_dir)
@@ -359,7 +357,7 @@ def run_config(opts: dict):
                     size=o.size, account=value(o.account), cfd_hours=value(o.cfd_hours),
                     start=o.start, end=o.end, timeframe=o.timeframe, fill=value(o.fill),
                     take_first=o.take_first,
-                    allow_above_cap=o.allow_above_cap, detail=getattr(o, "detail", None))
+                    allow_above_cap=o.allow_above_cap, detail=o.detail)
     store = demo_store() if o.demo else Store(default_data_dir(o.data_dir))
     return cfg, store
 

@@ -86,6 +86,19 @@ StartOpt = Annotated[Optional[str], typer.Option("--start", help="First date, YY
 EndOpt = Annotated[Optional[str], typer.Option("--end", help="Last date, YYYY-MM-DD (UTC).")]
 
 
+def usage_message(message: str) -> str:
+    """typer's message on one line; a bad choice ("Invalid value for '--fill': Value error, 'x'
+    is not one of 'open', 'close'.") in sitcli's own shape: "--fill 'x': use one of open, close"."""
+    import re
+
+    message = " ".join(message.split())
+    found = re.match(r"Invalid value for '(--[\w-]+)'.*?'(.*)' is not one of (.*?)\.?$", message)
+    if found is None:
+        return message
+    flag, given, choices = found.groups()
+    return f"{flag} '{given}': use one of {choices.replace(chr(39), '')}"
+
+
 def parse_pairs(pairs: list[str] | None, flag: str, example: str) -> dict[str, str]:
     """Repeatable KEY=VALUE options (--set, --param) into a dict."""
     from sitcli.errors import BadInput

@@ -201,7 +201,7 @@ def _stat_table(manifests: list[dict]) -> list[dict]:
 
     columns: dict[str, dict] = {}
     several = len(manifests) > 1
-    for tag, m in zip("AB", manifests):
+    for tag, m in zip("AB", manifests, strict=False):
         for label, row in _labelled(m):
             columns[f"{tag} {label}" if several else label] = row
     if not columns:

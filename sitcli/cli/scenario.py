@@ -41,7 +41,8 @@ def scenario(
     settings: Annotated[Optional[list[str]], typer.Option(
         "--set", help="Override a venue field, e.g. --set closeout_level=0.2.")] = None,
     method: Annotated[ScenarioMethod, typer.Option(
-        "--method", case_sensitive=False, help="historical (every start bar), bootstrap (block-bootstrapped paths) "
+        "--method", case_sensitive=False,
+        help="historical (every start bar), bootstrap (block-bootstrapped paths) "
                          "or jump-diffusion (paths from a model fitted to the returns).")]
         = ScenarioMethod.historical,
     paths: Annotated[int, typer.Option("--paths", help="Simulated paths.")] = 10_000,

@@ -351,7 +351,7 @@ class Store:
         if not df.index.is_monotonic_increasing or df.index.has_duplicates:
             raise DamagedFile(path, "its timestamps are out of order or repeated")
         df.attrs["sitcli"] = {**meta, "path": str(path)}
-        from sitcli.runs import note_read   # the run manifest fingerprints what was read
+        from sitcli.runs import note_read  # the run manifest fingerprints what was read
 
         note_read(path)
         return df
