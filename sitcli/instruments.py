@@ -196,13 +196,13 @@ def instrument(symbol: str, known_only: bool = False) -> Instrument:
     venue = "perp-isolated" if cls == "crypto" else "cfd-retail"
     calendar = "24/7" if cls == "crypto" else "XNYS"
     if symbol not in _WARNED:
-        import sys
+        from sitcli.errors import warn
 
         _WARNED.add(symbol)
-        print(f"warning: {symbol} is not a listed instrument: treated as {cls} on {venue} "
-              f"({calendar} hours) from its name; declare it with `sitcli data import FILE "
-              f"--symbol {symbol} --asset-class CLASS` or [instruments.\"{symbol}\"] in a "
-              "config file", file=sys.stderr)
+        warn(f"{symbol} is not a listed instrument: treated as {cls} on {venue} "
+             f"({calendar} hours) from its name; declare it with `sitcli data import FILE "
+             f"--symbol {symbol} --asset-class CLASS` or [instruments.\"{symbol}\"] in a "
+             "config file")
     return Instrument(symbol, symbol, cls, venue, calendar)
 
 

@@ -48,18 +48,18 @@ def test_run_options_fields_are_backtest_parameters():
 
 
 @pytest.mark.parametrize("args, fragments", [
-    (("backtest", "--demo", "--fill", "midday"), ["--fill 'midday': use one of open, close"]),
-    (("backtest", "--demo", "--account", "joint"), ["--account 'joint': use one of isolated, shared"]),
-    (("backtest", "--demo", "--cfd-hours", "never"), ["--cfd-hours 'never': use one of session, 24/7"]),
-    (("backtest", "--demo", "--stats", "most"), ["--stats 'most': use one of basic, full"]),
-    (("sweep", "--demo", "--executor", "gpu"), ["--executor 'gpu': use one of local, dask"]),
+    (("backtest", "--demo", "--fill", "midday"), ["--fill 'midday': use open or close"]),
+    (("backtest", "--demo", "--account", "joint"), ["--account 'joint': use isolated or shared"]),
+    (("backtest", "--demo", "--cfd-hours", "never"), ["--cfd-hours 'never': use session or 24/7"]),
+    (("backtest", "--demo", "--stats", "most"), ["--stats 'most': use basic or full"]),
+    (("sweep", "--demo", "--executor", "gpu"), ["--executor 'gpu': use local or dask"]),
     (("scenario", "--demo", "--method", "magic"),
-     ["--method 'magic': use one of historical, bootstrap, jump-diffusion"]),
-    (("scenario", "--demo", "--side", "up"), ["--side 'up': use one of long, short"]),
-    (("liquidation", "-l", "5", "--entry", "1", "--side", "up"), ["--side 'up': use one of long, short"]),
-    (("montecarlo", "--demo", "--method", "x"), ["--method 'x': use one of iid, block"]),
+     ["--method 'magic': use historical, bootstrap or jump-diffusion"]),
+    (("scenario", "--demo", "--side", "up"), ["--side 'up': use long or short"]),
+    (("liquidation", "-l", "5", "--entry", "1", "--side", "up"), ["--side 'up': use long or short"]),
+    (("montecarlo", "--demo", "--method", "x"), ["--method 'x': use iid or block"]),
     (("data", "import", "x.csv", "--symbol", "X", "--asset-class", "bond"),
-     ["--asset-class 'bond': use one of equity, index, crypto, synthetic"]),
+     ["--asset-class 'bond': use equity, index, crypto or synthetic"]),
     (("backtest", "--demo", "--nope"), ["No such option: --nope"]),
 ])
 def test_bad_choice_is_one_line_exit_2(cli, args, fragments):

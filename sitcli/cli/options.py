@@ -77,7 +77,15 @@ DataDirOpt = Annotated[Optional[Path], typer.Option(
     "--data-dir", envvar="SITCLI_DATA_DIR", show_envvar=True,
     help="Local data store (default: the platform's user data directory).")]
 DemoOpt = Annotated[bool, typer.Option("--demo", help="Use the embedded synthetic demo data (offline).")]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or notes on stderr.")]
+def _quiet(value: bool) -> bool:
+    from sitcli import errors
+
+    errors.QUIET = bool(value)
+    return value
+
+
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", callback=_quiet,
+                                        help="No progress or notes on stderr.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show a traceback on errors.")]
 SaveOpt = Annotated[bool, typer.Option(
     "--save", help="Keep the run in the history (a folder under the data directory's runs/), "
@@ -88,15 +96,17 @@ EndOpt = Annotated[Optional[str], typer.Option("--end", help="Last date, YYYY-MM
 
 def usage_message(message: str) -> str:
     """typer's message on one line; a bad choice ("Invalid value for '--fill': Value error, 'x'
-    is not one of 'open', 'close'.") in sitcli's own shape: "--fill 'x': use one of open, close"."""
+    is not one of 'open', 'close'.") in sitcli's own shape: "--fill 'x': use open or close"."""
     import re
 
     message = " ".join(message.split())
     found = re.match(r"Invalid value for '(--[\w-]+)'.*?'(.*)' is not one of (.*?)\.?$", message)
     if found is None:
         return message
-    flag, given, choices = found.groups()
-    return f"{flag} '{given}': use one of {choices.replace(chr(39), '')}"
+    flag, given, listed = found.groups()
+    choices = [c.strip().strip("'") for c in listed.split(",")]
+    allowed = choices[0] if len(choices) == 1 else f"{', '.join(choices[:-1])} or {choices[-1]}"
+    return f"{flag} '{given}': use {allowed}"
 
 
 def parse_pairs(pairs: list[str] | None, flag: str, example: str) -> dict[str, str]:
