@@ -400,7 +400,7 @@ def _value(path: Path, where: str, key: str, value, param, command):
 
     if getattr(param, "multiple", False) and not isinstance(value, list):
         value = [value]
-    if param.type_descriptor.is_path:
+    if _is_path(param.type_descriptor.annotation):
         base = Path(path).resolve().parent
         value = ([str(base / Path(v).expanduser()) for v in value] if isinstance(value, list)
                  else str(base / Path(value).expanduser()))
@@ -414,6 +414,15 @@ def _value(path: Path, where: str, key: str, value, param, command):
     except (TypeError, ValueError) as exc:
         raise BadInput(f"{path}: [{where}] {key} = {value!r}: {exc}") from None
     return value
+
+
+def _is_path(annotation) -> bool:
+    """Path, Optional[Path] or list[Path]."""
+    import typing
+
+    if annotation is Path:
+        return True
+    return any(_is_path(a) for a in typing.get_args(annotation))
 
 
 def _merge(into: dict, new: dict) -> None:

@@ -207,3 +207,26 @@ def test_data_import_asset_class_declares_the_instrument(tmp_path, cli):
     assert "warning" not in declared.stderr
     bad = cli("data", "import", csv, "--symbol", "XYZUSDT", "--asset-class", "bond")
     assert bad.returncode == 2 and "bond" in bad.stderr
+
+
+def test_file_layout_top_level_commands_subcommands_and_relative_paths(tmp_path):
+    """In-process: what each part of a file becomes (click's default_map per command)."""
+    import typer
+
+    from sitcli import config
+    from sitcli.cli import app
+
+    cfg = tmp_path / "conf" / "all.toml"
+    cfg.parent.mkdir()
+    cfg.write_text('quiet = true\n[backtest]\nevents = ["my.csv"]\nrank_by = "sharpe"\n'
+                   '[data.import]\nsource = "mine"\n')
+    loaded = config.load([cfg], typer.main.get_command(app))
+    dm = loaded.default_map
+    # a top-level value reaches every command with that option, and only those
+    assert dm["backtest"]["quiet"] is True and dm["data"]["import"]["quiet"] is True
+    assert "quiet" not in dm.get("liquidation", {})
+    # flags by their names (rank_by or rank-by), paths relative to the file
+    assert dm["backtest"]["rank_by"] == "sharpe"
+    assert dm["backtest"]["events_files"] == [str(cfg.parent / "my.csv")]
+    assert dm["data"]["import"]["source"] == "mine"
+    assert loaded.files == [cfg]

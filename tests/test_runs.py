@@ -81,7 +81,7 @@ def test_compare_shows_the_differing_argument_and_the_stats(cli, real):
     assert (payload["A"], payload["B"]) == (a, b)
     assert payload["inputs"] == [{"input": "args", "A": "--leverage 5", "B": "--leverage 20"}]
     rows = {r["stat"]: r for r in payload["stats"]}
-    assert (rows["leverage"]["A NVDA"], rows["leverage"]["B NVDA"]) == (5.0, 20.0)
+    assert (rows["Leverage"]["A NVDA"], rows["Leverage"]["B NVDA"]) == (5.0, 20.0)
     for run_id, tag in ((a, "A"), (b, "B")):
         summary = json.loads((cli.data_dir / "runs" / run_id / "summary.json").read_text())
         assert rows["Total return [%]"][f"{tag} NVDA"] == summary["stats"]["NVDA"]["total_return_pct"]

@@ -197,7 +197,9 @@ def rerun(
 def _stat_table(manifests: list[dict]) -> list[dict]:
     """A row per statistic, a column per run and label (backtest: each run's symbols/grid
     labels; sweep: its best combinations; scenario: symbol x leverage x horizon)."""
-    from sitcli.cli.backtest import STAT_TITLES
+    from sitcli.cli.backtest import SPAN_TITLES, STAT_TITLES
+
+    titles = {"leverage": "Leverage", **STAT_TITLES, **SPAN_TITLES, "ruined": "Ruined"}
 
     columns: dict[str, dict] = {}
     several = len(manifests) > 1
@@ -211,7 +213,7 @@ def _stat_table(manifests: list[dict]) -> list[dict]:
                          "stats_note")]
     keys = sorted(keys, key=lambda k: (k not in SHOWN_STATS, SHOWN_STATS.index(k)
                                        if k in SHOWN_STATS else 0))
-    return [{"stat": STAT_TITLES.get(k, k), **{c: row.get(k) for c, row in columns.items()}}
+    return [{"stat": titles.get(k, k), **{c: row.get(k) for c, row in columns.items()}}
             for k in keys]
 
 
