@@ -105,7 +105,9 @@ def write_manifest(target: Path, *, command: str, store_root: Path, outputs: lis
     outs = [Path(p) for p in outputs if Path(p).is_file()]
     out_names = {str(p.resolve()) for p in outs}
     cwd = Path.cwd()
-    args = [a for a in (argv or []) if str((cwd / a).resolve()) not in out_names] if argv else []
+    # files the command line names, but not its outputs nor the config files (hashed below)
+    skip = out_names | {str((cwd / p).resolve()) for p in files_used()}
+    args = [a for a in (argv or []) if str((cwd / a).resolve()) not in skip] if argv else []
     user = os.environ.get("SITCLI_CONFIG")
     manifest = {
         "id": run_id or new_id(command),

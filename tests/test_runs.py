@@ -105,6 +105,8 @@ def test_config_file_recorded_and_its_change_named(cli, tmp_path):
     proc = cli("runs", "rerun", out)
     assert proc.returncode == 1
     assert f"input changed: config file {cfg} changed" in proc.stdout
+    assert proc.stdout.count(str(cfg)) == 1          # named once, as the config file it is
+    assert manifest["argument_files"] == []
 
 
 def test_sweep_and_scenario_manifests_rerun(cli, tmp_path):
