@@ -7,6 +7,7 @@ From Python (`sitcli.api`, loaded on first use so `import sitcli` stays light)::
     run.stats, run.trades, run.equity, run.liquidations; run.save("runs/nvda-20x")
     sitcli.liquidation(side="long", entry=100, leverage=50, venue="perp-bybit")
     sitcli.scenario(...); sitcli.sweep(...); sitcli.Store(path); sitcli.Strategy
+    sitcli.load_run("runs/nvda-20x")         # a saved run: .stats .trades .equity .manifest
 """
 
 import sys
@@ -14,7 +15,8 @@ import types
 
 __version__ = "0.1.0"
 
-API = ("Run", "Store", "Strategy", "backtest", "demo", "liquidation", "scenario", "sweep")
+API = ("Run", "SavedRun", "Store", "Strategy", "backtest", "demo", "liquidation", "load_run",
+       "scenario", "sweep")
 
 
 def __getattr__(name: str):

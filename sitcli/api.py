@@ -22,7 +22,8 @@ import pandas as pd
 from sitcli.data import store as _store
 from sitcli.strategy import Strategy
 
-__all__ = ["Run", "Store", "Strategy", "backtest", "demo", "liquidation", "scenario", "sweep"]
+__all__ = ["Run", "SavedRun", "Store", "Strategy", "backtest", "demo", "liquidation", "load_run",
+           "scenario", "sweep"]
 
 
 class Store(_store.Store):
@@ -44,6 +45,9 @@ class Run:
 
     result: object          # sitcli.result.Result
     payload: dict
+    call: dict | None = None        # the function and arguments (the run manifest records them)
+    store_root: Path | None = None
+    read: tuple = ()                # the stored files the run read (fingerprinted on save)
 
     @cached_property
     def stats(self) -> pd.DataFrame:
@@ -72,8 +76,10 @@ class Run:
         return self.payload["assumptions"]
 
     def save(self, directory: str | Path, plot: bool = False) -> Path:
-        """Write the files `sitcli backtest --out DIR [--plot]` writes; returns the directory."""
-        from sitcli.cli.backtest import write_outputs
+        """Write the files `sitcli backtest --out DIR [--plot]` writes, with the run's manifest
+        (run.json: this call, the data read, the files written); returns the directory."""
+        from sitcli import runs
+        from sitcli.cli.backtest import record_run, write_outputs
 
         directory = Path(directory)
         if directory.exists() and not directory.is_dir():
@@ -81,6 +87,11 @@ class Run:
 
             raise BadInput(f"save {directory}: exists and is not a directory; give a directory path")
         write_outputs(directory, self.result, self.payload, plot)
+        if self.call is not None and self.store_root is not None:
+            runs.READ.clear()
+            for path in self.read:
+                runs.note_read(path)
+            record_run(directory, self.payload, self.store_root, None, api=self.call)
         return directory
 
 
@@ -88,6 +99,7 @@ def _config(strategy, symbols, store, params, grid, settings, **options):
     """RunConfig and store from Python values, through the CLI's own `run_config` (one set
     of checks). The store it builds is replaced by the caller's."""
     from sitcli.cli.backtest import run_config
+    from sitcli.cli.run_options import RunOptions
 
     if isinstance(symbols, (list, tuple)):
         symbols = ",".join(symbols)
@@ -97,7 +109,7 @@ def _config(strategy, symbols, store, params, grid, settings, **options):
             "params": _pairs(params), "settings": _pairs(settings),
             "grid": [f"{k}={','.join(map(str, v))}" for k, v in (grid or {}).items()],
             **_floats(options)}
-    cfg, _ = run_config(opts)
+    cfg, _ = run_config(RunOptions(**opts))
     return cfg, store
 
 
@@ -144,10 +156,21 @@ def backtest(strategy: str = "catalyst_momentum", symbols=None, *, store=None,
                          take_first=take_first, allow_above_cap=allow_above_cap, detail=detail,
                          rank_by=rank_by, strategy_timeout=strategy_timeout, on_ruin=on_ruin,
                          ruin_level=ruin_level)
+    from sitcli import runs
+
+    call = {"function": "backtest", "arguments": {
+        "strategy": str(strategy), "symbols": None if symbols is None else list(symbols),
+        "store": str(store.root), "leverage": leverage, "venue": venue, "params": params,
+        "grid": grid, "settings": settings, "start": start, "end": end, "cash": cash,
+        "size": size, "account": account, "cfd_hours": cfd_hours, "timeframe": timeframe,
+        "fill": fill, "take_first": take_first, "allow_above_cap": allow_above_cap,
+        "detail": detail, "events": None if events is None else [str(e) for e in events],
+        "rank_by": rank_by, "stats": stats, "on_ruin": on_ruin, "ruin_level": ruin_level}}
+    runs.start_tracking()
     with time_limit(strategy_timeout):
         result, detail_info = backtest_result(cfg, store, _events(events))
     payload, _, _ = build_payload(result, rank_by, stats, detail_info)
-    return Run(result, payload)
+    return Run(result, payload, call, store.root, tuple(runs.READ.values()))
 
 
 def sweep(strategy: str = "catalyst_momentum", symbols=None, *, grid: dict, store=None,
@@ -249,3 +272,80 @@ def liquidation(*, leverage: float, entry: float, side: str = "long", venue: str
     result["assumptions"]["tiers"] = spec.tiers.name if spec else None
     result["assumptions"]["entry_source"] = "--entry"
     return result
+
+
+@dataclass
+class SavedRun:
+    """A run read back from its directory (`sitcli backtest --out DIR`, `--save`, `Run.save`):
+    its manifest and, for a backtest, the files it wrote as DataFrames."""
+
+    directory: Path
+    manifest: dict
+
+    def _summary(self) -> dict:
+        import json
+
+        return json.loads((self.directory / "summary.json").read_text(encoding="utf-8"))
+
+    @cached_property
+    def stats(self) -> pd.DataFrame:
+        """Backtest: a row per run as in `Run.stats`; sweep: the ranked combinations file;
+        scenario: a row per symbol x leverage x horizon."""
+        command = self.manifest["command"]
+        if command == "backtest":
+            return pd.DataFrame.from_dict(self._summary()["stats"], orient="index")
+        if command == "sweep":
+            name = self.manifest.get("saved_as") or next(iter(self.manifest["outputs"]))
+            path = self.directory / name
+            if path.suffix.lower() == ".json":
+                import json
+
+                return pd.DataFrame(json.loads(path.read_text())["results"])
+            if path.suffix.lower() == ".parquet":
+                return pd.read_parquet(path)
+            return pd.read_csv(path)
+        return pd.DataFrame(self.manifest["results"]["rows"])
+
+    @cached_property
+    def aggregate(self) -> pd.DataFrame:
+        return pd.DataFrame(self._summary()["aggregate"]).set_index("label")
+
+    @cached_property
+    def trades(self) -> pd.DataFrame:
+        return pd.read_csv(self.directory / "trades.csv")
+
+    @cached_property
+    def equity(self) -> pd.DataFrame:
+        frame = pd.read_csv(self.directory / "equity.csv", index_col="time")
+        frame.index = pd.to_datetime(frame.index, utc=True)
+        return frame
+
+    @cached_property
+    def liquidations(self) -> pd.DataFrame:
+        return pd.read_csv(self.directory / "liquidations.csv")
+
+    @property
+    def assumptions(self) -> dict:
+        return self._summary()["assumptions"]
+
+
+def load_run(path: str | Path) -> SavedRun:
+    """A saved run from its directory (or its manifest file): `.manifest` (run.json) and, for a
+    backtest, `.stats`, `.aggregate`, `.trades`, `.equity`, `.liquidations` as written."""
+    from sitcli import runs
+    from sitcli.errors import BadInput
+
+    path = Path(path).expanduser()
+    if path.is_dir():
+        manifest_path = path / runs.MANIFEST
+    elif path.suffix == ".json" and path.is_file():
+        manifest_path = path
+    elif Path(str(path) + ".run.json").is_file():
+        manifest_path = Path(str(path) + ".run.json")
+    else:
+        raise BadInput(f"load_run {path}: no run here (a run directory holds run.json)")
+    if not manifest_path.is_file():
+        raise BadInput(f"load_run {path}: no {runs.MANIFEST} in it; save runs with "
+                       "Run.save(DIR), --out DIR or --save")
+    manifest = runs.load(manifest_path)
+    return SavedRun(manifest_path.parent, manifest)

@@ -104,8 +104,8 @@ def load_legs(cfg: RunConfig, store) -> list[Leg]:
         raise BadInput(f"--symbols {','.join(cfg.symbols)}: a symbol is listed twice")
     legs = []
     for symbol in cfg.symbols:
-        instrument = inst_mod.instrument(symbol)
         bars = read_bars(store, symbol, cfg.timeframe, start, end)
+        instrument = inst_mod.instrument(symbol)   # after the read: no fallback warning first
         if len(bars) < 2:
             raise DataMissing(f"{symbol}: only {len(bars)} bar(s) between {cfg.start or 'start'} "
                               f"and {cfg.end or 'end'}; widen the range or pull more data")

@@ -26,3 +26,15 @@ class BadInput(SitcliError):
 
 class DataMissing(SitcliError):
     exit_code = 3
+
+
+# --quiet silences warnings too (sitcli.cli.options.QuietOpt sets it)
+QUIET = False
+
+
+def warn(message: str) -> None:
+    """A one-line warning on stderr: the run goes on, but the user should know."""
+    if not QUIET:
+        import sys
+
+        print(f"warning: {message}", file=sys.stderr)

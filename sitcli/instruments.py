@@ -115,14 +115,32 @@ def _load(name: str) -> dict:
     return tomllib.loads((files("sitcli.datasets") / name).read_text(encoding="utf-8"))
 
 
+# user venue presets and instruments (config files, `data import --asset-class`): they join the
+# shipped tables; `sitcli.config` checks them before they are added
+USER_VENUES: dict[str, dict] = {}
+USER_INSTRUMENTS: dict[str, dict] = {}
+
+
 @cache
 def venues_table() -> dict:
-    return _load("venues.toml")
+    return {**_load("venues.toml"), **USER_VENUES}
 
 
 @cache
 def instruments_table() -> dict:
-    return _load("instruments.toml")
+    return {**_load("instruments.toml"), **USER_INSTRUMENTS}
+
+
+def add_user_entries(venues: dict | None = None, instruments: dict | None = None) -> None:
+    """Make user venue presets and instruments known to every command (rows as in the
+    shipped TOML files; a user entry replaces a shipped one of the same name)."""
+    USER_VENUES.update(venues or {})
+    USER_INSTRUMENTS.update(instruments or {})
+    venues_table.cache_clear()
+    instruments_table.cache_clear()
+
+
+_WARNED: set[str] = set()
 
 
 def venue_names() -> list[str]:
@@ -182,7 +200,16 @@ def instrument(symbol: str, known_only: bool = False) -> Instrument:
                        f"({', '.join(table)}); import its data first or pick a listed symbol")
     cls = guess_asset_class(symbol)
     venue = "perp-isolated" if cls == "crypto" else "cfd-retail"
-    return Instrument(symbol, symbol, cls, venue, "24/7" if cls == "crypto" else "XNYS")
+    calendar = "24/7" if cls == "crypto" else "XNYS"
+    if symbol not in _WARNED:
+        from sitcli.errors import warn
+
+        _WARNED.add(symbol)
+        warn(f"{symbol} is not a listed instrument: treated as {cls} on {venue} "
+             f"({calendar} hours) from its name; declare it with `sitcli data import FILE "
+             f"--symbol {symbol} --asset-class CLASS` or [instruments.\"{symbol}\"] in a "
+             "config file")
+    return Instrument(symbol, symbol, cls, venue, calendar)
 
 
 def parse_benchmark(value) -> float | str:

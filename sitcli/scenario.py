@@ -308,8 +308,8 @@ def run(store, symbols: list[str], leverages, horizons, side: str, venue_name: s
     s = 1 if side == "long" else -1
     out = {}
     for symbol in symbols:
-        inst = instruments.instrument(symbol)
         bars = read_bars(store, symbol, timeframe)
+        inst = instruments.instrument(symbol)   # after the read: no fallback warning first
         meta = bars.attrs.get("sitcli", {})
         starts = None if events is None else event_starts(bars, inst, timeframe, events)
         opens, closes = bar_times(bars.index, inst, timeframe)

@@ -14,6 +14,8 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 # derived tables kept between runs (sitcli.cache: exchange sessions) go to this run's own
 # temporary directory, not the user's cache
 os.environ.setdefault("SITCLI_CACHE_DIR", tempfile.mkdtemp(prefix="sitcli-test-cache-"))
+# no test reads the user's own config file (tests that need one point SITCLI_CONFIG at theirs)
+os.environ["SITCLI_CONFIG"] = ""
 
 
 @pytest.fixture

@@ -50,9 +50,9 @@ def test_scenario_paths_and_the_calculator_charge_a_liquidation_alike(venue_name
     kernel's return on margin equals the calculator's exit PnL over the margin."""
     from sitcli.engine.margin import LIQUIDATION_RULES, exit_rule_of
     from sitcli.engine.paths import first_passage_nb
-    from sitcli.scenario import _NO_FINE
     from sitcli.instruments import venue
     from sitcli.liquidation import build_position, exit_pnl, position_liquidation_price
+    from sitcli.scenario import _NO_FINE
 
     v = venue(venue_name, "crypto")
     lev = min(v.max_leverage, 20.0)

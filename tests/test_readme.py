@@ -34,7 +34,8 @@ def test_readme_starts_with_the_two_setup_commands():
 def test_pasted_output_matches_a_fresh_run(command, expected, tmp_path):
     args = shlex.split(command)
     proc = subprocess.run([str(SITCLI), *args[1:]], capture_output=True, text=True,
-                          env={"PATH": "/usr/bin:/bin", "SITCLI_DATA_DIR": str(tmp_path)},
+                          env={"PATH": "/usr/bin:/bin", "SITCLI_DATA_DIR": str(tmp_path),
+                               "SITCLI_CONFIG": ""},   # never the user's own config file
                           cwd=README.parent, timeout=300)
     assert proc.returncode == 0, proc.stderr
     got = "\n".join(line.rstrip() for line in proc.stdout.rstrip().splitlines())

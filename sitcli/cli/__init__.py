@@ -10,6 +10,8 @@ import errno
 import os
 import sys
 import traceback
+from pathlib import Path
+from typing import Annotated, Optional
 
 import typer
 
@@ -37,6 +39,10 @@ def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                  help="Print the version and exit."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
+    config: Annotated[Optional[Path], typer.Option(
+        "--config", help="TOML file of options, venue presets and instruments (repeatable, "
+                         "also after the command; flags win; $SITCLI_CONFIG or the user "
+                         "config directory's config.toml is read first).")] = None,
 ) -> None:
     """Backtest AI-compute news through leveraged CFDs and perpetuals."""
 
@@ -49,6 +55,7 @@ def _register() -> None:
         liquidation,
         montecarlo,
         report,
+        runs,
         scenario,
         sit,
         strategies,
@@ -56,7 +63,7 @@ def _register() -> None:
     )
 
     for module in (data, liquidation, backtest, sweep, montecarlo, scenario, strategies, events, sit,
-                   report):
+                   report, runs):
         module.register(app)
 
 
@@ -77,7 +84,11 @@ def main() -> None:
     """Console entry point: runs the app and maps exceptions to exit codes (one place)."""
     argv = sys.argv[1:]
     try:
-        app(args=argv, prog_name="sitcli", standalone_mode=True)
+        from sitcli import runs
+
+        runs.ARGV[:] = argv
+        argv, default_map = _configured(argv)
+        _run_app(argv, default_map)
     except SitcliError as exc:
         if _debug_requested(argv):
             traceback.print_exc()
@@ -97,6 +108,51 @@ def main() -> None:
         _internal(exc, argv)
     except Exception as exc:  # a bug: keep the message one line unless --debug
         _internal(exc, argv)
+
+
+def _run_app(argv: list[str], default_map: dict | None) -> None:
+    """Run the command; a bad flag or value is one `error:` line (exit 2) like every other."""
+    try:   # typer >= 0.20 carries its own copy of click
+        from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+    except ImportError:
+        from click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+    from typer.exceptions import Abort
+
+    try:
+        code = app(args=argv, prog_name="sitcli", standalone_mode=False, default_map=default_map)
+    except NoArgsIsHelpError as exc:   # `sitcli` alone: the help
+        exc.show()
+        sys.exit(exc.exit_code)
+    except UsageError as exc:
+        from sitcli.cli.options import usage_message
+
+        message = usage_message(exc.format_message())
+        command = exc.ctx.command_path if exc.ctx is not None else "sitcli"
+        print(f"error: {message} (see {command} --help)", file=sys.stderr)
+        sys.exit(2)
+    except ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except Abort:
+        print("Aborted!", file=sys.stderr)
+        sys.exit(1)
+    if isinstance(code, int) and code:
+        sys.exit(code)
+
+
+def _configured(argv: list[str]) -> tuple[list[str], dict | None]:
+    """The command line without --config, and the options the config files give (the user's
+    file first, then each --config): click's default_map, which flags override."""
+    from sitcli import config
+
+    argv, files = config.split_argv(argv)
+    user = config.user_file()
+    files = ([user] if user is not None else []) + files
+    if not files:
+        return argv, None
+    loaded = config.load(files, typer.main.get_command(app))
+    config.activate(loaded)
+    return argv, loaded.default_map
 
 
 def _internal(exc: BaseException, argv: list[str]) -> None:

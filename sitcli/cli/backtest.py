@@ -9,87 +9,96 @@ from typing import Annotated, Optional
 import typer
 
 from sitcli.cli.options import (
+    Account,
+    CfdHours,
     DataDirOpt,
     DebugOpt,
     DemoOpt,
     EndOpt,
+    Fill,
     Format,
     FormatOpt,
+    OnRuin,
     QuietOpt,
+    SaveOpt,
     StartOpt,
+    StatsLevel,
     parse_pairs,
+    value,
+)
+from sitcli.cli.run_options import (
+    DEMO_SYMBOLS,
+    AccountOpt,
+    AllowAboveCapOpt,
+    CashOpt,
+    CfdHoursOpt,
+    DetailOpt,
+    EventsOpt,
+    FillOpt,
+    GridOpt,
+    LeverageOpt,
+    OnRuinOpt,
+    ParamOpt,
+    RankByOpt,
+    RuinLevelOpt,
+    RunOptions,
+    SetOpt,
+    SizeOpt,
+    StrategyArg,
+    StrategyFileOpt,
+    StrategyTimeoutOpt,
+    SymbolsOpt,
+    TakeFirstOpt,
+    TimeframeOpt,
+    TopOpt,
+    VenueOpt,
 )
 from sitcli.cli.walkforward import AnchoredOpt, OosOpt, OosStartOpt, TestOpt, TrainOpt, WalkOpt
 from sitcli.metrics import (  # noqa: F401
-    LOWER_IS_BETTER, RANK_COLUMNS, SPAN_TITLES, STAT_TITLES, TOPUP_TITLES,
+    LOWER_IS_BETTER,
+    RANK_COLUMNS,
+    SPAN_TITLES,
+    STAT_TITLES,
+    TOPUP_TITLES,
 )
-
-DEMO_SYMBOLS = "NVDA,AMD,TSM,^NDX,RENDER/USDT,SIT"
-
 
 # above this many runs `backtest --grid` points to `sitcli sweep` (full records grow with runs x bars)
 SWEEP_HINT_RUNS = 2000
 
 def backtest(
-    strategy: Annotated[Optional[str], typer.Argument(
-        help="Built-in strategy name or the path to your .py file (default: "
-             "catalyst_momentum).", show_default=False)] = None,
-    strategy_file: Annotated[Optional[str], typer.Option(
-        "--strategy", help="Same as the STRATEGY argument, e.g. --strategy my/strat.py.")] = None,
-    strategy_timeout: Annotated[Optional[float], typer.Option(
-        "--strategy-timeout", help="Stop a strategy call that runs longer than this many "
-                                   "seconds (exit 1).")] = None,
-    symbols: Annotated[Optional[str], typer.Option(
-        "--symbols", "-s", help=f"Comma-separated symbols (default with --demo: {DEMO_SYMBOLS}).")] = None,
-    leverage: Annotated[Optional[float], typer.Option(
-        "--leverage", "-l", help="Leverage for every symbol (default: each venue's default).")] = None,
-    venue: Annotated[Optional[str], typer.Option(
-        "--venue", help="cfd-retail, cfd-offshore, perp-binance (alias perp-isolated) or "
-                        "futures-exchange (default: each instrument's venue).")] = None,
-    settings: Annotated[Optional[list[str]], typer.Option(
-        "--set", help="Override a venue field, e.g. --set fee=0.001 (repeatable).")] = None,
-    params: Annotated[Optional[list[str]], typer.Option(
-        "--param", "-p", help="Strategy parameter, e.g. --param hold=3 (repeatable).")] = None,
-    grid: Annotated[Optional[list[str]], typer.Option(
-        "--grid", "-g", help="Values to sweep, e.g. --grid leverage=5,20,50 --grid hold=1,3 "
-                             "(repeatable; every combination runs in one kernel call).")] = None,
-    rank_by: Annotated[str, typer.Option(
-        "--rank-by", help="Metric that orders the grid's runs.")] = "total_return_pct",
-    stats_level: Annotated[str, typer.Option(
-        "--stats", help="basic: sitcli's statistics; full: also vectorbt's full returns "
-                        "statistics of each run over the same span (imports vectorbt: slower).")]
-        = "basic",
-    top: Annotated[int, typer.Option("--top", help="Rows of the ranking to print.")] = 20,
+    strategy: StrategyArg = None,
+    strategy_file: StrategyFileOpt = None,
+    strategy_timeout: StrategyTimeoutOpt = None,
+    symbols: SymbolsOpt = None,
+    leverage: LeverageOpt = None,
+    venue: VenueOpt = None,
+    settings: SetOpt = None,
+    params: ParamOpt = None,
+    grid: GridOpt = None,
+    rank_by: RankByOpt = "total_return_pct",
+    stats_level: Annotated[StatsLevel, typer.Option(
+        "--stats", case_sensitive=False,
+        help="basic: sitcli's statistics; full: also vectorbt's full returns statistics of "
+             "each run over the same span (imports vectorbt: slower).")] = StatsLevel.basic,
+    top: TopOpt = 20,
     oos: OosOpt = None,
     oos_start: OosStartOpt = None,
     walk_forward: WalkOpt = None,
     wf_train: TrainOpt = None,
     wf_test: TestOpt = None,
     wf_anchored: AnchoredOpt = False,
-    account: Annotated[str, typer.Option(
-        "--account", help="isolated: one account per symbol; shared: one account for all.")]
-        = "isolated",
-    cfd_hours: Annotated[str, typer.Option(
-        "--cfd-hours", help="session: news reaches exchange symbols at the next session open; "
-                            "24/7: at the next bar of the data (CFDs quoted around the clock).")]
-        = "session",
-    events_files: Annotated[Optional[list[Path]], typer.Option(
-        "--events", help="Your own catalysts CSV, added to the built-in calendar (repeatable).")]
-        = None,
+    account: AccountOpt = Account.isolated,
+    cfd_hours: CfdHoursOpt = CfdHours.session,
+    events_files: EventsOpt = None,
     start: StartOpt = None,
     end: EndOpt = None,
-    timeframe: Annotated[str, typer.Option("--timeframe", help="Bar size of the stored data.")] = "1d",
-    cash: Annotated[float, typer.Option("--cash", help="Starting cash per account.")] = 10_000.0,
-    size: Annotated[Optional[float], typer.Option(
-        "--size", help="Fraction of free collateral used as margin per trade "
-                       "(default 1, or 1/number of symbols with --account shared).")] = None,
-    fill: Annotated[str, typer.Option(
-        "--fill", help="open: signals fill at the next bar's open; close: at their own close.")] = "open",
-    take_first: Annotated[bool, typer.Option(
-        "--take-first", help="When stop and take-profit lie in one bar, assume the take first.")] = False,
-    allow_above_cap: Annotated[bool, typer.Option(
-        "--allow-above-cap", help="Allow leverage above the venue's cap.")] = False,
-    on_ruin: OnRuinOpt = "stop",
+    timeframe: TimeframeOpt = "1d",
+    cash: CashOpt = 10_000.0,
+    size: SizeOpt = None,
+    fill: FillOpt = Fill.open,
+    take_first: TakeFirstOpt = False,
+    allow_above_cap: AllowAboveCapOpt = False,
+    on_ruin: OnRuinOpt = OnRuin.stop,
     ruin_level: RuinLevelOpt = 0.01,
     detail: DetailOpt = None,
     compare_detail: Annotated[bool, typer.Option(
@@ -99,6 +108,7 @@ def backtest(
         "--out", help="Write trades.csv, equity.csv, liquidations.csv and summary.json here.")] = None,
     plot: Annotated[bool, typer.Option(
         "--plot", help="With --out: also equity.png and a self-contained report.html.")] = False,
+    save: SaveOpt = False,
     demo: DemoOpt = False,
     data_dir: DataDirOpt = None,
     fmt: FormatOpt = Format.table,
@@ -120,18 +130,25 @@ def backtest(
 
     if out is not None and out.exists() and not out.is_dir():
         raise BadInput(f"--out {out}: exists and is not a directory; give a directory path")
-    if plot and out is None:
+    if plot and out is None and not save:
         raise BadInput("--plot writes equity.png and report.html into --out DIR; add --out")
-    if stats_level not in ("basic", "full"):
-        raise BadInput(f"--stats {stats_level}: use basic or full")
+    stats_level = value(stats_level)
     if compare_detail and detail is None:
         raise BadInput("--compare-detail needs --detail TIMEFRAME, e.g. --detail 1h")
-    cfg, store = run_config(locals())
+    opts = RunOptions(
+        strategy=strategy, strategy_file=strategy_file, strategy_timeout=strategy_timeout,
+        symbols=symbols, leverage=leverage, venue=venue, settings=settings, params=params,
+        grid=grid, rank_by=rank_by, top=top, oos=oos, oos_start=oos_start,
+        walk_forward=walk_forward, wf_train=wf_train, wf_test=wf_test, wf_anchored=wf_anchored,
+        account=account, cfd_hours=cfd_hours, events_files=events_files, start=start, end=end,
+        timeframe=timeframe, cash=cash, size=size, fill=fill, take_first=take_first,
+        allow_above_cap=allow_above_cap, on_ruin=on_ruin, ruin_level=ruin_level, detail=detail,
+        demo=demo, data_dir=data_dir, fmt=fmt, quiet=quiet)
+    cfg, store = run_config(opts)
     from sitcli.cli import walkforward as wf_cli
 
-    if wf_cli.asked(type("Options", (), locals())):    # --oos / --walk-forward (issue 15)
-        wf_cli.run(type("Options", (), locals()), cfg, store, load_events(events_files),
-                   summaries=False, out=out)
+    if wf_cli.asked(opts):    # --oos / --walk-forward (issue 15)
+        wf_cli.run(opts, cfg, store, load_events(events_files), summaries=False, out=out)
         return
     runs_asked = len(cfg.symbols) * math.prod(len(v) for v in cfg.grid.values())
     if runs_asked > SWEEP_HINT_RUNS:
@@ -148,8 +165,15 @@ def backtest(
     full_keys = list(dict.fromkeys(k for v in payload.get("stats_full", {}).values() for k in v))
     if cfg.detail:
         compared, detail_summary = detail_info
+    run_id = None
+    if out is None and save:
+        from sitcli.data.store import default_data_dir
+        from sitcli.runs import save_dir
+
+        run_id, out = save_dir(default_data_dir(data_dir), "backtest")
     if out is not None:
         write_outputs(out, result, payload, plot)
+        record_run(out, payload, store.root, data_dir, run_id)
     if result.synthetic and fmt != Format.json:
         note("synthetic demo data: generated prices, not market history", quiet or fmt == Format.table)
     if fmt == Format.json:
@@ -176,7 +200,8 @@ def backtest(
         if cfg.detail:
             _print_detail(detail_summary, compared, compare_detail)
     if out is not None:
-        note(f"wrote {', '.join(OUT_FILES + (PLOT_FILES if plot else ()))} to {out}", quiet)
+        note(f"wrote {', '.join(OUT_FILES + (PLOT_FILES if plot else ()))} and run.json to "
+             f"{out}", quiet)
 
 
 def backtest_result(cfg, store, events):
@@ -198,7 +223,9 @@ def build_payload(result, rank_by: str, stats_level: str = "basic", detail_info=
     cfg = result.cfg
     runs = result.run_stats()
     combos = result.combo_stats()
-    assumptions = result.assumptions()
+    from sitcli.config import record
+
+    assumptions = record(result.assumptions())
     if cfg.detail:
         assumptions["intrabar"] = (f"{cfg.detail} bars walked in order inside each held bar, "
                                    "perpetual funding paid at the one that ends at each 8-hour "
@@ -281,19 +308,6 @@ def _stat_row(row: dict, grid) -> dict:
     return {k: row[k] for k in stat_keys(grid, True) if k in row}
 
 
-OnRuinOpt = Annotated[str, typer.Option(
-    "--on-ruin", help="stop: a wiped-out account stays wiped out; topup: refill it to --cash "
-                      "and trade on from the next signal, counting each refill as capital put "
-                      "in.")]
-RuinLevelOpt = Annotated[float, typer.Option(
-    "--ruin-level", help="Wiped out: nothing open and equity at or below this fraction of "
-                         "--cash.")]
-
-DetailOpt = Annotated[Optional[str], typer.Option(
-    "--detail", help="Walk these stored finer bars (e.g. 1h, 1m) inside each bar a position is "
-                     "open to order gaps, stops, take-profits and liquidations.")]
-
-
 def _print_detail(summary: dict, compared: list[dict], side_by_side: bool) -> None:
     from sitcli.cli.render import print_table
     from sitcli.detail import summary_line
@@ -312,15 +326,14 @@ def _print_detail(summary: dict, compared: list[dict], side_by_side: bool) -> No
 
 
 
-def run_config(opts: dict):
-    """The RunConfig and store of a backtest or sweep from the options the two commands share."""
+def run_config(o: RunOptions):
+    """The RunConfig and store of a backtest, sweep or montecarlo from their shared options."""
     from sitcli.backtest import RunConfig, parse_grid
     from sitcli.cli.options import check_demo_or_data_dir
     from sitcli.data.store import Store, default_data_dir, demo_store
     from sitcli.domains import check_flags
     from sitcli.errors import BadInput
 
-    o = type("Options", (), opts)
     check_flags(cash=o.cash, size=o.size, leverage=o.leverage,
                 strategy_timeout=o.strategy_timeout)
     check_demo_or_data_dir(o.demo, o.data_dir)
@@ -337,11 +350,11 @@ def run_config(opts: dict):
                     params=parse_pairs(o.params, "--param", "hold=3"), grid=parse_grid(o.grid),
                     leverage=o.leverage, venue=o.venue,
                     overrides=parse_pairs(o.settings, "--set", "fee=0.001"), cash=o.cash,
-                    size=o.size, account=o.account, cfd_hours=o.cfd_hours, start=o.start,
-                    end=o.end, timeframe=o.timeframe, fill=o.fill, take_first=o.take_first,
-                    allow_above_cap=o.allow_above_cap, detail=getattr(o, "detail", None),
-                    on_ruin=getattr(o, "on_ruin", "stop"),
-                    ruin_level=getattr(o, "ruin_level", 0.01))
+                    size=o.size, account=value(o.account), cfd_hours=value(o.cfd_hours),
+                    start=o.start, end=o.end, timeframe=o.timeframe, fill=value(o.fill),
+                    take_first=o.take_first,
+                    allow_above_cap=o.allow_above_cap, detail=o.detail,
+                    on_ruin=value(o.on_ruin), ruin_level=o.ruin_level)
     store = demo_store() if o.demo else Store(default_data_dir(o.data_dir))
     return cfg, store
 
@@ -417,10 +430,28 @@ def _header(a: dict) -> dict:
         header["notes"] = "; ".join(a["notes"])
     if a.get("on_ruin"):
         header["on ruin"] = a["on_ruin"]
+    if a.get("config"):
+        header["config"] = ", ".join(a["config"])
     if a["grid"]:
         header["grid"] = ", ".join(f"{k}={','.join(map(str, dict.fromkeys(v)))}"
                                    for k, v in a["grid"].items())
     return header
+
+
+def record_run(out: Path, payload: dict, store_root: Path, data_dir, run_id=None,
+               api: dict | None = None) -> dict:
+    """The run's manifest beside its files (`sitcli.runs`): the command line (or the Python
+    call), the data it read, the files it wrote and its statistics. A command's run joins the
+    history under the data directory; a Python call's (`Run.save`) does not."""
+    from sitcli import runs
+    from sitcli.data.store import default_data_dir
+
+    outputs = [out / name for name in OUT_FILES + PLOT_FILES]
+    results = {k: payload[k] for k in ("stats", "aggregate", "ranking") if k in payload}
+    return runs.write_manifest(out, command="backtest", store_root=store_root, outputs=outputs,
+                               results=results, argv=None if api else list(runs.ARGV),
+                               api=api, run_id=run_id,
+                               data_dir=None if api else default_data_dir(data_dir))
 
 
 def write_outputs(out: Path, result, payload: dict, plot: bool) -> None:

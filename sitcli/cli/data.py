@@ -14,6 +14,7 @@ import typer
 
 from sitcli.cli import tiers
 from sitcli.cli.options import (
+    AssetClass,
     DataDirOpt,
     DebugOpt,
     DemoOpt,
@@ -91,6 +92,11 @@ def import_(
         show_default=False)] = None,
     replace: Annotated[bool, typer.Option("--replace", help="Replace the stored bars (the "
                                           "default).")] = False,
+    asset_class: Annotated[Optional[AssetClass], typer.Option(
+        "--asset-class", case_sensitive=False,
+        help="Declare an unlisted symbol's asset class in the store (its venue and session "
+             "follow: crypto 24/7 on perp-isolated, else XNYS hours on cfd-retail).",
+        show_default=False)] = None,
     data_dir: DataDirOpt = None,
     fmt: FormatOpt = Format.table,
     quiet: QuietOpt = False,
@@ -100,8 +106,8 @@ def import_(
 
     Accepts Yahoo exports (with or without Adj Close, also yfinance's three-row header) and
     generic date,open,high,low,close,volume files; dates in ISO 8601 (naive = UTC, or the
-    --tz zone's local time) or epoch seconds/milliseconds. The file is validated first: a bad row is reported with its line
-    number and the store is left unchanged (exit 2).
+    --tz zone's local time) or epoch seconds/milliseconds. The file is validated first: a bad
+    row is reported with its line number and the store is left unchanged (exit 2).
 
     Example: sitcli data import NVDA.csv --symbol NVDA
     """
@@ -115,6 +121,8 @@ def import_(
         raise BadInput("give --symbol SYMBOL (bars) or --rate NAME (a benchmark rate series)")
     if rate is not None and tz is not None:
         raise BadInput(f"--tz {tz}: applies to bars (--symbol); a rate series is by date")
+    if asset_class is not None and rate is not None:
+        raise BadInput("--asset-class declares a symbol's instrument: use it with --symbol")
     if symbol is not None:
         from sitcli.mark import stored_symbol
 
@@ -137,6 +145,11 @@ def import_(
     df = read_csv_ohlcv(file, adjust=adjust, tz=tz)
     path = store.write(df, source=source, symbol=symbol, timeframe=timeframe,
                        note=df.attrs.get("note", ""), merge=merge)
+    declared = None
+    if asset_class is not None:
+        from sitcli.config import declare_instrument
+
+        declared = declare_instrument(store.root, symbol, asset_class.value)
     stored = store.read(symbol, timeframe, source=source)
     payload = {
         "symbol": symbol, "timeframe": timeframe, "source": source, "imported": len(df),
@@ -144,6 +157,9 @@ def import_(
         "mode": ("merged" if merge else "replaced") if existed else "new",
         "path": str(path), "note": df.attrs.get("note", ""),
     }
+    if declared is not None:
+        payload.update({"asset_class": declared["asset_class"], "venue": declared["venue"],
+                        "calendar": declared["calendar"]})
     if fmt == Format.json:
         print_json(payload)
     elif fmt == Format.csv:

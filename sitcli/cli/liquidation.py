@@ -6,12 +6,22 @@ from typing import Annotated, Optional
 
 import typer
 
-from sitcli.cli.options import DataDirOpt, DebugOpt, DemoOpt, Format, FormatOpt, parse_pairs
+from sitcli.cli.options import (
+    DataDirOpt,
+    DebugOpt,
+    DemoOpt,
+    Format,
+    FormatOpt,
+    Side,
+    parse_pairs,
+    value,
+)
 
 
 def liquidation(
     leverage: Annotated[float, typer.Option("--leverage", "-l", help="Leverage, e.g. 50.")],
-    side: Annotated[str, typer.Option("--side", help="long or short.")] = "long",
+    side: Annotated[Side, typer.Option("--side", case_sensitive=False,
+                                       help="long or short.")] = Side.long,
     entry: Annotated[Optional[float], typer.Option("--entry", help="Entry price.")] = None,
     symbol: Annotated[Optional[str], typer.Option(
         "--symbol", help="Take the entry from this symbol's last stored close.")] = None,
@@ -68,6 +78,7 @@ def liquidation(
     from sitcli.errors import BadInput
     from sitcli.liquidation import build_position, parse_moves, report
 
+    side = value(side)
     if (entry is None) == (symbol is None):
         raise BadInput("give exactly one of --entry PRICE or --symbol SYMBOL")
     from sitcli.inverse import PRESETS
@@ -117,6 +128,9 @@ def liquidation(
     result["assumptions"]["venue"] = spec.name if spec else None
     result["assumptions"]["tiers"] = spec.tiers.name if spec else None
     result["assumptions"]["entry_source"] = label or "--entry"
+    from sitcli.config import record
+
+    record(result["assumptions"])
     if fmt == Format.table:
         lp = result["liquidation_price"]
         print_pairs({
@@ -136,6 +150,8 @@ def liquidation(
             "rule": result["assumptions"]["rule"],
             **({"cut to bracket": result["assumptions"]["cut_to_bracket"]}
                if result["assumptions"]["cut_to_bracket"] else {}),
+            **({"config": ", ".join(result["assumptions"]["config"])}
+               if "config" in result["assumptions"] else {}),
         }, title="Liquidation")
         rows = [{"move %": r["move_pct"], "price": r["price"],
                  "return on margin %": r["return_on_margin_pct"],

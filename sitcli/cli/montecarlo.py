@@ -1,26 +1,86 @@
 """`sitcli montecarlo STRATEGY`: redraw a backtest's trades at leverage, many times.
 
-It takes every option of `sitcli backtest` that defines a run (the signature is reused, as
+It takes the options of `sitcli backtest` that define a run (`sitcli.cli.run_options`, as
 `sweep` does) plus its own; each run (symbol x combination) gets its own distribution.
 """
 
 from __future__ import annotations
 
-import inspect
 from typing import Annotated
 
 import typer
 
-# backtest options with no meaning here
-NOT_HERE = ("out", "plot", "rank_by", "top", "oos", "oos_start", "walk_forward", "wf_train",
-            "wf_test", "wf_anchored", "on_ruin", "ruin_level")   # the last two: its own
+from sitcli.cli.options import (
+    Account,
+    CfdHours,
+    DataDirOpt,
+    DebugOpt,
+    DemoOpt,
+    EndOpt,
+    Fill,
+    Format,
+    FormatOpt,
+    QuietOpt,
+    ResampleMethod,
+    StartOpt,
+    value,
+)
+from sitcli.cli.run_options import (
+    AccountOpt,
+    AllowAboveCapOpt,
+    CashOpt,
+    CfdHoursOpt,
+    DetailOpt,
+    EventsOpt,
+    FillOpt,
+    GridOpt,
+    LeverageOpt,
+    ParamOpt,
+    RunOptions,
+    SetOpt,
+    SizeOpt,
+    StrategyArg,
+    StrategyFileOpt,
+    StrategyTimeoutOpt,
+    SymbolsOpt,
+    TakeFirstOpt,
+    TimeframeOpt,
+    VenueOpt,
+)
 
 
-def _own_options(
+def montecarlo(
+    strategy: StrategyArg = None,
+    strategy_file: StrategyFileOpt = None,
+    strategy_timeout: StrategyTimeoutOpt = None,
+    symbols: SymbolsOpt = None,
+    leverage: LeverageOpt = None,
+    venue: VenueOpt = None,
+    settings: SetOpt = None,
+    params: ParamOpt = None,
+    grid: GridOpt = None,
+    account: AccountOpt = Account.isolated,
+    cfd_hours: CfdHoursOpt = CfdHours.session,
+    events_files: EventsOpt = None,
+    start: StartOpt = None,
+    end: EndOpt = None,
+    timeframe: TimeframeOpt = "1d",
+    cash: CashOpt = 10_000.0,
+    size: SizeOpt = None,
+    fill: FillOpt = Fill.open,
+    take_first: TakeFirstOpt = False,
+    allow_above_cap: AllowAboveCapOpt = False,
+    detail: DetailOpt = None,
+    demo: DemoOpt = False,
+    data_dir: DataDirOpt = None,
+    fmt: FormatOpt = Format.table,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
     paths: Annotated[int, typer.Option("--paths", "-n", help="Paths per run.")] = 10_000,
-    method: Annotated[str, typer.Option(
-        "--method", help="iid: trades drawn independently; block: runs of --block consecutive "
-                         "trades (keeps streaks).")] = "iid",
+    method: Annotated[ResampleMethod, typer.Option(
+        "--method", case_sensitive=False,
+        help="iid: trades drawn independently; block: runs of --block consecutive "
+             "trades (keeps streaks).")] = ResampleMethod.iid,
     block: Annotated[int, typer.Option("--block", help="Trades per block with --method block.")] = 5,
     seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same numbers).")] = 0,
     on_ruin: Annotated[str, typer.Option(
@@ -29,10 +89,6 @@ def _own_options(
     ruin_level: Annotated[float, typer.Option(
         "--ruin-level", help="Ruin: equity at or below this fraction of --cash.")] = 0.01,
 ) -> None:
-    """Only the signature is used: the options `montecarlo` adds to backtest's."""
-
-
-def montecarlo(**opts) -> None:
     """Monte Carlo of a strategy's trades: final equity, drawdown, time to ruin, liquidations.
 
     Each trade's net return on margin (the engine's, at its leverage, with liquidation and
@@ -53,17 +109,23 @@ def montecarlo(**opts) -> None:
     from sitcli.montecarlo import check_options, refilled_samples, simulate
     from sitcli.result import Result
 
-    o = type("Options", (), opts)
-    check_options(o.paths, o.method, o.block, o.on_ruin, o.ruin_level)
+    o = RunOptions(
+        strategy=strategy, strategy_file=strategy_file, strategy_timeout=strategy_timeout,
+        symbols=symbols, leverage=leverage, venue=venue, settings=settings, params=params,
+        grid=grid, account=account, cfd_hours=cfd_hours, events_files=events_files,
+        start=start, end=end, timeframe=timeframe, cash=cash, size=size, fill=fill,
+        take_first=take_first, allow_above_cap=allow_above_cap, detail=detail, demo=demo,
+        data_dir=data_dir, fmt=fmt, quiet=quiet)
+    check_options(paths, value(method), block, on_ruin, ruin_level)
     # the backtest's own run; `refilled_samples` runs it with --on-ruin topup at --ruin-level
-    cfg, store = run_config({**opts, "rank_by": "total_return_pct", "on_ruin": "stop"})
+    cfg, store = run_config(o)
     events = load_events(o.events_files)
-    samples = refilled_samples(cfg, store, events, o.ruin_level)
+    samples = refilled_samples(cfg, store, events, ruin_level)
     prep = prepare_backtest(cfg, store, events)
     result = Result(cfg=cfg, strategy=prep.strategy, combos=prep.combos, legs=prep.legs,
                     runs=prep.runs, index=prep.index, equity=None, trades=None, liquidations=None)
-    kwargs = dict(paths=o.paths, method=o.method, block=o.block, seed=o.seed, on_ruin=o.on_ruin,
-                  ruin_level=o.ruin_level)
+    kwargs = dict(paths=paths, method=value(method), block=block, seed=seed, on_ruin=on_ruin,
+                  ruin_level=ruin_level)
     if not o.quiet and sys.stderr.isatty():
         runs = _with_progress(samples, kwargs)
     else:
@@ -169,15 +231,5 @@ def _print_tables(result, runs, kwargs) -> None:
 
 
 
-def _signature() -> inspect.Signature:
-    from sitcli.cli.backtest import backtest
-
-    shared = [p for name, p in inspect.signature(backtest, eval_str=True).parameters.items()
-              if name not in NOT_HERE]
-    return inspect.Signature([*shared, *inspect.signature(_own_options, eval_str=True)
-                              .parameters.values()])
-
-
 def register(app: typer.Typer) -> None:
-    montecarlo.__signature__ = _signature()
     app.command("montecarlo")(montecarlo)

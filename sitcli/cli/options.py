@@ -15,16 +15,103 @@ class Format(str, Enum):
     csv = "csv"
 
 
+# The choices of the commands' options: typer checks them (one-line error, exit 2) and a config
+# file's value is checked against the same list. Commands pass `.value` on, plain strings.
+
+class Side(str, Enum):
+    long = "long"
+    short = "short"
+
+
+class Fill(str, Enum):
+    open = "open"
+    close = "close"
+
+
+class Account(str, Enum):
+    isolated = "isolated"
+    shared = "shared"
+
+
+class CfdHours(str, Enum):
+    session = "session"
+    always = "24/7"
+
+
+class StatsLevel(str, Enum):
+    basic = "basic"
+    full = "full"
+
+
+class Executor(str, Enum):
+    local = "local"
+    dask = "dask"
+
+
+class ScenarioMethod(str, Enum):
+    historical = "historical"
+    bootstrap = "bootstrap"
+    jump_diffusion = "jump-diffusion"
+
+
+class OnRuin(str, Enum):
+    stop = "stop"
+    topup = "topup"
+
+
+class ResampleMethod(str, Enum):
+    iid = "iid"
+    block = "block"
+
+
+def value(choice):
+    """The plain string of a choice (None and strings pass through)."""
+    return choice.value if isinstance(choice, Enum) else choice
+
+
+class AssetClass(str, Enum):
+    equity = "equity"
+    index = "index"
+    crypto = "crypto"
+    synthetic = "synthetic"
+
+
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", case_sensitive=False,
                                            help="Output: table for people, json or csv for scripts.")]
 DataDirOpt = Annotated[Optional[Path], typer.Option(
     "--data-dir", envvar="SITCLI_DATA_DIR", show_envvar=True,
     help="Local data store (default: the platform's user data directory).")]
 DemoOpt = Annotated[bool, typer.Option("--demo", help="Use the embedded synthetic demo data (offline).")]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or notes on stderr.")]
+def _quiet(value: bool) -> bool:
+    from sitcli import errors
+
+    errors.QUIET = bool(value)
+    return value
+
+
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", callback=_quiet,
+                                        help="No progress or notes on stderr.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show a traceback on errors.")]
+SaveOpt = Annotated[bool, typer.Option(
+    "--save", help="Keep the run in the history (a folder under the data directory's runs/), "
+                   "with its manifest; see `sitcli runs`.")]
 StartOpt = Annotated[Optional[str], typer.Option("--start", help="First date, YYYY-MM-DD (UTC).")]
 EndOpt = Annotated[Optional[str], typer.Option("--end", help="Last date, YYYY-MM-DD (UTC).")]
+
+
+def usage_message(message: str) -> str:
+    """typer's message on one line; a bad choice ("Invalid value for '--fill': Value error, 'x'
+    is not one of 'open', 'close'.") in sitcli's own shape: "--fill 'x': use open or close"."""
+    import re
+
+    message = " ".join(message.split())
+    found = re.match(r"Invalid value for '(--[\w-]+)'.*?'(.*)' is not one of (.*?)\.?$", message)
+    if found is None:
+        return message
+    flag, given, listed = found.groups()
+    choices = [c.strip().strip("'") for c in listed.split(",")]
+    allowed = choices[0] if len(choices) == 1 else f"{', '.join(choices[:-1])} or {choices[-1]}"
+    return f"{flag} '{given}': use {allowed}"
 
 
 def parse_pairs(pairs: list[str] | None, flag: str, example: str) -> dict[str, str]:

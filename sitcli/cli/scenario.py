@@ -7,7 +7,18 @@ from typing import Annotated, Optional
 
 import typer
 
-from sitcli.cli.options import DataDirOpt, DebugOpt, DemoOpt, Format, FormatOpt, parse_pairs
+from sitcli.cli.options import (
+    DataDirOpt,
+    DebugOpt,
+    DemoOpt,
+    Format,
+    FormatOpt,
+    SaveOpt,
+    ScenarioMethod,
+    Side,
+    parse_pairs,
+    value,
+)
 
 COLUMNS = {"leverage": "leverage", "above_venue_cap": "above cap", "horizon": "horizon (bars)",
            "liquidation_price_move_pct": "liq. at move %", "p_liquidation_pct": "P(liq) %",
@@ -25,15 +36,17 @@ def scenario(
         "--symbols", "-s", help="Comma-separated symbols (default with --demo: the five proxies).")] = None,
     leverage: Annotated[str, typer.Option("--leverage", "-l", help="Leverages.")] = "2,5,10,20,50,100",
     horizon: Annotated[str, typer.Option("--horizon", help="Holding periods in bars.")] = "1,5,20",
-    side: Annotated[str, typer.Option("--side", help="long or short.")] = "long",
+    side: Annotated[Side, typer.Option("--side", case_sensitive=False,
+                                       help="long or short.")] = Side.long,
     venue: Annotated[Optional[str], typer.Option(
         "--venue", help="Venue whose liquidation rule applies (default: each symbol's).")] = None,
     settings: Annotated[Optional[list[str]], typer.Option(
         "--set", help="Override a venue field, e.g. --set closeout_level=0.2.")] = None,
-    method: Annotated[str, typer.Option(
-        "--method", help="historical (every start bar), bootstrap (block-bootstrapped paths) "
+    method: Annotated[ScenarioMethod, typer.Option(
+        "--method", case_sensitive=False,
+        help="historical (every start bar), bootstrap (block-bootstrapped paths) "
                          "or jump-diffusion (paths from a model fitted to the returns).")]
-        = "historical",
+        = ScenarioMethod.historical,
     paths: Annotated[int, typer.Option("--paths", help="Simulated paths.")] = 10_000,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the simulated paths.")] = 7,
     timeframe: Annotated[str, typer.Option("--timeframe", help="Bar size of the stored data.")] = "1d",
@@ -55,6 +68,10 @@ def scenario(
         "--plot", help="Write a heatmap of P(liquidation) and the loss distribution: "
                        "FILE.png (plus the interactive FILE.html beside it) or FILE.html.")]
         = None,
+    out: Annotated[Optional[Path], typer.Option(
+        "--out", help="Write scenario.json (what --format json prints) and the run's "
+                      "manifest run.json into this directory.")] = None,
+    save: SaveOpt = False,
     demo: DemoOpt = False,
     data_dir: DataDirOpt = None,
     fmt: FormatOpt = Format.table,
@@ -75,8 +92,11 @@ def scenario(
     from sitcli.errors import BadInput
     from sitcli.scenario import parse_positive_list, run
 
+    side, method = value(side), value(method)
     if symbols is None and not demo:
         raise BadInput("pass --symbols NVDA,RENDER/USDT (stored data) or --demo")
+    if out is not None and out.exists() and not out.is_dir():
+        raise BadInput(f"--out {out}: exists and is not a directory; give a directory path")
     if plot is not None and plot.suffix.lower() not in (".png", ".html", ".htm"):
         raise BadInput(f"--plot {plot}: use a .png or .html file name")
     names = [s.strip() for s in (symbols or "NVDA,AMD,TSM,^NDX,RENDER/USDT").split(",") if s.strip()]
@@ -125,6 +145,11 @@ def scenario(
     if detail is not None:
         payload["detail"] = (f"{detail} bars walked in order inside each bar that has them; "
                              "the bar rule elsewhere")
+    from sitcli.config import record
+
+    record(payload)
+    if out is not None or save:
+        _save(out, save, payload, store, data_dir)
     if fmt == Format.json:
         print_json(payload)
         return
@@ -164,6 +189,33 @@ def detail_line(info: dict) -> str:
             f"finer bars (the others keep the bar rule)"
             + (f"; {d['fine_bars_outside_sessions']:,} {d['timeframe']} bars lie outside the "
                "sessions (not walked)" if d["fine_bars_outside_sessions"] else ""))
+
+
+def _save(out, save: bool, payload: dict, store, data_dir) -> None:
+    """scenario.json and the run's manifest (`sitcli.runs`) in --out DIR or a --save folder."""
+    import json
+
+    from sitcli import runs
+    from sitcli.cli.render import _plain, note
+    from sitcli.data.store import default_data_dir
+    from sitcli.files import atomic_write, environment_error
+
+    run_id = None
+    if out is None:
+        run_id, out = runs.save_dir(default_data_dir(data_dir), "scenario")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise environment_error(exc, "create the output directory", out) from None
+    text = json.dumps(_plain(payload), indent=2, allow_nan=False) + "\n"
+    atomic_write(out / "scenario.json", lambda p: p.write_text(text))
+    rows = [{"symbol": info["symbol"], "venue": info["venue"],
+             **{k: r[k] for k in ("leverage", "horizon", *COLUMNS) if k in r}}
+            for info in payload["symbols"].values() for r in info["rows"]]
+    runs.write_manifest(out, command="scenario", store_root=store.root,
+                        outputs=[out / "scenario.json"], results={"rows": rows},
+                        argv=list(runs.ARGV), run_id=run_id, data_dir=default_data_dir(data_dir))
+    note(f"wrote scenario.json and run.json to {out}")
 
 
 def register(app: typer.Typer) -> None:

@@ -1,30 +1,108 @@
 """`sitcli sweep STRATEGY`: large parameter grids on every core or a Dask cluster.
 
-It takes every option of `sitcli backtest` that defines a run (its signature is reused, so
-the two commands cannot drift apart) plus the sweep's own, and prints per-combination
-summaries instead of curves and trade lists.
+It takes the options of `sitcli backtest` that define a run (the typed aliases and
+`RunOptions` of `sitcli.cli.run_options`, so the two cannot drift apart) plus the sweep's own,
+and prints per-combination summaries instead of curves and trade lists.
 """
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-# backtest options that write curves and trade lists, read them (vectorbt's statistics), or
-# run the plain rule beside detail
-BACKTEST_ONLY = ("out", "plot", "stats_level", "compare_detail")
+from sitcli.cli.options import (
+    Account,
+    CfdHours,
+    DataDirOpt,
+    DebugOpt,
+    DemoOpt,
+    EndOpt,
+    Executor,
+    Fill,
+    Format,
+    FormatOpt,
+    OnRuin,
+    QuietOpt,
+    SaveOpt,
+    StartOpt,
+    value,
+)
+from sitcli.cli.run_options import (
+    AccountOpt,
+    AllowAboveCapOpt,
+    CashOpt,
+    CfdHoursOpt,
+    DetailOpt,
+    EventsOpt,
+    FillOpt,
+    GridOpt,
+    LeverageOpt,
+    OnRuinOpt,
+    ParamOpt,
+    RankByOpt,
+    RuinLevelOpt,
+    RunOptions,
+    SetOpt,
+    SizeOpt,
+    StrategyArg,
+    StrategyFileOpt,
+    StrategyTimeoutOpt,
+    SymbolsOpt,
+    TakeFirstOpt,
+    TimeframeOpt,
+    TopOpt,
+    VenueOpt,
+)
+from sitcli.cli.walkforward import AnchoredOpt, OosOpt, OosStartOpt, TestOpt, TrainOpt, WalkOpt
 
 
-def _own_options(
+def sweep(
+    strategy: StrategyArg = None,
+    strategy_file: StrategyFileOpt = None,
+    strategy_timeout: StrategyTimeoutOpt = None,
+    symbols: SymbolsOpt = None,
+    leverage: LeverageOpt = None,
+    venue: VenueOpt = None,
+    settings: SetOpt = None,
+    params: ParamOpt = None,
+    grid: GridOpt = None,
+    rank_by: RankByOpt = "total_return_pct",
+    top: TopOpt = 20,
+    oos: OosOpt = None,
+    oos_start: OosStartOpt = None,
+    walk_forward: WalkOpt = None,
+    wf_train: TrainOpt = None,
+    wf_test: TestOpt = None,
+    wf_anchored: AnchoredOpt = False,
+    account: AccountOpt = Account.isolated,
+    cfd_hours: CfdHoursOpt = CfdHours.session,
+    events_files: EventsOpt = None,
+    start: StartOpt = None,
+    end: EndOpt = None,
+    timeframe: TimeframeOpt = "1d",
+    cash: CashOpt = 10_000.0,
+    size: SizeOpt = None,
+    fill: FillOpt = Fill.open,
+    take_first: TakeFirstOpt = False,
+    allow_above_cap: AllowAboveCapOpt = False,
+    on_ruin: OnRuinOpt = OnRuin.stop,
+    ruin_level: RuinLevelOpt = 0.01,
+    detail: DetailOpt = None,
+    save: SaveOpt = False,
+    demo: DemoOpt = False,
+    data_dir: DataDirOpt = None,
+    fmt: FormatOpt = Format.table,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
     workers: Annotated[Optional[int], typer.Option(
         "--workers", "-w", help="Threads (local) or worker processes (Dask LocalCluster) "
                                 "(default: every core).")] = None,
-    executor: Annotated[str, typer.Option(
-        "--executor", help="local: every core of this machine; dask: a Dask cluster "
-                           "(pip install 'sitcli[dask]').")] = "local",
+    executor: Annotated[Executor, typer.Option(
+        "--executor", case_sensitive=False,
+        help="local: every core of this machine; dask: a Dask cluster "
+             "(pip install 'sitcli[dask]').")] = Executor.local,
     scheduler: Annotated[Optional[str], typer.Option(
         "--scheduler", help="With --executor dask: address of a running scheduler, e.g. "
                             "tcp://10.0.0.5:8786 (default: start a LocalCluster).")] = None,
@@ -35,10 +113,6 @@ def _own_options(
         "--out", help="Also write every finished combination to this file (.json, else CSV).")]
         = None,
 ) -> None:
-    """Only the signature is used: the options `sweep` adds to backtest's."""
-
-
-def sweep(**opts) -> None:
     """Sweep a large grid on every core (or a Dask cluster), keeping per-combination summaries.
 
     Example: sitcli sweep catalyst_momentum --demo --symbols NVDA --grid leverage=2,5,10,20
@@ -55,17 +129,35 @@ def sweep(**opts) -> None:
     from sitcli.events import load_events
     from sitcli.sweep import run_sweep
 
-    o = type("Options", (), opts)
-    if o.out is not None and o.out.is_dir():
-        raise BadInput(f"--out {o.out}: is a directory; give a file name such as sweep.csv")
-    cfg, store = run_config(opts)
+    o = RunOptions(
+        strategy=strategy, strategy_file=strategy_file, strategy_timeout=strategy_timeout,
+        symbols=symbols, leverage=leverage, venue=venue, settings=settings, params=params,
+        grid=grid, rank_by=rank_by, top=top, oos=oos, oos_start=oos_start,
+        walk_forward=walk_forward, wf_train=wf_train, wf_test=wf_test, wf_anchored=wf_anchored,
+        account=account, cfd_hours=cfd_hours, events_files=events_files, start=start, end=end,
+        timeframe=timeframe, cash=cash, size=size, fill=fill, take_first=take_first,
+        allow_above_cap=allow_above_cap, on_ruin=on_ruin, ruin_level=ruin_level, detail=detail,
+        demo=demo, data_dir=data_dir, fmt=fmt, quiet=quiet)
+    if out is not None and out.is_dir():
+        raise BadInput(f"--out {out}: is a directory; give a file name such as sweep.csv")
+    run_id = None
+    from sitcli.cli import walkforward as wf_cli
+
+    if out is None and save and not wf_cli.asked(o):   # into the history: runs/ID/sweep.csv
+        from sitcli.data.store import default_data_dir
+        from sitcli.runs import save_dir
+
+        run_id, folder = save_dir(default_data_dir(o.data_dir), "sweep")
+        folder.mkdir(parents=True)
+        out = folder / "sweep.csv"
+    cfg, store = run_config(o)
     events = load_events(o.events_files)
-    kwargs = dict(workers=o.workers, executor=o.executor, scheduler=o.scheduler,
-                  chunk_size=o.chunk_size)
+    kwargs = dict(workers=workers, executor=value(executor), scheduler=scheduler,
+                  chunk_size=chunk_size)
     from sitcli.cli import walkforward as wf_cli
 
     if wf_cli.asked(o):      # --oos / --walk-forward (issue 15): pick on the summaries kernel
-        if o.out is not None:
+        if out is not None:
             raise BadInput("--out with --oos/--walk-forward: use `sitcli backtest --grid ... "
                            "--walk-forward N --out DIR` for the stitched curve and trades")
         wf_cli.run(o, cfg, store, events, summaries=True, sweep_kwargs=kwargs)
@@ -85,7 +177,7 @@ def sweep(**opts) -> None:
 
     table = result.combo_table()
     keys = [k for k in ("combination", *stat_keys(cfg.grid, True)) if k in table]
-    whole = o.out is not None or o.fmt != Format.table
+    whole = out is not None or o.fmt != Format.table
     order = rank(table[o.rank_by] if o.rank_by in table else np.full(len(table["ruined"]), np.nan),
                  table["ruined"], o.rank_by in LOWER_IS_BETTER, None if whole else o.top)
     interrupted_write = False
@@ -95,13 +187,15 @@ def sweep(**opts) -> None:
 
         overfitting = sweep_statistics(result, int(table["combination"][order[0]]), store,
                                        events, sweep_kwargs=kwargs)
-    if o.out is not None:
+    if out is not None:
         try:
-            _write(o.out, result, table, order, keys)
+            _write(out, result, table, order, keys)
         except KeyboardInterrupt:
             # the sweep itself finished: still print its result, then exit 130
             interrupted_write = True
-            note(f"interrupted while writing {o.out}: not written (no partial file left)")
+            note(f"interrupted while writing {out}: not written (no partial file left)")
+        if not interrupted_write:
+            _record(out, o, result, store, _rows(result, table, order[:10], keys), run_id)
     if result.synthetic and o.fmt != Format.json:
         note("synthetic demo data: generated prices, not market history", o.quiet or o.fmt == Format.table)
     if o.fmt == Format.json:
@@ -115,12 +209,12 @@ def sweep(**opts) -> None:
         import io
 
         sys.stdout.flush()
-        written = (o.out is not None and not interrupted_write
-                   and o.out.suffix.lower() not in (".json", ".parquet"))
+        written = (out is not None and not interrupted_write
+                   and out.suffix.lower() not in (".json", ".parquet"))
         if written and hasattr(sys.stdout, "buffer"):   # the same CSV: copy it, not format twice
             import shutil
 
-            with open(o.out, "rb") as fh:
+            with open(out, "rb") as fh:
                 shutil.copyfileobj(fh, sys.stdout.buffer)
         elif hasattr(sys.stdout, "buffer"):
             write_csv(sys.stdout.buffer, table, order, keys)
@@ -144,12 +238,27 @@ def sweep(**opts) -> None:
     finished = len(order)
     if interrupted_write:
         raise typer.Exit(130)
-    if o.out is not None:
-        note(f"wrote {finished} combinations to {o.out}", o.quiet)
+    if out is not None:
+        note(f"wrote {finished} combinations to {out}", o.quiet)
     if not result.complete:
         note(f"interrupted: {finished} of {len(result.finished)} combinations finished "
              "(partial results above)")
         raise typer.Exit(130)
+
+
+def _record(out: Path, o, result, store, top: list[dict], run_id) -> None:
+    """The sweep's manifest (`sitcli.runs`): beside --out FILE as FILE.run.json, or in its
+    --save folder."""
+    from sitcli import runs
+    from sitcli.data.store import default_data_dir
+
+    results = {"combinations": len(result.finished), "finished": int(result.finished.sum()),
+               "complete": result.complete, "rank_by": o.rank_by, "top": top}
+    runs.write_manifest(out.parent if run_id else out, command="sweep",
+                        store_root=store.root, outputs=[out], results=results,
+                        argv=list(runs.ARGV), run_id=run_id,
+                        data_dir=default_data_dir(o.data_dir),
+                        saved_as=out.name if run_id else None)
 
 
 def _rows(result, table: dict, order, keys) -> list[dict]:
@@ -239,7 +348,9 @@ def _with_progress(cfg, store, events, kwargs):
 
 
 def _payload(result, rows) -> dict:
-    return {"assumptions": result.assumptions(), "complete": result.complete,
+    from sitcli.config import record
+
+    return {"assumptions": record(result.assumptions()), "complete": result.complete,
             "combinations": len(result.finished), "finished": int(result.finished.sum()),
             "results": rows}
 
@@ -293,15 +404,5 @@ def _print_tables(result, rows, rank_by, total_rows) -> None:
                              f"{titles[rank_by]}", digits=2)
 
 
-def _signature() -> inspect.Signature:
-    from sitcli.cli.backtest import backtest
-
-    shared = [p for name, p in inspect.signature(backtest, eval_str=True).parameters.items()
-              if name not in BACKTEST_ONLY]
-    return inspect.Signature([*shared, *inspect.signature(_own_options, eval_str=True)
-                              .parameters.values()])
-
-
 def register(app: typer.Typer) -> None:
-    sweep.__signature__ = _signature()
     app.command("sweep")(sweep)

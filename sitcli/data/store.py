@@ -266,6 +266,10 @@ class Store:
         self.root = Path(root)
         self.read_only = read_only
         self.demo = demo
+        if not demo:   # the instruments `data import --asset-class` declared here
+            from sitcli.config import load_store_instruments
+
+            load_store_instruments(self.root)
 
     def __repr__(self) -> str:
         return f"Store({str(self.root)!r}, read_only={self.read_only})"
@@ -347,6 +351,9 @@ class Store:
         if not df.index.is_monotonic_increasing or df.index.has_duplicates:
             raise DamagedFile(path, "its timestamps are out of order or repeated")
         df.attrs["sitcli"] = {**meta, "path": str(path)}
+        from sitcli.runs import note_read  # the run manifest fingerprints what was read
+
+        note_read(path)
         return df
 
     def sources_for(self, symbol: str, timeframe: str) -> list[str]:
