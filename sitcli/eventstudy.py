@@ -395,8 +395,8 @@ def run_study(store, symbols: list[str], events: pd.DataFrame, window: Window,
     names = list(dict.fromkeys(symbols))
     out = {}
     for symbol in names:
-        inst = instruments.instrument(symbol)
         bars = read_bars(store, symbol, timeframe)
+        inst = instruments.instrument(symbol)   # after the read: no fallback warning first
         opens, closes = bar_times(bars.index, inst, timeframe)
         mine = relevant_events(events, symbol)
         meta = bars.attrs.get("sitcli", {})
