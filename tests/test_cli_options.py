@@ -17,7 +17,9 @@ BACKTEST_ONLY = {"--out", "--plot", "--stats", "--compare-detail"}
 # backtest options with no meaning for a Monte Carlo of trades
 NOT_MONTECARLO = {"--out", "--plot", "--stats", "--compare-detail", "--save", "--rank-by",
                   "--top", "--oos", "--oos-start", "--walk-forward", "--wf-train", "--wf-test",
-                  "--wf-anchored"}
+                  "--wf-anchored",
+                  # its own --on-ruin / --ruin-level: they act on each simulated path
+                  "--on-ruin", "--ruin-level"}
 
 
 def _params(name: str) -> dict[str, object]:
