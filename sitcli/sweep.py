@@ -466,6 +466,29 @@ def run_sweep(cfg: RunConfig, store, events, workers: int | None = None, executo
                 cluster.close()
 
 
+# simulate_nb's arguments that run along the bars: open, high, low, close, funding,
+# financing, entries, exits, funding_closed
+PER_BAR_ARGS = (0, 1, 2, 3, 4, 5, 6, 7, 17)
+
+
+def window_sums(result: SweepResult, a: int, b: int) -> np.ndarray | None:
+    """Every combination's streamed (Σr, Σr², n) over bars a .. b-1 run on their own: each
+    account starts flat with its cash at bar a and is closed at b-1, on the signals of the
+    whole run (computed once). None where a window cannot be cut from the prepared arrays
+    (finer bars, mark prices, or a symbol that ends before the window starts)."""
+    from sitcli.engine.kernel import C_N, C_SUM, C_SUM_SQ, sweep_nb
+
+    args = list(result.prep.kernel_args)
+    if len(args) != 24 or args[22].shape[0] or int(args[16].min()) < a:
+        return None
+    for i in PER_BAR_ARGS:
+        args[i] = np.ascontiguousarray(args[i][a:b])
+    args[16] = np.minimum(args[16], b - 1) - a
+    acc_start, combo_start = layout(result.prep, result.cfg.account == "shared")
+    _, _, combo_curve = sweep_nb(*args, acc_start, combo_start, 0, len(result.prep.combos))
+    return combo_curve[:, [C_SUM, C_SUM_SQ, C_N]].T
+
+
 def _n_col_stats() -> int:
     from sitcli.engine.kernel import N_COL_STATS
 

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from sitcli.overfit import (
     EULER_GAMMA,
+    MIN_SPLITS,
     block_sums,
     deflated_sharpe,
     expected_max_sharpe,
@@ -108,6 +109,21 @@ def test_pbo_of_pure_noise_is_a_coin_flip():
     result = pbo(*block_sums(r, 10))
     assert result.splits == 252
     assert 0.3 <= result.pbo <= 0.7
+
+
+def test_pbo_on_sampled_splits_estimates_the_full_one():
+    """A grid too large to rank on every split ranks a seeded sample of them: the count is
+    reported, the same inputs give the same answer, and it lies within three standard errors
+    (0.5 / sqrt(splits)) of the PBO over all 12,870 splits."""
+    rng = np.random.default_rng(7)
+    r = rng.normal(0, 0.01, (1600, 40))
+    full = pbo(*block_sums(r, 16))
+    sampled = pbo(*block_sums(r, 16), max_ranked=300 * 40)
+    assert full.splits == 12_870 and sampled.splits == 300
+    assert sampled.pbo == pbo(*block_sums(r, 16), max_ranked=300 * 40).pbo
+    assert abs(sampled.pbo - full.pbo) <= 3 * 0.5 / math.sqrt(300)
+    # never fewer than MIN_SPLITS, however large the grid
+    assert pbo(*block_sums(r, 16), max_ranked=1).splits == MIN_SPLITS
 
 
 def test_pbo_near_one_when_every_combination_has_the_same_full_sample_mean():

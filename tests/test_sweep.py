@@ -67,6 +67,40 @@ def test_sweep_summaries_equal_the_full_backtest(account):
     assert_rows_match(full.combo_stats(), swept.combo_rows())
 
 
+@pytest.mark.parametrize("account", ["isolated", "shared"])
+def test_window_sums_cut_the_prepared_run(account):
+    """The overfitting statistics' block runs (`window_sums`): over the whole span they are
+    the sweep's own sums; over a window they equal the full-record kernel run on the same
+    bars, each account starting flat with its cash, its equity's simple returns summed."""
+    from sitcli.engine.kernel import C_N, C_SUM, C_SUM_SQ, simulate_nb
+    from sitcli.sweep import PER_BAR_ARGS, layout, run_sweep, window_sums
+
+    store, events = demo()
+    swept = run_sweep(config(account), store, events, workers=2)
+    n = len(swept.prep.index)
+    whole = window_sums(swept, 0, n)
+    assert np.array_equal(whole, swept.combo_curve[:, [C_SUM, C_SUM_SQ, C_N]].T)
+    a, b = n // 3, 2 * n // 3
+    window = window_sums(swept, a, b)
+    args = list(swept.prep.kernel_args)
+    for i in PER_BAR_ARGS:
+        args[i] = np.ascontiguousarray(args[i][a:b])
+    args[16] = np.minimum(args[16], b - 1) - a
+    equity, _, _ = simulate_nb(*args)
+    _, combo_start = layout(swept.prep, account == "shared")
+    for ci in range(len(swept.prep.combos)):
+        curve = equity[:, combo_start[ci]:combo_start[ci + 1]].sum(axis=1)
+        prev, now = curve[:-1], curve[1:]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            # the stats' rule: 0 -> 0 is a return of 0, 0 -> anything else -1
+            step = np.where(prev == 0.0, np.where(now == 0.0, 0.0, -1.0), now / prev - 1.0)
+        r = np.concatenate([[0.0], step])
+        assert window[2, ci] == b - a
+        assert window[0, ci] == pytest.approx(r.sum(), rel=1e-9, abs=1e-12)
+        assert window[1, ci] == pytest.approx((r * r).sum(), rel=1e-9, abs=1e-12)
+    assert not np.allclose(window[0], whole[0])
+
+
 def test_parallel_chunked_sweep_equals_one_serial_call_bit_for_bit():
     from sitcli.sweep import run_sweep
 
