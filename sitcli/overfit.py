@@ -248,8 +248,8 @@ def sweep_statistics(sweep, winner: int, store, events, n_blocks: int = DEFAULT_
     the per-block sums PBO needs from the same sweep run on each of `n_blocks` consecutive
     windows of the bars (each window starts flat with the starting cash, so a trade crossing a
     block edge is cut there; the signals are the whole run's where `sweep.window_sums` can cut
-    the prepared arrays, else each window's own); the winner's skewness and kurtosis from one full-record run of
-    the winner alone.
+    the prepared arrays, else each window's own); the winner's skewness and kurtosis from one
+    full-record run of the winner alone.
     """
     from dataclasses import replace
 
