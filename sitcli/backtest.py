@@ -34,7 +34,7 @@ class RunConfig:
     cash: float = 10_000.0
     size: float | None = None                        # None: 1 per account, 1/n when shared
     account: str = "isolated"                        # "isolated" per symbol, or "shared"
-    cfd_hours: str = "session"                       # "session" or "24/7" for exchange symbols
+    cfd_hours: str | None = None                     # "session" or "24/7"; None: the venue's
     start: str | None = None
     end: str | None = None
     timeframe: str = "1d"
@@ -115,8 +115,8 @@ def load_legs(cfg: RunConfig, store) -> list[Leg]:
         venue = venue_for(symbol, cfg.venue, cfg.overrides, when, store.root)
         inst_mod.check_engine_rule(venue)
         meta = bars.attrs.get("sitcli", {})
-        timing = instrument if cfg.cfd_hours == "session" else replace(instrument,
-                                                                        calendar="24/7")
+        hours = cfg.cfd_hours or venue.cfd_hours
+        timing = instrument if hours == "session" else replace(instrument, calendar="24/7")
         opens, closes = bar_times(bars.index, timing, cfg.timeframe)
         synthetic = bool(meta.get("synthetic"))
         source = str(meta.get("source", "?"))
@@ -125,6 +125,10 @@ def load_legs(cfg: RunConfig, store) -> list[Leg]:
         if venue.margin_mode != "account":
             leg.notes.append(f"{symbol}: maintenance tiers {venue.tiers.name}, the snapshot "
                              f"nearest its first bar {bars.index[0]:%Y-%m-%d}")
+        if venue.liquidation_rule == "hyperliquid":
+            leg.notes.append(f"{symbol}: {venue.name} liquidates a position above 100,000 USDC "
+                             "20% at a time; this backtest closes it whole at the first trigger "
+                             f"(`sitcli liquidation --venue {venue.name}` shows the steps)")
         legs.append(leg)
     return legs
 
@@ -271,7 +275,7 @@ def prepare_backtest(cfg: RunConfig, store, events) -> Prepared:
     if cfg.account not in ("isolated", "shared"):
         raise BadInput(f"--account {cfg.account!r}: use isolated (one account per symbol) or "
                        "shared (one account for all symbols)")
-    if cfg.cfd_hours not in ("session", "24/7"):
+    if cfg.cfd_hours not in (None, "session", "24/7"):
         raise BadInput(f"--cfd-hours {cfg.cfd_hours!r}: use session or 24/7")
     if cfg.on_ruin not in ("stop", "topup"):
         raise BadInput(f"--on-ruin {cfg.on_ruin!r}: use stop (a wiped-out account stays so) or "

@@ -161,7 +161,8 @@ def venue_row(path: Path, name: str, row, earlier: dict) -> dict:
                            f"of {', '.join(allowed)}")
     if parent is None:
         missing = [k for k in allowed if k not in row and k not in ("tier_source",
-                                                                   "liquidation_rule", "tiers")]
+                                                                   "liquidation_rule", "tiers",
+                                                                   "cfd_hours")]
         if missing:
             raise BadInput(f"{where}: missing {', '.join(missing)}; give them, or start from a "
                            'shipped preset with inherits = "cfd-offshore"')

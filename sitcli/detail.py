@@ -7,8 +7,9 @@ bars; `fine_start` (n + 1, n_inst)), and the detailed run is compared with the p
 
 Stock CFDs: finer bars before the session opens or after it closes (pre- and after-hours)
 belong to no daily bar and are not walked, because the daily bar a CFD broker marks to is
-the regular session's (a broker that quotes extended hours differs: `--cfd-hours 24/7`
-makes a daily bar the whole UTC day, extended-hours finer bars included).
+the regular session's (a broker that quotes extended hours differs: a venue with
+`cfd_hours = "24/7"`, or `--cfd-hours 24/7`, makes a daily bar the whole UTC day,
+extended-hours finer bars included).
 
 Perpetual funding with detail: each stamp (`bars.FUNDING_HOURS`) is paid at the close of the
 finer bar that ends at it (`bars.funding_rates_per_bar` on the finer bars, the one clock),

@@ -65,6 +65,10 @@ class Venue:
     tiers: Tiers
     tier_source: str = ""   # the exchange whose per-symbol tier snapshots apply (sitcli.tiers)
     liquidation_rule: str = "binance"   # binance, bybit, okx or hyperliquid (engine.margin)
+    # the hours the broker quotes an exchange-listed symbol (stocks, indices): "session" (the
+    # regular session: news waits for its open, pre-/after-hours bars are not walked) or "24/7"
+    # (around the clock, extended hours included); --cfd-hours overrides it per run
+    cfd_hours: str = "session"
 
     def leverage(self, requested: float | None) -> float:
         """The leverage a position opens at: the requested one, or the venue's default."""
@@ -248,6 +252,9 @@ def _coerce(field_name: str, value: str | float | bool, current):
     return str(value)
 
 
+CFD_HOURS = ("session", "24/7")
+
+
 def venue(name: str, asset_class: str = "equity", overrides: dict | None = None) -> Venue:
     """A venue preset for one asset class, with per-run overrides applied. Its tiers are the
     venue's default ladder; `sitcli.tiers.venue_for` gives a symbol its own."""
@@ -273,6 +280,8 @@ def venue(name: str, asset_class: str = "equity", overrides: dict | None = None)
         v = replace(v, default_leverage=v.max_leverage)   # e.g. crypto CFDs: 5x default, 2x cap
     if v.margin_mode not in ("isolated", "cross", "account"):
         raise BadInput(f"margin_mode {v.margin_mode!r}: use isolated, cross or account")
+    if v.cfd_hours not in CFD_HOURS:
+        raise BadInput(f"cfd_hours {v.cfd_hours!r}: use {' or '.join(CFD_HOURS)}")
     from sitcli.engine.margin import LIQUIDATION_RULES
 
     if v.liquidation_rule not in LIQUIDATION_RULES:

@@ -295,6 +295,17 @@ class Result:
             lines.append(f"{self.label(r)}: {orders} entry orders, none filled; {why}")
         return lines
 
+    def _event_timing(self) -> str:
+        """When news reaches a bar, by the hours each symbol is quoted (`--cfd-hours`, else
+        its venue's `cfd_hours`)."""
+        session = ("first bar opening at or after the event on the instrument's own session "
+                   "calendar")
+        clock = "first bar of the data at or after the event (quoted 24/7)"
+        hours = {leg.symbol: self.cfg.cfd_hours or leg.venue.cfd_hours for leg in self.legs}
+        if len(set(hours.values())) == 1:
+            return session if "session" in hours.values() else clock
+        return "; ".join(f"{s}: {session if h == 'session' else clock}" for s, h in hours.items())
+
     def _position_size(self) -> str:
         rule = "size x free collateral as margin, the entry fee on top"
         if self.trades is None:   # a sweep keeps no trades: its rows count the cut entries
@@ -357,9 +368,7 @@ class Result:
             "position_size": self._position_size(),
             "venues": {leg.symbol: {**leg.venue.as_dict(), "leverage": self._leverages(j)}
                        for j, leg in enumerate(self.legs)},
-            "event_timing": ("first bar opening at or after the event on the instrument's own "
-                             "session calendar" if cfg.cfd_hours == "session" else
-                             "first bar of the data at or after the event (CFDs quoted 24/7)"),
+            "event_timing": self._event_timing(),
             "fill": ("signal at a bar's close fills at the next bar's open" if cfg.fill == "open"
                      else "signal fills at its own bar's close"),
             "intrabar": ("take-profit assumed before stop" if cfg.take_first else

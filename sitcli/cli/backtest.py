@@ -88,7 +88,7 @@ def backtest(
     wf_test: TestOpt = None,
     wf_anchored: AnchoredOpt = False,
     account: AccountOpt = Account.isolated,
-    cfd_hours: CfdHoursOpt = CfdHours.session,
+    cfd_hours: CfdHoursOpt = None,
     events_files: EventsOpt = None,
     start: StartOpt = None,
     end: EndOpt = None,

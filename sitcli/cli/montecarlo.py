@@ -60,7 +60,7 @@ def montecarlo(
     params: ParamOpt = None,
     grid: GridOpt = None,
     account: AccountOpt = Account.isolated,
-    cfd_hours: CfdHoursOpt = CfdHours.session,
+    cfd_hours: CfdHoursOpt = None,
     events_files: EventsOpt = None,
     start: StartOpt = None,
     end: EndOpt = None,

@@ -42,10 +42,11 @@ TopOpt = Annotated[int, typer.Option("--top", help="Rows of the ranking to print
 AccountOpt = Annotated[Account, typer.Option(
     "--account", case_sensitive=False,
     help="isolated: one account per symbol; shared: one account for all.")]
-CfdHoursOpt = Annotated[CfdHours, typer.Option(
-    "--cfd-hours", case_sensitive=False,
-    help="session: news reaches exchange symbols at the next session open; "
-         "24/7: at the next bar of the data (CFDs quoted around the clock).")]
+CfdHoursOpt = Annotated[Optional[CfdHours], typer.Option(
+    "--cfd-hours", case_sensitive=False, show_default=False,
+    help="session: exchange symbols are quoted in their regular session (news waits for its "
+         "open; pre-/after-hours bars are not walked); 24/7: around the clock (default: the "
+         "venue's cfd_hours).")]
 EventsOpt = Annotated[Optional[list[Path]], typer.Option(
     "--events", help="Your own catalysts CSV, added to the built-in calendar (repeatable).")]
 TimeframeOpt = Annotated[str, typer.Option("--timeframe", help="Bar size of the stored data.")]
@@ -95,7 +96,7 @@ class RunOptions:
     wf_test: int | None = None
     wf_anchored: bool = False
     account: Account | str = Account.isolated
-    cfd_hours: CfdHours | str = CfdHours.session
+    cfd_hours: CfdHours | str | None = None
     events_files: list[Path] | None = None
     start: str | None = None
     end: str | None = None
