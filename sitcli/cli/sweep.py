@@ -14,7 +14,6 @@ import typer
 
 from sitcli.cli.options import (
     Account,
-    CfdHours,
     DataDirOpt,
     DebugOpt,
     DemoOpt,
