@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from sitcli.data import store as _store
+from sitcli.metrics import default_rank_by
 from sitcli.strategy import Strategy
 
 __all__ = ["Run", "SavedRun", "Store", "Strategy", "backtest", "demo", "liquidation", "load_run",
@@ -136,7 +137,7 @@ def backtest(strategy: str = "catalyst_momentum", symbols=None, *, store=None,
              cash: float = 10_000.0, size: float | None = None, account: str = "isolated",
              cfd_hours: str | None = None, timeframe: str = "1d", fill: str = "open",
              take_first: bool = False, allow_above_cap: bool = False, detail: str | None = None,
-             events=None, rank_by: str = "total_return_pct", stats: str = "basic",
+             events=None, rank_by: str | None = None, stats: str = "basic",
              strategy_timeout: float | None = None, on_ruin: str = "stop",
              ruin_level: float = 0.01) -> Run:
     """`sitcli backtest`: `strategy` is a built-in name or the path to your .py file (a
@@ -150,6 +151,7 @@ def backtest(strategy: str = "catalyst_momentum", symbols=None, *, store=None,
 
     if stats not in ("basic", "full"):
         raise BadInput(f"--stats {stats}: use basic or full")
+    rank_by = rank_by or default_rank_by(on_ruin)
     cfg, store = _config(strategy, symbols, store, params, grid, settings, leverage=leverage,
                          venue=venue, start=start, end=end, cash=cash, size=size,
                          account=account, cfd_hours=cfd_hours, timeframe=timeframe, fill=fill,
@@ -178,7 +180,7 @@ def sweep(strategy: str = "catalyst_momentum", symbols=None, *, grid: dict, stor
           settings: dict | None = None, start=None, end=None, cash: float = 10_000.0,
           size: float | None = None, account: str = "isolated", cfd_hours: str | None = None,
           timeframe: str = "1d", fill: str = "open", take_first: bool = False,
-          allow_above_cap: bool = False, events=None, rank_by: str = "total_return_pct",
+          allow_above_cap: bool = False, events=None, rank_by: str | None = None,
           workers: int | None = None, executor: str = "local", scheduler: str | None = None,
           chunk_size: int | None = None, strategy_timeout: float | None = None,
           on_ruin: str = "stop", ruin_level: float = 0.01) -> pd.DataFrame:
@@ -192,6 +194,7 @@ def sweep(strategy: str = "catalyst_momentum", symbols=None, *, grid: dict, stor
     from sitcli.strategy import time_limit
     from sitcli.sweep import run_sweep
 
+    rank_by = rank_by or default_rank_by(on_ruin)
     cfg, store = _config(strategy, symbols, store, params, grid, settings, leverage=leverage,
                          venue=venue, start=start, end=end, cash=cash, size=size,
                          account=account, cfd_hours=cfd_hours, timeframe=timeframe, fill=fill,

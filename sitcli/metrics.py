@@ -35,6 +35,12 @@ LOWER_IS_BETTER = {"liquidations", "fees", "spread", "slippage", "financing", "f
 RANK_COLUMNS = ("total_return_pct", "cagr_pct", "sharpe", "max_drawdown_pct", "win_rate_pct",
                 "trades", "liquidations", "final_equity")
 
+def default_rank_by(on_ruin: str) -> str:
+    """What a grid is ranked by unless --rank-by says: with `--on-ruin topup` the total return
+    counts refills as gains, so the return on all the capital put in."""
+    return "return_on_capital_pct" if on_ruin == "topup" else "total_return_pct"
+
+
 # the bars the return statistics cover (sitcli.stats: from the bar before the first fill)
 SPAN_TITLES = {"span_first": "Stats from", "span_last": "Stats to", "span_bars": "Stats bars"}
 OTHER_TITLES = {"ruined": "Ruined", "stats_note": "Note", "symbol": "Symbol", "label": "Run",

@@ -59,6 +59,7 @@ from sitcli.metrics import (  # noqa: F401
     SPAN_TITLES,
     STAT_TITLES,
     TOPUP_TITLES,
+    default_rank_by,
 )
 
 # above this many runs `backtest --grid` points to `sitcli sweep` (full records grow with runs x bars)
@@ -74,7 +75,7 @@ def backtest(
     settings: SetOpt = None,
     params: ParamOpt = None,
     grid: GridOpt = None,
-    rank_by: RankByOpt = "total_return_pct",
+    rank_by: RankByOpt = None,
     stats_level: Annotated[StatsLevel, typer.Option(
         "--stats", case_sensitive=False,
         help="basic: sitcli's statistics; full: also vectorbt's full returns statistics of "
@@ -134,6 +135,7 @@ def backtest(
     stats_level = value(stats_level)
     if compare_detail and detail is None:
         raise BadInput("--compare-detail needs --detail TIMEFRAME, e.g. --detail 1h")
+    rank_by = rank_by or default_rank_by(value(on_ruin))
     opts = RunOptions(
         strategy=strategy, strategy_file=strategy_file, strategy_timeout=strategy_timeout,
         symbols=symbols, leverage=leverage, venue=venue, settings=settings, params=params,

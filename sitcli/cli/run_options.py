@@ -37,7 +37,10 @@ ParamOpt = Annotated[Optional[list[str]], typer.Option(
 GridOpt = Annotated[Optional[list[str]], typer.Option(
     "--grid", "-g", help="Values to sweep, e.g. --grid leverage=5,20,50 --grid hold=1,3 "
                          "(repeatable; every combination runs in one kernel call).")]
-RankByOpt = Annotated[str, typer.Option("--rank-by", help="Metric that orders the grid's runs.")]
+RankByOpt = Annotated[Optional[str], typer.Option(
+    "--rank-by", show_default=False,
+    help="Metric that orders the grid's runs (default: total_return_pct; "
+         "return_on_capital_pct with --on-ruin topup).")]
 TopOpt = Annotated[int, typer.Option("--top", help="Rows of the ranking to print.")]
 AccountOpt = Annotated[Account, typer.Option(
     "--account", case_sensitive=False,

@@ -55,6 +55,7 @@ from sitcli.cli.run_options import (
     VenueOpt,
 )
 from sitcli.cli.walkforward import AnchoredOpt, OosOpt, OosStartOpt, TestOpt, TrainOpt, WalkOpt
+from sitcli.metrics import default_rank_by
 
 
 def sweep(
@@ -67,7 +68,7 @@ def sweep(
     settings: SetOpt = None,
     params: ParamOpt = None,
     grid: GridOpt = None,
-    rank_by: RankByOpt = "total_return_pct",
+    rank_by: RankByOpt = None,
     top: TopOpt = 20,
     oos: OosOpt = None,
     oos_start: OosStartOpt = None,
@@ -128,6 +129,7 @@ def sweep(
     from sitcli.events import load_events
     from sitcli.sweep import run_sweep
 
+    rank_by = rank_by or default_rank_by(value(on_ruin))
     o = RunOptions(
         strategy=strategy, strategy_file=strategy_file, strategy_timeout=strategy_timeout,
         symbols=symbols, leverage=leverage, venue=venue, settings=settings, params=params,
