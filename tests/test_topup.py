@@ -226,3 +226,18 @@ def test_api_backtest_on_ruin_topup():
                           venue="cfd-offshore", on_ruin="topup")
     row = out.stats.loc["NVDA"]
     assert row["refills"] > 1 and row["capital_injected"] == pytest.approx(row["refills"] * 1e4)
+
+
+def test_a_topup_grid_is_ranked_by_the_return_on_capital_put_in():
+    """Refills are not gains: unless --rank-by says otherwise, a topup grid's winner is the
+    best return on all the capital put in, not the best total return."""
+    import sitcli
+
+    table = sitcli.sweep(symbols=["NVDA"], venue="cfd-offshore", on_ruin="topup",
+                         grid={"leverage": [5, 20, 50, 100]}, store=sitcli.demo())
+    roc = list(table["return_on_capital_pct"])
+    assert roc == sorted(roc, reverse=True)
+    by_total = sitcli.sweep(symbols=["NVDA"], venue="cfd-offshore", on_ruin="topup",
+                            grid={"leverage": [5, 20, 50, 100]}, store=sitcli.demo(),
+                            rank_by="total_return_pct")
+    assert list(by_total["total_return_pct"]) == sorted(by_total["total_return_pct"], reverse=True)
