@@ -8,6 +8,10 @@ from sitcli.errors import BadInput
 
 store = sitcli.demo()          # or sitcli.Store() (your store), sitcli.Store("path/to/data")
 
+# the trader's tour (docs/trader.md) starts with `sitcli backtest --demo`: the same run
+tour = sitcli.backtest(store=store)
+print(tour.aggregate[["total_return_pct", "max_drawdown_pct", "trades", "liquidations"]])
+
 # `sitcli backtest --demo --symbols NVDA,RENDER/USDT --venue perp-binance --leverage 20`
 run = sitcli.backtest("catalyst_momentum", symbols=["NVDA", "RENDER/USDT"],
                       venue="perp-binance", leverage=20, params={"hold": 3}, store=store)

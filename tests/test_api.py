@@ -206,6 +206,12 @@ def test_the_api_tour_example_runs(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "liquidated at 98.5000" in proc.stdout
     assert "error: --leverage -1" in proc.stdout
+    # it starts with the trader's tour's run: the CLI's `backtest --demo` aggregate
+    cli = subprocess.run([str(Path(sys.executable).parent / "sitcli"), "backtest", "--demo",
+                          "--format", "json"], capture_output=True, text=True, cwd=tmp_path,
+                         timeout=120)
+    aggregate = json.loads(cli.stdout)["aggregate"][0]
+    assert f"{aggregate['total_return_pct']:.6f}" in proc.stdout
     assert (tmp_path / "runs" / "api-tour" / "summary.json").is_file()
 
 
