@@ -12,11 +12,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from cli_helpers import assert_one_line_error
+from test_source_ccxt import SPOT_INFO, _perp_symbol  # noqa: E402  (the Binance market lists)
 
 from sitcli import tiers
-
-pytest.importorskip("ccxt")
-from test_source_ccxt import SPOT_INFO, _perp_symbol  # noqa: E402  (the Binance market lists)
 
 SNAPSHOT = tiers.shipped_dir() / "binance_2024-10-24.json"
 

@@ -13,11 +13,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import vectorbt as vbt  # noqa: E402  (a dependency: the test oracle)
 from engine_helpers import run_kernel
 
 from sitcli.engine.records import END, SIGNAL
-
-vbt = pytest.importorskip("vectorbt")
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 CASH = 10_000.0

@@ -22,8 +22,6 @@ import pytest
 from sitcli.data.sources.base import SourceError, Transient, UnknownSymbol
 from sitcli.data.sources.ccxt import CcxtSource, funding_sums_per_bar, split_symbol
 
-pytest.importorskip("ccxt")
-
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 PAYLOADS = SHARED / "payloads"
 RENDER_CSV = SHARED / "crypto" / "hourly" / "RENDER-USDT.csv"

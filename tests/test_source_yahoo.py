@@ -15,12 +15,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
+# yfinance (and curl_cffi, its transport) are dependencies: a missing one fails, not skips
+import curl_cffi  # noqa: E402,F401
 import numpy as np
 import pandas as pd
 import pytest
-
-pytest.importorskip("yfinance")
-pytest.importorskip("curl_cffi")
+import yfinance  # noqa: E402,F401
 
 from sitcli.data.sources.base import SourceError, Transient, UnknownSymbol  # noqa: E402
 from sitcli.data.sources.yahoo import YahooSource  # noqa: E402
