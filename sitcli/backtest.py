@@ -126,8 +126,11 @@ def load_legs(cfg: RunConfig, store) -> list[Leg]:
             leg.notes.append(f"{symbol}: maintenance tiers {venue.tiers.name}, the snapshot "
                              f"nearest its first bar {bars.index[0]:%Y-%m-%d}")
         if venue.liquidation_rule == "hyperliquid":
-            leg.notes.append(f"{symbol}: {venue.name} liquidates a position above 100,000 USDC "
-                             "20% at a time; this backtest closes it whole at the first trigger "
+            from sitcli.engine.margin import HL_PARTIAL_FRACTION, HL_PARTIAL_THRESHOLD
+
+            leg.notes.append(f"{symbol}: {venue.name} liquidates a position above "
+                             f"{HL_PARTIAL_THRESHOLD:,.0f} USDC {HL_PARTIAL_FRACTION:.0%} at a "
+                             "time; this backtest closes it whole at the first trigger "
                              f"(`sitcli liquidation --venue {venue.name}` shows the steps)")
         legs.append(leg)
     return legs

@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass, replace
 
 from sitcli.engine.margin import (
+    HL_PARTIAL_FRACTION,
+    HL_PARTIAL_THRESHOLD,
     LIQUIDATION_RULES,
     bankruptcy_price,
     bybit_liquidation_price,
@@ -192,14 +194,10 @@ def position_liquidation_price(p: Position) -> float:
     return max(lp, 0.0)
 
 
-# Hyperliquid (docs): liquidatable positions above 100,000 USDC are liquidated 20% at a time
-PARTIAL_THRESHOLD, PARTIAL_FRACTION = 100_000.0, 0.2
-
-
 def partial_steps(p: Position, max_steps: int = 60) -> list[dict]:
     """Hyperliquid's partial liquidation of this position, step by step (`engine.margin`)."""
     rows = partial_liquidation_steps(p.side, p.qty, p.entry, p.margin, p.floors, p.mmrs, p.cums,
-                                     PARTIAL_THRESHOLD, PARTIAL_FRACTION, max_steps)
+                                     HL_PARTIAL_THRESHOLD, HL_PARTIAL_FRACTION, max_steps)
     return [{"step": k + 1, "price": price, "qty_closed": closed, "qty_left": left,
              "margin_left": margin} for k, (price, closed, left, margin) in enumerate(rows)]
 

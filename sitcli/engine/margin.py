@@ -197,6 +197,10 @@ def hyperliquid_liquidation_price(side, qty, entry, margin, floors, mmrs, cums):
     return liquidation_price(side, qty, entry, margin, floors, mmrs, cums)
 
 
+# Hyperliquid (docs): liquidatable positions above 100,000 USDC are liquidated 20% at a time
+HL_PARTIAL_THRESHOLD, HL_PARTIAL_FRACTION = 100_000.0, 0.2
+
+
 def partial_liquidation_steps(side, qty, entry, margin, floors, mmrs, cums, threshold, fraction,
                               max_steps):
     """Hyperliquid's partial liquidation of an isolated position whose notional at the
