@@ -268,7 +268,7 @@ def prepare_backtest(cfg: RunConfig, store, events) -> Prepared:
     """Check the run, load its data, compute every signal set and lay out the kernel's
     columns (one per symbol x combination) and accounts."""
     from sitcli.catalysts import named_catalysts
-    from sitcli.engine.kernel import no_detail
+    from sitcli.engine.kernel import DETAIL_ARGS, no_detail
     from sitcli.engine.margin import LIQUIDATION_RULES
     from sitcli.engine.records import CROSS, MARGIN_MODES, account_dt, column_dt
     from sitcli.strategy import Context, check_no_lookahead, load_strategy, run_signals
@@ -410,7 +410,7 @@ def prepare_backtest(cfg: RunConfig, store, events) -> Prepared:
         from sitcli.detail import load_detail
 
         fine, detail = load_detail(cfg, legs, index, store)
-        args = (*args[:18], *fine)
+        args = (*args[:DETAIL_ARGS[0]], *fine)
     mark = mark_prices(legs, index, prices, store, cfg, shared)
     if mark is not None:
         args = (*args, mark)

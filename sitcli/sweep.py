@@ -416,11 +416,12 @@ def chunk_ranges(n_combos: int, n_bars: int, cols_per_combo: int, chunk_size: in
 
 def run_chunk(args: tuple, acc_start, combo_start, first: int, last: int):
     """One chunk on the calling thread (what a Dask task runs)."""
-    from sitcli.engine.kernel import sweep_serial_nb
+    from sitcli.engine.kernel import DETAIL_ARGS, sweep_serial_nb
 
     # simulate_nb's 24 arguments, then the mark prices when the run has them
-    return first, last, sweep_serial_nb(*args[:24], acc_start, combo_start, first, last,
-                                        *args[24:])
+    cut = DETAIL_ARGS[1]
+    return first, last, sweep_serial_nb(*args[:cut], acc_start, combo_start, first, last,
+                                        *args[cut:])
 
 
 def run_sweep(cfg: RunConfig, store, events, workers: int | None = None, executor: str = "local",
@@ -476,10 +477,10 @@ def window_sums(result: SweepResult, a: int, b: int) -> np.ndarray | None:
     account starts flat with its cash at bar a and is closed at b-1, on the signals of the
     whole run (computed once). None where a window cannot be cut from the prepared arrays
     (finer bars, mark prices, or a symbol that ends before the window starts)."""
-    from sitcli.engine.kernel import C_N, C_SUM, C_SUM_SQ, sweep_nb
+    from sitcli.engine.kernel import C_N, C_SUM, C_SUM_SQ, DETAIL_ARGS, sweep_nb
 
     args = list(result.prep.kernel_args)
-    if len(args) != 24 or args[22].shape[0] or int(args[16].min()) < a:
+    if len(args) != DETAIL_ARGS[1] or args[22].shape[0] or int(args[16].min()) < a:
         return None
     for i in PER_BAR_ARGS:
         args[i] = np.ascontiguousarray(args[i][a:b])
@@ -513,7 +514,7 @@ def _store(result: SweepResult, acc_start, combo_start, first: int, last: int, o
 def _run_local(result, acc_start, combo_start, workers, chunk_size, n_bars, progress) -> None:
     import numba
 
-    from sitcli.engine.kernel import sweep_nb
+    from sitcli.engine.kernel import DETAIL_ARGS, sweep_nb
 
     threads = min(workers or numba.config.NUMBA_NUM_THREADS, numba.config.NUMBA_NUM_THREADS)
     numba.set_num_threads(threads)
@@ -526,7 +527,8 @@ def _run_local(result, acc_start, combo_start, workers, chunk_size, n_bars, prog
             for first, last in chunk_ranges(m, n_bars, per_combo, chunk_size, threads):
                 if stop():
                     return
-                out = sweep_nb(*args[:24], acc_start, combo_start, first, last, *args[24:])
+                cut = DETAIL_ARGS[1]
+                out = sweep_nb(*args[:cut], acc_start, combo_start, first, last, *args[cut:])
                 _store(result, acc_start, combo_start, first, last, out)
                 done += last - first
                 if progress:

@@ -112,6 +112,11 @@ reaches_nb = njit(cache=True, inline="always")(formulas.reaches)
 refill_nb = njit(cache=True, inline="always")(formulas.refill)
 
 
+# simulate_nb's arguments: DETAIL_ARGS[0] plain ones, the six `--detail` arrays up to
+# DETAIL_ARGS[1], then the optional mark prices
+DETAIL_ARGS = (18, 24)
+
+
 def no_detail(n_inst: int) -> tuple:
     """The six detail arguments of a run without `--detail` (m = 0 finer bars)."""
     empty = np.empty((0, n_inst))
