@@ -22,7 +22,7 @@ Inputs
     take_first : when a stop and a take-profit both lie inside one bar, assume the take first
     last_bar : (n_inst,) each instrument's last bar: its position is closed there (`end`)
     fine_open, fine_high, fine_low, fine_close : (m, n_inst) finer bars (`--detail`), NaN
-              where an instrument has none; m = 0 without detail (`no_detail`)
+              where an instrument has none; None without detail (`no_detail`)
     fine_start : (n + 1, n_inst) int64, bar t of instrument i spans finer rows
               fine_start[t, i] .. fine_start[t + 1, i]; (0, n_inst) without detail
     fine_funding : (m, n_inst) the funding rate settled at each finer bar's close (the
@@ -118,9 +118,9 @@ DETAIL_ARGS = (18, 24)
 
 
 def no_detail(n_inst: int) -> tuple:
-    """The six detail arguments of a run without `--detail` (m = 0 finer bars)."""
-    empty = np.empty((0, n_inst))
-    return empty, empty, empty, empty, np.zeros((0, n_inst), np.int64), empty
+    """The six detail arguments of a run without `--detail`: no finer bars (None, so the
+    compiled kernel leaves the detail walk out), spans and funding stamps of none (m = 0)."""
+    return None, None, None, None, np.zeros((0, n_inst), np.int64), np.empty((0, n_inst))
 
 
 def jit_formula(fn, **callees):
@@ -152,7 +152,9 @@ SIDE, QTY, ENTRY, ENTRY_MID, MARGIN, LIQ, STOP_PX, TAKE_PX, ENTRY_BAR, HELD, \
 N_STATE = 19
 
 
-@njit(cache=True, inline="always")
+# called, not inlined: a position opens on few bars, and the opening rule (brackets, every
+# venue's liquidation price) is large: one compiled copy instead of one per call site
+@njit(cache=True, **NO_REFCOUNT)
 def _open_position_nb(st, c, side, mid, bar, free, col, floors, mmrs, cums, maxlevs):
     """Open at `mid` with spread and slippage, by the venue's opening rule
     (`margin.open_position`). Returns the commission paid, or -1.0 when the order cannot be
@@ -444,16 +446,22 @@ def _refill_nb(st, c0, c1, cash, init_cash, refill_at):
 
 
 @njit(cache=True, inline="always")
-def _charge_nb(st, c, pay, mode, cash, floors_all, mmrs_all, cums_all, col):
+def _charge_nb(st, c, pay, mode, cash):
     """Funding or financing: from the position's own margin when isolated (its liquidation
-    price moves), from the wallet otherwise."""
+    price then moves: `_reprice_nb` before it is next looked at), from the wallet otherwise."""
     if mode == ISOLATED:
         st[c, MARGIN] -= pay
-        k = col["tiers"]
-        st[c, LIQ] = venue_liquidation_price_nb(col["liq_rule"], st[c, SIDE], st[c, QTY],
-                                                st[c, ENTRY], st[c, MARGIN], floors_all[k],
-                                                mmrs_all[k], cums_all[k], col["fee"])
     return cash - pay
+
+
+@njit(cache=True, inline="always")
+def _reprice_nb(st, c, col, floors_all, mmrs_all, cums_all):
+    """An isolated position's liquidation price from its margin now (the venue's rule, as at
+    the opening): a function of the position alone, so several charges need one repricing."""
+    k = col["tiers"]
+    st[c, LIQ] = venue_liquidation_price_nb(col["liq_rule"], st[c, SIDE], st[c, QTY],
+                                            st[c, ENTRY], st[c, MARGIN], floors_all[k],
+                                            mmrs_all[k], cums_all[k], col["fee"])
 
 
 @njit(cache=True, inline="always")
@@ -728,7 +736,9 @@ def _fine_funding_nb(st, c0, c1, cols, mode, closeout, nbp, isolated_cap, cash, 
         pay = s * st[c, QTY] * px * rate
         paid = True
         st[c, FUND] += pay
-        cash = _charge_nb(st, c, pay, mode, cash, tier_floor, tier_mmr, tier_cum, cols[c])
+        cash = _charge_nb(st, c, pay, mode, cash)
+        if mode == ISOLATED:
+            _reprice_nb(st, c, cols[c], tier_floor, tier_mmr, tier_cum)
         if mode == ISOLATED and reaches_nb(s, px, st[c, LIQ]):
             cash += _liquidate_isolated_nb(st, c, t, px, cols[c], isolated_cap, NO, px,
                                            trades, n_trades, liqs, n_liqs)
@@ -864,6 +874,36 @@ def _fold_nb(trades, n_trades, liqs, n_liqs, stats, keep_last):
     return 0, 0
 
 
+@njit(cache=True, inline="always")
+def _flat_bars_nb(t, n, c0, c1, cols, close, entries, exits, st, cash, summary, equity,
+                  add_curve, curve):
+    """From bar `t`, the bars of an account with nothing open, no order pending and no refill
+    due, up to the first where one of its columns has an entry signal: nothing can happen on
+    them but
+    marking the last prices and the unchanged equity (as `account_nb`'s close does). Most
+    bars of a sweep are such bars. Returns that first bar (n: none)."""
+    value = cash + 0.0
+    while t < n:
+        seen = False
+        for c in range(c0, c1):
+            sg = cols[c]["sig"]
+            if entries[t, sg] != 0 and not exits[t, sg]:   # an exit alone closes nothing
+                return t
+            px = close[t, cols[c]["inst"]]
+            if not np.isnan(px):
+                st[c, LAST] = px
+                seen = True
+        if not summary:
+            equity[t] = value
+        else:
+            if seen:
+                curve_update_nb(curve, value)
+            if add_curve:
+                equity[t] += value
+        t += 1
+    return t
+
+
 # Nothing here (or in the helpers marked `_nrt=False`) allocates, and every array it touches
 # is owned by the caller for the whole call, so it runs without numba's reference counting:
 # the atomic increments and decrements numba emits around array uses took over half its time.
@@ -902,7 +942,13 @@ def account_nb(c0, c1, init_cash, mode, closeout, nbp, open_, high, low, close, 
     track = injected.shape[0] == n
     unstreamed = 0.0   # injected since the curve was last streamed
 
-    for t in range(n):
+    t = 0
+    while t < n:
+        if not busy and cash > refill_at:
+            t = _flat_bars_nb(t, n, c0, c1, cols, close, entries, exits, st, cash, summary,
+                              equity, add_curve, curve)
+            if t == n:
+                break
         walked = False
         bar_added = 0.0
         # steps 1-4 act only on open positions and pending orders: skip flat bars
@@ -931,8 +977,10 @@ def account_nb(c0, c1, init_cash, mode, closeout, nbp, open_, high, low, close, 
                     bar_added += added
                     tally[1] += 1.0
 
-            # 3./4. intrabar extremes: the finer bars in order (--detail), else the bar's own
-            if detail:
+            # 3./4. intrabar extremes: the finer bars in order (--detail), else the bar's own.
+            # A run without detail passes None finer bars: numba then leaves the walk out of
+            # the compiled kernel (a first plain run compiles less)
+            if fine_open is not None and detail:
                 cash, n_trades, n_liqs, walked = _walk_detail_nb(
                     st, c0, c1, cols, mode, closeout, nbp, isolated_cap, cash, t, open_, fine_open,
                     fine_high, fine_low, fine_close, fine_start, take_first, p0, p1, tier_floor,
@@ -957,14 +1005,15 @@ def account_nb(c0, c1, init_cash, mode, closeout, nbp, open_, high, low, close, 
             seen = True
             st[c, LAST] = px
             col = cols[c]
+            charged = False
             if st[c, SIDE] != 0.0:
                 rate = _funding_left_nb(funding, fine_funding, fine_start, t, i) if walked \
                     else funding[t, i]
                 pay = st[c, SIDE] * st[c, QTY] * px * rate
                 if pay != 0.0:
                     st[c, FUND] += pay
-                    cash = _charge_nb(st, c, pay, mode, cash, tier_floor, tier_mmr,
-                                      tier_cum, col)
+                    cash = _charge_nb(st, c, pay, mode, cash)
+                    charged = True
                 st[c, HELD] += 1.0
                 if col["max_bars"] > 0 and st[c, HELD] >= col["max_bars"]:
                     cash += _close_position_nb(st, c, px, TIME, t, col, mode, isolated_cap, trades,
@@ -992,15 +1041,18 @@ def account_nb(c0, c1, init_cash, mode, closeout, nbp, open_, high, low, close, 
                 pay = st[c, SIDE] * st[c, QTY] * px * funding_closed[t, i]
                 if pay != 0.0:
                     st[c, FUND] += pay
-                    cash = _charge_nb(st, c, pay, mode, cash, tier_floor, tier_mmr,
-                                      tier_cum, col)
+                    cash = _charge_nb(st, c, pay, mode, cash)
+                    charged = True
                 # this bar's nights at each night's benchmark, day count included
                 pay = st[c, QTY] * px * financing[t, i, 0 if st[c, SIDE] > 0 else 1]
                 if pay != 0.0:
                     st[c, FIN] += pay
-                    cash = _charge_nb(st, c, pay, mode, cash, tier_floor, tier_mmr,
-                                      tier_cum, col)
-            # funding or financing may have used up the margin
+                    cash = _charge_nb(st, c, pay, mode, cash)
+                    charged = True
+            # funding or financing may have used up the margin (a position closed and opened
+            # again at this close was priced at its opening: repricing it changes nothing)
+            if charged and mode == ISOLATED and st[c, SIDE] != 0.0:
+                _reprice_nb(st, c, col, tier_floor, tier_mmr, tier_cum)
             mark = mark_close[t, i]
             if mode == ISOLATED and st[c, SIDE] != 0.0 and reaches_nb(st[c, SIDE], mark,
                                                                       st[c, LIQ]):
@@ -1061,6 +1113,7 @@ def account_nb(c0, c1, init_cash, mode, closeout, nbp, open_, high, low, close, 
                 equity[t] += cash + total_upnl
             if t < n - 1 and (n_trades > 1 or n_liqs > 0):
                 n_trades, n_liqs = _fold_nb(trades, n_trades, liqs, n_liqs, col_stats, True)
+        t += 1
 
     if summary:
         n_trades, n_liqs = _fold_nb(trades, n_trades, liqs, n_liqs, col_stats, False)
