@@ -119,7 +119,8 @@ def _run_app(argv: list[str], default_map: dict | None) -> None:
     from typer.exceptions import Abort
 
     try:
-        code = app(args=argv, prog_name="sitcli", standalone_mode=False, default_map=default_map)
+        code = click_command().main(args=argv, prog_name="sitcli", standalone_mode=False,
+                              default_map=default_map)
     except NoArgsIsHelpError as exc:   # `sitcli` alone: the help
         exc.show()
         sys.exit(exc.exit_code)
@@ -140,6 +141,21 @@ def _run_app(argv: list[str], default_map: dict | None) -> None:
         sys.exit(code)
 
 
+_COMMAND = []
+
+
+def click_command():
+    """The click command of `app`, built once per process; its plain options are coerced
+    without pydantic (`sitcli.cli.coercion`)."""
+    if not _COMMAND:
+        from sitcli.cli import coercion
+
+        built = typer.main.get_command(app)
+        coercion.install(built)
+        _COMMAND.append(built)
+    return _COMMAND[0]
+
+
 def _configured(argv: list[str]) -> tuple[list[str], dict | None]:
     """The command line without --config, and the options the config files give (the user's
     file first, then each --config): click's default_map, which flags override."""
@@ -150,7 +166,7 @@ def _configured(argv: list[str]) -> tuple[list[str], dict | None]:
     files = ([user] if user is not None else []) + files
     if not files:
         return argv, None
-    loaded = config.load(files, typer.main.get_command(app))
+    loaded = config.load(files, click_command())
     config.activate(loaded)
     return argv, loaded.default_map
 
