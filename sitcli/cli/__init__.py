@@ -24,8 +24,9 @@ Exit codes: 0 ok, 1 runtime failure, 2 bad usage or input, 3 missing or stale da
 130 interrupted. Add --debug to any command for a traceback.
 """
 
-app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=False,
-                  pretty_exceptions_enable=False, rich_markup_mode=None)
+# the top-level commands, each registered by its module sitcli/cli/<name>.py, in --help's order
+COMMANDS = ("data", "liquidation", "backtest", "sweep", "montecarlo", "scenario", "strategies",
+            "events", "sit", "report", "runs")
 
 
 def _version(value: bool) -> None:
@@ -34,7 +35,6 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                  help="Print the version and exit."),
@@ -47,27 +47,26 @@ def _root(
     """Backtest AI-compute news through leveraged CFDs and perpetuals."""
 
 
-def _register() -> None:
-    from sitcli.cli import (
-        backtest,
-        data,
-        events,
-        liquidation,
-        montecarlo,
-        report,
-        runs,
-        scenario,
-        sit,
-        strategies,
-        sweep,
-    )
+def make_app(names: tuple[str, ...] = COMMANDS) -> typer.Typer:
+    """The typer app with the root options and the commands `names` (all by default)."""
+    import importlib
 
-    for module in (data, liquidation, backtest, sweep, montecarlo, scenario, strategies, events, sit,
-                   report, runs):
-        module.register(app)
+    made = typer.Typer(help=HELP, no_args_is_help=True, add_completion=False,
+                       pretty_exceptions_enable=False, rich_markup_mode=None)
+    made.callback()(_root)
+    for name in names:
+        importlib.import_module(f"sitcli.cli.{name}").register(made)
+    return made
 
 
-_register()
+def __getattr__(name: str):
+    """`app`, every command registered, made on first use: a command line builds only the
+    command it names (`click_command`)."""
+    if name == "app":
+        if "app" not in globals():
+            globals()["app"] = make_app()
+        return globals()["app"]
+    raise AttributeError(f"module 'sitcli.cli' has no attribute {name!r}")
 
 
 # OSErrors that come from the machine (disk, permissions, paths), not from sitcli's code.
@@ -119,8 +118,8 @@ def _run_app(argv: list[str], default_map: dict | None) -> None:
     from typer.exceptions import Abort
 
     try:
-        code = click_command().main(args=argv, prog_name="sitcli", standalone_mode=False,
-                              default_map=default_map)
+        code = click_command(_named_command(argv)).main(
+            args=argv, prog_name="sitcli", standalone_mode=False, default_map=default_map)
     except NoArgsIsHelpError as exc:   # `sitcli` alone: the help
         exc.show()
         sys.exit(exc.exit_code)
@@ -141,19 +140,28 @@ def _run_app(argv: list[str], default_map: dict | None) -> None:
         sys.exit(code)
 
 
-_COMMAND = []
+_BUILT: dict[str | None, object] = {}
 
 
-def click_command():
-    """The click command of `app`, built once per process; its plain options are coerced
-    without pydantic (`sitcli.cli.coercion`)."""
-    if not _COMMAND:
+def click_command(name: str | None = None):
+    """The click command of the app, built once per process, its plain options coerced without
+    pydantic (`sitcli.cli.coercion`). With `name`, one of COMMANDS, only that command under
+    the root (typer builds every command it is given, ~0.07 CPU-s for all of them, and each
+    command's module is imported), unless every command is built already."""
+    key = name if name in COMMANDS and None not in _BUILT else None
+    if key not in _BUILT:
         from sitcli.cli import coercion
 
-        built = typer.main.get_command(app)
+        built = typer.main.get_command(__getattr__("app") if key is None else make_app((key,)))
         coercion.install(built)
-        _COMMAND.append(built)
-    return _COMMAND[0]
+        _BUILT[key] = built
+    return _BUILT[key]
+
+
+def _named_command(argv: list[str]) -> str | None:
+    """The command a command line names: its first word that is not an option (the root's
+    options are flags; --config and its value are taken out before)."""
+    return next((word for word in argv if not word.startswith("-")), None)
 
 
 def _configured(argv: list[str]) -> tuple[list[str], dict | None]:
