@@ -184,6 +184,7 @@ def build_report(cfg: ReportConfig, store, events, now) -> Report:
     max_age = parse_duration(cfg.max_age) if cfg.max_age else None
     day, instant = asof_instant(cfg.asof, now)
     strategies = [load_strategy(name) for name in dict.fromkeys(cfg.strategies)]
+    store = _parsing_once(store)
     # the calendar's rows known by the instant (known_times: a date-only row from its day's end)
     stamped = known_times(events.assign(row=range(len(events))))
     raw_known = events.iloc[sorted(stamped.loc[stamped["time"] <= instant, "row"])]
@@ -273,6 +274,28 @@ def _error_entry(cfg, symbol: str, exc: Exception, max_age) -> dict:
             "status": "error", "problem": reason, "source": None, "last_bar": None,
             "age_hours": None, "max_age_hours": _hours(limit), "daily_std_pct": None, "carry": None,
             "catalysts": {"recent": [], "upcoming": []}, "signals": []}
+
+
+def _parsing_once(store):
+    """The store for one report: each stored file parsed and checked once (a symbol's bars are
+    read for its section and again by each strategy's backtest), every read its own copy."""
+    import copy
+
+    from sitcli.runs import note_read
+
+    parsed = {}
+    read_file = store._read_file
+
+    def read_file_once(path):
+        if path in parsed:
+            note_read(path)
+        else:
+            parsed[path] = read_file(path)
+        return parsed[path].copy()
+
+    once = copy.copy(store)
+    once._read_file = read_file_once
+    return once
 
 
 def _symbol_section(cfg, store, symbol, strategies, events, raw_known, known, instant, max_age):

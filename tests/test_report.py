@@ -251,3 +251,27 @@ def test_a_failed_pull_is_recorded_and_fresh_data_still_reports():
     assert "**Status: WARNINGS** (exit code 0)" in to_markdown(report)
     assert "<b>Status: WARNINGS</b> (exit code 0)" in to_html(report)
     assert "NVDA: pull failed (HTTP 503 after 5 tries)" in to_html(report)
+
+
+def test_each_stored_file_is_parsed_once_and_the_report_is_the_same(monkeypatch):
+    """A symbol's bars are read for its section and again by its backtest: the report parses
+    each file once (`report._parsing_once`) and gives what reading every time gave."""
+    from sitcli import report
+    from sitcli.data.store import Store
+
+    parsed = []
+    read_file = Store._read_file
+
+    def counted(self, path):
+        parsed.append(path)
+        return read_file(self, path)
+
+    monkeypatch.setattr(Store, "_read_file", counted)
+    once = _build("2025-06-30", symbols=("NVDA", "AMD", "RENDER/USDT"))
+    assert sorted(parsed) == sorted(set(parsed)) and len(parsed) == 3
+    parsed.clear()
+    monkeypatch.setattr(report, "_parsing_once", lambda store: store)
+    every_time = _build("2025-06-30", symbols=("NVDA", "AMD", "RENDER/USDT"))
+    assert len(parsed) == 6
+    assert json.dumps(once, sort_keys=True, default=str) == \
+        json.dumps(every_time, sort_keys=True, default=str)
