@@ -13,6 +13,10 @@
 
 Sharpe ratios here are per bar (not annualized); kurtosis is the plain fourth standardized
 moment (3 for a normal). Everything takes numpy arrays; nothing here knows about the engine.
+
+`backtest --grid` and `sweep` give the same numbers: both cut the same per-bar returns
+(`combination_returns`: the backtest from its equity curves, the sweep kernel while it runs,
+`sitcli.engine.kernel._block_sums_nb`) into the same blocks (`block_edges`).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from dataclasses import dataclass
 from itertools import combinations
 
 import numpy as np
+from numba import njit, prange
 
 EULER_GAMMA = 0.5772156649015329
 DEFAULT_BLOCKS = 16
@@ -84,6 +89,17 @@ def deflated_sharpe(sr: float, n: int, skew: float, kurt: float, n_trials: int,
     return probabilistic_sharpe(sr, n, skew, kurt, expected_max_sharpe(n_trials, sr_variance))
 
 
+def sharpe_of_sums(s, q, c):
+    """`moments`' Sharpe ratio from Σr, Σr² and the count (arrays): NaN below 2 returns, 0 for a
+    series that never moved."""
+    s, q, c = (np.asarray(a, np.float64) for a in (s, q, c))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mu = s / c
+        var = q / c - mu * mu
+        out = mu / np.sqrt(var)
+    return np.where(c < 2, math.nan, np.where(var > 0, out, 0.0))
+
+
 def _sharpe(s, q, c):
     """Sharpe ratios from sums of r, r² and counts (any shape); 0 where a series never moved."""
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -93,14 +109,26 @@ def _sharpe(s, q, c):
     return np.where((c > 1) & (var > 1e-30), out, 0.0)
 
 
+def block_count(n_returns: int, n_blocks: int = DEFAULT_BLOCKS) -> int:
+    """How many blocks PBO cuts `n_returns` per-bar returns into: at most `n_blocks`, at least
+    two returns a block, an even count (below 2: too few returns for PBO)."""
+    return min(n_blocks, 2 * (n_returns // 4))
+
+
+def block_edges(n_returns: int, n_blocks: int) -> np.ndarray:
+    """The `n_blocks` + 1 positions where the blocks of `n_returns` returns start (and the last
+    ends): contiguous blocks of (nearly) equal length."""
+    return np.linspace(0, n_returns, n_blocks + 1).round().astype(np.int64)
+
+
 def block_sums(returns, n_blocks: int = DEFAULT_BLOCKS):
     """Per-block Σr, Σr² and counts of a (bars, combinations) return matrix, cut into
-    `n_blocks` contiguous blocks of (nearly) equal length. The summaries `pbo` needs, so a
-    sweep can keep them instead of the curves."""
+    `n_blocks` contiguous blocks of (nearly) equal length (`block_edges`); NaN returns are left
+    out. The summaries `pbo` needs, so a sweep can keep them instead of the curves."""
     r = np.asarray(returns, np.float64)
     if r.ndim == 1:
         r = r[:, None]
-    edges = np.linspace(0, len(r), n_blocks + 1).round().astype(int)
+    edges = block_edges(len(r), n_blocks)
     ok = np.isfinite(r)
     z = np.where(ok, r, 0.0)
     sums = np.add.reduceat(z, edges[:-1], axis=0)
@@ -116,6 +144,10 @@ class PBO:
     splits: int
     blocks: int
     degradation: float      # slope of OOS on IS Sharpe of the winners (performance decay)
+
+
+# splits x combinations whose in-sample sums are held at once: a few MB, whatever the grid
+SUMS_PER_CHUNK = 500_000
 
 
 def pbo(sums, sumsq, counts, max_ranked: int = MAX_RANKED) -> PBO:
@@ -143,25 +175,63 @@ def pbo(sums, sumsq, counts, max_ranked: int = MAX_RANKED) -> PBO:
     masks = np.zeros((len(chosen), n_blocks))
     masks[np.arange(len(chosen))[:, None], chosen] = 1.0
     totals = sums.sum(0), sumsq.sum(0), counts.sum(0)
-    logits, pairs = [], []
-    step = max(1, 4_000_000 // max(1, n_combos))          # splits per chunk: bounded memory
+    below = np.empty(len(masks), np.int64)
+    tied = np.empty(len(masks), np.int64)
+    pairs = np.empty((len(masks), 2))
+    step = max(1, SUMS_PER_CHUNK // max(1, n_combos))     # splits per chunk: bounded memory
     for lo in range(0, len(masks), step):
         m = masks[lo:lo + step]
-        s_in, q_in, c_in = m @ sums, m @ sumsq, m @ counts
-        inside = _sharpe(s_in, q_in, c_in)
-        outside = _sharpe(totals[0] - s_in, totals[1] - q_in, totals[2] - c_in)
-        best = np.argmax(inside, axis=1)                  # ties: the first combination
-        rows = np.arange(len(m))
-        mine = outside[rows, best][:, None]
-        below = (outside < mine).sum(1)
-        tied = (outside == mine).sum(1)                   # includes the winner itself
-        omega = (below + (tied + 1) / 2.0) / (n_combos + 1)
-        logits.append(np.log(omega / (1 - omega)))
-        pairs.append(np.column_stack([inside[rows, best], outside[rows, best]]))
-    logits = np.concatenate(logits)
-    is_, oos = np.concatenate(pairs).T
+        # the in-sample sums by matrix products (BLAS); the Sharpe ratios, the in-sample
+        # winner and its out-of-sample rank in one compiled pass per split, no temporaries
+        _rank_splits_nb(m @ sums, m @ sumsq, m @ counts, *totals, below[lo:lo + step],
+                        tied[lo:lo + step], pairs[lo:lo + step])
+    omega = (below + (tied + 1) / 2.0) / (n_combos + 1)   # tied includes the winner itself
+    logits = np.log(omega / (1 - omega))
+    is_, oos = pairs.T
     slope = float(np.polyfit(is_, oos, 1)[0]) if np.ptp(is_) > 0 else math.nan
     return PBO(float((logits <= 0).mean()), logits, len(logits), n_blocks, slope)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _sharpe_nb(s, q, c):
+    """`_sharpe` of one combination: the same operations in the same order, so the same bits."""
+    if c > 1.0:
+        mu = s / c
+        var = q / c - mu * mu
+        if var > 1e-30:
+            return mu / math.sqrt(var)
+    return 0.0
+
+
+@njit(cache=True, error_model="numpy", parallel=True)
+def _rank_splits_nb(s_in, q_in, c_in, s_all, q_all, c_all, below, tied, pairs):
+    """Per split (a row of the in-sample sums): the first combination with the best in-sample
+    Sharpe ratio (`np.argmax`'s tie rule), and how many combinations' out-of-sample Sharpe
+    ratios lie below and equal to its own; `pairs` gets its in-sample and out-of-sample Sharpe
+    ratios."""
+    n_splits, n_combos = s_in.shape
+    for k in prange(n_splits):
+        best = 0
+        best_sr = -np.inf
+        for j in range(n_combos):
+            sr = _sharpe_nb(s_in[k, j], q_in[k, j], c_in[k, j])
+            if sr > best_sr:
+                best = j
+                best_sr = sr
+        mine = _sharpe_nb(s_all[best] - s_in[k, best], q_all[best] - q_in[k, best],
+                          c_all[best] - c_in[k, best])
+        n_below = 0
+        n_tied = 0
+        for j in range(n_combos):
+            sr = _sharpe_nb(s_all[j] - s_in[k, j], q_all[j] - q_in[k, j], c_all[j] - c_in[k, j])
+            if sr < mine:
+                n_below += 1
+            elif sr == mine:
+                n_tied += 1
+        below[k] = n_below
+        tied[k] = n_tied
+        pairs[k, 0] = _sharpe_nb(s_in[k, best], q_in[k, best], c_in[k, best])
+        pairs[k, 1] = mine
 
 
 def grid_statistics(returns, winner: int, n_blocks: int = DEFAULT_BLOCKS) -> dict:
@@ -170,17 +240,19 @@ def grid_statistics(returns, winner: int, n_blocks: int = DEFAULT_BLOCKS) -> dic
     r = np.asarray(returns, np.float64)
     if r.ndim == 1:
         r = r[:, None]
-    stats = [moments(r[:, k]) for k in range(r.shape[1])]
-    return statistics_from_moments(stats, winner, *block_sums(r, n_blocks))
+    srs = np.array([moments(r[:, k])[0] for k in range(r.shape[1])], np.float64)
+    return statistics_from_moments(srs, winner, moments(r[:, winner]),
+                                   *block_sums(r, n_blocks))
 
 
-def statistics_from_moments(stats, winner: int, sums, sumsq, counts) -> dict:
-    """As `grid_statistics`, from per-combination (SR, skew, kurt, n) and per-block sums."""
-    srs = np.array([s[0] for s in stats], np.float64)
+def statistics_from_moments(srs, winner: int, winner_moments, sums, sumsq, counts) -> dict:
+    """As `grid_statistics`, from every combination's Sharpe ratio per bar, the winner's
+    (SR, skew, kurt, n) (`moments`) and per-block sums."""
+    srs = np.asarray(srs, np.float64)
     finite = srs[np.isfinite(srs)]
-    n_trials = len(stats)
+    n_trials = len(srs)
     variance = float(finite.var(ddof=1)) if len(finite) > 1 else 0.0
-    sr, skew, kurt, n = stats[winner]
+    sr, skew, kurt, n = winner_moments
     out = {
         "trials": n_trials,
         "sharpe_per_bar": sr,
@@ -209,16 +281,18 @@ MEANING = ("PSR: chance the winner's true Sharpe is above 0; DSR: the same after
            "luckiest of {trials} coin flips); PBO: share of half/half splits of {blocks} time "
            "blocks where the in-sample winner ranked in the bottom half out of sample (near 0.5 "
            "or above: the ranking does not carry over).")
+TOO_SHORT = "needs at least 2 combinations and 5 bars"
 
 
 def combination_returns(result) -> np.ndarray:
-    """(bars, combinations) per-bar returns of a backtest grid's combinations over all symbols
-    (`Result.combo_curve`); bars where a curve is flat at zero or missing are NaN."""
+    """(bars − 1, combinations) per-bar returns of a backtest grid's combinations over all
+    symbols (`Result.combo_curve`): r_t = (equity_t − injected_t) / equity_{t−1} − 1, the
+    capital `--on-ruin topup` put in at t not counted as a return; NaN where that is not finite
+    (after an equity of 0). The sweep kernel computes the same returns (`_block_sums_nb`)."""
     curves = np.column_stack([np.asarray(result.combo_curve(ci)[1], np.float64)
                               for ci in range(len(result.combos))])
     injected = result.combo_injected()
     with np.errstate(invalid="ignore", divide="ignore"):
-        # --on-ruin topup: a refill is capital put in, not a return
         r = (curves[1:] - injected[1:]) / curves[:-1] - 1.0
     r[~np.isfinite(r)] = np.nan
     return r
@@ -227,9 +301,9 @@ def combination_returns(result) -> np.ndarray:
 def result_statistics(result, winner: int, n_blocks: int = DEFAULT_BLOCKS) -> dict:
     """Overfitting statistics of a backtest grid whose ranking put combination `winner` first."""
     r = combination_returns(result)
-    blocks = min(n_blocks, 2 * (len(r) // 4))    # at least two bars a block, an even count
+    blocks = block_count(len(r), n_blocks)
     if len(result.combos) < 2 or blocks < 2:
-        return {"trials": len(result.combos), "note": "needs at least 2 combinations and 4 bars"}
+        return {"trials": len(result.combos), "note": TOO_SHORT}
     out = grid_statistics(r, winner, blocks)
     out["winner"] = result.combo_label(winner)
     return out
@@ -240,59 +314,24 @@ def describe(stats: dict) -> str:
     return MEANING.format(trials=stats["trials"], blocks=stats.get("pbo_blocks", DEFAULT_BLOCKS))
 
 
-def sweep_statistics(sweep, winner: int, store, events, n_blocks: int = DEFAULT_BLOCKS,
-                     sweep_kwargs=None) -> dict:
-    """Overfitting statistics of a sweep's winner without any curve in memory.
-
-    The trials' Sharpe ratios come from the sweep's streamed sums (Σr, Σr², n per combination);
-    the per-block sums PBO needs from the same sweep run on each of `n_blocks` consecutive
-    windows of the bars (each window starts flat with the starting cash, so a trade crossing a
-    block edge is cut there; the signals are the whole run's where `sweep.window_sums` can cut
-    the prepared arrays, else each window's own); the winner's skewness and kurtosis from one
-    full-record run of the winner alone.
-    """
+def sweep_statistics(sweep, winner: int, store, events) -> dict:
+    """`result_statistics` of a sweep, without any curve in memory: the per-block sums of every
+    combination's returns come from the sweep kernel (`SweepResult.blocks`, the same returns
+    and blocks as `combination_returns` and `block_sums`), the trials' Sharpe ratios from their
+    totals, and the winner's skewness and kurtosis from one full-record run of the winner."""
     from dataclasses import replace
 
     from sitcli.backtest import run_backtest
-    from sitcli.engine.kernel import C_N, C_SUM, C_SUM_SQ
-    from sitcli.errors import DataMissing
-    from sitcli.sweep import run_sweep
     from sitcli.walkforward import _grid_values
 
-    cfg, combos, index = sweep.cfg, sweep.prep.combos, sweep.prep.index
-    n_blocks = min(n_blocks, 2 * (len(index) // 8))     # blocks of at least 4 bars, even count
-    if len(combos) < 2 or n_blocks < 2:
-        return {"trials": len(combos), "note": "needs at least 2 combinations and 16 bars"}
-    edges = np.linspace(0, len(index), n_blocks + 1).round().astype(int)
-    block = np.zeros((3, n_blocks, len(combos)))
-    kwargs = dict(sweep_kwargs or {})
-    if kwargs.get("executor") == "dask" and not kwargs.get("scheduler"):
-        # a LocalCluster per block would cost more than the block: use this machine's cores
-        kwargs = {"workers": kwargs.get("workers")}
-    from sitcli.sweep import window_sums
-
-    for b in range(n_blocks):
-        # the prepared run cut into windows; else each window prepared on its own
-        sums = window_sums(sweep, edges[b], edges[b + 1])
-        if sums is not None:
-            block[:, b] = sums
-            continue
-        span = replace(cfg, start=index[edges[b]].isoformat(),
-                       end=index[edges[b + 1] - 1].isoformat(),
-                       tiers_asof=cfg.tiers_asof or index[0].isoformat())
-        try:
-            part = run_sweep(span, store, events, **kwargs)
-        except DataMissing as exc:
-            return {"trials": len(combos), "note": f"block {b + 1} of {n_blocks}: {exc}"}
-        block[:, b] = part.combo_curve[:, [C_SUM, C_SUM_SQ, C_N]].T
-    c = sweep.combo_curve
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = c[:, C_SUM] / c[:, C_N]
-        srs = mean / np.sqrt(c[:, C_SUM_SQ] / c[:, C_N] - mean * mean)
-    alone = run_backtest(replace(cfg, grid=_grid_values(cfg.grid, combos[winner])), store, events)
-    stats = [(float(sr), math.nan, math.nan, int(n)) for sr, n in zip(srs, c[:, C_N], strict=True)]
-    stats[winner] = moments(combination_returns(alone)[:, 0])
-    out = statistics_from_moments(stats, winner, *block)
+    sums, sumsq, counts = sweep.blocks
+    if len(sweep.prep.combos) < 2 or len(sums) < 2:
+        return {"trials": len(sweep.prep.combos), "note": TOO_SHORT}
+    srs = sharpe_of_sums(sums.sum(0), sumsq.sum(0), counts.sum(0))
+    alone = run_backtest(replace(sweep.cfg, grid=_grid_values(sweep.cfg.grid,
+                                                              sweep.prep.combos[winner])),
+                         store, events)
+    out = statistics_from_moments(srs, winner, moments(combination_returns(alone)[:, 0]),
+                                  sums, sumsq, counts)
     out["winner"] = sweep.combo_label(winner)
-    out["blocks_restart"] = True
     return out

@@ -187,7 +187,7 @@ def sweep(
         from sitcli.overfit import sweep_statistics
 
         overfitting = sweep_statistics(result, int(table["combination"][order[0]]), store,
-                                       events, sweep_kwargs=kwargs)
+                                       events)
     if out is not None:
         try:
             _write(out, result, table, order, keys)
