@@ -146,10 +146,6 @@ class PBO:
     degradation: float      # slope of OOS on IS Sharpe of the winners (performance decay)
 
 
-# splits x combinations whose in-sample sums are held at once: a few MB, whatever the grid
-SUMS_PER_CHUNK = 500_000
-
-
 def pbo(sums, sumsq, counts, max_ranked: int = MAX_RANKED) -> PBO:
     """Probability of backtest overfitting by CSCV from per-block summaries (see `block_sums`).
 
@@ -162,8 +158,9 @@ def pbo(sums, sumsq, counts, max_ranked: int = MAX_RANKED) -> PBO:
     (at least MIN_SPLITS; `splits` says how many), so a 100,000-combination sweep's PBO costs
     about what its kernel does; the estimate's standard error is at most 0.5 / sqrt(splits).
     """
-    sums = np.asarray(sums, np.float64)
-    sumsq, counts = np.asarray(sumsq, np.float64), np.asarray(counts, np.float64)
+    sums = np.ascontiguousarray(sums, np.float64)
+    sumsq = np.ascontiguousarray(sumsq, np.float64)
+    counts = np.ascontiguousarray(counts, np.float64)
     n_blocks, n_combos = sums.shape
     if n_blocks < 2 or n_blocks % 2:
         raise ValueError(f"CSCV needs an even number of blocks >= 2, got {n_blocks}")
@@ -172,19 +169,7 @@ def pbo(sums, sumsq, counts, max_ranked: int = MAX_RANKED) -> PBO:
     if len(chosen) > keep:
         picked = np.random.default_rng(0).choice(len(chosen), size=keep, replace=False)
         chosen = chosen[np.sort(picked)]
-    masks = np.zeros((len(chosen), n_blocks))
-    masks[np.arange(len(chosen))[:, None], chosen] = 1.0
-    totals = sums.sum(0), sumsq.sum(0), counts.sum(0)
-    below = np.empty(len(masks), np.int64)
-    tied = np.empty(len(masks), np.int64)
-    pairs = np.empty((len(masks), 2))
-    step = max(1, SUMS_PER_CHUNK // max(1, n_combos))     # splits per chunk: bounded memory
-    for lo in range(0, len(masks), step):
-        m = masks[lo:lo + step]
-        # the in-sample sums by matrix products (BLAS); the Sharpe ratios, the in-sample
-        # winner and its out-of-sample rank in one compiled pass per split, no temporaries
-        _rank_splits_nb(m @ sums, m @ sumsq, m @ counts, *totals, below[lo:lo + step],
-                        tied[lo:lo + step], pairs[lo:lo + step])
+    below, tied, pairs = _cscv_nb(chosen.astype(np.int64), sums, sumsq, counts)
     omega = (below + (tied + 1) / 2.0) / (n_combos + 1)   # tied includes the winner itself
     logits = np.log(omega / (1 - omega))
     is_, oos = pairs.T
@@ -192,46 +177,130 @@ def pbo(sums, sumsq, counts, max_ranked: int = MAX_RANKED) -> PBO:
     return PBO(float((logits <= 0).mean()), logits, len(logits), n_blocks, slope)
 
 
+# combinations a thread ranks at a time: their blocks' sums (3 x 16 x 1,024 x 8 bytes) stay
+# in its core's cache while every split reads them
+TILE = 1024
+
+
 @njit(cache=True, error_model="numpy", inline="always")
-def _sharpe_nb(s, q, c):
-    """`_sharpe` of one combination: the same operations in the same order, so the same bits."""
-    if c > 1.0:
-        mu = s / c
-        var = q / c - mu * mu
-        if var > 1e-30:
-            return mu / math.sqrt(var)
-    return 0.0
+def _in_sample_nb(chosen, k, sums, sumsq, counts, lo, hi, s, q, c):
+    """Split k's in-sample sums of combinations lo .. hi - 1 into s, q, c: its blocks added
+    in ascending order, as a product with a 0/1 mask adds them. (Loops, not slice assignments:
+    under `parallel=True` each of those would start the threads.)"""
+    m = hi - lo
+    for j in range(m):
+        s[j] = 0.0
+        q[j] = 0.0
+        c[j] = 0.0
+    for h in range(chosen.shape[1]):
+        b = chosen[k, h]
+        row_s = sums[b, lo:hi]
+        row_q = sumsq[b, lo:hi]
+        row_c = counts[b, lo:hi]
+        for j in range(m):
+            s[j] += row_s[j]
+            q[j] += row_q[j]
+            c[j] += row_c[j]
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _sharpes_nb(s, q, c, m, out):
+    """`_sharpe` of the first m sums into `out`: the same operations in the same order, so the
+    same bits (computed everywhere, then picked, so the loop runs on vector instructions)."""
+    for j in range(m):
+        n = c[j]
+        mu = s[j] / n
+        var = q[j] / n - mu * mu
+        sr = mu / np.sqrt(var)
+        out[j] = sr if n > 1.0 and var > 1e-30 else 0.0
 
 
 @njit(cache=True, error_model="numpy", parallel=True)
-def _rank_splits_nb(s_in, q_in, c_in, s_all, q_all, c_all, below, tied, pairs):
-    """Per split (a row of the in-sample sums): the first combination with the best in-sample
-    Sharpe ratio (`np.argmax`'s tie rule), and how many combinations' out-of-sample Sharpe
-    ratios lie below and equal to its own; `pairs` gets its in-sample and out-of-sample Sharpe
-    ratios."""
-    n_splits, n_combos = s_in.shape
-    for k in prange(n_splits):
-        best = 0
-        best_sr = -np.inf
+def _cscv_nb(chosen, sums, sumsq, counts):
+    """Every split's in-sample winner (the first combination with the best in-sample Sharpe
+    ratio, `np.argmax`'s rule) and how many combinations' out-of-sample Sharpe ratios lie
+    below and equal to the winner's. Returns below, tied (per split) and pairs (the winner's
+    in-sample and out-of-sample Sharpe ratios). Threads take tiles of combinations; each tile
+    is ranked on every split while its sums are in cache."""
+    n_splits = chosen.shape[0]
+    n_combos = sums.shape[1]
+    n_tiles = (n_combos + TILE - 1) // TILE
+    s_all = np.zeros(n_combos)
+    q_all = np.zeros(n_combos)
+    c_all = np.zeros(n_combos)
+    for b in range(sums.shape[0]):          # `sums.sum(0)`'s order
         for j in range(n_combos):
-            sr = _sharpe_nb(s_in[k, j], q_in[k, j], c_in[k, j])
-            if sr > best_sr:
-                best = j
-                best_sr = sr
-        mine = _sharpe_nb(s_all[best] - s_in[k, best], q_all[best] - q_in[k, best],
-                          c_all[best] - c_in[k, best])
-        n_below = 0
-        n_tied = 0
-        for j in range(n_combos):
-            sr = _sharpe_nb(s_all[j] - s_in[k, j], q_all[j] - q_in[k, j], c_all[j] - c_in[k, j])
-            if sr < mine:
-                n_below += 1
-            elif sr == mine:
-                n_tied += 1
-        below[k] = n_below
-        tied[k] = n_tied
-        pairs[k, 0] = _sharpe_nb(s_in[k, best], q_in[k, best], c_in[k, best])
-        pairs[k, 1] = mine
+            s_all[j] += sums[b, j]
+            q_all[j] += sumsq[b, j]
+            c_all[j] += counts[b, j]
+    # pass 1: each tile's in-sample winner per split, then the first best over the tiles
+    tile_best = np.zeros((n_tiles, n_splits), np.int64)
+    tile_sr = np.empty((n_tiles, n_splits))
+    for t in prange(n_tiles):
+        lo = t * TILE
+        hi = min(lo + TILE, n_combos)
+        s = np.empty(TILE)
+        q = np.empty(TILE)
+        c = np.empty(TILE)
+        sr = np.empty(TILE)
+        for k in range(n_splits):
+            _in_sample_nb(chosen, k, sums, sumsq, counts, lo, hi, s, q, c)
+            _sharpes_nb(s, q, c, hi - lo, sr)
+            best = 0
+            for j in range(1, hi - lo):
+                if sr[j] > sr[best]:
+                    best = j
+            tile_best[t, k] = lo + best
+            tile_sr[t, k] = sr[best]
+    pairs = np.empty((n_splits, 2))
+    mine = np.empty(n_splits)
+    one = np.empty((4, 1))
+    for k in range(n_splits):
+        best_t = 0
+        for t in range(1, n_tiles):
+            if tile_sr[t, k] > tile_sr[best_t, k]:
+                best_t = t
+        best = tile_best[best_t, k]
+        _in_sample_nb(chosen, k, sums, sumsq, counts, best, best + 1, one[0], one[1], one[2])
+        one[0, 0] = s_all[best] - one[0, 0]
+        one[1, 0] = q_all[best] - one[1, 0]
+        one[2, 0] = c_all[best] - one[2, 0]
+        _sharpes_nb(one[0], one[1], one[2], 1, one[3])
+        mine[k] = one[3, 0]
+        pairs[k, 0] = tile_sr[best_t, k]
+        pairs[k, 1] = mine[k]
+    # pass 2: every combination's out-of-sample Sharpe ratio against the winner's
+    tile_below = np.zeros((n_tiles, n_splits), np.int64)
+    tile_tied = np.zeros((n_tiles, n_splits), np.int64)
+    for t in prange(n_tiles):
+        lo = t * TILE
+        hi = min(lo + TILE, n_combos)
+        m = hi - lo
+        s = np.empty(TILE)
+        q = np.empty(TILE)
+        c = np.empty(TILE)
+        sr = np.empty(TILE)
+        for k in range(n_splits):
+            _in_sample_nb(chosen, k, sums, sumsq, counts, lo, hi, s, q, c)
+            for j in range(m):
+                s[j] = s_all[lo + j] - s[j]
+                q[j] = q_all[lo + j] - q[j]
+                c[j] = c_all[lo + j] - c[j]
+            _sharpes_nb(s, q, c, m, sr)
+            n_below = 0
+            n_tied = 0
+            for j in range(m):
+                n_below += sr[j] < mine[k]
+                n_tied += sr[j] == mine[k]
+            tile_below[t, k] = n_below
+            tile_tied[t, k] = n_tied
+    below = np.zeros(n_splits, np.int64)
+    tied = np.zeros(n_splits, np.int64)
+    for t in range(n_tiles):
+        for k in range(n_splits):
+            below[k] += tile_below[t, k]
+            tied[k] += tile_tied[t, k]
+    return below, tied, pairs
 
 
 def grid_statistics(returns, winner: int, n_blocks: int = DEFAULT_BLOCKS) -> dict:
