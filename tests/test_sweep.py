@@ -266,6 +266,40 @@ def test_cli_sweep_parquet_out_equals_csv(cli, tmp_path):
     assert str(table["span_first"].dtype) == "datetime64[ns, UTC]"
 
 
+def test_csv_written_in_batches_on_threads_equals_one_write():
+    """`write_csv` formats batches on two threads and writes them in order: byte for byte the
+    CSV one Arrow writer makes of the whole ranked table (NaN and NaT blank, times as UTC
+    text, integers and flags as they are), over several batches."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    from sitcli.cli.sweep import CSV_BATCH_ROWS, write_csv
+
+    n = 3 * CSV_BATCH_ROWS + 17
+    rng = np.random.default_rng(4)
+    value = rng.normal(size=n) * 1e3
+    value[::7] = np.nan
+    first = np.datetime64("2023-01-03", "ns") + rng.integers(0, 5, n) * np.timedelta64(1, "D")
+    first[::11] = np.datetime64("NaT")
+    table = {"combination": np.arange(n), "value": value, "trades": rng.integers(0, 40, n),
+             "span_first": first, "ruined": rng.random(n) < 0.2}
+    order = rng.permutation(n)
+    got = io.BytesIO()
+    write_csv(got, table, order, list(table))
+    text = np.datetime_as_string(first[order].astype("datetime64[s]"), timezone="UTC")
+    whole = pa.table({"combination": table["combination"][order],
+                      "value": pa.array(value[order], mask=np.isnan(value[order])),
+                      "trades": table["trades"][order],
+                      "span_first": pa.array(text, mask=np.isnat(first[order])),
+                      "ruined": table["ruined"][order]})
+    expected = io.BytesIO(b"combination,value,trades,span_first,ruined\n")
+    expected.seek(0, 2)
+    pacsv.write_csv(whole, expected, write_options=pacsv.WriteOptions(include_header=False,
+                                                                     quoting_style="needed"))
+    assert got.getvalue() == expected.getvalue()
+    assert got.getvalue().count(b"\n") == n + 1 and b'"2023-01-03T00:00:00Z"' in got.getvalue()
+
+
 @pytest.mark.parametrize("args, fragment", [
     (["--grid", "leverage="], "give at least one value"),
     ([], "no --grid"),
