@@ -23,6 +23,8 @@ from sitcli.errors import BadInput
 
 EXECUTORS = ("local", "dask")
 UPDATES_PER_CHUNK = 20_000_000   # bar x column updates per chunk: a fraction of a second
+# and a chunk's statistics (which are copied into the result's) take at most a few MB
+OUTPUT_BYTES_PER_CHUNK = 4_000_000
 
 
 TRADE_KEYS = ("win_rate_pct", "profit_factor", "trades", "liquidations", "fees", "spread",
@@ -415,7 +417,13 @@ def layout(prep: Prepared, shared: bool) -> tuple[np.ndarray, np.ndarray]:
 def chunk_ranges(n_combos: int, n_bars: int, cols_per_combo: int, chunk_size: int | None,
                  workers: int) -> list[tuple[int, int]]:
     if chunk_size is None:
-        chunk_size = max(4 * workers, UPDATES_PER_CHUNK // max(1, n_bars * cols_per_combo))
+        from sitcli.overfit import DEFAULT_BLOCKS
+
+        # per combination: trade and curve statistics per column, its own curve's, PBO's sums
+        out_bytes = 8 * (cols_per_combo * (_n_col_stats() + _n_curve_stats())
+                         + _n_curve_stats() + 3 * DEFAULT_BLOCKS)
+        chunk_size = max(4 * workers, min(UPDATES_PER_CHUNK // max(1, n_bars * cols_per_combo),
+                                          OUTPUT_BYTES_PER_CHUNK // out_bytes))
     return [(lo, min(lo + chunk_size, n_combos)) for lo in range(0, n_combos, chunk_size)]
 
 
