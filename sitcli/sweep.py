@@ -5,8 +5,8 @@ Each chunk returns per-column trade statistics and per-account / per-combination
 statistics (`sitcli.engine.kernel.N_COL_STATS`, `N_CURVE_STATS`), and per combination the
 per-block sums of its returns that the overfitting statistics need (`overfit.block_sums`),
 never equity curves, so memory grows with the number of combinations, not combinations x
-bars. A combination's
-numbers do not depend on the executor, the number of workers or the chunk size.
+bars. A combination's numbers do not depend on the executor, the number of workers or the
+chunk size.
 """
 
 from __future__ import annotations
