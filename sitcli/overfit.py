@@ -100,15 +100,6 @@ def sharpe_of_sums(s, q, c):
     return np.where(c < 2, math.nan, np.where(var > 0, out, 0.0))
 
 
-def _sharpe(s, q, c):
-    """Sharpe ratios from sums of r, r² and counts (any shape); 0 where a series never moved."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mu = s / c
-        var = q / c - mu * mu
-        out = mu / np.sqrt(var)
-    return np.where((c > 1) & (var > 1e-30), out, 0.0)
-
-
 def block_count(n_returns: int, n_blocks: int = DEFAULT_BLOCKS) -> int:
     """How many blocks PBO cuts `n_returns` per-bar returns into: at most `n_blocks`, at least
     two returns a block, an even count (below 2: too few returns for PBO)."""
@@ -205,8 +196,9 @@ def _in_sample_nb(chosen, k, sums, sumsq, counts, lo, hi, s, q, c):
 
 @njit(cache=True, error_model="numpy", inline="always")
 def _sharpes_nb(s, q, c, m, out):
-    """`_sharpe` of the first m sums into `out`: the same operations in the same order, so the
-    same bits (computed everywhere, then picked, so the loop runs on vector instructions)."""
+    """Sharpe ratios of the first m sums of r, r² and counts into `out`; 0 where a series
+    never moved (counts below 2, variance 1e-30 or less). Computed everywhere, then picked,
+    so the loop runs on vector instructions."""
     for j in range(m):
         n = c[j]
         mu = s[j] / n

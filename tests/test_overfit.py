@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 from sitcli.overfit import (
     EULER_GAMMA,
     MIN_SPLITS,
-    _sharpe,
     block_sums,
     deflated_sharpe,
     expected_max_sharpe,
@@ -125,6 +124,15 @@ def test_pbo_on_sampled_splits_estimates_the_full_one():
     assert abs(sampled.pbo - full.pbo) <= 3 * 0.5 / math.sqrt(300)
     # never fewer than MIN_SPLITS, however large the grid
     assert pbo(*block_sums(r, 16), max_ranked=1).splits == MIN_SPLITS
+
+
+def _sharpe(s, q, c):
+    """Sharpe ratios from sums of r, r² and counts (any shape); 0 where a series never moved."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mu = s / c
+        var = q / c - mu * mu
+        out = mu / np.sqrt(var)
+    return np.where((c > 1) & (var > 1e-30), out, 0.0)
 
 
 def _pbo_by_numpy(sums, sumsq, counts, chosen):
