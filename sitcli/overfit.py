@@ -13,6 +13,10 @@
 
 Sharpe ratios here are per bar (not annualized); kurtosis is the plain fourth standardized
 moment (3 for a normal). Everything takes numpy arrays; nothing here knows about the engine.
+
+`backtest --grid` and `sweep` give the same numbers: both cut the same per-bar returns
+(`combination_returns`: the backtest from its equity curves, the sweep kernel while it runs,
+`sitcli.engine.kernel._block_sums_nb`) into the same blocks (`block_edges`).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from dataclasses import dataclass
 from itertools import combinations
 
 import numpy as np
+from numba import njit, prange
 
 EULER_GAMMA = 0.5772156649015329
 DEFAULT_BLOCKS = 16
@@ -84,23 +89,37 @@ def deflated_sharpe(sr: float, n: int, skew: float, kurt: float, n_trials: int,
     return probabilistic_sharpe(sr, n, skew, kurt, expected_max_sharpe(n_trials, sr_variance))
 
 
-def _sharpe(s, q, c):
-    """Sharpe ratios from sums of r, r² and counts (any shape); 0 where a series never moved."""
+def sharpe_of_sums(s, q, c):
+    """`moments`' Sharpe ratio from Σr, Σr² and the count (arrays): NaN below 2 returns, 0 for a
+    series that never moved."""
+    s, q, c = (np.asarray(a, np.float64) for a in (s, q, c))
     with np.errstate(invalid="ignore", divide="ignore"):
         mu = s / c
         var = q / c - mu * mu
         out = mu / np.sqrt(var)
-    return np.where((c > 1) & (var > 1e-30), out, 0.0)
+    return np.where(c < 2, math.nan, np.where(var > 0, out, 0.0))
+
+
+def block_count(n_returns: int, n_blocks: int = DEFAULT_BLOCKS) -> int:
+    """How many blocks PBO cuts `n_returns` per-bar returns into: at most `n_blocks`, at least
+    two returns a block, an even count (below 2: too few returns for PBO)."""
+    return min(n_blocks, 2 * (n_returns // 4))
+
+
+def block_edges(n_returns: int, n_blocks: int) -> np.ndarray:
+    """The `n_blocks` + 1 positions where the blocks of `n_returns` returns start (and the last
+    ends): contiguous blocks of (nearly) equal length."""
+    return np.linspace(0, n_returns, n_blocks + 1).round().astype(np.int64)
 
 
 def block_sums(returns, n_blocks: int = DEFAULT_BLOCKS):
     """Per-block Σr, Σr² and counts of a (bars, combinations) return matrix, cut into
-    `n_blocks` contiguous blocks of (nearly) equal length. The summaries `pbo` needs, so a
-    sweep can keep them instead of the curves."""
+    `n_blocks` contiguous blocks of (nearly) equal length (`block_edges`); NaN returns are left
+    out. The summaries `pbo` needs, so a sweep can keep them instead of the curves."""
     r = np.asarray(returns, np.float64)
     if r.ndim == 1:
         r = r[:, None]
-    edges = np.linspace(0, len(r), n_blocks + 1).round().astype(int)
+    edges = block_edges(len(r), n_blocks)
     ok = np.isfinite(r)
     z = np.where(ok, r, 0.0)
     sums = np.add.reduceat(z, edges[:-1], axis=0)
@@ -130,8 +149,9 @@ def pbo(sums, sumsq, counts, max_ranked: int = MAX_RANKED) -> PBO:
     (at least MIN_SPLITS; `splits` says how many), so a 100,000-combination sweep's PBO costs
     about what its kernel does; the estimate's standard error is at most 0.5 / sqrt(splits).
     """
-    sums = np.asarray(sums, np.float64)
-    sumsq, counts = np.asarray(sumsq, np.float64), np.asarray(counts, np.float64)
+    sums = np.ascontiguousarray(sums, np.float64)
+    sumsq = np.ascontiguousarray(sumsq, np.float64)
+    counts = np.ascontiguousarray(counts, np.float64)
     n_blocks, n_combos = sums.shape
     if n_blocks < 2 or n_blocks % 2:
         raise ValueError(f"CSCV needs an even number of blocks >= 2, got {n_blocks}")
@@ -140,28 +160,139 @@ def pbo(sums, sumsq, counts, max_ranked: int = MAX_RANKED) -> PBO:
     if len(chosen) > keep:
         picked = np.random.default_rng(0).choice(len(chosen), size=keep, replace=False)
         chosen = chosen[np.sort(picked)]
-    masks = np.zeros((len(chosen), n_blocks))
-    masks[np.arange(len(chosen))[:, None], chosen] = 1.0
-    totals = sums.sum(0), sumsq.sum(0), counts.sum(0)
-    logits, pairs = [], []
-    step = max(1, 4_000_000 // max(1, n_combos))          # splits per chunk: bounded memory
-    for lo in range(0, len(masks), step):
-        m = masks[lo:lo + step]
-        s_in, q_in, c_in = m @ sums, m @ sumsq, m @ counts
-        inside = _sharpe(s_in, q_in, c_in)
-        outside = _sharpe(totals[0] - s_in, totals[1] - q_in, totals[2] - c_in)
-        best = np.argmax(inside, axis=1)                  # ties: the first combination
-        rows = np.arange(len(m))
-        mine = outside[rows, best][:, None]
-        below = (outside < mine).sum(1)
-        tied = (outside == mine).sum(1)                   # includes the winner itself
-        omega = (below + (tied + 1) / 2.0) / (n_combos + 1)
-        logits.append(np.log(omega / (1 - omega)))
-        pairs.append(np.column_stack([inside[rows, best], outside[rows, best]]))
-    logits = np.concatenate(logits)
-    is_, oos = np.concatenate(pairs).T
+    below, tied, pairs = _cscv_nb(chosen.astype(np.int64), sums, sumsq, counts)
+    omega = (below + (tied + 1) / 2.0) / (n_combos + 1)   # tied includes the winner itself
+    logits = np.log(omega / (1 - omega))
+    is_, oos = pairs.T
     slope = float(np.polyfit(is_, oos, 1)[0]) if np.ptp(is_) > 0 else math.nan
     return PBO(float((logits <= 0).mean()), logits, len(logits), n_blocks, slope)
+
+
+# combinations a thread ranks at a time: their blocks' sums (3 x 16 x 1,024 x 8 bytes) stay
+# in its core's cache while every split reads them
+TILE = 1024
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _in_sample_nb(chosen, k, sums, sumsq, counts, lo, hi, s, q, c):
+    """Split k's in-sample sums of combinations lo .. hi - 1 into s, q, c: its blocks added
+    in ascending order, as a product with a 0/1 mask adds them. (Loops, not slice assignments:
+    under `parallel=True` each of those would start the threads.)"""
+    m = hi - lo
+    for j in range(m):
+        s[j] = 0.0
+        q[j] = 0.0
+        c[j] = 0.0
+    for h in range(chosen.shape[1]):
+        b = chosen[k, h]
+        row_s = sums[b, lo:hi]
+        row_q = sumsq[b, lo:hi]
+        row_c = counts[b, lo:hi]
+        for j in range(m):
+            s[j] += row_s[j]
+            q[j] += row_q[j]
+            c[j] += row_c[j]
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _sharpes_nb(s, q, c, m, out):
+    """Sharpe ratios of the first m sums of r, r² and counts into `out`; 0 where a series
+    never moved (counts below 2, variance 1e-30 or less). Computed everywhere, then picked,
+    so the loop runs on vector instructions."""
+    for j in range(m):
+        n = c[j]
+        mu = s[j] / n
+        var = q[j] / n - mu * mu
+        sr = mu / np.sqrt(var)
+        out[j] = sr if n > 1.0 and var > 1e-30 else 0.0
+
+
+@njit(cache=True, error_model="numpy", parallel=True)
+def _cscv_nb(chosen, sums, sumsq, counts):
+    """Every split's in-sample winner (the first combination with the best in-sample Sharpe
+    ratio, `np.argmax`'s rule) and how many combinations' out-of-sample Sharpe ratios lie
+    below and equal to the winner's. Returns below, tied (per split) and pairs (the winner's
+    in-sample and out-of-sample Sharpe ratios). Threads take tiles of combinations; each tile
+    is ranked on every split while its sums are in cache."""
+    n_splits = chosen.shape[0]
+    n_combos = sums.shape[1]
+    n_tiles = (n_combos + TILE - 1) // TILE
+    s_all = np.zeros(n_combos)
+    q_all = np.zeros(n_combos)
+    c_all = np.zeros(n_combos)
+    for b in range(sums.shape[0]):          # `sums.sum(0)`'s order
+        for j in range(n_combos):
+            s_all[j] += sums[b, j]
+            q_all[j] += sumsq[b, j]
+            c_all[j] += counts[b, j]
+    # pass 1: each tile's in-sample winner per split, then the first best over the tiles
+    tile_best = np.zeros((n_tiles, n_splits), np.int64)
+    tile_sr = np.empty((n_tiles, n_splits))
+    for t in prange(n_tiles):
+        lo = t * TILE
+        hi = min(lo + TILE, n_combos)
+        s = np.empty(TILE)
+        q = np.empty(TILE)
+        c = np.empty(TILE)
+        sr = np.empty(TILE)
+        for k in range(n_splits):
+            _in_sample_nb(chosen, k, sums, sumsq, counts, lo, hi, s, q, c)
+            _sharpes_nb(s, q, c, hi - lo, sr)
+            best = 0
+            for j in range(1, hi - lo):
+                if sr[j] > sr[best]:
+                    best = j
+            tile_best[t, k] = lo + best
+            tile_sr[t, k] = sr[best]
+    pairs = np.empty((n_splits, 2))
+    mine = np.empty(n_splits)
+    one = np.empty((4, 1))
+    for k in range(n_splits):
+        best_t = 0
+        for t in range(1, n_tiles):
+            if tile_sr[t, k] > tile_sr[best_t, k]:
+                best_t = t
+        best = tile_best[best_t, k]
+        _in_sample_nb(chosen, k, sums, sumsq, counts, best, best + 1, one[0], one[1], one[2])
+        one[0, 0] = s_all[best] - one[0, 0]
+        one[1, 0] = q_all[best] - one[1, 0]
+        one[2, 0] = c_all[best] - one[2, 0]
+        _sharpes_nb(one[0], one[1], one[2], 1, one[3])
+        mine[k] = one[3, 0]
+        pairs[k, 0] = tile_sr[best_t, k]
+        pairs[k, 1] = mine[k]
+    # pass 2: every combination's out-of-sample Sharpe ratio against the winner's
+    tile_below = np.zeros((n_tiles, n_splits), np.int64)
+    tile_tied = np.zeros((n_tiles, n_splits), np.int64)
+    for t in prange(n_tiles):
+        lo = t * TILE
+        hi = min(lo + TILE, n_combos)
+        m = hi - lo
+        s = np.empty(TILE)
+        q = np.empty(TILE)
+        c = np.empty(TILE)
+        sr = np.empty(TILE)
+        for k in range(n_splits):
+            _in_sample_nb(chosen, k, sums, sumsq, counts, lo, hi, s, q, c)
+            for j in range(m):
+                s[j] = s_all[lo + j] - s[j]
+                q[j] = q_all[lo + j] - q[j]
+                c[j] = c_all[lo + j] - c[j]
+            _sharpes_nb(s, q, c, m, sr)
+            n_below = 0
+            n_tied = 0
+            for j in range(m):
+                n_below += sr[j] < mine[k]
+                n_tied += sr[j] == mine[k]
+            tile_below[t, k] = n_below
+            tile_tied[t, k] = n_tied
+    below = np.zeros(n_splits, np.int64)
+    tied = np.zeros(n_splits, np.int64)
+    for t in range(n_tiles):
+        for k in range(n_splits):
+            below[k] += tile_below[t, k]
+            tied[k] += tile_tied[t, k]
+    return below, tied, pairs
 
 
 def grid_statistics(returns, winner: int, n_blocks: int = DEFAULT_BLOCKS) -> dict:
@@ -170,17 +301,19 @@ def grid_statistics(returns, winner: int, n_blocks: int = DEFAULT_BLOCKS) -> dic
     r = np.asarray(returns, np.float64)
     if r.ndim == 1:
         r = r[:, None]
-    stats = [moments(r[:, k]) for k in range(r.shape[1])]
-    return statistics_from_moments(stats, winner, *block_sums(r, n_blocks))
+    srs = np.array([moments(r[:, k])[0] for k in range(r.shape[1])], np.float64)
+    return statistics_from_moments(srs, winner, moments(r[:, winner]),
+                                   *block_sums(r, n_blocks))
 
 
-def statistics_from_moments(stats, winner: int, sums, sumsq, counts) -> dict:
-    """As `grid_statistics`, from per-combination (SR, skew, kurt, n) and per-block sums."""
-    srs = np.array([s[0] for s in stats], np.float64)
+def statistics_from_moments(srs, winner: int, winner_moments, sums, sumsq, counts) -> dict:
+    """As `grid_statistics`, from every combination's Sharpe ratio per bar, the winner's
+    (SR, skew, kurt, n) (`moments`) and per-block sums."""
+    srs = np.asarray(srs, np.float64)
     finite = srs[np.isfinite(srs)]
-    n_trials = len(stats)
+    n_trials = len(srs)
     variance = float(finite.var(ddof=1)) if len(finite) > 1 else 0.0
-    sr, skew, kurt, n = stats[winner]
+    sr, skew, kurt, n = winner_moments
     out = {
         "trials": n_trials,
         "sharpe_per_bar": sr,
@@ -209,16 +342,18 @@ MEANING = ("PSR: chance the winner's true Sharpe is above 0; DSR: the same after
            "luckiest of {trials} coin flips); PBO: share of half/half splits of {blocks} time "
            "blocks where the in-sample winner ranked in the bottom half out of sample (near 0.5 "
            "or above: the ranking does not carry over).")
+TOO_SHORT = "needs at least 2 combinations and 5 bars"
 
 
 def combination_returns(result) -> np.ndarray:
-    """(bars, combinations) per-bar returns of a backtest grid's combinations over all symbols
-    (`Result.combo_curve`); bars where a curve is flat at zero or missing are NaN."""
+    """(bars − 1, combinations) per-bar returns of a backtest grid's combinations over all
+    symbols (`Result.combo_curve`): r_t = (equity_t − injected_t) / equity_{t−1} − 1, the
+    capital `--on-ruin topup` put in at t not counted as a return; NaN where that is not finite
+    (after an equity of 0). The sweep kernel computes the same returns (`_block_sums_nb`)."""
     curves = np.column_stack([np.asarray(result.combo_curve(ci)[1], np.float64)
                               for ci in range(len(result.combos))])
     injected = result.combo_injected()
     with np.errstate(invalid="ignore", divide="ignore"):
-        # --on-ruin topup: a refill is capital put in, not a return
         r = (curves[1:] - injected[1:]) / curves[:-1] - 1.0
     r[~np.isfinite(r)] = np.nan
     return r
@@ -227,9 +362,9 @@ def combination_returns(result) -> np.ndarray:
 def result_statistics(result, winner: int, n_blocks: int = DEFAULT_BLOCKS) -> dict:
     """Overfitting statistics of a backtest grid whose ranking put combination `winner` first."""
     r = combination_returns(result)
-    blocks = min(n_blocks, 2 * (len(r) // 4))    # at least two bars a block, an even count
+    blocks = block_count(len(r), n_blocks)
     if len(result.combos) < 2 or blocks < 2:
-        return {"trials": len(result.combos), "note": "needs at least 2 combinations and 4 bars"}
+        return {"trials": len(result.combos), "note": TOO_SHORT}
     out = grid_statistics(r, winner, blocks)
     out["winner"] = result.combo_label(winner)
     return out
@@ -240,59 +375,24 @@ def describe(stats: dict) -> str:
     return MEANING.format(trials=stats["trials"], blocks=stats.get("pbo_blocks", DEFAULT_BLOCKS))
 
 
-def sweep_statistics(sweep, winner: int, store, events, n_blocks: int = DEFAULT_BLOCKS,
-                     sweep_kwargs=None) -> dict:
-    """Overfitting statistics of a sweep's winner without any curve in memory.
-
-    The trials' Sharpe ratios come from the sweep's streamed sums (Σr, Σr², n per combination);
-    the per-block sums PBO needs from the same sweep run on each of `n_blocks` consecutive
-    windows of the bars (each window starts flat with the starting cash, so a trade crossing a
-    block edge is cut there; the signals are the whole run's where `sweep.window_sums` can cut
-    the prepared arrays, else each window's own); the winner's skewness and kurtosis from one
-    full-record run of the winner alone.
-    """
+def sweep_statistics(sweep, winner: int, store, events) -> dict:
+    """`result_statistics` of a sweep, without any curve in memory: the per-block sums of every
+    combination's returns come from the sweep kernel (`SweepResult.blocks`, the same returns
+    and blocks as `combination_returns` and `block_sums`), the trials' Sharpe ratios from their
+    totals, and the winner's skewness and kurtosis from one full-record run of the winner."""
     from dataclasses import replace
 
     from sitcli.backtest import run_backtest
-    from sitcli.engine.kernel import C_N, C_SUM, C_SUM_SQ
-    from sitcli.errors import DataMissing
-    from sitcli.sweep import run_sweep
     from sitcli.walkforward import _grid_values
 
-    cfg, combos, index = sweep.cfg, sweep.prep.combos, sweep.prep.index
-    n_blocks = min(n_blocks, 2 * (len(index) // 8))     # blocks of at least 4 bars, even count
-    if len(combos) < 2 or n_blocks < 2:
-        return {"trials": len(combos), "note": "needs at least 2 combinations and 16 bars"}
-    edges = np.linspace(0, len(index), n_blocks + 1).round().astype(int)
-    block = np.zeros((3, n_blocks, len(combos)))
-    kwargs = dict(sweep_kwargs or {})
-    if kwargs.get("executor") == "dask" and not kwargs.get("scheduler"):
-        # a LocalCluster per block would cost more than the block: use this machine's cores
-        kwargs = {"workers": kwargs.get("workers")}
-    from sitcli.sweep import window_sums
-
-    for b in range(n_blocks):
-        # the prepared run cut into windows; else each window prepared on its own
-        sums = window_sums(sweep, edges[b], edges[b + 1])
-        if sums is not None:
-            block[:, b] = sums
-            continue
-        span = replace(cfg, start=index[edges[b]].isoformat(),
-                       end=index[edges[b + 1] - 1].isoformat(),
-                       tiers_asof=cfg.tiers_asof or index[0].isoformat())
-        try:
-            part = run_sweep(span, store, events, **kwargs)
-        except DataMissing as exc:
-            return {"trials": len(combos), "note": f"block {b + 1} of {n_blocks}: {exc}"}
-        block[:, b] = part.combo_curve[:, [C_SUM, C_SUM_SQ, C_N]].T
-    c = sweep.combo_curve
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = c[:, C_SUM] / c[:, C_N]
-        srs = mean / np.sqrt(c[:, C_SUM_SQ] / c[:, C_N] - mean * mean)
-    alone = run_backtest(replace(cfg, grid=_grid_values(cfg.grid, combos[winner])), store, events)
-    stats = [(float(sr), math.nan, math.nan, int(n)) for sr, n in zip(srs, c[:, C_N], strict=True)]
-    stats[winner] = moments(combination_returns(alone)[:, 0])
-    out = statistics_from_moments(stats, winner, *block)
+    sums, sumsq, counts = sweep.blocks
+    if len(sweep.prep.combos) < 2 or len(sums) < 2:
+        return {"trials": len(sweep.prep.combos), "note": TOO_SHORT}
+    srs = sharpe_of_sums(sums.sum(0), sumsq.sum(0), counts.sum(0))
+    alone = run_backtest(replace(sweep.cfg, grid=_grid_values(sweep.cfg.grid,
+                                                              sweep.prep.combos[winner])),
+                         store, events)
+    out = statistics_from_moments(srs, winner, moments(combination_returns(alone)[:, 0]),
+                                  sums, sumsq, counts)
     out["winner"] = sweep.combo_label(winner)
-    out["blocks_restart"] = True
     return out

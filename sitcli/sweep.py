@@ -2,9 +2,11 @@
 every core (numba threads) or on a Dask cluster, in chunks of combinations.
 
 Each chunk returns per-column trade statistics and per-account / per-combination curve
-statistics (`sitcli.engine.kernel.N_COL_STATS`, `N_CURVE_STATS`), never equity curves, so
-memory grows with the number of combinations, not combinations x bars. A combination's
-numbers do not depend on the executor, the number of workers or the chunk size.
+statistics (`sitcli.engine.kernel.N_COL_STATS`, `N_CURVE_STATS`), and per combination the
+per-block sums of its returns that the overfitting statistics need (`overfit.block_sums`),
+never equity curves, so memory grows with the number of combinations, not combinations x
+bars. A combination's numbers do not depend on the executor, the number of workers or the
+chunk size.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from sitcli.errors import BadInput
 
 EXECUTORS = ("local", "dask")
 UPDATES_PER_CHUNK = 20_000_000   # bar x column updates per chunk: a fraction of a second
+# and a chunk's statistics (which are copied into the result's) take at most a few MB
+OUTPUT_BYTES_PER_CHUNK = 4_000_000
 
 
 TRADE_KEYS = ("win_rate_pct", "profit_factor", "trades", "liquidations", "fees", "spread",
@@ -39,6 +43,9 @@ class SweepResult:
     acc_curve: np.ndarray       # (accounts, N_CURVE_STATS)
     combo_curve: np.ndarray     # (combinations, N_CURVE_STATS)
     finished: np.ndarray        # bool per combination: False where an interrupt stopped it
+    # (3, blocks, combinations): Σr, Σr² and n of each combination's per-bar returns in each of
+    # PBO's time blocks (`overfit.block_sums` of `overfit.combination_returns`, one run)
+    blocks: np.ndarray | None = None
 
     @property
     def complete(self) -> bool:
@@ -410,18 +417,33 @@ def layout(prep: Prepared, shared: bool) -> tuple[np.ndarray, np.ndarray]:
 def chunk_ranges(n_combos: int, n_bars: int, cols_per_combo: int, chunk_size: int | None,
                  workers: int) -> list[tuple[int, int]]:
     if chunk_size is None:
-        chunk_size = max(4 * workers, UPDATES_PER_CHUNK // max(1, n_bars * cols_per_combo))
+        from sitcli.overfit import DEFAULT_BLOCKS
+
+        # per combination: trade and curve statistics per column, its own curve's, PBO's sums
+        out_bytes = 8 * (cols_per_combo * (_n_col_stats() + _n_curve_stats())
+                         + _n_curve_stats() + 3 * DEFAULT_BLOCKS)
+        chunk_size = max(4 * workers, min(UPDATES_PER_CHUNK // max(1, n_bars * cols_per_combo),
+                                          OUTPUT_BYTES_PER_CHUNK // out_bytes))
     return [(lo, min(lo + chunk_size, n_combos)) for lo in range(0, n_combos, chunk_size)]
 
 
-def run_chunk(args: tuple, acc_start, combo_start, first: int, last: int):
+def run_chunk(args: tuple, acc_start, combo_start, first: int, last: int, edges):
     """One chunk on the calling thread (what a Dask task runs)."""
     from sitcli.engine.kernel import DETAIL_ARGS, sweep_serial_nb
 
     # simulate_nb's 24 arguments, then the mark prices when the run has them
     cut = DETAIL_ARGS[1]
-    return first, last, sweep_serial_nb(*args[:cut], acc_start, combo_start, first, last,
+    return first, last, sweep_serial_nb(*args[:cut], acc_start, combo_start, first, last, edges,
                                         *args[cut:])
+
+
+def block_edges(n_bars: int) -> np.ndarray:
+    """Where PBO's time blocks cut the n_bars − 1 per-bar returns (`overfit.block_edges`);
+    empty when there are too few bars for two blocks."""
+    from sitcli.overfit import block_count, block_edges
+
+    blocks = block_count(n_bars - 1)
+    return block_edges(n_bars - 1, blocks) if blocks >= 2 else np.empty(0, np.int64)
 
 
 def run_sweep(cfg: RunConfig, store, events, workers: int | None = None, executor: str = "local",
@@ -449,14 +471,17 @@ def run_sweep(cfg: RunConfig, store, events, workers: int | None = None, executo
         acc_curve = np.zeros((len(acc_start) - 1, _n_curve_stats()))
         # one account per combination (one symbol, or shared): its curve is the combination's
         combo_curve = acc_curve if len(acc_curve) == m else np.zeros((m, _n_curve_stats()))
-        result = SweepResult(cfg, prep, np.zeros((len(prep.runs), _n_col_stats())), acc_curve,
-                             combo_curve, np.zeros(m, bool))
         n_bars = len(prep.index)
+        edges = block_edges(n_bars)
+        result = SweepResult(cfg, prep, np.zeros((len(prep.runs), _n_col_stats())), acc_curve,
+                             combo_curve, np.zeros(m, bool),
+                             np.zeros((3, max(len(edges) - 1, 0), m)))
         if client is None:
-            _run_local(result, acc_start, combo_start, workers, chunk_size, n_bars, progress)
+            _run_local(result, acc_start, combo_start, edges, workers, chunk_size, n_bars,
+                       progress)
         else:
             n_workers = max(1, sum(client.nthreads().values()))
-            _run_dask(client, result, acc_start, combo_start, chunk_size, n_bars,
+            _run_dask(client, result, acc_start, combo_start, edges, chunk_size, n_bars,
                       n_workers, progress)
         return result
     finally:
@@ -465,29 +490,6 @@ def run_sweep(cfg: RunConfig, store, events, workers: int | None = None, executo
             client.close()
             if cluster is not None:
                 cluster.close()
-
-
-# simulate_nb's arguments that run along the bars: open, high, low, close, funding,
-# financing, entries, exits, funding_closed
-PER_BAR_ARGS = (0, 1, 2, 3, 4, 5, 6, 7, 17)
-
-
-def window_sums(result: SweepResult, a: int, b: int) -> np.ndarray | None:
-    """Every combination's streamed (Σr, Σr², n) over bars a .. b-1 run on their own: each
-    account starts flat with its cash at bar a and is closed at b-1, on the signals of the
-    whole run (computed once). None where a window cannot be cut from the prepared arrays
-    (finer bars, mark prices, or a symbol that ends before the window starts)."""
-    from sitcli.engine.kernel import C_N, C_SUM, C_SUM_SQ, DETAIL_ARGS, sweep_nb
-
-    args = list(result.prep.kernel_args)
-    if len(args) != DETAIL_ARGS[1] or args[22].shape[0] or int(args[16].min()) < a:
-        return None
-    for i in PER_BAR_ARGS:
-        args[i] = np.ascontiguousarray(args[i][a:b])
-    args[16] = np.minimum(args[16], b - 1) - a
-    acc_start, combo_start = layout(result.prep, result.cfg.account == "shared")
-    _, _, combo_curve = sweep_nb(*args, acc_start, combo_start, 0, len(result.prep.combos))
-    return combo_curve[:, [C_SUM, C_SUM_SQ, C_N]].T
 
 
 def _n_col_stats() -> int:
@@ -503,15 +505,17 @@ def _n_curve_stats() -> int:
 
 
 def _store(result: SweepResult, acc_start, combo_start, first: int, last: int, out) -> None:
-    col_stats, acc_curve, combo_curve = out
+    col_stats, acc_curve, combo_curve, blocks = out
     a0, a1 = combo_start[first], combo_start[last]
     result.col_stats[acc_start[a0]:acc_start[a1]] = col_stats
     result.acc_curve[a0:a1] = acc_curve
     result.combo_curve[first:last] = combo_curve
+    result.blocks[:, :, first:last] = blocks
     result.finished[first:last] = True
 
 
-def _run_local(result, acc_start, combo_start, workers, chunk_size, n_bars, progress) -> None:
+def _run_local(result, acc_start, combo_start, edges, workers, chunk_size, n_bars,
+               progress) -> None:
     import numba
 
     from sitcli.engine.kernel import DETAIL_ARGS, sweep_nb
@@ -528,7 +532,8 @@ def _run_local(result, acc_start, combo_start, workers, chunk_size, n_bars, prog
                 if stop():
                     return
                 cut = DETAIL_ARGS[1]
-                out = sweep_nb(*args[:cut], acc_start, combo_start, first, last, *args[cut:])
+                out = sweep_nb(*args[:cut], acc_start, combo_start, first, last, edges,
+                               *args[cut:])
                 _store(result, acc_start, combo_start, first, last, out)
                 done += last - first
                 if progress:
@@ -583,7 +588,7 @@ def _dask_client(scheduler: str | None, workers: int | None):
                              f"({exc}); check the address and that it is running") from None
 
 
-def _run_dask(client, result, acc_start, combo_start, chunk_size, n_bars, n_workers,
+def _run_dask(client, result, acc_start, combo_start, edges, chunk_size, n_bars, n_workers,
               progress) -> None:
     from distributed import as_completed
 
@@ -591,7 +596,8 @@ def _run_dask(client, result, acc_start, combo_start, chunk_size, n_bars, n_work
     per_combo = int(acc_start[-1]) // max(1, m)
     [args] = client.scatter([result.prep.kernel_args], broadcast=True)
     ranges = chunk_ranges(m, n_bars, per_combo, chunk_size, n_workers)
-    futures = [client.submit(run_chunk, args, acc_start, combo_start, first, last, pure=False)
+    futures = [client.submit(run_chunk, args, acc_start, combo_start, first, last, edges,
+                             pure=False)
                for first, last in ranges]
     done = 0
     with _ctrl_c() as stop:

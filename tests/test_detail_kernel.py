@@ -359,14 +359,15 @@ def test_sweep_kernel_with_detail_equals_the_full_record_kernel_with_detail():
     k = len(args[8])
     acc_start = np.arange(k + 1, dtype=np.int64)
     combo_start = np.arange(9, dtype=np.int64) * 3
-    stats, _, _ = sweep_serial_nb(*full_args, acc_start, combo_start, 0, 8)
+    no_blocks = np.empty(0, np.int64)
+    stats, _, _, _ = sweep_serial_nb(*full_args, acc_start, combo_start, 0, 8, no_blocks)
     for col in range(k):
         mine = trades[trades["col"] == col]
         assert stats[col, S_TRADES] == len(mine)
         assert stats[col, S_PNL] == pytest.approx(mine["pnl"].sum(), rel=1e-12, abs=1e-9)
         assert stats[col, S_LIQS] == (liqs["col"] == col).sum()
     # and detail changed something: the plain sweep differs
-    plain, _, _ = sweep_serial_nb(*args, acc_start, combo_start, 0, 8)
+    plain, _, _, _ = sweep_serial_nb(*args, acc_start, combo_start, 0, 8, no_blocks)
     assert not np.array_equal(plain[:, S_PNL], stats[:, S_PNL])
 
 

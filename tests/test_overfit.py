@@ -126,6 +126,53 @@ def test_pbo_on_sampled_splits_estimates_the_full_one():
     assert pbo(*block_sums(r, 16), max_ranked=1).splits == MIN_SPLITS
 
 
+def _sharpe(s, q, c):
+    """Sharpe ratios from sums of r, r² and counts (any shape); 0 where a series never moved."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mu = s / c
+        var = q / c - mu * mu
+        out = mu / np.sqrt(var)
+    return np.where((c > 1) & (var > 1e-30), out, 0.0)
+
+
+def _pbo_by_numpy(sums, sumsq, counts, chosen):
+    """CSCV written out with numpy on every split at once (the implementation before the
+    compiled one): in-sample sums by a 0/1 mask, argmax, average rank of the OOS ties."""
+    masks = np.zeros((len(chosen), len(sums)))
+    masks[np.arange(len(chosen))[:, None], chosen] = 1.0
+    s_in, q_in, c_in = masks @ sums, masks @ sumsq, masks @ counts
+    inside = _sharpe(s_in, q_in, c_in)
+    outside = _sharpe(sums.sum(0) - s_in, sumsq.sum(0) - q_in, counts.sum(0) - c_in)
+    rows = np.arange(len(chosen))
+    best = np.argmax(inside, axis=1)
+    mine = outside[rows, best][:, None]
+    omega = ((outside < mine).sum(1) + ((outside == mine).sum(1) + 1) / 2) / (sums.shape[1] + 1)
+    return np.log(omega / (1 - omega)), inside[rows, best], outside[rows, best]
+
+
+@pytest.mark.parametrize("n_combos", [3, 1023, 2500])
+def test_pbo_equals_the_numpy_ranking_bit_for_bit(n_combos):
+    """The compiled ranking (tiles of combinations, two passes) against numpy's on every
+    split: the same logits to the last bit, with exact ties in and out of sample (copies of
+    a combination, flat ones) across tile edges and a combination wiped out half way."""
+    from itertools import combinations
+
+    rng = np.random.default_rng(n_combos)
+    r = rng.normal(0.0002, 0.01, (480, n_combos))
+    r[:, n_combos // 2] = r[:, 0]               # an exact copy, in another tile when > 1024
+    r[:, -1] = 0.0                              # never traded
+    r[240:, 1] = np.nan                         # wiped out: no returns after that
+    sums = block_sums(r, 12)
+    chosen = np.array(list(combinations(range(12), 6)))
+    result = pbo(*sums)
+    logits, inside, outside = _pbo_by_numpy(*sums, chosen)
+    assert result.splits == len(chosen) == 924
+    assert np.array_equal(result.logits, logits)
+    assert result.pbo == (logits <= 0).mean()
+    slope = np.polyfit(inside, outside, 1)[0]
+    assert result.degradation == slope
+
+
 def test_pbo_near_one_when_every_combination_has_the_same_full_sample_mean():
     # noise demeaned per combination: whatever beats the rest in sample must trail them out of
     # sample (the halves add up to the same total), the purest overfit
@@ -195,34 +242,86 @@ def test_result_statistics_winner_is_the_ranked_combination():
     assert stats["winner"] == "hold=5" and stats["sharpe_per_bar"] == moments(r[:, 2])[0]
 
 
-def test_sweep_statistics_match_full_records_block_by_block():
-    """The summaries-only route (sweep sums per block, no curves) gives the same per-block
-    sums and Sharpe ratios as full-record backtests of the same windows."""
-    from dataclasses import replace
+SWEEP_GRID = {"leverage": ["5", "20", "50"], "stop": ["0.01", "nan"], "hold": ["1", "5"]}
+SWEEP_CASES = {
+    # stocks with holidays beside a 24/7 token: the union of their bars, weekends flat for
+    # the stocks; at 50x some accounts are wiped out to 0 (returns after that are NaN)
+    "stocks and crypto, isolated": dict(symbols=["NVDA", "AMD", "RENDER/USDT"]),
+    "stocks and crypto, shared": dict(symbols=["NVDA", "AMD", "RENDER/USDT"], account="shared"),
+    "topup": dict(symbols=["NVDA", "RENDER/USDT"], on_ruin="topup"),
+    "one stock, one account": dict(symbols=["TSM"]),
+}
 
-    from sitcli.backtest import RunConfig, run_backtest
+
+def _sweep_config(**kw):
+    from sitcli.backtest import RunConfig
+
+    return RunConfig(venue="perp-isolated", grid=SWEEP_GRID,
+                     overrides={"funding_rate_8h": "0.0003"}, **kw)
+
+
+def _assert_same_statistics(swept, full, store, events):
+    """`sweep`'s overfitting statistics of its ranked winner equal `backtest --grid`'s, and
+    its per-block sums equal the backtest's returns cut into the same blocks."""
+    from sitcli.cli.backtest import overfitting
+    from sitcli.metrics import default_rank_by
+    from sitcli.overfit import block_sums, combination_returns, sweep_statistics
+    from sitcli.stats import rank
+
+    rank_by = default_rank_by(full.cfg.on_ruin)
+    expected = overfitting(full, full.combo_stats(), rank_by)      # what `backtest` prints
+    table = swept.combo_table()                                     # as `sweep` ranks it
+    order = rank(table[rank_by], table["ruined"], False)
+    got = sweep_statistics(swept, int(table["combination"][order[0]]), store, events)
+    assert got["winner"] == expected["winner"]
+    assert got.keys() == expected.keys()
+    for key, value in expected.items():
+        if isinstance(value, str) or value is None:
+            assert got[key] == value, key
+        else:
+            assert got[key] == pytest.approx(value, rel=1e-9, abs=1e-12, nan_ok=True), key
+    assert 0 < got["pbo"] < 1 and got["pbo_splits"] == math.comb(16, 8)
+    sums = block_sums(combination_returns(full), got["pbo_blocks"])
+    for mine, theirs in zip(swept.blocks, sums, strict=True):
+        assert np.allclose(mine, theirs, rtol=1e-9, atol=1e-12)
+    return got
+
+
+@pytest.mark.parametrize("case", list(SWEEP_CASES))
+def test_sweep_overfitting_equals_backtest_grids(case):
+    """One grid, one data set: `sweep` and `backtest --grid` give the same winner, PSR, DSR,
+    PBO and per-block sums (the sweep from the sums its kernel keeps, no curves)."""
+    from sitcli.backtest import run_backtest
     from sitcli.data.store import demo_store
     from sitcli.events import load_events
-    from sitcli.overfit import combination_returns, pbo, sweep_statistics
     from sitcli.sweep import run_sweep
 
     store, events = demo_store(), load_events()
-    cfg = RunConfig(["NVDA"], venue="cfd-offshore", grid={"leverage": ["2", "5"], "hold": ["1", "3"]})
-    sweep = run_sweep(cfg, store, events, workers=1)
-    stats = sweep_statistics(sweep, 0, store, events, n_blocks=4, sweep_kwargs={"workers": 1})
-    index = sweep.prep.index
-    edges = np.linspace(0, len(index), 5).round().astype(int)
-    sums, sumsq, counts = np.zeros((4, 4)), np.zeros((4, 4)), np.zeros((4, 4))
-    for b in range(4):
-        part = run_backtest(replace(cfg, start=index[edges[b]].isoformat(),
-                                    end=index[edges[b + 1] - 1].isoformat()), store, events)
-        r = combination_returns(part)
-        ok = np.isfinite(r)
-        sums[b], sumsq[b], counts[b] = np.where(ok, r, 0).sum(0), np.where(ok, r * r, 0).sum(0), ok.sum(0)
-    assert stats["pbo"] == pbo(sums, sumsq, counts).pbo and stats["pbo_blocks"] == 4
-    full = combination_returns(run_backtest(cfg, store, events))
-    assert stats["sharpe_per_bar"] == pytest.approx(moments(full[:, 0])[0], rel=1e-9)
-    assert stats["trials"] == 4 and stats["winner"] == "leverage=2.0 hold=1"
+    cfg = _sweep_config(**SWEEP_CASES[case])
+    full = run_backtest(cfg, store, events)
+    swept = run_sweep(cfg, store, events, workers=2, chunk_size=5)
+    from sitcli.engine.kernel import C_REFILLS
+
+    got = _assert_same_statistics(swept, full, store, events)
+    assert got["trials"] == 12
+    wiped = swept.blocks[2].sum(axis=0) < len(full.index) - 1     # returns left out after 0
+    if case == "topup":
+        assert swept.combo_curve[:, C_REFILLS].sum() > 0 and not wiped.any()
+    elif "crypto" in case:
+        assert wiped.any()
+
+
+def test_sweep_overfitting_on_dask_equals_backtest_grids():
+    pytest.importorskip("distributed", reason="Dask is the optional extra sitcli[dask]")
+    from sitcli.backtest import run_backtest
+    from sitcli.data.store import demo_store
+    from sitcli.events import load_events
+    from sitcli.sweep import run_sweep
+
+    store, events = demo_store(), load_events()
+    cfg = _sweep_config(**SWEEP_CASES["stocks and crypto, shared"])
+    swept = run_sweep(cfg, store, events, executor="dask", workers=2, chunk_size=5)
+    _assert_same_statistics(swept, run_backtest(cfg, store, events), store, events)
 
 
 def test_identical_combinations_have_nothing_to_rank():

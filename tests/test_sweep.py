@@ -68,37 +68,30 @@ def test_sweep_summaries_equal_the_full_backtest(account):
 
 
 @pytest.mark.parametrize("account", ["isolated", "shared"])
-def test_window_sums_cut_the_prepared_run(account):
-    """The overfitting statistics' block runs (`window_sums`): over the whole span they are
-    the sweep's own sums; over a window they equal the full-record kernel run on the same
-    bars, each account starting flat with its cash, its equity's simple returns summed."""
-    from sitcli.engine.kernel import C_N, C_SUM, C_SUM_SQ, simulate_nb
-    from sitcli.sweep import PER_BAR_ARGS, layout, run_sweep, window_sums
+def test_block_sums_are_the_backtests_returns_cut_into_blocks(account):
+    """The sweep kernel's per-block sums (`SweepResult.blocks`) are `block_sums` of the full
+    backtest's `combination_returns`, and those returns are the summed equity curve's, written
+    out here by hand: r_t = E_t / E_{t-1} - 1 from the second bar on."""
+    from sitcli.backtest import run_backtest
+    from sitcli.overfit import block_count, block_sums, combination_returns
+    from sitcli.sweep import run_sweep
 
     store, events = demo()
-    swept = run_sweep(config(account), store, events, workers=2)
-    n = len(swept.prep.index)
-    whole = window_sums(swept, 0, n)
-    assert np.array_equal(whole, swept.combo_curve[:, [C_SUM, C_SUM_SQ, C_N]].T)
-    a, b = n // 3, 2 * n // 3
-    window = window_sums(swept, a, b)
-    args = list(swept.prep.kernel_args)
-    for i in PER_BAR_ARGS:
-        args[i] = np.ascontiguousarray(args[i][a:b])
-    args[16] = np.minimum(args[16], b - 1) - a
-    equity, _, _ = simulate_nb(*args)
-    _, combo_start = layout(swept.prep, account == "shared")
-    for ci in range(len(swept.prep.combos)):
-        curve = equity[:, combo_start[ci]:combo_start[ci + 1]].sum(axis=1)
-        prev, now = curve[:-1], curve[1:]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            # the stats' rule: 0 -> 0 is a return of 0, 0 -> anything else -1
-            step = np.where(prev == 0.0, np.where(now == 0.0, 0.0, -1.0), now / prev - 1.0)
-        r = np.concatenate([[0.0], step])
-        assert window[2, ci] == b - a
-        assert window[0, ci] == pytest.approx(r.sum(), rel=1e-9, abs=1e-12)
-        assert window[1, ci] == pytest.approx((r * r).sum(), rel=1e-9, abs=1e-12)
-    assert not np.allclose(window[0], whole[0])
+    swept = run_sweep(config(account), store, events, workers=2, chunk_size=5)
+    full = run_backtest(config(account), store, events)
+    r = combination_returns(full)
+    n = len(full.index)
+    assert r.shape == (n - 1, 12) and block_count(n - 1) == 16 == swept.blocks.shape[1]
+    expected = block_sums(r, 16)
+    for ci in range(12):
+        curve = full.combo_curve(ci)[1]
+        with np.errstate(invalid="ignore"):
+            assert np.array_equal(r[:, ci], curve[1:] / curve[:-1] - 1, equal_nan=True)
+        # a combination wiped out to 0 has no return after that (0 / 0); every other bar counts
+        assert expected[2][:, ci].sum() == np.count_nonzero(curve[:-1])
+    assert expected[2].sum(axis=0).min() < n - 1 < expected[2].sum(axis=0).max() + 1
+    for got, want in zip(swept.blocks, expected, strict=True):
+        assert np.allclose(got, want, rtol=1e-12, atol=1e-14)
 
 
 def test_parallel_chunked_sweep_equals_one_serial_call_bit_for_bit():
@@ -107,7 +100,7 @@ def test_parallel_chunked_sweep_equals_one_serial_call_bit_for_bit():
     store, events = demo()
     one = run_sweep(config(), store, events, workers=1, chunk_size=10_000)
     many = run_sweep(config(), store, events, workers=2, chunk_size=5)
-    for field in ("col_stats", "acc_curve", "combo_curve"):
+    for field in ("col_stats", "acc_curve", "combo_curve", "blocks"):
         assert np.array_equal(getattr(one, field), getattr(many, field)), field
 
 
@@ -115,14 +108,18 @@ def test_threaded_kernel_equals_serial_kernel_on_a_liquidating_workload():
     from bench_kernel import workload
 
     from sitcli.engine.kernel import sweep_nb, sweep_serial_nb
+    from sitcli.sweep import block_edges
 
     inputs = workload(400, 64)
     k = len(inputs[8])
     starts = np.arange(k + 1, dtype=np.int64)
-    parallel = sweep_nb(*inputs, starts, starts, 0, k)
-    halves = [sweep_serial_nb(*inputs, starts, starts, lo, hi) for lo, hi in ((0, 29), (29, k))]
+    edges = block_edges(400)
+    parallel = sweep_nb(*inputs, starts, starts, 0, k, edges)
+    halves = [sweep_serial_nb(*inputs, starts, starts, lo, hi, edges)
+              for lo, hi in ((0, 29), (29, k))]
     for got, *parts in zip(parallel, *halves, strict=True):
-        assert np.array_equal(got, np.concatenate(parts))
+        # the per-block sums are (3, blocks, combinations): their combinations are the last axis
+        assert np.array_equal(got, np.concatenate(parts, axis=-1 if got.ndim == 3 else 0))
     from sitcli.engine.kernel import S_LIQS, S_TRADES
 
     assert parallel[0][:, S_LIQS].sum() > 0 and parallel[0][:, S_TRADES].sum() > 1000
@@ -154,7 +151,7 @@ def test_dask_local_cluster_equals_local():
     local = run_sweep(config(), store, events, workers=1)
     remote = run_sweep(config(), store, events, executor="dask", workers=2, chunk_size=3)
     assert remote.complete
-    for field in ("col_stats", "acc_curve", "combo_curve"):
+    for field in ("col_stats", "acc_curve", "combo_curve", "blocks"):
         assert np.array_equal(getattr(local, field), getattr(remote, field)), field
 
 
@@ -169,14 +166,15 @@ MEMORY_PROBE = textwrap.dedent("""
     def peak():
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
+    from sitcli.sweep import block_edges
     small = workload(64, 4)
     starts = np.arange(5, dtype=np.int64)
-    sweep_nb(*small, starts, starts, 0, 4)
+    sweep_nb(*small, starts, starts, 0, 4, block_edges(64))
     simulate_nb(*small)
     inputs = workload({bars}, {combos})
     starts = np.arange({combos} + 1, dtype=np.int64)
     before = peak()
-    out = sweep_nb(*inputs, starts, starts, 0, {combos})
+    out = sweep_nb(*inputs, starts, starts, 0, {combos}, block_edges({bars}))
     after_sweep = peak()
     full = simulate_nb(*inputs)
     after_full = peak()
@@ -195,7 +193,9 @@ def test_sweep_memory_does_not_grow_with_bars_times_combinations():
     assert proc.returncode == 0, proc.stderr[-2000:]
     m = json.loads(proc.stdout)
     curves = bars * combos * 8                       # one float64 equity curve per combination
-    assert m["sweep_result_bytes"] < combos * 400   # a few hundred bytes per combination
+    # a few hundred bytes per combination: trade and curve statistics (296 B) and PBO's
+    # 16 blocks' Σr, Σr² and counts (384 B)
+    assert m["sweep_result_bytes"] < combos * 700
     assert m["sweep_growth"] < curves / 4           # the process did not hold the curves
     assert m["full_result_bytes"] >= curves         # (the full kernel does, for comparison)
 
@@ -220,6 +220,11 @@ def test_cli_sweep_json_agrees_with_backtest_grid(cli):
             assert got[key] == pytest.approx(row[key], rel=1e-9), key
     payload = json.loads(swept.stdout)
     assert payload["complete"] is True and payload["finished"] == 4
+    # the overfitting statistics of the two commands' winner meet too (tests/test_overfit.py)
+    mine, theirs = payload["overfitting"], json.loads(full.stdout)["overfitting"]
+    assert mine.keys() == theirs.keys() and mine["winner"] == theirs["winner"]
+    for key in ("psr", "dsr", "pbo", "sharpe_per_bar", "sharpe_variance", "pbo_splits"):
+        assert mine[key] == pytest.approx(theirs[key], rel=1e-9), key
 
 
 def test_cli_sweep_csv_and_out_file(cli, tmp_path):
@@ -259,6 +264,40 @@ def test_cli_sweep_parquet_out_equals_csv(cli, tmp_path):
         assert float(r["final_equity"]) == t["final_equity"]
         assert r["sharpe"] == "" if math.isnan(t["sharpe"]) else float(r["sharpe"]) == t["sharpe"]
     assert str(table["span_first"].dtype) == "datetime64[ns, UTC]"
+
+
+def test_csv_written_in_batches_on_threads_equals_one_write():
+    """`write_csv` formats batches on two threads and writes them in order: byte for byte the
+    CSV one Arrow writer makes of the whole ranked table (NaN and NaT blank, times as UTC
+    text, integers and flags as they are), over several batches."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    from sitcli.cli.sweep import CSV_BATCH_ROWS, write_csv
+
+    n = 3 * CSV_BATCH_ROWS + 17
+    rng = np.random.default_rng(4)
+    value = rng.normal(size=n) * 1e3
+    value[::7] = np.nan
+    first = np.datetime64("2023-01-03", "ns") + rng.integers(0, 5, n) * np.timedelta64(1, "D")
+    first[::11] = np.datetime64("NaT")
+    table = {"combination": np.arange(n), "value": value, "trades": rng.integers(0, 40, n),
+             "span_first": first, "ruined": rng.random(n) < 0.2}
+    order = rng.permutation(n)
+    got = io.BytesIO()
+    write_csv(got, table, order, list(table))
+    text = np.datetime_as_string(first[order].astype("datetime64[s]"), timezone="UTC")
+    whole = pa.table({"combination": table["combination"][order],
+                      "value": pa.array(value[order], mask=np.isnan(value[order])),
+                      "trades": table["trades"][order],
+                      "span_first": pa.array(text, mask=np.isnat(first[order])),
+                      "ruined": table["ruined"][order]})
+    expected = io.BytesIO(b"combination,value,trades,span_first,ruined\n")
+    expected.seek(0, 2)
+    pacsv.write_csv(whole, expected, write_options=pacsv.WriteOptions(include_header=False,
+                                                                     quoting_style="needed"))
+    assert got.getvalue() == expected.getvalue()
+    assert got.getvalue().count(b"\n") == n + 1 and b'"2023-01-03T00:00:00Z"' in got.getvalue()
 
 
 @pytest.mark.parametrize("args, fragment", [

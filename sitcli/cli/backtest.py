@@ -278,8 +278,6 @@ def print_overfitting(stats: dict) -> None:
                         f"{stats['pbo_blocks']} blocks)"},
                 title="Overfitting of the ranking's winner")
     typer.echo(describe(stats))
-    if stats.get("blocks_restart"):
-        typer.echo("(sweep: PBO's blocks are run one by one, each from flat with the starting cash)")
 
 
 SPAN_KEYS = ("span_first", "span_last", "span_bars", "ruined", "stats_note")

@@ -187,7 +187,7 @@ def sweep(
         from sitcli.overfit import sweep_statistics
 
         overfitting = sweep_statistics(result, int(table["combination"][order[0]]), store,
-                                       events, sweep_kwargs=kwargs)
+                                       events)
     if out is not None:
         try:
             _write(out, result, table, order, keys)
@@ -274,24 +274,30 @@ def _rows(result, table: dict, order, keys) -> list[dict]:
 
 
 BATCH_ROWS = 16_384   # rows per Arrow batch written: the ranked copy never holds every row
+CSV_BATCH_ROWS = 4_096   # CSV: smaller, as three are formatted at once
 
 
-def arrow_batches(table: dict, order, keys, text_times: bool = False):
-    """The ranked rows as Arrow record batches built from the columns (no row objects): NaN
-    and infinities become nulls (blank in CSV), bar times UTC timestamps (or ISO text)."""
+def arrow_batches(table: dict, order, keys, text_times: bool = False, size: int = BATCH_ROWS):
+    """The ranked rows as Arrow record batches of `size` rows built from the columns (no row
+    objects): NaN and infinities become nulls (blank in CSV), bar times UTC timestamps (or ISO
+    text)."""
     import numpy as np
     import pyarrow as pa
 
-    for lo in range(0, max(len(order), 1), BATCH_ROWS):
-        rows = order[lo:lo + BATCH_ROWS]
+    for lo in range(0, max(len(order), 1), size):
+        rows = order[lo:lo + size]
         arrays = []
         for key in keys:
             col = np.asarray(table[key])[rows]
             if col.dtype.kind == "f":
                 arrays.append(pa.array(col, mask=~np.isfinite(col)))
             elif col.dtype.kind == "M" and text_times:
-                text = np.datetime_as_string(col.astype("datetime64[s]"), timezone="UTC")
-                arrays.append(pa.array(text, mask=np.isnat(col)))
+                # a span's first and last bars take few values: each one's text once
+                times, at = np.unique(col, return_inverse=True)
+                text = np.datetime_as_string(times.astype("datetime64[s]"), timezone="UTC")
+                arrays.append(pa.DictionaryArray.from_arrays(
+                    pa.array(at.astype(np.int32)), pa.array(text, mask=np.isnat(times)))
+                    .dictionary_decode())
             elif col.dtype.kind == "M":
                 arrays.append(pa.array(col.astype("datetime64[ns]"),
                                        type=pa.timestamp("ns", "UTC")))
@@ -301,18 +307,35 @@ def arrow_batches(table: dict, order, keys, text_times: bool = False):
 
 
 def write_csv(fh, table: dict, order, keys) -> None:
-    """CSV straight from the columns, a batch at a time: the header, then Arrow's writer."""
-    import pyarrow.csv as pacsv
+    """CSV straight from the columns: the header, then each batch formatted by Arrow's writer
+    on one of two threads (it releases the GIL; formatting numbers is most of the time) while
+    the next batch is cut, written in order."""
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
 
     fh.write((",".join(keys) + "\n").encode())
-    writer = None
-    for batch in arrow_batches(table, order, keys, text_times=True):
-        if writer is None:
-            writer = pacsv.CSVWriter(fh, batch.schema, write_options=pacsv.WriteOptions(
-                include_header=False, quoting_style="needed"))
-        writer.write_batch(batch)
-    if writer is not None:
-        writer.close()
+    with ThreadPoolExecutor(2) as pool:
+        pending = deque()
+        for batch in arrow_batches(table, order, keys, text_times=True, size=CSV_BATCH_ROWS):
+            pending.append(pool.submit(_csv_rows, batch))
+            if len(pending) > 2:            # at most three batches held at once
+                fh.write(pending.popleft().result())
+        while pending:
+            fh.write(pending.popleft().result())
+
+
+def _csv_rows(batch):
+    """One batch's CSV rows (no header) as an Arrow buffer."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    # the system allocator: Arrow's default one keeps what each thread freed (tens of MB)
+    pool = pa.system_memory_pool()
+    sink = pa.BufferOutputStream(memory_pool=pool)
+    pacsv.write_csv(batch, sink, write_options=pacsv.WriteOptions(include_header=False,
+                                                                  quoting_style="needed"),
+                    memory_pool=pool)
+    return sink.getvalue()
 
 
 def write_parquet(path, table: dict, order, keys) -> None:

@@ -1223,9 +1223,10 @@ def simulate_injected_nb(open_, high, low, close, funding, financing, entries, e
 #
 # `sweep_nb` runs the same per-account bar loop as `simulate_nb` (`account_nb`, so the
 # arithmetic is identical) but keeps, per column, the trade statistics (`N_COL_STATS`), and
-# per account and per combination, the streamed equity-curve statistics (`N_CURVE_STATS`).
-# Memory grows with the number of combinations, plus one curve of `n` bars per thread when a
-# combination has several accounts.
+# per account and per combination, the streamed equity-curve statistics (`N_CURVE_STATS`),
+# and per combination the per-block sums of its returns that the overfitting statistics need
+# (`_block_sums_nb`). Memory grows with the number of combinations, plus one curve of `n`
+# bars per thread.
 #
 # Combinations are independent, so `prange` splits them over threads; each combination's
 # result does not depend on the thread or on how the grid is split into calls.
@@ -1236,12 +1237,57 @@ def simulate_injected_nb(open_, high, low, close, funding, financing, entries, e
 # It lives in this file because numba's cache only notices changes to a function's own file.
 
 
+@njit(cache=True, inline="always")
+def _block_sums_nb(equity, injected, block_edges, blocks, j):
+    """Σr, Σr² and the count of the combination's per-bar returns in each block, into
+    `blocks[:, b, j]`: `overfit.combination_returns`' rule, r_t = (equity_t − injected_t) /
+    equity_{t−1} − 1 from the second bar on, a return that is not finite (after an equity of
+    0) left out; blocks cut the returns at `block_edges` as `overfit.block_sums` does.
+    `injected` is empty when no account tops up."""
+    n_blocks = block_edges.shape[0] - 1
+    topped = injected.shape[0] > 0
+    b = 0
+    end = block_edges[1]
+    s = 0.0
+    q = 0.0
+    c = 0.0
+    prev = equity[0]
+    for t in range(1, equity.shape[0]):
+        if t - 1 == end:           # return row t - 1 opens the next block
+            blocks[0, b, j] = s
+            blocks[1, b, j] = q
+            blocks[2, b, j] = c
+            b += 1
+            end = block_edges[b + 1]
+            s = 0.0
+            q = 0.0
+            c = 0.0
+        value = equity[t]
+        if topped:
+            value -= injected[t]
+        if prev != 0.0:
+            if value == prev:      # a flat bar: a return of exactly 0
+                c += 1.0
+            else:
+                r = value / prev - 1.0
+                if np.isfinite(r):
+                    s += r
+                    q += r * r
+                    c += 1.0
+        prev = equity[t]
+    if n_blocks > 0:
+        blocks[0, b, j] = s
+        blocks[1, b, j] = q
+        blocks[2, b, j] = c
+
+
 @njit(cache=True)
 def _combination_nb(ci, first, open_, high, low, close, funding, financing, entries, exits, cols,
                     accounts, tier_floor, tier_mmr, tier_cum, tier_maxlev, fill_at_close,
                     take_first, last_bar, funding_closed, acc_start, combo_start, col_stats,
                     acc_curve, combo_curve, fine_open, fine_high, fine_low, fine_close,
-                    fine_start, fine_funding, mark_open, mark_high, mark_low, mark_close):
+                    fine_start, fine_funding, mark_open, mark_high, mark_low, mark_close,
+                    block_edges, blocks):
     n = open_.shape[0]
     a0 = combo_start[ci]
     a1 = combo_start[ci + 1]
@@ -1257,8 +1303,14 @@ def _combination_nb(ci, first, open_, high, low, close, funding, financing, entr
     trades = np.empty(4 * nc + 4, dtype=trade_dt)
     liqs = np.empty(4 * nc + 4, dtype=liquidation_dt)
     several = a1 - a0 > 1
-    summed = np.zeros(n if several else 0)
-    summed_injected = np.zeros(n if several else 0)
+    # the combination's equity at every bar, summed over its accounts: its own curve when it
+    # has several accounts, and the per-block sums' returns
+    per_bar = several or block_edges.shape[0] > 1
+    summed = np.zeros(n if per_bar else 0)
+    topped = False
+    for a in range(a0, a1):
+        topped = topped or accounts[a]["topup"]
+    summed_injected = np.zeros(n if per_bar and topped else 0)
     tally = np.zeros(2)
     col0 = acc_start[combo_start[first]]
     acc0 = combo_start[first]
@@ -1283,7 +1335,7 @@ def _combination_nb(ci, first, open_, high, low, close, funding, financing, entr
     if several:
         curve_start_nb(out)
         for t in range(n):
-            if summed_injected[t] != 0.0:
+            if topped and summed_injected[t] != 0.0:
                 curve_refill_nb(out, summed[t], summed_injected[t])
             else:
                 curve_update_nb(out, summed[t])
@@ -1292,26 +1344,33 @@ def _combination_nb(ci, first, open_, high, low, close, funding, financing, entr
             out[C_REFILLS] += acc_curve[a - acc0, C_REFILLS]
     else:
         out[:] = acc_curve[a0 - acc0]
+    if block_edges.shape[0] > 1 and n > 0:
+        _block_sums_nb(summed, summed_injected, block_edges, blocks, ci - first)
 
 
 @njit(cache=True)
-def _outputs_nb(cols, acc_start, combo_start, first, last):
+def _outputs_nb(cols, acc_start, combo_start, first, last, block_edges):
     col_stats = np.zeros((acc_start[combo_start[last]] - acc_start[combo_start[first]],
                           N_COL_STATS))
     acc_curve = np.zeros((combo_start[last] - combo_start[first], N_CURVE_STATS))
     combo_curve = np.zeros((last - first, N_CURVE_STATS))
-    return col_stats, acc_curve, combo_curve
+    blocks = np.zeros((3, max(block_edges.shape[0] - 1, 0), last - first))
+    return col_stats, acc_curve, combo_curve, blocks
 
 
 @njit(cache=True, parallel=True)
 def sweep_nb(open_, high, low, close, funding, financing, entries, exits, cols, accounts, tier_floor,
              tier_mmr, tier_cum, tier_maxlev, fill_at_close, take_first, last_bar,
              funding_closed, fine_open, fine_high, fine_low, fine_close, fine_start, fine_funding,
-             acc_start, combo_start, first, last, mark=None):
+             acc_start, combo_start, first, last, block_edges, mark=None):
     """Combinations `first .. last` on all of numba's threads. The first twenty-four
-    arguments and `mark` are `simulate_nb`'s. Returns, for those combinations only, col_stats (their columns x
-    N_COL_STATS), acc_curve (their accounts x N_CURVE_STATS), combo_curve (last - first rows)."""
-    col_stats, acc_curve, combo_curve = _outputs_nb(cols, acc_start, combo_start, first, last)
+    arguments and `mark` are `simulate_nb`'s; `block_edges` (int64, B + 1 ascending positions
+    in the n − 1 per-bar returns, `overfit.block_edges`; empty for none) where the per-block
+    sums are cut. Returns, for those combinations only, col_stats (their columns x
+    N_COL_STATS), acc_curve (their accounts x N_CURVE_STATS), combo_curve (last - first rows)
+    and blocks (3, B, last - first: Σr, Σr², n per block, `_block_sums_nb`)."""
+    col_stats, acc_curve, combo_curve, blocks = _outputs_nb(cols, acc_start, combo_start, first,
+                                                            last, block_edges)
     if mark is None:
         mark_open, mark_high, mark_low, mark_close = open_, high, low, close
     else:
@@ -1322,18 +1381,20 @@ def sweep_nb(open_, high, low, close, funding, financing, entries, exits, cols, 
                         fill_at_close, take_first, last_bar, funding_closed, acc_start,
                         combo_start, col_stats, acc_curve, combo_curve, fine_open, fine_high,
                         fine_low, fine_close, fine_start, fine_funding, mark_open, mark_high,
-                        mark_low, mark_close)
-    return col_stats, acc_curve, combo_curve
+                        mark_low, mark_close, block_edges, blocks)
+    return col_stats, acc_curve, combo_curve, blocks
 
 
 @njit(cache=True, nogil=True)
 def sweep_serial_nb(open_, high, low, close, funding, financing, entries, exits, cols, accounts,
                     tier_floor, tier_mmr, tier_cum, tier_maxlev, fill_at_close, take_first,
                     last_bar, funding_closed, fine_open, fine_high, fine_low, fine_close,
-                    fine_start, fine_funding, acc_start, combo_start, first, last, mark=None):
+                    fine_start, fine_funding, acc_start, combo_start, first, last, block_edges,
+                    mark=None):
     """`sweep_nb` on the calling thread, without the GIL: the reference a parallel run must
     equal, and what a Dask worker's threads run side by side."""
-    col_stats, acc_curve, combo_curve = _outputs_nb(cols, acc_start, combo_start, first, last)
+    col_stats, acc_curve, combo_curve, blocks = _outputs_nb(cols, acc_start, combo_start, first,
+                                                            last, block_edges)
     if mark is None:
         mark_open, mark_high, mark_low, mark_close = open_, high, low, close
     else:
@@ -1344,5 +1405,5 @@ def sweep_serial_nb(open_, high, low, close, funding, financing, entries, exits,
                         fill_at_close, take_first, last_bar, funding_closed, acc_start,
                         combo_start, col_stats, acc_curve, combo_curve, fine_open, fine_high,
                         fine_low, fine_close, fine_start, fine_funding, mark_open, mark_high,
-                        mark_low, mark_close)
-    return col_stats, acc_curve, combo_curve
+                        mark_low, mark_close, block_edges, blocks)
+    return col_stats, acc_curve, combo_curve, blocks
