@@ -147,7 +147,7 @@ def test_ndx_1x_buy_and_hold_from_1985_on_cfd_offshore_with_fed_funds_history(tm
     dff = dff[~dff.index.duplicated()] / 100
     # a plain dict per night (a KeyError if FRED lacks one): 4,000 pandas lookups by label
     # took most of this test's time
-    rate = dict(zip(dff.index, dff.to_numpy()))
+    rate = dict(zip(dff.index, dff.to_numpy(), strict=True))
     closes = store.read("^NDX")["close"]
     dates = closes.index.tz_localize(None)
     expected = 0.0
