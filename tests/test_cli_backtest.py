@@ -490,7 +490,11 @@ def test_bad_events_file_exits_2(cli, tmp_path):
 
 def test_a_large_grid_points_to_sweep():
     """In-process through typer's runner (the entry point's subprocess path is covered by the
-    tests above): 1 symbol x 3 x 700 = 2,100 runs > SWEEP_HINT_RUNS (2,000); 100 stay quiet."""
+    tests above): 1 symbol x 3 x 700 = 2,100 runs > SWEEP_HINT_RUNS (2,000); 100 stay quiet.
+
+    Slow (about 20 s on a loaded machine) because the hint needs more than 2,000 runs, and the
+    backtest's payload computes each run's statistics in pandas twice (per run and per
+    combination) plus the grid's PBO: sitcli's cost, not the test's."""
     from typer.testing import CliRunner
 
     from sitcli.cli import app

@@ -123,6 +123,9 @@ def _env_run(*args, env_extra: dict, drop=()):
 
 
 def test_user_level_file_via_the_environment(tmp_path):
+    """Four runs of the installed entry point in subprocesses, because what is tested is the
+    process's own environment (SITCLI_CONFIG, XDG_CONFIG_HOME); about 20 s on a loaded
+    machine."""
     user = tmp_path / "user.toml"
     user.write_text('[backtest]\nleverage = 3\n')
     data = {"SITCLI_DATA_DIR": str(tmp_path / "data")}

@@ -89,6 +89,8 @@ def synthetic(n, seed):
 
 @pytest.mark.parametrize("seed", [0, 7, 2024])
 def test_matches_vectorbt_on_synthetic_bars(seed):
+    """Slow (over 20 s) where vectorbt's cache is empty: the first of these tests compiles
+    `Portfolio.from_signals` and its helpers; later ones take well under a second."""
     max_rel, n_trades = compare(*synthetic(1500, seed), window=20)
     assert n_trades >= 20
     print(f"synthetic seed {seed}: {n_trades} trades, max rel diff {max_rel:.2e}")

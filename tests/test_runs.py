@@ -110,6 +110,8 @@ def test_config_file_recorded_and_its_change_named(cli, tmp_path):
 
 
 def test_sweep_and_scenario_manifests_rerun(cli, tmp_path):
+    """Slow (about 20 s on a loaded machine): `runs rerun` starts a fresh `sitcli` process per
+    rerun by design, and this test reruns a sweep and a scenario."""
     table = tmp_path / "sweep.csv"
     cli("sweep", "--demo", "--symbols", "NVDA", "--grid", "leverage=2,5", "--out", table,
         check_code=0)
