@@ -18,9 +18,10 @@ demo: $(BIN)/sitcli
 warm: $(BIN)/sitcli
 	$(BIN)/python -m sitcli.warm
 
-# every core (pytest-xdist); the benchmark smoke tests are left to `make bench-smoke`
+# every core (pytest-xdist); tests marked xdist_group share a worker (vectorbt's compiling is
+# paid once); the benchmark smoke tests are left to `make bench-smoke`
 test: $(BIN)/sitcli
-	$(BIN)/python -m pytest -q -n auto --durations=10
+	$(BIN)/python -m pytest -q -n auto --dist loadgroup --durations=10
 
 lint: $(BIN)/sitcli
 	$(BIN)/ruff check sitcli tests strategies

@@ -1,8 +1,9 @@
 """`sitcli backtest` through the installed entry point: demo runs in every format, the files of
 --out and their bookkeeping, venue/leverage/parameter options, stored data, and bad input.
 
-Each successful backtest is a ~5 s subprocess (the first one also compiles the numba kernels),
-so the runs are module-scoped fixtures shared by several tests."""
+The full demo in JSON and the exit-3 path run the entry point in a subprocess; the other runs
+call its `main` in this process (the same exit codes and output without a subprocess's
+start-up), and the successful runs are module-scoped fixtures shared by several tests."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from cli_helpers import assert_one_line_error, run_sitcli
+from cli_helpers import assert_one_line_error, run_in_process, run_sitcli
 
 SITCLI = Path(sys.executable).parent / "sitcli"
 TIMEOUT = 900   # generous: the first run compiles the kernels, and CI machines are slow
@@ -29,8 +30,10 @@ OUT_FILES = ("trades.csv", "equity.csv", "liquidations.csv", "summary.json")
 COST_COLUMNS = ("fees", "spread", "slippage", "financing", "funding", "liq_fee")
 
 
-def sitcli(*args, data_dir: Path) -> subprocess.CompletedProcess:
-    return run_sitcli(*args, data_dir=data_dir, timeout=TIMEOUT)
+def sitcli(*args, data_dir: Path, process: bool = False) -> subprocess.CompletedProcess:
+    if process:
+        return run_sitcli(*args, data_dir=data_dir, timeout=TIMEOUT)
+    return run_in_process(*args, data_dir=data_dir)
 
 
 def ok(proc: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
@@ -95,7 +98,7 @@ def check_out_dir(out: Path, stats: dict, cash: float) -> dict:
 def demo_json(tmp_path_factory):
     base = tmp_path_factory.mktemp("demo_json")
     proc = ok(sitcli("backtest", "--demo", "--format", "json", "--out", base / "out",
-                     data_dir=base / "data"))
+                     data_dir=base / "data", process=True))
     return proc, json.loads(proc.stdout), base / "out"
 
 
@@ -314,12 +317,12 @@ def test_bad_input_exits_2(cli, args, fragment):
     assert_one_line_error(cli("backtest", *args, "--format", "json"), 2, fragment)
 
 
-def test_missing_symbol_exits_3_with_hint(cli, tmp_path):
+def test_missing_symbol_exits_3_with_hint(cli_process, tmp_path):
     # a listed symbol (AMD) that is not stored is missing data, not a bad symbol
     empty = tmp_path / "empty"
     empty.mkdir()
-    line = assert_one_line_error(cli("backtest", "--symbols", "AMD", "--data-dir", empty), 3,
-                                 "AMD", str(empty))
+    line = assert_one_line_error(cli_process("backtest", "--symbols", "AMD", "--data-dir",
+                                             empty), 3, "AMD", str(empty))
     assert "sitcli data import" in line and "--demo" in line
 
 
@@ -487,7 +490,11 @@ def test_bad_events_file_exits_2(cli, tmp_path):
 
 def test_a_large_grid_points_to_sweep():
     """In-process through typer's runner (the entry point's subprocess path is covered by the
-    tests above): 1 symbol x 3 x 700 = 2,100 runs > SWEEP_HINT_RUNS (2,000); 100 stay quiet."""
+    tests above): 1 symbol x 3 x 700 = 2,100 runs > SWEEP_HINT_RUNS (2,000); 100 stay quiet.
+
+    Slow (about 20 s on a loaded machine) because the hint needs more than 2,000 runs, and the
+    backtest's payload computes each run's statistics in pandas twice (per run and per
+    combination) plus the grid's PBO: sitcli's cost, not the test's."""
     from typer.testing import CliRunner
 
     from sitcli.cli import app

@@ -36,10 +36,10 @@ def imported(cli, good_csv):
     return cli
 
 
-def test_import_table(cli, good_csv):
-    out = cli("data", "import", good_csv, "--symbol", "NVDA", check_code=0)
+def test_import_table(cli_process, good_csv):
+    out = cli_process("data", "import", good_csv, "--symbol", "NVDA", check_code=0)
     assert "imported NVDA" in out.stdout and "2024-01-04" in out.stdout
-    assert (cli.data_dir / "csv" / "1d" / "NVDA.parquet").is_file()
+    assert (cli_process.data_dir / "csv" / "1d" / "NVDA.parquet").is_file()
 
 
 def test_import_json_and_merge(cli, good_csv, tmp_path):
@@ -128,7 +128,8 @@ def test_show_errors(imported):
 
 
 @needs_demo
-def test_demo_list_and_show_are_labelled(cli):
+def test_demo_list_and_show_are_labelled(cli_process):
+    cli = cli_process   # `data list` and `data show` through the installed entry point
     payload = json.loads(cli("data", "list", "--demo", "-f", "json", check_code=0).stdout)
     assert payload["demo"] is True and payload["entries"]
     assert all(e["synthetic"] and e["label"] == "synthetic demo data"

@@ -34,8 +34,8 @@ def bad_events(tmp_path):
 
 # --- events list -------------------------------------------------------------------------------
 
-def test_list_table(cli):
-    out = cli("events", "list", check_code=0)
+def test_list_table(cli_process):
+    out = cli_process("events", "list", check_code=0)
     assert f"of {len(load_events())} events" in out.stdout
     assert "NVIDIA GTC 2024 keynote" in out.stdout and "2024-03-18 20:00" in out.stdout
     assert out.stderr == ""

@@ -1,6 +1,7 @@
-"""`sitcli sit build` and `sitcli sit curve` through the installed entry point: the stored index
-and futures, reproducibility from a seed, the curve, a backtest on SIT-F1 whose order is deferred
-past a limit-locked bar, and one-line errors for bad input."""
+"""`sitcli sit build` and `sitcli sit curve`: the stored index and futures (built through the
+installed entry point; the other runs call its `main` in this process), reproducibility from a
+seed, the curve, a backtest on SIT-F1 whose order is deferred past a limit-locked bar, and
+one-line errors for bad input."""
 
 import csv
 import json
@@ -9,7 +10,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 import pytest
-from cli_helpers import assert_one_line_error, run_sitcli
+from cli_helpers import assert_one_line_error, run_in_process, run_sitcli
 
 from sitcli.data.store import Store
 from sitcli.sit import futures as fut
@@ -68,9 +69,9 @@ def test_same_seed_same_prices_other_seed_other_prices(built, tmp_path):
     # a shorter build from the same origin and seed is the same path: its bars are the first
     # bars of the full build, index and futures alike
     data, _ = built
-    again = run_sitcli("sit", "build", "--start", START, "--end", "2026-02-28", "--seed", SEED,
+    again = run_in_process("sit", "build", "--start", START, "--end", "2026-02-28", "--seed", SEED,
                        data_dir=tmp_path / "again")
-    other = run_sitcli("sit", "build", "--start", START, "--end", "2026-02-28", "--seed", SEED + 1,
+    other = run_in_process("sit", "build", "--start", START, "--end", "2026-02-28", "--seed", SEED + 1,
                        data_dir=tmp_path / "other")
     assert again.returncode == other.returncode == 0, again.stderr + other.stderr
     for symbol in ("SIT", "SIT-F1", "SIT-F10"):
@@ -84,8 +85,8 @@ def test_same_seed_same_prices_other_seed_other_prices(built, tmp_path):
 def test_curve_from_the_simulation_equals_the_curve_from_the_store(built):
     data, _ = built
     args = ("sit", "curve", "--asof", "2026-06-30", "--format", "json")
-    simulated = run_sitcli(*args, "--seed", SEED, data_dir=data)
-    stored = run_sitcli(*args, "--from-store", data_dir=data)
+    simulated = run_in_process(*args, "--seed", SEED, data_dir=data)
+    stored = run_in_process(*args, "--from-store", data_dir=data)
     assert simulated.returncode == stored.returncode == 0, simulated.stderr + stored.stderr
     a, b = json.loads(simulated.stdout), json.loads(stored.stdout)
     assert a["contracts"] == b["contracts"] and a["index"] == pytest.approx(b["index"])
@@ -102,16 +103,16 @@ def test_curve_from_the_simulation_equals_the_curve_from_the_store(built):
 
 
 def test_curve_table_and_csv(tmp_path):
-    table = run_sitcli("sit", "curve", "--asof", "2026-01-01", data_dir=tmp_path)
+    table = run_in_process("sit", "curve", "--asof", "2026-01-01", data_dir=tmp_path)
     assert table.returncode == 0, table.stderr
     assert "SYNTHETIC" in table.stdout and "SITF26" in table.stdout and "model" in table.stdout
-    rows = list(csv.DictReader(run_sitcli("sit", "curve", "--asof", "2026-01-01", "--format", "csv",
+    rows = list(csv.DictReader(run_in_process("sit", "curve", "--asof", "2026-01-01", "--format", "csv",
                                           data_dir=tmp_path).stdout.splitlines()))
     assert len(rows) == 10 and rows[0]["kind"] == "monthly" and rows[-1]["kind"] == "quarterly"
 
 
 def _entry_time(data, out):
-    proc = run_sitcli("backtest", "buy_and_hold", "--symbols", "SIT-F1", "--start", "2026-07-03",
+    proc = run_in_process("backtest", "buy_and_hold", "--symbols", "SIT-F1", "--start", "2026-07-03",
                       "--end", "2026-08-31", "--out", out, data_dir=data)
     assert proc.returncode == 0, proc.stderr
     with open(out / "trades.csv") as fh:
@@ -148,11 +149,11 @@ def test_backtest_trades_sit_futures_and_defers_a_fill_past_a_locked_bar(built, 
     (("sit", "curve", "--asof", "2026-06-30", "--scenario", "moon"), "choose one of baseline"),
 ])
 def test_bad_input_is_one_line_exit_2(args, fragment, tmp_path):
-    assert_one_line_error(run_sitcli(*args, data_dir=tmp_path), 2, fragment)
+    assert_one_line_error(run_in_process(*args, data_dir=tmp_path), 2, fragment)
 
 
 def test_curve_from_an_empty_store_is_missing_data(tmp_path):
-    assert_one_line_error(run_sitcli("sit", "curve", "--asof", "2026-06-30", "--from-store",
+    assert_one_line_error(run_in_process("sit", "curve", "--asof", "2026-06-30", "--from-store",
                                      data_dir=tmp_path), 3, "sitcli sit build")
 
 
@@ -183,13 +184,13 @@ def test_deferral_rule_for_both_fill_modes(tmp_path):
 
 def test_runs_on_the_built_series_say_simulated_not_demo(built, tmp_path):
     data, _ = built
-    bt = run_sitcli("backtest", "buy_and_hold", "--symbols", "SIT-F1", "--out", tmp_path, "--plot",
+    bt = run_in_process("backtest", "buy_and_hold", "--symbols", "SIT-F1", "--out", tmp_path, "--plot",
                     data_dir=data)
     assert bt.returncode == 0, bt.stderr
     assert bt.stdout.startswith("SYNTHETIC DATA: SIT-F1 (sit) simulated, not market history.")
     assert "DEMO" not in bt.stdout
     assert "<title>[SYNTHETIC DATA]" in (tmp_path / "report.html").read_text()
-    sc = run_sitcli("scenario", "--symbols", "SIT", "--leverage", "10", "--horizon", "1",
+    sc = run_in_process("scenario", "--symbols", "SIT", "--leverage", "10", "--horizon", "1",
                     data_dir=data)
     assert sc.returncode == 0, sc.stderr
     assert "SIT (SYNTHETIC DATA)" in sc.stdout and "DEMO" not in sc.stdout

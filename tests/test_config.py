@@ -6,7 +6,7 @@ import json
 import os
 
 import pytest
-from cli_helpers import SITCLI, assert_one_line_error, run_sitcli, shared_store
+from cli_helpers import SITCLI, assert_one_line_error, run_in_process, shared_store
 
 BROKER = """
 [venues.my-broker]
@@ -38,7 +38,7 @@ def test_user_venue_and_instrument_in_a_backtest(tmp_path, ndx_store):
     cfg.write_text(BROKER)
     args = ("backtest", "--symbols", "NDX", "--start", "2022-01-01", "--end", "2023-12-31",
             "--leverage", "20", "--format", "json")
-    mine = _json(run_sitcli(*args, "--config", cfg, data_dir=ndx_store))
+    mine = _json(run_in_process(*args, "--config", cfg, data_dir=ndx_store))
     venue = mine["assumptions"]["venues"]["NDX"]
     # the preset: cfd-offshore's fields with the file's two overrides
     assert venue["name"] == "my-broker"
@@ -50,14 +50,14 @@ def test_user_venue_and_instrument_in_a_backtest(tmp_path, ndx_store):
     # declared an index there too: the index cap sets the CFD's required margin)
     index_only = tmp_path / "index.toml"
     index_only.write_text('[instruments."NDX"]\nasset_class = "index"\n')
-    flags = _json(run_sitcli(*args, "--venue", "cfd-offshore", "--set", "fee=0.001",
+    flags = _json(run_in_process(*args, "--venue", "cfd-offshore", "--set", "fee=0.001",
                              "--set", "half_spread=0.0004", "--config", index_only,
                              data_dir=ndx_store))
     assert flags["assumptions"]["venues"]["NDX"]["name"] == "cfd-offshore"
     assert mine["stats"]["NDX"] == flags["stats"]["NDX"]
     assert mine["stats"]["NDX"]["trades"] > 0
     # the header names the file
-    table = run_sitcli(*args[:-2], "--config", cfg, data_dir=ndx_store)
+    table = run_in_process(*args[:-2], "--config", cfg, data_dir=ndx_store)
     assert table.returncode == 0, table.stderr
     assert "my-broker" in table.stdout and str(cfg) in table.stdout
 
@@ -70,19 +70,19 @@ def test_user_venue_and_instrument_in_the_calculator(tmp_path, ndx_store):
     # (1000x for an index): the same position on cfd-offshore --set fee=0.001
     base = ("liquidation", "--entry", "100", "--leverage", "50", "--cash", "10000",
             "--format", "json")
-    mine = _json(run_sitcli(*base, "--venue", "my-broker", "--config", cfg, data_dir=ndx_store))
-    shipped = _json(run_sitcli(*base, "--venue", "cfd-offshore", "--set", "fee=0.001",
+    mine = _json(run_in_process(*base, "--venue", "my-broker", "--config", cfg, data_dir=ndx_store))
+    shipped = _json(run_in_process(*base, "--venue", "cfd-offshore", "--set", "fee=0.001",
                                "--set", "half_spread=0.0004", data_dir=ndx_store))
     assert mine["assumptions"]["venue"] == "my-broker"
     assert mine["liquidation_price"] == pytest.approx(shipped["liquidation_price"], rel=0, abs=0)
     assert mine["moves"] == shipped["moves"]
     assert mine["assumptions"]["config"] == [str(cfg)]
     # --symbol NDX: the instrument's venue from the file
-    by_symbol = _json(run_sitcli("liquidation", "--symbol", "NDX", "--leverage", "50",
+    by_symbol = _json(run_in_process("liquidation", "--symbol", "NDX", "--leverage", "50",
                                  "--format", "json", "--config", cfg, data_dir=ndx_store))
     assert by_symbol["assumptions"]["venue"] == "my-broker"
     # unknown to sitcli without the file: a one-line warning that it falls back to defaults
-    plain = run_sitcli("liquidation", "--symbol", "NDX", "--leverage", "5", "--format", "json",
+    plain = run_in_process("liquidation", "--symbol", "NDX", "--leverage", "5", "--format", "json",
                        data_dir=ndx_store)
     assert plain.returncode == 0, plain.stderr
     assert json.loads(plain.stdout)["assumptions"]["venue"] == "cfd-retail"
@@ -94,19 +94,19 @@ def test_user_venue_and_instrument_in_the_calculator(tmp_path, ndx_store):
 def test_flags_beat_the_config_file(tmp_path):
     cfg = tmp_path / "opts.toml"
     cfg.write_text('[backtest]\nleverage = 3\nsymbols = "NVDA"\ncash = 5000\n')
-    from_file = _json(run_sitcli("backtest", "--demo", "--config", cfg, "--format", "json",
+    from_file = _json(run_in_process("backtest", "--demo", "--config", cfg, "--format", "json",
                                  data_dir=tmp_path / "data"))
     assert from_file["assumptions"]["venues"]["NVDA"]["leverage"] == 3.0
     assert from_file["assumptions"]["initial_cash_per_account"] == 5000.0
     assert list(from_file["stats"]) == ["NVDA"]
-    flagged = _json(run_sitcli("backtest", "--demo", "--config", cfg, "--leverage", "2",
+    flagged = _json(run_in_process("backtest", "--demo", "--config", cfg, "--leverage", "2",
                                "--format", "json", data_dir=tmp_path / "data"))
     assert flagged["assumptions"]["venues"]["NVDA"]["leverage"] == 2.0
     assert flagged["assumptions"]["initial_cash_per_account"] == 5000.0   # still the file's
     # a later --config wins over an earlier one
     later = tmp_path / "later.toml"
     later.write_text("[backtest]\nleverage = 4\n")
-    both = _json(run_sitcli("backtest", "--demo", "--config", cfg, "--config", later,
+    both = _json(run_in_process("backtest", "--demo", "--config", cfg, "--config", later,
                             "--format", "json", data_dir=tmp_path / "data"))
     assert both["assumptions"]["venues"]["NVDA"]["leverage"] == 4.0
     assert both["assumptions"]["config"] == [str(cfg), str(later)]
@@ -123,6 +123,9 @@ def _env_run(*args, env_extra: dict, drop=()):
 
 
 def test_user_level_file_via_the_environment(tmp_path):
+    """Four runs of the installed entry point in subprocesses, because what is tested is the
+    process's own environment (SITCLI_CONFIG, XDG_CONFIG_HOME); about 20 s on a loaded
+    machine."""
     user = tmp_path / "user.toml"
     user.write_text('[backtest]\nleverage = 3\n')
     data = {"SITCLI_DATA_DIR": str(tmp_path / "data")}
@@ -172,14 +175,14 @@ def test_user_level_file_via_the_environment(tmp_path):
 def test_bad_config_is_one_line_naming_file_key_and_value(tmp_path, text, fragments):
     cfg = tmp_path / "bad.toml"
     cfg.write_text(text)
-    proc = run_sitcli("backtest", "--demo", "--symbols", "NVDA", "--config", cfg,
+    proc = run_in_process("backtest", "--demo", "--symbols", "NVDA", "--config", cfg,
                       data_dir=tmp_path / "data")
     assert_one_line_error(proc, 2, str(cfg), *fragments)
     assert not (tmp_path / "data").exists()   # nothing ran, nothing written
 
 
 def test_missing_config_file(tmp_path):
-    proc = run_sitcli("backtest", "--demo", "--config", tmp_path / "none.toml",
+    proc = run_in_process("backtest", "--demo", "--config", tmp_path / "none.toml",
                       data_dir=tmp_path / "data")
     assert_one_line_error(proc, 2, "--config", "none.toml", "no such file")
 

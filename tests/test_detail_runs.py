@@ -145,13 +145,13 @@ def test_sweep_with_detail_equals_backtest_with_detail(tmp_path):
         [r["liquidations"] for r in full.run_stats()]
 
 
-def test_cli_resample_then_backtest_compare_detail(cli, tmp_path):
+def test_cli_resample_then_backtest_compare_detail(cli, cli_process, tmp_path):
     store = day_path_store(tmp_path / "made", up_first=True)
     csv = tmp_path / "zzz_1h.csv"
     store.read("ZZZ/USDT", "1h").to_csv(csv, index_label="date")
     cli("data", "import", csv, "--symbol", "ZZZ/USDT", "--timeframe", "1h", check_code=0)
-    proc = cli("data", "resample", "--symbol", "ZZZ/USDT", "--from", "1h", "--format", "json",
-               check_code=0)
+    proc = cli_process("data", "resample", "--symbol", "ZZZ/USDT", "--from", "1h", "--format",
+                       "json", check_code=0)
     made = json.loads(proc.stdout)
     assert (made["fine_bars"], made["bars"], made["timeframe"]) == (96, 4, "1d")
     proc = cli("backtest", "buy_and_hold", "--symbols", "ZZZ/USDT", "--leverage", "10",

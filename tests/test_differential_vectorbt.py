@@ -6,6 +6,10 @@ The kernel fills a signal of bar t at bar t+1's open; vectorbt fills at its `pri
 signal's own bar, so vectorbt gets the signals shifted by one bar and `price=open`. The kernel
 closes what is still open at the last close (reason END); vectorbt keeps that trade open, but
 values it at the same close, so the equity curves still match bar for bar.
+
+The first test to reach each of vectorbt's numba functions compiles it (tens of seconds on a
+fresh install, whose cache is empty); the tests share one xdist worker (`make test` runs
+`--dist loadgroup`) so that compiling is paid once, not once per worker.
 """
 
 from pathlib import Path
@@ -17,6 +21,8 @@ import vectorbt as vbt  # noqa: E402  (a dependency: the test oracle)
 from engine_helpers import run_kernel
 
 from sitcli.engine.records import END, SIGNAL
+
+pytestmark = pytest.mark.xdist_group("vectorbt")
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 CASH = 10_000.0
@@ -83,6 +89,8 @@ def synthetic(n, seed):
 
 @pytest.mark.parametrize("seed", [0, 7, 2024])
 def test_matches_vectorbt_on_synthetic_bars(seed):
+    """Slow (over 20 s) where vectorbt's cache is empty: the first of these tests compiles
+    `Portfolio.from_signals` and its helpers; later ones take well under a second."""
     max_rel, n_trades = compare(*synthetic(1500, seed), window=20)
     assert n_trades >= 20
     print(f"synthetic seed {seed}: {n_trades} trades, max rel diff {max_rel:.2e}")

@@ -55,7 +55,7 @@ def test_a_skipped_wall_clock_time_and_a_bad_zone_are_refused(tmp_path):
         read_csv_ohlcv(path, tz="Mars/Olympus")
 
 
-def test_cli_import_tz_then_verify(cli, tmp_path):
+def test_cli_import_tz_then_verify(cli, cli_process, tmp_path):
     path = tmp_path / "amd.csv"
     # one regular session of 5-minute bars (09:30-15:55 New York) plus two pre-market bars
     times = pd.date_range("2025-06-02 09:30", "2025-06-02 15:55", freq="5min")
@@ -68,7 +68,8 @@ def test_cli_import_tz_then_verify(cli, tmp_path):
     got = json.loads(proc.stdout)
     assert got["first"].startswith("2025-06-02T12:00:00")   # 08:00 EDT
     assert "naive times read as America/New_York" in got["note"]
-    proc = cli("data", "verify", "AMD", "--timeframe", "5m", "--format", "json", check_code=0)
+    proc = cli_process("data", "verify", "AMD", "--timeframe", "5m", "--format", "json",
+                       check_code=0)
     [row] = json.loads(proc.stdout)["symbols"]
     assert (row["outside_sessions"], row["wrong_zone"], row["problems"]) == (2, False, 0)
     text = cli("data", "verify", "AMD", "--timeframe", "5m", check_code=0).stdout

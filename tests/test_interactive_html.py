@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
-from cli_helpers import run_sitcli
+from cli_helpers import run_in_process
 from test_report_html import CHROMIUM, browser, open_page  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed "
@@ -22,9 +22,9 @@ GRAPH = "document.getElementById('{}')"
 @pytest.fixture(scope="module")
 def backtest_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("bt") / "run"
-    proc = run_sitcli("backtest", "catalyst_momentum", "--demo", "--symbols", ",".join(SYMBOLS),
-                      "--leverage", "5", "--out", out, "--plot", "--format", "json",
-                      data_dir=out.parent / "data", timeout=300)
+    proc = run_in_process("backtest", "catalyst_momentum", "--demo", "--symbols",
+                          ",".join(SYMBOLS), "--leverage", "5", "--out", out, "--plot",
+                          "--format", "json", data_dir=out.parent / "data")
     assert proc.returncode == 0, proc.stderr
     return out
 
@@ -32,9 +32,9 @@ def backtest_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def scenario_run(tmp_path_factory) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("sc")
-    proc = run_sitcli("scenario", "--demo", "--symbols", ",".join(SYMBOLS), "--leverage", "5,20",
-                      "--horizon", "1,5", "--plot", out / "heat.png", "--format", "json",
-                      data_dir=out / "data", timeout=300)
+    proc = run_in_process("scenario", "--demo", "--symbols", ",".join(SYMBOLS), "--leverage",
+                          "5,20", "--horizon", "1,5", "--plot", out / "heat.png", "--format",
+                          "json", data_dir=out / "data")
     assert proc.returncode == 0, proc.stderr
     return out, json.loads(proc.stdout)
 

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from cli_helpers import assert_one_line_error, run_sitcli
+from cli_helpers import assert_one_line_error, run_in_process, run_sitcli
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "datasets" / "report.schema.json"
@@ -67,7 +67,7 @@ def test_markdown_matches_the_reviewed_snapshot(demo_run):
 def test_same_asof_again_replaces_the_files_with_identical_bytes(demo_run, tmp_path):
     _, out = demo_run
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    proc = run_sitcli(*DEMO_ARGS, "--out", out, data_dir=tmp_path)
+    proc = run_in_process(*DEMO_ARGS, "--out", out, data_dir=tmp_path)
     assert proc.returncode == 0, proc.stderr
     after = {p.name: p.read_bytes() for p in out.iterdir()}
     assert after == before   # same names (no temporary files left), same bytes
@@ -76,7 +76,7 @@ def test_same_asof_again_replaces_the_files_with_identical_bytes(demo_run, tmp_p
 
 
 def test_out_dash_prints_one_format_to_stdout(tmp_path):
-    proc = run_sitcli(*DEMO_ARGS, "--format", "md", "--out", "-", data_dir=tmp_path)
+    proc = run_in_process(*DEMO_ARGS, "--format", "md", "--out", "-", data_dir=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == SNAPSHOT.read_text(encoding="utf-8")
     assert list(tmp_path.iterdir()) == []
@@ -86,9 +86,9 @@ def test_stale_and_missing_data_exit_3_with_the_report_written_and_marked(tmp_pa
     # NVDA's 2025-12-31 bar closes at 21:00 UTC (16:00 New York): 3 hours before the end of
     # the day, more than --max-age 2h. RENDER's daily bar closes at midnight: 0 hours.
     # FIL/USDT is not in the demo data at all.
-    proc = run_sitcli("report", "daily", "--demo", "--symbols", "NVDA,RENDER/USDT,FIL/USDT",
-                      "--asof", "2025-12-31", "--max-age", "2h", "--out", tmp_path / "r",
-                      data_dir=tmp_path)
+    proc = run_in_process("report", "daily", "--demo", "--symbols",
+                          "NVDA,RENDER/USDT,FIL/USDT", "--asof", "2025-12-31", "--max-age", "2h",
+                          "--out", tmp_path / "r", data_dir=tmp_path)
     assert proc.returncode == 3, proc.stderr
     assert "Traceback" not in proc.stderr
     wrote, error = proc.stderr.strip().splitlines()   # the files written, then why exit 3
@@ -120,7 +120,7 @@ def test_stale_and_missing_data_exit_3_with_the_report_written_and_marked(tmp_pa
     (("--out", "X"), "--symbols"),
 ], ids=["no-out", "stdout-two-formats", "bad-format", "pull-demo", "no-symbols"])
 def test_bad_usage_exits_2_with_one_line(args, fragment, tmp_path):
-    proc = run_sitcli("report", "daily", *args, data_dir=tmp_path)
+    proc = run_in_process("report", "daily", *args, data_dir=tmp_path)
     assert_one_line_error(proc, 2, fragment)
     assert not (Path.cwd() / "X").exists()
 

@@ -13,7 +13,7 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
-from cli_helpers import assert_one_line_error, run_sitcli
+from cli_helpers import assert_one_line_error, run_in_process, run_sitcli
 
 pytest.importorskip("apprise", reason="apprise is the notify extra: pip install -e '.[dev]'")
 
@@ -57,9 +57,13 @@ def closed_port() -> int:
         return s.getsockname()[1]
 
 
-def report(tmp_path: Path, *args, asof: str = ASOF_SIGNALS, out: str = "r"):
-    return run_sitcli("report", "daily", "--demo", "--symbols", SYMBOLS, "--asof", asof,
-                      "--out", tmp_path / out, *args, data_dir=tmp_path / "data", timeout=300)
+def report(tmp_path: Path, *args, asof: str = ASOF_SIGNALS, out: str = "r", process=False):
+    """`report daily` in this process, or through the entry point in a subprocess."""
+    args = ("report", "daily", "--demo", "--symbols", SYMBOLS, "--asof", asof,
+            "--out", tmp_path / out, *args)
+    if process:
+        return run_sitcli(*args, data_dir=tmp_path / "data", timeout=300)
+    return run_in_process(*args, data_dir=tmp_path / "data")
 
 
 def files(directory: Path) -> dict[str, bytes]:
@@ -136,8 +140,8 @@ def test_without_apprise_the_flag_says_how_to_install_it(tmp_path, monkeypatch):
     shadow = tmp_path / "shadow" / "apprise"
     shadow.mkdir(parents=True)
     (shadow / "__init__.py").write_text("raise ImportError('No module named apprise')\n")
-    monkeypatch.setenv("PYTHONPATH", str(shadow.parent))
-    proc = report(tmp_path, "--notify", "json://127.0.0.1:9/")
+    monkeypatch.setenv("PYTHONPATH", str(shadow.parent))   # read by a fresh interpreter
+    proc = report(tmp_path, "--notify", "json://127.0.0.1:9/", process=True)
     assert_one_line_error(proc, 2, "--notify needs the apprise package",
                           "pip install 'sitcli[notify]'")
     assert not (tmp_path / "r").exists()

@@ -73,10 +73,10 @@ def test_rerun_names_the_data_file_that_changed(cli, real):
     assert "input changed: data file csv/1d/NVDA.parquet changed (sha256 " in proc.stdout
 
 
-def test_compare_shows_the_differing_argument_and_the_stats(cli, real):
+def test_compare_shows_the_differing_argument_and_the_stats(cli, cli_process, real):
     cli(*BACKTEST, "--venue", "perp-binance", "--leverage", "5", "--save", check_code=0)
     cli(*BACKTEST, "--venue", "perp-binance", "--leverage", "20", "--save", check_code=0)
-    a, b = (r["id"] for r in _runs(cli))
+    a, b = (r["id"] for r in _runs(cli_process))   # `runs list` through the entry point
     payload = json.loads(cli("runs", "compare", a, b, "--format", "json", check_code=0).stdout)
     assert (payload["A"], payload["B"]) == (a, b)
     assert payload["inputs"] == [{"input": "args", "A": "--leverage 5", "B": "--leverage 20"}]
@@ -85,7 +85,7 @@ def test_compare_shows_the_differing_argument_and_the_stats(cli, real):
     for run_id, tag in ((a, "A"), (b, "B")):
         summary = json.loads((cli.data_dir / "runs" / run_id / "summary.json").read_text())
         assert rows["Total return [%]"][f"{tag} NVDA"] == summary["stats"]["NVDA"]["total_return_pct"]
-    table = cli("runs", "compare", a, b, check_code=0).stdout
+    table = cli_process("runs", "compare", a, b, check_code=0).stdout
     assert "What differed in the inputs" in table and "--leverage 20" in table
     # the same inputs: said so
     same = cli("runs", "compare", a, a, check_code=0).stdout
@@ -110,6 +110,8 @@ def test_config_file_recorded_and_its_change_named(cli, tmp_path):
 
 
 def test_sweep_and_scenario_manifests_rerun(cli, tmp_path):
+    """Slow (about 20 s on a loaded machine): `runs rerun` starts a fresh `sitcli` process per
+    rerun by design, and this test reruns a sweep and a scenario."""
     table = tmp_path / "sweep.csv"
     cli("sweep", "--demo", "--symbols", "NVDA", "--grid", "leverage=2,5", "--out", table,
         check_code=0)
@@ -133,8 +135,8 @@ def test_sweep_and_scenario_manifests_rerun(cli, tmp_path):
         "reproduced bit for bit: 1 file identical (scenario.json)")
 
 
-def test_unknown_run_is_one_line(cli):
-    assert_one_line_error(cli("runs", "show", "nope"), 2, "run 'nope'", "runs list")
+def test_unknown_run_is_one_line(cli_process):
+    assert_one_line_error(cli_process("runs", "show", "nope"), 2, "run 'nope'", "runs list")
 
 
 def test_load_run_reads_back_what_the_api_saved(tmp_path):
