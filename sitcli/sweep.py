@@ -437,7 +437,7 @@ def run_chunk(args: tuple, acc_start, combo_start, first: int, last: int, edges)
                                         *args[cut:])
 
 
-def block_edges(n_bars: int) -> np.ndarray:
+def pbo_edges(n_bars: int) -> np.ndarray:
     """Where PBO's time blocks cut the n_bars − 1 per-bar returns (`overfit.block_edges`);
     empty when there are too few bars for two blocks."""
     from sitcli.overfit import block_count, block_edges
@@ -472,7 +472,7 @@ def run_sweep(cfg: RunConfig, store, events, workers: int | None = None, executo
         # one account per combination (one symbol, or shared): its curve is the combination's
         combo_curve = acc_curve if len(acc_curve) == m else np.zeros((m, _n_curve_stats()))
         n_bars = len(prep.index)
-        edges = block_edges(n_bars)
+        edges = pbo_edges(n_bars)
         result = SweepResult(cfg, prep, np.zeros((len(prep.runs), _n_col_stats())), acc_curve,
                              combo_curve, np.zeros(m, bool),
                              np.zeros((3, max(len(edges) - 1, 0), m)))

@@ -14,12 +14,14 @@ from pathlib import Path
 SITCLI = Path(sys.executable).parent / "sitcli"
 
 
-def run_sitcli(*args, data_dir: Path, input=None, timeout=120) -> subprocess.CompletedProcess:
-    """The installed entry point with SITCLI_DATA_DIR at `data_dir`, wide plain output."""
+def run_sitcli(*args, data_dir: Path, input=None, timeout=120,
+               wrapper=()) -> subprocess.CompletedProcess:
+    """The installed entry point with SITCLI_DATA_DIR at `data_dir`, wide plain output;
+    `wrapper`: a command that runs it (its arguments, then sitcli's)."""
     env = {**os.environ, "SITCLI_DATA_DIR": str(data_dir), "COLUMNS": "200", "NO_COLOR": "1"}
     env.pop("SITCLI_DEBUG", None)
-    return subprocess.run([str(SITCLI), *map(str, args)], capture_output=True, text=True,
-                          env=env, input=input, timeout=timeout)
+    return subprocess.run([*wrapper, str(SITCLI), *map(str, args)], capture_output=True,
+                          text=True, env=env, input=input, timeout=timeout)
 
 
 def run_in_process(*args, data_dir: Path, input=None) -> subprocess.CompletedProcess:

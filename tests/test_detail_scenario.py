@@ -87,12 +87,10 @@ def test_first_passage_with_one_finer_bar_per_bar_is_the_bar_rule_exactly():
 
 # -- scenario --detail on a store
 
-def gap_store(root) -> Store:
-    """ZZZ/USDT hourly, four days: day 0 at 100; day 1 at 100 until 12:00, whose hour opens
-    at 92 and falls to 90; days 2-3 at 90. Daily bars resampled from the hours."""
-    rows = [(100, 100, 100, 100)] * 24 + [(100, 100, 99.5, 100)] * 12 + \
-        [(92, 92, 90, 90)] + [(90, 90, 90, 90)] * 59
-    index = pd.date_range("2024-03-01", periods=96, freq="1h", tz="UTC")
+def hourly_store(root, rows) -> Store:
+    """ZZZ/USDT hourly bars `rows` (open, high, low, close) from 2024-03-01 00:00 UTC, and the
+    daily bars resampled from them."""
+    index = pd.date_range("2024-03-01", periods=len(rows), freq="1h", tz="UTC")
     fine = pd.DataFrame(rows, columns=["open", "high", "low", "close"], index=index)
     fine["volume"] = 1.0
     store = Store(root)
@@ -100,6 +98,14 @@ def gap_store(root) -> Store:
     daily = resample_sessions(fine, inst_mod.instrument("ZZZ/USDT"), "1d", "1h")
     store.write(daily, source="csv", symbol="ZZZ/USDT", timeframe="1d")
     return store
+
+
+def gap_store(root) -> Store:
+    """ZZZ/USDT hourly, four days: day 0 at 100; day 1 at 100 until 12:00, whose hour opens
+    at 92 and falls to 90; days 2-3 at 90. Daily bars resampled from the hours."""
+    rows = [(100, 100, 100, 100)] * 24 + [(100, 100, 99.5, 100)] * 12 + \
+        [(92, 92, 90, 90)] + [(90, 90, 90, 90)] * 59
+    return hourly_store(root, rows)
 
 
 def test_scenario_detail_finds_the_gap_inside_the_day(tmp_path):
@@ -221,14 +227,7 @@ def stamp_store(root) -> Store:
     down = [(100, 100, 99, 99), (99, 99, 97, 97), (97, 97, 95, 95), (95, 95, 93, 93),
             (93, 93, 91, 92)]
     rows = [(100, 100, 100, 100)] * 32 + down + [(92, 97, 92, 97)] + [(97, 97, 97, 97)] * 34
-    index = pd.date_range("2024-03-01", periods=72, freq="1h", tz="UTC")
-    fine = pd.DataFrame(rows, columns=["open", "high", "low", "close"], index=index)
-    fine["volume"] = 1.0
-    store = Store(root)
-    store.write(fine, source="csv", symbol="ZZZ/USDT", timeframe="1h")
-    daily = resample_sessions(fine, inst_mod.instrument("ZZZ/USDT"), "1d", "1h")
-    store.write(daily, source="csv", symbol="ZZZ/USDT", timeframe="1d")
-    return store
+    return hourly_store(root, rows)
 
 
 def stamp_config(rate: str):

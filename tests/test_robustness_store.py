@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -176,18 +177,34 @@ def test_an_interrupted_write_leaves_the_old_file_and_no_temp(tmp_path):
 # ---------------------------------------------------------------- case 13: the environment
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file permissions")
+def _read_only_run(data: Path, *args) -> subprocess.CompletedProcess:
+    """`sitcli ARGS` with the store `data` read-only. File permissions do not bind root (CI's
+    container runs as root): root gets `data` bind-mounted read-only in a mount namespace of
+    the command's own, everyone else a directory without write permission."""
+    if os.geteuid() != 0:
+        data.chmod(0o500)
+        try:
+            return run_sitcli(*args, data_dir=data)
+        finally:
+            data.chmod(0o700)
+    wrapper = ["unshare", "-m", "sh", "-c",
+               'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && exec "$@"', str(data)]
+    probe = subprocess.run([*wrapper, "true"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        pytest.skip(f"root without a mount namespace cannot make a read-only store: "
+                    f"{probe.stderr.strip()}")
+    return run_sitcli(*args, data_dir=data, wrapper=wrapper)
+
+
 def test_read_only_store_says_what_could_not_be_written_where(tmp_path):
     csv = tmp_path / "x.csv"
     bars(5).reset_index().rename(columns={"time": "date"}).to_csv(csv, index=False)
     data = tmp_path / "data"
     data.mkdir()
-    data.chmod(0o500)
-    try:
-        proc = run_sitcli("data", "import", csv, "--symbol", "X", data_dir=data)
-    finally:
-        data.chmod(0o700)
-    assert_one_line_error(proc, 1, "could not write", str(data), "ermission denied")
+    proc = _read_only_run(data, "data", "import", csv, "--symbol", "X")
+    assert list(data.iterdir()) == []
+    reason = "ead-only file system" if os.geteuid() == 0 else "ermission denied"
+    assert_one_line_error(proc, 1, "could not write", str(data), reason)
 
 
 def test_a_store_path_that_is_a_file_is_an_environment_error(tmp_path):

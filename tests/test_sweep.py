@@ -108,12 +108,12 @@ def test_threaded_kernel_equals_serial_kernel_on_a_liquidating_workload():
     from bench_kernel import workload
 
     from sitcli.engine.kernel import sweep_nb, sweep_serial_nb
-    from sitcli.sweep import block_edges
+    from sitcli.sweep import pbo_edges
 
     inputs = workload(400, 64)
     k = len(inputs[8])
     starts = np.arange(k + 1, dtype=np.int64)
-    edges = block_edges(400)
+    edges = pbo_edges(400)
     parallel = sweep_nb(*inputs, starts, starts, 0, k, edges)
     halves = [sweep_serial_nb(*inputs, starts, starts, lo, hi, edges)
               for lo, hi in ((0, 29), (29, k))]
@@ -166,15 +166,15 @@ MEMORY_PROBE = textwrap.dedent("""
     def peak():
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
-    from sitcli.sweep import block_edges
+    from sitcli.sweep import pbo_edges
     small = workload(64, 4)
     starts = np.arange(5, dtype=np.int64)
-    sweep_nb(*small, starts, starts, 0, 4, block_edges(64))
+    sweep_nb(*small, starts, starts, 0, 4, pbo_edges(64))
     simulate_nb(*small)
     inputs = workload({bars}, {combos})
     starts = np.arange({combos} + 1, dtype=np.int64)
     before = peak()
-    out = sweep_nb(*inputs, starts, starts, 0, {combos}, block_edges({bars}))
+    out = sweep_nb(*inputs, starts, starts, 0, {combos}, pbo_edges({bars}))
     after_sweep = peak()
     full = simulate_nb(*inputs)
     after_full = peak()

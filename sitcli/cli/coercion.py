@@ -28,32 +28,21 @@ class NotPlain(Exception):
     """The value needs typer's own route."""
 
 
-def _plain_str(value, param, ctx):
-    if type(value) is str:
-        return value
-    raise NotPlain
+def _exactly(kind, text=None):
+    """A value already of `kind`, or (`text`: a pattern) a string of that form, converted."""
+    def coerce(value, param, ctx):
+        if type(value) is kind:
+            return value
+        if text is not None and type(value) is str and text.fullmatch(value):
+            return kind(value)
+        raise NotPlain
+    return coerce
 
 
-def _plain_int(value, param, ctx):
-    if type(value) is int:
-        return value
-    if type(value) is str and INT.fullmatch(value):
-        return int(value)
-    raise NotPlain
-
-
-def _plain_float(value, param, ctx):
-    if type(value) is float:
-        return value
-    if type(value) is str and FLOAT.fullmatch(value):
-        return float(value)
-    raise NotPlain
-
-
-def _plain_bool(value, param, ctx):
-    if type(value) is bool:
-        return value
-    raise NotPlain
+_plain_str = _exactly(str)
+_plain_int = _exactly(int, INT)
+_plain_float = _exactly(float, FLOAT)
+_plain_bool = _exactly(bool)
 
 
 def _plain_path(value, param, ctx):
