@@ -24,7 +24,8 @@ def warm() -> float:
     started = time.perf_counter()
     store, events = demo_store(), load_events()
     run_backtest(RunConfig(["NVDA"]), store, events)
-    run_sweep(RunConfig(["NVDA"], grid={"leverage": ["2", "5"]}), store, events)
+    # a CFD and an isolated perpetual: the sweep compiles a version of its own for the latter
+    run_sweep(RunConfig(["NVDA", "RENDER/USDT"], grid={"leverage": ["2", "5"]}), store, events)
     _warm_pbo()
     return time.perf_counter() - started
 
