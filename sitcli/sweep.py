@@ -43,13 +43,24 @@ class SweepResult:
     acc_curve: np.ndarray       # (accounts, N_CURVE_STATS)
     combo_curve: np.ndarray     # (combinations, N_CURVE_STATS)
     finished: np.ndarray        # bool per combination: False where an interrupt stopped it
-    # (3, blocks, combinations): Σr, Σr² and n of each combination's per-bar returns in each of
-    # PBO's time blocks (`overfit.block_sums` of `overfit.combination_returns`, one run)
-    blocks: np.ndarray | None = None
+    # Σr, Σr² (float64) and n (`count_dtype`) of each combination's per-bar returns in each of
+    # PBO's time blocks, each (blocks, combinations) (`overfit.block_sums` of
+    # `overfit.combination_returns`, one run); None once `release_blocks` let them go
+    blocks: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     @property
     def complete(self) -> bool:
         return bool(self.finished.all())
+
+    def release_blocks(self) -> dict:
+        """The overfitting statistics that do not depend on the winner
+        (`overfit.sweep_trials`), then the per-block sums they came from let go: most of what
+        a combination keeps, no longer held while the table is ranked and written."""
+        from sitcli.overfit import sweep_trials
+
+        trials = sweep_trials(self)
+        self.blocks = None
+        return trials
 
     @property
     def synthetic(self) -> bool:
@@ -437,6 +448,14 @@ def run_chunk(args: tuple, acc_start, combo_start, first: int, last: int, edges)
                                         *args[cut:])
 
 
+def count_dtype(edges) -> np.dtype:
+    """The smallest unsigned integers that hold the longest block's count of returns exactly
+    (16 blocks of 752 daily bars: uint8), float64 beyond uint16 (PBO adds them as float64)."""
+    longest = int(np.diff(edges).max()) if len(edges) > 1 else 0
+    return np.dtype(np.uint8 if longest <= 255 else np.uint16 if longest <= 65_535
+                    else np.float64)
+
+
 def pbo_edges(n_bars: int) -> np.ndarray:
     """Where PBO's time blocks cut the n_bars − 1 per-bar returns (`overfit.block_edges`);
     empty when there are too few bars for two blocks."""
@@ -473,9 +492,11 @@ def run_sweep(cfg: RunConfig, store, events, workers: int | None = None, executo
         combo_curve = acc_curve if len(acc_curve) == m else np.zeros((m, _n_curve_stats()))
         n_bars = len(prep.index)
         edges = pbo_edges(n_bars)
+        n_blocks = max(len(edges) - 1, 0)
+        blocks = (np.zeros((n_blocks, m)), np.zeros((n_blocks, m)),
+                  np.zeros((n_blocks, m), count_dtype(edges)))
         result = SweepResult(cfg, prep, np.zeros((len(prep.runs), _n_col_stats())), acc_curve,
-                             combo_curve, np.zeros(m, bool),
-                             np.zeros((3, max(len(edges) - 1, 0), m)))
+                             combo_curve, np.zeros(m, bool), blocks)
         if client is None:
             _run_local(result, acc_start, combo_start, edges, workers, chunk_size, n_bars,
                        progress)
@@ -510,7 +531,8 @@ def _store(result: SweepResult, acc_start, combo_start, first: int, last: int, o
     result.col_stats[acc_start[a0]:acc_start[a1]] = col_stats
     result.acc_curve[a0:a1] = acc_curve
     result.combo_curve[first:last] = combo_curve
-    result.blocks[:, :, first:last] = blocks
+    for kept, part in zip(result.blocks, blocks, strict=True):
+        kept[:, first:last] = part      # counts: whole numbers, exact in `count_dtype`
     result.finished[first:last] = True
 
 

@@ -81,7 +81,7 @@ def test_block_sums_are_the_backtests_returns_cut_into_blocks(account):
     full = run_backtest(config(account), store, events)
     r = combination_returns(full)
     n = len(full.index)
-    assert r.shape == (n - 1, 12) and block_count(n - 1) == 16 == swept.blocks.shape[1]
+    assert r.shape == (n - 1, 12) and block_count(n - 1) == 16 == swept.blocks[0].shape[0]
     expected = block_sums(r, 16)
     for ci in range(12):
         curve = full.combo_curve(ci)[1]
@@ -92,6 +92,8 @@ def test_block_sums_are_the_backtests_returns_cut_into_blocks(account):
     assert expected[2].sum(axis=0).min() < n - 1 < expected[2].sum(axis=0).max() + 1
     for got, want in zip(swept.blocks, expected, strict=True):
         assert np.allclose(got, want, rtol=1e-12, atol=1e-14)
+    # the counts are kept in the smallest integers that hold a block's length: exactly
+    assert swept.blocks[2].dtype == np.uint8 and np.array_equal(swept.blocks[2], expected[2])
 
 
 def test_parallel_chunked_sweep_equals_one_serial_call_bit_for_bit():
@@ -100,8 +102,16 @@ def test_parallel_chunked_sweep_equals_one_serial_call_bit_for_bit():
     store, events = demo()
     one = run_sweep(config(), store, events, workers=1, chunk_size=10_000)
     many = run_sweep(config(), store, events, workers=2, chunk_size=5)
-    for field in ("col_stats", "acc_curve", "combo_curve", "blocks"):
-        assert np.array_equal(getattr(one, field), getattr(many, field)), field
+    assert_same_arrays(one, many)
+
+
+def assert_same_arrays(a, b) -> None:
+    """Two sweeps' kept statistics, bit for bit (dtypes included)."""
+    for field in ("col_stats", "acc_curve", "combo_curve", "finished"):
+        x, y = getattr(a, field), getattr(b, field)
+        assert x.dtype == y.dtype and np.array_equal(x, y), field
+    for x, y in zip(a.blocks, b.blocks, strict=True):
+        assert x.dtype == y.dtype and np.array_equal(x, y), "blocks"
 
 
 def test_threaded_kernel_equals_serial_kernel_on_a_liquidating_workload():
@@ -151,8 +161,7 @@ def test_dask_local_cluster_equals_local():
     local = run_sweep(config(), store, events, workers=1)
     remote = run_sweep(config(), store, events, executor="dask", workers=2, chunk_size=3)
     assert remote.complete
-    for field in ("col_stats", "acc_curve", "combo_curve", "blocks"):
-        assert np.array_equal(getattr(local, field), getattr(remote, field)), field
+    assert_same_arrays(local, remote)
 
 
 MEMORY_PROBE = textwrap.dedent("""

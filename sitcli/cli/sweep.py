@@ -176,6 +176,9 @@ def sweep(
     from sitcli.cli.backtest import LOWER_IS_BETTER
     from sitcli.stats import rank
 
+    # the overfitting statistics' winner-free part first: the per-block sums (most of what a
+    # combination keeps) are let go before the table is built, ranked and written
+    trials = result.release_blocks() if cfg.grid and result.complete else None
     table = result.combo_table()
     keys = [k for k in ("combination", *stat_keys(cfg.grid, True)) if k in table]
     whole = out is not None or o.fmt != Format.table
@@ -187,7 +190,7 @@ def sweep(
         from sitcli.overfit import sweep_statistics
 
         overfitting = sweep_statistics(result, int(table["combination"][order[0]]), store,
-                                       events)
+                                       events, trials)
     if out is not None:
         try:
             _write(out, result, table, order, keys)
