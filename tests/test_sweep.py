@@ -359,7 +359,11 @@ def test_prepare_sweep_lays_out_the_same_kernel_inputs_as_the_backtest(account):
     full = prepare_backtest(cfg, store, events)
     fast = prepare_sweep(cfg, store, events)
     assert isinstance(fast.combos, GridCombos) and len(fast.combos) == 64
-    for i, (a, b) in enumerate(zip(full.kernel_args, fast.kernel_args, strict=True)):
+    # the product's columns are built a chunk at a time: here every chunk at once
+    assert fast.kernel_args[8] is None and fast.kernel_args[9] is None
+    fast_args = list(fast.kernel_args)
+    fast_args[8:10] = fast.combos.kernel_columns(0, 64)
+    for i, (a, b) in enumerate(zip(full.kernel_args, fast_args, strict=True)):
         if isinstance(a, np.ndarray) and a.dtype.names:
             for name in a.dtype.names:
                 assert np.array_equal(a[name], b[name], equal_nan=a[name].dtype.kind == "f"), \
@@ -371,3 +375,11 @@ def test_prepare_sweep_lays_out_the_same_kernel_inputs_as_the_backtest(account):
         [(r.symbol, r.leg, r.combo, r.account) for r in full.runs]
     for key in grid:
         assert repr(fast.combos.column(key).tolist()) == repr([c[key] for c in full.combos])
+    # a chunk's columns, cut unevenly, are the whole product's rows, accounts numbered from 0
+    per_combo = 1 if account == "shared" else 2
+    for lo, hi in ((0, 7), (7, 50), (50, 64)):
+        cols, accounts = fast.combos.kernel_columns(lo, hi)
+        want = full.kernel_args[8][2 * lo:2 * hi].copy()
+        want["group"] -= lo * per_combo
+        assert cols.tobytes() == want.tobytes()
+        assert accounts.tobytes() == full.kernel_args[9][lo * per_combo:hi * per_combo].tobytes()
