@@ -88,31 +88,39 @@ class SweepResult:
         out["combinations"] = len(prep.combos)
         return out
 
-    def params(self, key: str) -> np.ndarray:
-        """One grid parameter as an array over combinations."""
-        combos = self.prep.combos
-        if isinstance(combos, GridCombos):
-            return combos.column(key)
-        return np.array([c[key] for c in combos])
+    def params(self, key: str, combos=None) -> np.ndarray:
+        """One grid parameter as an array over combinations (all, or those numbered
+        `combos`)."""
+        grid = self.prep.combos
+        if isinstance(grid, GridCombos):
+            return grid.column(key, combos)
+        values = np.array([c[key] for c in grid])
+        return values if combos is None else values[combos]
 
-    def combo_table(self) -> dict[str, np.ndarray]:
+    def combo_table(self, rows=None) -> dict[str, np.ndarray]:
         """A column per field, a row per finished combination over all symbols (the keys of
         `Result.combo_stats` but the label): the shared account, or the sum of the symbols'
-        accounts. Columns, not a dict per row: 100,000 combinations stay small and fast."""
+        accounts. Columns, not a dict per row: 100,000 combinations stay small and fast.
+        `rows` (positions among the finished combinations) computes those rows only, the same
+        values as the whole table's: a ranked table is written a batch at a time."""
         prep = self.prep
         n_legs = len(prep.legs)
         done = np.flatnonzero(self.finished)
-        everything = len(done) == len(self.finished)
+        everything = rows is None and len(done) == len(self.finished)
+        if rows is not None:
+            done = done[np.asarray(rows, np.int64)]
 
         def rows(a):   # no copy when every combination finished
             return a if everything else a[done]
 
-        table = {"combination": done, **{k: rows(self.params(k)) for k in self.cfg.grid}}
+        table = {"combination": done,
+                 **{k: self.params(k, None if everything else done) for k in self.cfg.grid}}
         per_col = self.col_stats.reshape(len(self.finished), n_legs, -1)
-        table.update(_trade_columns(per_col[:, 0] if n_legs == 1 else per_col.sum(axis=1), rows))
+        table.update(_trade_columns(per_col[:, 0] if n_legs == 1 else rows(per_col).sum(axis=1),
+                                    rows if n_legs == 1 else lambda a: a))
         per_account = 1 if self.cfg.account == "shared" else n_legs
         any_24_7 = any(leg.instrument.is_24_7 for leg in prep.legs)
-        start = rows(self._combo_span_start())
+        start = self._combo_span_start(None if everything else done)
         table.update(_return_columns(rows(self.combo_curve), len(prep.index) - start,
                                      self.cfg.cash * per_account,
                                      stats.bars_per_year(self.cfg.timeframe, any_24_7),
@@ -121,6 +129,18 @@ class SweepResult:
             table.update(_topup_columns(rows(self.combo_curve), table,
                                         self.cfg.cash * per_account))
         return table
+
+    def table_columns(self, keys, batch: int = 16_384) -> dict[str, np.ndarray]:
+        """Columns `keys` of `combo_table` (those it has), computed a batch of rows at a time:
+        what ranking needs without the whole table."""
+        n = int(self.finished.sum())
+        parts: dict[str, list] = {k: [] for k in keys}
+        for lo in range(0, max(n, 1), batch):
+            part = self.combo_table(np.arange(lo, min(lo + batch, n)))
+            for key in keys:
+                if key in part:
+                    parts[key].append(part[key])
+        return {k: np.concatenate(v) for k, v in parts.items() if v}
 
     def combo_rows(self) -> list[dict]:
         """`combo_table` as a dict per row, with a label (small grids, tests)."""
@@ -176,14 +196,14 @@ class SweepResult:
     # span are flat at the starting cash (returns of exactly 0), so only their count is taken
     # off
 
-    def _first_fills(self) -> np.ndarray:
-        """Per kernel column, the row of `prep.index` where its first entry fills (-1: none):
-        the next bar of its symbol after the first entry signal (fill=open), or the signal's
-        own bar (fill=close)."""
+    def _first_fills(self, combos=None) -> np.ndarray:
+        """Per kernel column (of every combination, or of those numbered `combos`), the row
+        of `prep.index` where its first entry fills (-1: none): the next bar of its symbol
+        after the first entry signal (fill=open), or the signal's own bar (fill=close)."""
         prep = self.prep
         # a column's symbol and signal set are its signal combination's (`GridCombos`): the
         # fills are found once per signal combination and symbol
-        cols, signal_of = column_source(prep, self.cfg.account == "shared").signal_layout()
+        cols, signal_of = column_source(prep, self.cfg.account == "shared").signal_layout(combos)
         entries = prep.kernel_args[6]
         fills = np.full(len(cols), -1, np.int64)
         pairs = np.stack([cols["inst"], cols["sig"]], axis=1)
@@ -197,8 +217,6 @@ class SweepResult:
                                      else "left"))
             if at < len(rows):
                 fills[back.ravel() == u] = rows[at]
-        if signal_of is None:
-            return fills
         return fills.reshape(-1, len(prep.legs))[signal_of].reshape(-1)
 
     def _run_span_start(self) -> np.ndarray:
@@ -215,13 +233,13 @@ class SweepResult:
             starts[mine] = np.maximum(np.searchsorted(rows, fills[mine], "left") - 1, 0)
         return starts
 
-    def _combo_span_start(self) -> np.ndarray:
-        """Per combination, the row of `prep.index` where its span starts: the bar before
-        its symbols' earliest first fill."""
-        m = len(self.finished)
+    def _combo_span_start(self, combos=None) -> np.ndarray:
+        """Per combination (all, or those numbered `combos`), the row of `prep.index` where
+        its span starts: the bar before its symbols' earliest first fill."""
+        m = len(self.finished) if combos is None else len(combos)
         if self.cfg.start is not None:
             return np.zeros(m, np.int64)
-        fills = self._first_fills().astype(np.float64)
+        fills = self._first_fills(combos).astype(np.float64)
         fills[fills < 0] = np.inf
         first = fills.reshape(m, len(self.prep.legs)).min(axis=1)
         return np.where(np.isinf(first), 0, np.maximum(first - 1, 0)).astype(np.int64)
@@ -413,8 +431,11 @@ class GridCombos(Sequence):
     def chunk(self, first: int, last: int):
         return chunk_layout(*self.kernel_columns(first, last), last - first)
 
-    def signal_layout(self):
-        return self.base_cols.reshape(-1), self.signal_of(np.arange(len(self)))
+    def signal_layout(self, combos=None):
+        """The signal grid's columns, and per combination (all, or those numbered `combos`)
+        the row of them its columns take their symbol and signal set from."""
+        return self.base_cols.reshape(-1), self.signal_of(
+            np.arange(len(self)) if combos is None else combos)
 
     def representatives(self) -> list[dict]:
         """A few combinations in which every value of every parameter appears."""
@@ -441,8 +462,8 @@ class PreparedColumns:
         return chunk_layout(cols, self.accounts[first * per_combo:last * per_combo],
                             last - first)
 
-    def signal_layout(self):
-        return self.cols, None
+    def signal_layout(self, combos=None):
+        return self.cols, np.arange(len(self.cols) // self.n_legs) if combos is None else combos
 
 
 def column_source(prep: Prepared, shared: bool):

@@ -383,3 +383,65 @@ def test_prepare_sweep_lays_out_the_same_kernel_inputs_as_the_backtest(account):
         want["group"] -= lo * per_combo
         assert cols.tobytes() == want.tobytes()
         assert accounts.tobytes() == full.kernel_args[9][lo * per_combo:hi * per_combo].tobytes()
+
+
+SIGNAL_GRID = {"side": ["event", "long"], "status": ["confirmed", "confirmed,rumor"]}
+
+
+@pytest.mark.parametrize("grid", [GRID, SIGNAL_GRID], ids=["engine grid", "signal grid"])
+def test_table_a_batch_of_ranked_rows_at_a_time_equals_the_whole_table(grid, tmp_path):
+    """`sweep` ranks on a few columns computed in batches (`table_columns`) and computes the
+    rest a batch of ranked rows at a time as it writes them (`combo_table(rows)`): the same
+    columns, dtypes and bytes as the whole table, and the same CSV and Parquet files, at batch
+    sizes that cut the rows unevenly; for an interrupted sweep too. A grid of signal
+    parameters only is laid out by `prepare_backtest` and cut into chunks as such."""
+    import pyarrow.parquet as pq
+
+    from sitcli.backtest import run_backtest
+    from sitcli.cli.backtest import stat_keys
+    from sitcli.cli.sweep import write_csv, write_parquet
+    from sitcli.stats import rank
+    from sitcli.sweep import run_sweep
+
+    store, events = demo()
+    swept = run_sweep(config(grid=grid), store, events, workers=2, chunk_size=3)
+    if grid is SIGNAL_GRID:                   # chunks of `prepare_backtest`'s own columns
+        full = run_backtest(config(grid=grid), store, events)
+        assert_rows_match(full.run_stats(), swept.run_rows())
+        assert_rows_match(full.combo_stats(), swept.combo_rows())
+
+    def interrupt(done, total):
+        if done >= 3:
+            raise KeyboardInterrupt
+
+    partial = run_sweep(config(grid=grid), store, events, workers=1, chunk_size=3,
+                        progress=interrupt)
+    assert not partial.complete and partial.finished.sum() == 3
+    for result in (swept, partial):
+        whole = result.combo_table()
+        keys = [k for k in ("combination", *stat_keys(grid, True)) if k in whole]
+        assert list(result.combo_table([])) == list(whole)
+        n = len(whole["combination"])
+        order = rank(whole["sharpe"], whole["ruined"], False)
+        for rows in (order[:3], order[3:], np.arange(n)):
+            part = result.combo_table(rows)
+            for key in whole:
+                want = np.ascontiguousarray(np.asarray(whole[key])[rows])
+                got = np.ascontiguousarray(part[key])
+                assert got.dtype == want.dtype and got.tobytes() == want.tobytes(), key
+        some = result.table_columns(("combination", "sharpe", "ruined", "nonsense"), batch=4)
+        assert list(some) == ["combination", "sharpe", "ruined"]
+        for key, got in some.items():
+            assert got.dtype == whole[key].dtype
+            assert np.ascontiguousarray(got).tobytes() == \
+                np.ascontiguousarray(whole[key]).tobytes()
+        written = []
+        for table, size in ((whole, 5), (result.combo_table, 5), (result.combo_table, 2)):
+            raw = io.BytesIO()
+            write_csv(raw, table, order, keys, size=size)
+            written.append(raw.getvalue())
+        assert written[0] == written[1] == written[2] and written[0].count(b"\n") == n + 1
+        write_parquet(tmp_path / "whole.parquet", whole, order, keys)
+        write_parquet(tmp_path / "batches.parquet", result.combo_table, order, keys)
+        assert pq.read_table(tmp_path / "whole.parquet").equals(
+            pq.read_table(tmp_path / "batches.parquet"))
