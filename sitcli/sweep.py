@@ -40,13 +40,33 @@ class SweepResult:
     cfg: RunConfig
     prep: Prepared
     col_stats: np.ndarray       # (columns, N_COL_STATS)
-    acc_curve: np.ndarray       # (accounts, N_CURVE_STATS)
-    combo_curve: np.ndarray     # (combinations, N_CURVE_STATS)
+    # the curve statistics a row of the tables reads (`curve_fields`), of each account and
+    # each combination (the same array when every combination has one account)
+    acc_kept: np.ndarray        # (accounts, len(curve_fields))
+    combo_kept: np.ndarray      # (combinations, len(curve_fields))
     finished: np.ndarray        # bool per combination: False where an interrupt stopped it
     # Σr, Σr² (float64) and n (`count_dtype`) of each combination's per-bar returns in each of
     # PBO's time blocks, each (blocks, combinations) (`overfit.block_sums` of
     # `overfit.combination_returns`, one run); None once `release_blocks` let them go
     blocks: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    @property
+    def acc_curve(self) -> np.ndarray:
+        """(accounts, N_CURVE_STATS): the kernel's curve statistics of each account, the
+        fields a table does not read (`curve_fields`) 0, as they are not kept."""
+        return self._curves(self.acc_kept)
+
+    @property
+    def combo_curve(self) -> np.ndarray:
+        """`acc_curve` of each combination's curve (its accounts' summed)."""
+        return self._curves(self.combo_kept)
+
+    def _curves(self, kept, rows=None) -> np.ndarray:
+        """Rows `rows` (all by default) of `kept` at their N_CURVE_STATS places."""
+        kept = kept if rows is None else kept[rows]
+        out = np.zeros((len(kept), _n_curve_stats()))
+        out[:, curve_fields(self.cfg)] = kept
+        return out
 
     @property
     def complete(self) -> bool:
@@ -121,12 +141,13 @@ class SweepResult:
         per_account = 1 if self.cfg.account == "shared" else n_legs
         any_24_7 = any(leg.instrument.is_24_7 for leg in prep.legs)
         start = self._combo_span_start(None if everything else done)
-        table.update(_return_columns(rows(self.combo_curve), len(prep.index) - start,
+        curve = self._curves(self.combo_kept, None if everything else done)
+        table.update(_return_columns(curve, len(prep.index) - start,
                                      self.cfg.cash * per_account,
                                      stats.bars_per_year(self.cfg.timeframe, any_24_7),
                                      stats.utc_times(prep.index)[start], stats.utc_times(prep.index)[-1]))
         if self.cfg.on_ruin == "topup":
-            table.update(_topup_columns(rows(self.combo_curve), table,
+            table.update(_topup_columns(curve, table,
                                         self.cfg.cash * per_account))
         return table
 
@@ -176,7 +197,8 @@ class SweepResult:
                            short_span=False)
             else:
                 times = stats.utc_times(leg.bars.index)
-                ret = _return_columns(self.acc_curve[[run.account]], [len(times) - starts[r]],
+                curve = self._curves(self.acc_kept, [run.account])
+                ret = _return_columns(curve, [len(times) - starts[r]],
                                       self.cfg.cash,
                                       stats.bars_per_year(self.cfg.timeframe,
                                                           leg.instrument.is_24_7),
@@ -186,7 +208,7 @@ class SweepResult:
                     one = {k: np.asarray([row[k]]) for k in ("final_equity", "liquidations",
                                                             "span_first", "span_last")}
                     row.update({k: v[0] for k, v in _topup_columns(
-                        self.acc_curve[[run.account]], one, self.cfg.cash).items()})
+                        curve, one, self.cfg.cash).items()})
             closes = leg.bars["close"]
             row["buy_hold_return_pct"] = 100 * float(closes.iloc[-1] / closes.iloc[0] - 1)
             rows.append(_with_note(_python(row)))
@@ -582,9 +604,10 @@ def run_sweep(cfg: RunConfig, store, events, workers: int | None = None, executo
         source = column_source(prep, shared)
         m = len(prep.combos)
         n_legs = len(prep.legs)
-        acc_curve = np.zeros((m if shared else m * n_legs, _n_curve_stats()))
+        kept = len(curve_fields(cfg))
+        acc_curve = np.zeros((m if shared else m * n_legs, kept))
         # one account per combination (one symbol, or shared): its curve is the combination's
-        combo_curve = acc_curve if len(acc_curve) == m else np.zeros((m, _n_curve_stats()))
+        combo_curve = acc_curve if len(acc_curve) == m else np.zeros((m, kept))
         n_bars = len(prep.index)
         edges = pbo_edges(n_bars)
         n_blocks = max(len(edges) - 1, 0)
@@ -606,6 +629,24 @@ def run_sweep(cfg: RunConfig, store, events, workers: int | None = None, executo
                 cluster.close()
 
 
+def curve_fields(cfg: RunConfig) -> list[int]:
+    """The kernel's curve statistics (`N_CURVE_STATS`) a sweep keeps: those a table row reads
+    (`stats.streamed_stats`; with --on-ruin topup also `_topup_columns`)."""
+    from sitcli.engine.kernel import (
+        C_DOWN_SQ,
+        C_FINAL,
+        C_GROWTH,
+        C_INJECTED,
+        C_MAX_DD,
+        C_REFILLS,
+        C_SUM,
+        C_SUM_SQ,
+    )
+
+    topup = [C_INJECTED, C_REFILLS] if cfg.on_ruin == "topup" else []
+    return [C_FINAL, C_MAX_DD, C_SUM, C_SUM_SQ, C_DOWN_SQ, C_GROWTH, *topup]
+
+
 def _n_col_stats() -> int:
     from sitcli.engine.kernel import N_COL_STATS
 
@@ -623,8 +664,10 @@ def _store(result: SweepResult, first: int, last: int, out) -> None:
     n_legs = len(result.prep.legs)
     per_combo = 1 if result.cfg.account == "shared" else n_legs
     result.col_stats[first * n_legs:last * n_legs] = col_stats
-    result.acc_curve[first * per_combo:last * per_combo] = acc_curve
-    result.combo_curve[first:last] = combo_curve
+    kept = curve_fields(result.cfg)
+    result.acc_kept[first * per_combo:last * per_combo] = acc_curve[:, kept]
+    if result.combo_kept is not result.acc_kept:     # else the same curves, just stored
+        result.combo_kept[first:last] = combo_curve[:, kept]
     for kept, part in zip(result.blocks, blocks, strict=True):
         kept[:, first:last] = part      # counts: whole numbers, exact in `count_dtype`
     result.finished[first:last] = True

@@ -107,7 +107,7 @@ def test_parallel_chunked_sweep_equals_one_serial_call_bit_for_bit():
 
 def assert_same_arrays(a, b) -> None:
     """Two sweeps' kept statistics, bit for bit (dtypes included)."""
-    for field in ("col_stats", "acc_curve", "combo_curve", "finished"):
+    for field in ("col_stats", "acc_kept", "combo_kept", "acc_curve", "combo_curve", "finished"):
         x, y = getattr(a, field), getattr(b, field)
         assert x.dtype == y.dtype and np.array_equal(x, y), field
     for x, y in zip(a.blocks, b.blocks, strict=True):
@@ -445,3 +445,31 @@ def test_table_a_batch_of_ranked_rows_at_a_time_equals_the_whole_table(grid, tmp
         write_parquet(tmp_path / "batches.parquet", result.combo_table, order, keys)
         assert pq.read_table(tmp_path / "whole.parquet").equals(
             pq.read_table(tmp_path / "batches.parquet"))
+
+
+@pytest.mark.parametrize("on_ruin", ["stop", "topup"])
+def test_sweep_keeps_the_curve_statistics_its_tables_read(on_ruin):
+    """A sweep keeps 6 of the kernel's 11 curve statistics per account and combination (8
+    with --on-ruin topup: the capital injected and the refills); they are the kernel's own,
+    bit for bit, and the fields it drops are ones no table reads (0 in `acc_curve`)."""
+    from dataclasses import replace
+
+    from sitcli.engine.kernel import C_FIRST, C_N, C_PEAK, C_REFILLS, sweep_serial_nb
+    from sitcli.sweep import chunk_args, column_source, curve_fields, pbo_edges, run_sweep
+
+    store, events = demo()
+    cfg = replace(config(), on_ruin=on_ruin)
+    swept = run_sweep(cfg, store, events, workers=2, chunk_size=5)
+    fields = curve_fields(cfg)
+    assert len(fields) == (8 if on_ruin == "topup" else 6)
+    assert swept.acc_kept.shape == (24, len(fields)) and swept.combo_kept.shape == (12, len(fields))
+    args = swept.prep.kernel_args
+    _, acc_curve, combo_curve, _ = sweep_serial_nb(
+        *chunk_args(args, column_source(swept.prep, False), 0, 12), pbo_edges(len(swept.prep.index)))
+    assert np.array_equal(swept.acc_kept, acc_curve[:, fields])
+    assert np.array_equal(swept.combo_kept, combo_curve[:, fields])
+    assert not set(fields) & {C_FIRST, C_PEAK, C_N}
+    assert (swept.acc_curve[:, [C_FIRST, C_PEAK, C_N]] == 0).all()
+    assert np.array_equal(swept.acc_curve[:, fields], acc_curve[:, fields])
+    if on_ruin == "topup":
+        assert swept.combo_curve[:, C_REFILLS].sum() > 0
