@@ -689,8 +689,10 @@ def _run_local(result, source, edges, workers, chunk_size, n_bars, progress) -> 
             for first, last in chunk_ranges(m, n_bars, per_combo, chunk_size, threads):
                 if stop():
                     return
-                out = sweep_nb(*chunk_args(args, source, first, last), edges, *args[_cut():])
-                _store(result, first, last, out)
+                # no name holds a chunk's columns or statistics: the next chunk's take their
+                # place rather than adding to them
+                _store(result, first, last,
+                       sweep_nb(*chunk_args(args, source, first, last), edges, *args[_cut():]))
                 done += last - first
                 if progress:
                     progress(done, m)

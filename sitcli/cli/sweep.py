@@ -282,7 +282,7 @@ def _rows(result, table, order, keys) -> list[dict]:
 
 
 BATCH_ROWS = 16_384   # rows per Arrow batch written: the ranked copy never holds every row
-CSV_BATCH_ROWS = 4_096   # CSV: smaller, as three are formatted at once
+CSV_BATCH_ROWS = 2_048   # CSV: smaller, as three are formatted (and held) at once
 
 
 def _take(table, rows, keys) -> dict:
