@@ -1,12 +1,15 @@
 """Large parameter grids: the backtest's preparation, then the summaries-only sweep kernel on
 every core (numba threads) or on a Dask cluster, in chunks of combinations.
 
-Each chunk returns per-column trade statistics and per-account / per-combination curve
-statistics (`sitcli.engine.kernel.N_COL_STATS`, `N_CURVE_STATS`), and per combination the
-per-block sums of its returns that the overfitting statistics need (`overfit.block_sums`),
-never equity curves, so memory grows with the number of combinations, not combinations x
-bars. A combination's numbers do not depend on the executor, the number of workers or the
-chunk size.
+Each chunk's kernel columns are built when it runs (`GridCombos.kernel_columns`); it returns
+per-column trade statistics and per-account / per-combination curve statistics
+(`sitcli.engine.kernel.N_COL_STATS`, `N_CURVE_STATS`), and per combination the per-block sums
+of its returns that the overfitting statistics need (`overfit.block_sums`), never equity
+curves, so memory grows with the number of combinations, not combinations x bars. What is
+kept of them is what the tables and PBO read: 441 bytes a combination of one symbol
+(`SweepResult`), the per-block sums (272 of them) let go once PBO is computed. A
+combination's numbers do not depend on the executor, the number of workers or the chunk
+size.
 """
 
 from __future__ import annotations
