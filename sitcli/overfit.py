@@ -151,7 +151,9 @@ def pbo(sums, sumsq, counts, max_ranked: int = MAX_RANKED) -> PBO:
     """
     sums = np.ascontiguousarray(sums, np.float64)
     sumsq = np.ascontiguousarray(sumsq, np.float64)
-    counts = np.ascontiguousarray(counts, np.float64)
+    counts = np.ascontiguousarray(counts)       # float64, or a sweep's unsigned integers
+    if counts.dtype.kind != "u":
+        counts = counts.astype(np.float64, copy=False)
     n_blocks, n_combos = sums.shape
     if n_blocks < 2 or n_blocks % 2:
         raise ValueError(f"CSCV needs an even number of blocks >= 2, got {n_blocks}")
@@ -309,10 +311,32 @@ def grid_statistics(returns, winner: int, n_blocks: int = DEFAULT_BLOCKS) -> dic
 def statistics_from_moments(srs, winner: int, winner_moments, sums, sumsq, counts) -> dict:
     """As `grid_statistics`, from every combination's Sharpe ratio per bar, the winner's
     (SR, skew, kurt, n) (`moments`) and per-block sums."""
+    return winner_statistics(trial_statistics(srs, sums, sumsq, counts), winner_moments)
+
+
+def trial_statistics(srs, sums, sumsq, counts) -> dict:
+    """The part of the statistics that does not depend on the winner: the trials' Sharpe
+    variance, the best unskilled trial's expected Sharpe and PBO (a sweep computes it before
+    ranking, so its per-block sums can be let go first)."""
     srs = np.asarray(srs, np.float64)
     finite = srs[np.isfinite(srs)]
     n_trials = len(srs)
     variance = float(finite.var(ddof=1)) if len(finite) > 1 else 0.0
+    out = {"trials": n_trials, "sharpe_variance": variance,
+           "expected_max_sharpe": expected_max_sharpe(n_trials, variance), "pbo": math.nan,
+           "pbo_blocks": int(np.asarray(sums).shape[0]), "pbo_splits": 0}
+    if len(finite) and np.ptp(finite) == 0:
+        out["note"] = "every combination has the same Sharpe ratio (no trades?): nothing to rank"
+    elif n_trials >= 2 and np.asarray(counts).sum(1).min() > 0:
+        result = pbo(sums, sumsq, counts)
+        out.update(pbo=result.pbo, pbo_splits=result.splits,
+                   oos_degradation=result.degradation)
+    return out
+
+
+def winner_statistics(trials: dict, winner_moments) -> dict:
+    """`trial_statistics` with the winner's (SR, skew, kurt, n) (`moments`): its PSR and DSR."""
+    n_trials, variance = trials["trials"], trials["sharpe_variance"]
     sr, skew, kurt, n = winner_moments
     out = {
         "trials": n_trials,
@@ -321,19 +345,11 @@ def statistics_from_moments(srs, winner: int, winner_moments, sums, sumsq, count
         "kurtosis": kurt,
         "bars": n,
         "sharpe_variance": variance,
-        "expected_max_sharpe": expected_max_sharpe(n_trials, variance),
+        "expected_max_sharpe": trials["expected_max_sharpe"],
         "psr": probabilistic_sharpe(sr, n, skew, kurt),
         "dsr": deflated_sharpe(sr, n, skew, kurt, n_trials, variance),
-        "pbo": math.nan,
-        "pbo_blocks": int(np.asarray(sums).shape[0]),
-        "pbo_splits": 0,
     }
-    if len(finite) and np.ptp(finite) == 0:
-        out["note"] = "every combination has the same Sharpe ratio (no trades?): nothing to rank"
-    elif n_trials >= 2 and np.asarray(counts).sum(1).min() > 0:
-        result = pbo(sums, sumsq, counts)
-        out.update(pbo=result.pbo, pbo_splits=result.splits,
-                   oos_degradation=result.degradation)
+    out.update(trials)        # pbo, its blocks and splits, and a note or the degradation
     return out
 
 
@@ -375,24 +391,42 @@ def describe(stats: dict) -> str:
     return MEANING.format(trials=stats["trials"], blocks=stats.get("pbo_blocks", DEFAULT_BLOCKS))
 
 
-def sweep_statistics(sweep, winner: int, store, events) -> dict:
-    """`result_statistics` of a sweep, without any curve in memory: the per-block sums of every
-    combination's returns come from the sweep kernel (`SweepResult.blocks`, the same returns
-    and blocks as `combination_returns` and `block_sums`), the trials' Sharpe ratios from their
-    totals, and the winner's skewness and kurtosis from one full-record run of the winner."""
+def sweep_trials(sweep) -> dict:
+    """`trial_statistics` of a sweep from the per-block sums its kernel kept
+    (`SweepResult.blocks`: the same returns and blocks as `combination_returns` and
+    `block_sums`), the trials' Sharpe ratios from their totals; TOO_SHORT's note when there
+    are too few combinations or bars."""
+    sums, sumsq, counts = sweep.blocks
+    if len(sweep.prep.combos) < 2 or len(sums) < 2:
+        return {"trials": len(sweep.prep.combos), "note": TOO_SHORT}
+    srs = np.empty(sums.shape[1])
+    for lo in range(0, len(srs), SHARPE_CHUNK):   # elementwise: a few MB of temporaries at most
+        part = slice(lo, lo + SHARPE_CHUNK)
+        srs[part] = sharpe_of_sums(sums[:, part].sum(0), sumsq[:, part].sum(0),
+                                   counts[:, part].sum(0))
+    return trial_statistics(srs, sums, sumsq, counts)
+
+
+# combinations whose Sharpe ratios `sweep_trials` computes at a time
+SHARPE_CHUNK = 16_384
+
+
+def sweep_statistics(sweep, winner: int, store, events, trials: dict | None = None) -> dict:
+    """`result_statistics` of a sweep, without any curve in memory: `sweep_trials` (computed
+    here unless given), and the winner's skewness and kurtosis from one full-record run of the
+    winner."""
     from dataclasses import replace
 
     from sitcli.backtest import run_backtest
     from sitcli.walkforward import _grid_values
 
-    sums, sumsq, counts = sweep.blocks
-    if len(sweep.prep.combos) < 2 or len(sums) < 2:
-        return {"trials": len(sweep.prep.combos), "note": TOO_SHORT}
-    srs = sharpe_of_sums(sums.sum(0), sumsq.sum(0), counts.sum(0))
+    if trials is None:
+        trials = sweep_trials(sweep)
+    if trials.get("note") == TOO_SHORT:
+        return trials
     alone = run_backtest(replace(sweep.cfg, grid=_grid_values(sweep.cfg.grid,
                                                               sweep.prep.combos[winner])),
                          store, events)
-    out = statistics_from_moments(srs, winner, moments(combination_returns(alone)[:, 0]),
-                                  sums, sumsq, counts)
+    out = winner_statistics(trials, moments(combination_returns(alone)[:, 0]))
     out["winner"] = sweep.combo_label(winner)
     return out

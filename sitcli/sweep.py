@@ -1,12 +1,15 @@
 """Large parameter grids: the backtest's preparation, then the summaries-only sweep kernel on
 every core (numba threads) or on a Dask cluster, in chunks of combinations.
 
-Each chunk returns per-column trade statistics and per-account / per-combination curve
-statistics (`sitcli.engine.kernel.N_COL_STATS`, `N_CURVE_STATS`), and per combination the
-per-block sums of its returns that the overfitting statistics need (`overfit.block_sums`),
-never equity curves, so memory grows with the number of combinations, not combinations x
-bars. A combination's numbers do not depend on the executor, the number of workers or the
-chunk size.
+Each chunk's kernel columns are built when it runs (`GridCombos.kernel_columns`); it returns
+per-column trade statistics and per-account / per-combination curve statistics
+(`sitcli.engine.kernel.N_COL_STATS`, `N_CURVE_STATS`), and per combination the per-block sums
+of its returns that the overfitting statistics need (`overfit.block_sums`), never equity
+curves, so memory grows with the number of combinations, not combinations x bars. What is
+kept of them is what the tables and PBO read: 441 bytes a combination of one symbol
+(`SweepResult`), the per-block sums (272 of them) let go once PBO is computed. A
+combination's numbers do not depend on the executor, the number of workers or the chunk
+size.
 """
 
 from __future__ import annotations
@@ -40,16 +43,47 @@ class SweepResult:
     cfg: RunConfig
     prep: Prepared
     col_stats: np.ndarray       # (columns, N_COL_STATS)
-    acc_curve: np.ndarray       # (accounts, N_CURVE_STATS)
-    combo_curve: np.ndarray     # (combinations, N_CURVE_STATS)
+    # the curve statistics a row of the tables reads (`curve_fields`), of each account and
+    # each combination (the same array when every combination has one account)
+    acc_kept: np.ndarray        # (accounts, len(curve_fields))
+    combo_kept: np.ndarray      # (combinations, len(curve_fields))
     finished: np.ndarray        # bool per combination: False where an interrupt stopped it
-    # (3, blocks, combinations): Σr, Σr² and n of each combination's per-bar returns in each of
-    # PBO's time blocks (`overfit.block_sums` of `overfit.combination_returns`, one run)
-    blocks: np.ndarray | None = None
+    # Σr, Σr² (float64) and n (`count_dtype`) of each combination's per-bar returns in each of
+    # PBO's time blocks, each (blocks, combinations) (`overfit.block_sums` of
+    # `overfit.combination_returns`, one run); None once `release_blocks` let them go
+    blocks: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    @property
+    def acc_curve(self) -> np.ndarray:
+        """(accounts, N_CURVE_STATS): the kernel's curve statistics of each account, the
+        fields a table does not read (`curve_fields`) 0, as they are not kept."""
+        return self._curves(self.acc_kept)
+
+    @property
+    def combo_curve(self) -> np.ndarray:
+        """`acc_curve` of each combination's curve (its accounts' summed)."""
+        return self._curves(self.combo_kept)
+
+    def _curves(self, kept, rows=None) -> np.ndarray:
+        """Rows `rows` (all by default) of `kept` at their N_CURVE_STATS places."""
+        kept = kept if rows is None else kept[rows]
+        out = np.zeros((len(kept), _n_curve_stats()))
+        out[:, curve_fields(self.cfg)] = kept
+        return out
 
     @property
     def complete(self) -> bool:
         return bool(self.finished.all())
+
+    def release_blocks(self) -> dict:
+        """The overfitting statistics that do not depend on the winner
+        (`overfit.sweep_trials`), then the per-block sums they came from let go: most of what
+        a combination keeps, no longer held while the table is ranked and written."""
+        from sitcli.overfit import sweep_trials
+
+        trials = sweep_trials(self)
+        self.blocks = None
+        return trials
 
     @property
     def synthetic(self) -> bool:
@@ -77,39 +111,60 @@ class SweepResult:
         out["combinations"] = len(prep.combos)
         return out
 
-    def params(self, key: str) -> np.ndarray:
-        """One grid parameter as an array over combinations."""
-        combos = self.prep.combos
-        if isinstance(combos, GridCombos):
-            return combos.column(key)
-        return np.array([c[key] for c in combos])
+    def params(self, key: str, combos=None) -> np.ndarray:
+        """One grid parameter as an array over combinations (all, or those numbered
+        `combos`)."""
+        grid = self.prep.combos
+        if isinstance(grid, GridCombos):
+            return grid.column(key, combos)
+        values = np.array([c[key] for c in grid])
+        return values if combos is None else values[combos]
 
-    def combo_table(self) -> dict[str, np.ndarray]:
+    def combo_table(self, rows=None) -> dict[str, np.ndarray]:
         """A column per field, a row per finished combination over all symbols (the keys of
         `Result.combo_stats` but the label): the shared account, or the sum of the symbols'
-        accounts. Columns, not a dict per row: 100,000 combinations stay small and fast."""
+        accounts. Columns, not a dict per row: 100,000 combinations stay small and fast.
+        `rows` (positions among the finished combinations) computes those rows only, the same
+        values as the whole table's: a ranked table is written a batch at a time."""
         prep = self.prep
         n_legs = len(prep.legs)
         done = np.flatnonzero(self.finished)
-        everything = len(done) == len(self.finished)
+        everything = rows is None and len(done) == len(self.finished)
+        if rows is not None:
+            done = done[np.asarray(rows, np.int64)]
 
         def rows(a):   # no copy when every combination finished
             return a if everything else a[done]
 
-        table = {"combination": done, **{k: rows(self.params(k)) for k in self.cfg.grid}}
+        table = {"combination": done,
+                 **{k: self.params(k, None if everything else done) for k in self.cfg.grid}}
         per_col = self.col_stats.reshape(len(self.finished), n_legs, -1)
-        table.update(_trade_columns(per_col[:, 0] if n_legs == 1 else per_col.sum(axis=1), rows))
+        table.update(_trade_columns(per_col[:, 0] if n_legs == 1 else rows(per_col).sum(axis=1),
+                                    rows if n_legs == 1 else lambda a: a))
         per_account = 1 if self.cfg.account == "shared" else n_legs
         any_24_7 = any(leg.instrument.is_24_7 for leg in prep.legs)
-        start = rows(self._combo_span_start())
-        table.update(_return_columns(rows(self.combo_curve), len(prep.index) - start,
+        start = self._combo_span_start(None if everything else done)
+        curve = self._curves(self.combo_kept, None if everything else done)
+        table.update(_return_columns(curve, len(prep.index) - start,
                                      self.cfg.cash * per_account,
                                      stats.bars_per_year(self.cfg.timeframe, any_24_7),
                                      stats.utc_times(prep.index)[start], stats.utc_times(prep.index)[-1]))
         if self.cfg.on_ruin == "topup":
-            table.update(_topup_columns(rows(self.combo_curve), table,
+            table.update(_topup_columns(curve, table,
                                         self.cfg.cash * per_account))
         return table
+
+    def table_columns(self, keys, batch: int = 16_384) -> dict[str, np.ndarray]:
+        """Columns `keys` of `combo_table` (those it has), computed a batch of rows at a time:
+        what ranking needs without the whole table."""
+        n = int(self.finished.sum())
+        parts: dict[str, list] = {k: [] for k in keys}
+        for lo in range(0, max(n, 1), batch):
+            part = self.combo_table(np.arange(lo, min(lo + batch, n)))
+            for key in keys:
+                if key in part:
+                    parts[key].append(part[key])
+        return {k: np.concatenate(v) for k, v in parts.items() if v}
 
     def combo_rows(self) -> list[dict]:
         """`combo_table` as a dict per row, with a label (small grids, tests)."""
@@ -126,7 +181,7 @@ class SweepResult:
         """A row per finished run (symbol x combination), with the keys of
         `Result.run_stats`; return statistics only when the run has its own account."""
         prep, shared = self.prep, self.cfg.account == "shared"
-        cols = prep.kernel_args[8]
+        cols = column_source(prep, shared).chunk(0, len(prep.combos))[0]
         trade = _trade_columns(self.col_stats)
         starts = self._run_span_start()
         rows = []
@@ -145,7 +200,8 @@ class SweepResult:
                            short_span=False)
             else:
                 times = stats.utc_times(leg.bars.index)
-                ret = _return_columns(self.acc_curve[[run.account]], [len(times) - starts[r]],
+                curve = self._curves(self.acc_kept, [run.account])
+                ret = _return_columns(curve, [len(times) - starts[r]],
                                       self.cfg.cash,
                                       stats.bars_per_year(self.cfg.timeframe,
                                                           leg.instrument.is_24_7),
@@ -155,7 +211,7 @@ class SweepResult:
                     one = {k: np.asarray([row[k]]) for k in ("final_equity", "liquidations",
                                                             "span_first", "span_last")}
                     row.update({k: v[0] for k, v in _topup_columns(
-                        self.acc_curve[[run.account]], one, self.cfg.cash).items()})
+                        curve, one, self.cfg.cash).items()})
             closes = leg.bars["close"]
             row["buy_hold_return_pct"] = 100 * float(closes.iloc[-1] / closes.iloc[0] - 1)
             rows.append(_with_note(_python(row)))
@@ -165,12 +221,15 @@ class SweepResult:
     # span are flat at the starting cash (returns of exactly 0), so only their count is taken
     # off
 
-    def _first_fills(self) -> np.ndarray:
-        """Per kernel column, the row of `prep.index` where its first entry fills (-1: none):
-        the next bar of its symbol after the first entry signal (fill=open), or the signal's
-        own bar (fill=close)."""
+    def _first_fills(self, combos=None) -> np.ndarray:
+        """Per kernel column (of every combination, or of those numbered `combos`), the row
+        of `prep.index` where its first entry fills (-1: none): the next bar of its symbol
+        after the first entry signal (fill=open), or the signal's own bar (fill=close)."""
         prep = self.prep
-        cols, entries = prep.kernel_args[8], prep.kernel_args[6]
+        # a column's symbol and signal set are its signal combination's (`GridCombos`): the
+        # fills are found once per signal combination and symbol
+        cols, signal_of = column_source(prep, self.cfg.account == "shared").signal_layout(combos)
+        entries = prep.kernel_args[6]
         fills = np.full(len(cols), -1, np.int64)
         pairs = np.stack([cols["inst"], cols["sig"]], axis=1)
         unique, back = np.unique(pairs, axis=0, return_inverse=True)
@@ -183,7 +242,7 @@ class SweepResult:
                                      else "left"))
             if at < len(rows):
                 fills[back.ravel() == u] = rows[at]
-        return fills
+        return fills.reshape(-1, len(prep.legs))[signal_of].reshape(-1)
 
     def _run_span_start(self) -> np.ndarray:
         """Per run, the position in its symbol's bars where its span starts."""
@@ -192,20 +251,20 @@ class SweepResult:
         if self.cfg.start is not None:
             return starts
         fills = self._first_fills()
-        cols = prep.kernel_args[8]
+        cols = column_source(prep, self.cfg.account == "shared").chunk(0, len(prep.combos))[0]
         for j, leg in enumerate(prep.legs):
             rows = prep.index.get_indexer(leg.bars.index)
             mine = (cols["inst"] == j) & (fills >= 0)
             starts[mine] = np.maximum(np.searchsorted(rows, fills[mine], "left") - 1, 0)
         return starts
 
-    def _combo_span_start(self) -> np.ndarray:
-        """Per combination, the row of `prep.index` where its span starts: the bar before
-        its symbols' earliest first fill."""
-        m = len(self.finished)
+    def _combo_span_start(self, combos=None) -> np.ndarray:
+        """Per combination (all, or those numbered `combos`), the row of `prep.index` where
+        its span starts: the bar before its symbols' earliest first fill."""
+        m = len(self.finished) if combos is None else len(combos)
         if self.cfg.start is not None:
             return np.zeros(m, np.int64)
-        fills = self._first_fills().astype(np.float64)
+        fills = self._first_fills(combos).astype(np.float64)
         fills[fills < 0] = np.inf
         first = fills.reshape(m, len(self.prep.legs)).min(axis=1)
         return np.where(np.isinf(first), 0, np.maximum(first - 1, 0)).astype(np.int64)
@@ -308,68 +367,100 @@ def prepare_sweep(cfg: RunConfig, store, events) -> Prepared:
     per_key = {k: prepare_backtest(replace(cfg, grid={k: cfg.grid[k]}), store, events)
                for k in engine}
     n_legs = len(base.legs)
-    sizes = [len(cfg.grid[k]) for k in keys]
-    m = math.prod(sizes)
-    index = [i.astype(np.int32) for i in np.unravel_index(np.arange(m), sizes)]  # product order
-    position = dict(zip(keys, index, strict=True))
-    signal_keys = list(signal_grid)
-    s_of = (np.ravel_multi_index([position[k] for k in signal_keys],
-                                 [len(cfg.grid[k]) for k in signal_keys])
-            if signal_keys else np.zeros(m, np.int64))
-
     base_cols = base.kernel_args[8].reshape(-1, n_legs)
-    cols = base_cols[s_of]                                    # (m, n_legs), a copy
-    owner: dict[str, str] = {}
+    fields: dict[str, tuple[str, np.ndarray]] = {}   # column field -> (parameter, its values')
     for key in engine:
         key_cols = per_key[key].kernel_args[8].reshape(-1, n_legs)
-        for field in cols.dtype.names:
+        for field in base_cols.dtype.names:
             if field in LAYOUT_FIELDS or np.array_equal(
                     key_cols[field], np.broadcast_to(base_cols[0][field], key_cols.shape),
                     equal_nan=True):
                 continue
-            if field in owner:     # a field two parameters set together: not separable
-                raise AssertionError(f"column field {field} depends on both {owner[field]} "
+            if field in fields:    # a field two parameters set together: not separable
+                raise AssertionError(f"column field {field} depends on both {fields[field][0]} "
                                      f"and {key}; sweep them through prepare_backtest")
-            owner[field] = key
-            cols[field] = key_cols[field][position[key]]
-    shared = cfg.account == "shared"
-    cols["group"] = (np.arange(m)[:, None] if shared
-                     else np.arange(m * n_legs).reshape(m, n_legs))
-    base_accounts = base.kernel_args[9]
-    accounts = (base_accounts[s_of] if shared
-                else base_accounts.reshape(-1, n_legs)[s_of].reshape(-1))
+            fields[field] = (key, key_cols[field])
     args = list(base.kernel_args)
-    args[8], args[9] = cols.reshape(-1), accounts
-    combos = GridCombos(base.combos, keys, position, s_of,
-                        {k: [c[k] for c in per_key[k].combos] for k in engine})
-    return Prepared(base.strategy, combos, base.legs, GridRuns(base.legs, m, shared),
-                    base.index, tuple(args))
+    args[8] = args[9] = None        # the product's columns are built a chunk at a time
+    combos = GridCombos(base.combos, keys, [len(cfg.grid[k]) for k in keys], list(signal_grid),
+                        {k: [c[k] for c in per_key[k].combos] for k in engine},
+                        base_cols, base.kernel_args[9], fields, cfg.account == "shared")
+    return Prepared(base.strategy, combos, base.legs,
+                    GridRuns(base.legs, len(combos), cfg.account == "shared"), base.index,
+                    tuple(args))
 
 
 class GridCombos(Sequence):
-    """The combinations of a sweep as index arrays: a combination's dict is built only when
-    asked for (labels, the top rows), never 100,000 of them."""
+    """The combinations of a sweep as their positions in the grid, worked out from the
+    combination's number (product order: the last parameter varies fastest): a combination's
+    dict is built only when asked for (labels, the top rows), and its kernel columns only when
+    its chunk runs (`kernel_columns`), never 100,000 of them at once."""
 
-    def __init__(self, base: list[dict], keys: list[str], position: dict, signal_of,
-                 values: dict[str, list]):
-        self.base, self.keys, self.position, self.signal_of = base, keys, position, signal_of
+    def __init__(self, base: list[dict], keys: list[str], sizes: list[int],
+                 signal_keys: list[str], values: dict[str, list], base_cols=None,
+                 base_accounts=None, fields=None, shared: bool = False):
+        self.base, self.keys, self.sizes, self.signal_keys = base, keys, sizes, signal_keys
         self.values = values                  # engine parameter -> its values, in grid order
+        self.base_cols, self.base_accounts = base_cols, base_accounts  # the signal grid's
+        self.fields = fields or {}            # column field -> (engine parameter, per value)
+        self.shared = shared
 
     def __len__(self) -> int:
-        return len(self.signal_of)
+        return math.prod(self.sizes)
+
+    def position(self, key: str, rows) -> np.ndarray:
+        """Where combinations `rows` sit on parameter `key`'s axis of the grid."""
+        i = self.keys.index(key)
+        return (np.asarray(rows) // math.prod(self.sizes[i + 1:])) % self.sizes[i]
+
+    def signal_of(self, rows) -> np.ndarray:
+        """The signal combination (a row of `base`) of combinations `rows`."""
+        out = np.zeros(np.shape(rows), np.int64)
+        for key in self.signal_keys:
+            out = out * self.sizes[self.keys.index(key)] + self.position(key, rows)
+        return out
 
     def __getitem__(self, ci):
         if isinstance(ci, slice):
             return [self[i] for i in range(*ci.indices(len(self)))]
-        combo = dict(self.base[self.signal_of[ci]])
+        if not -len(self) <= ci < len(self):
+            raise IndexError(ci)
+        ci %= len(self)
+        combo = dict(self.base[int(self.signal_of(ci))])
         for key, values in self.values.items():
-            combo[key] = values[self.position[key][ci]]
+            combo[key] = values[int(self.position(key, ci))]
         return combo
 
-    def column(self, key: str) -> np.ndarray:
+    def column(self, key: str, rows=None) -> np.ndarray:
+        rows = np.arange(len(self)) if rows is None else rows
         if key in self.values:
-            return np.asarray(self.values[key])[self.position[key]]
-        return np.asarray([c[key] for c in self.base])[self.signal_of]
+            return np.asarray(self.values[key])[self.position(key, rows)]
+        return np.asarray([c[key] for c in self.base])[self.signal_of(rows)]
+
+    def kernel_columns(self, first: int, last: int) -> tuple[np.ndarray, np.ndarray]:
+        """The kernel's columns and accounts of combinations first .. last − 1, accounts
+        numbered from 0: each combination's columns are its signal combination's, with each
+        engine parameter's fields from that parameter's column (`prepare_sweep`)."""
+        rows = np.arange(first, last)
+        n, n_legs = last - first, self.base_cols.shape[1]
+        signal = self.signal_of(rows)
+        cols = self.base_cols[signal]                          # (n, n_legs), a copy
+        for field, (key, per_value) in self.fields.items():
+            cols[field] = per_value[self.position(key, rows)]
+        cols["group"] = (np.arange(n)[:, None] if self.shared
+                         else np.arange(n * n_legs).reshape(n, n_legs))
+        accounts = (self.base_accounts[signal] if self.shared
+                    else self.base_accounts.reshape(-1, n_legs)[signal].reshape(-1))
+        return cols.reshape(-1), accounts
+
+    def chunk(self, first: int, last: int):
+        return chunk_layout(*self.kernel_columns(first, last), last - first)
+
+    def signal_layout(self, combos=None):
+        """The signal grid's columns, and per combination (all, or those numbered `combos`)
+        the row of them its columns take their symbol and signal set from."""
+        return self.base_cols.reshape(-1), self.signal_of(
+            np.arange(len(self)) if combos is None else combos)
 
     def representatives(self) -> list[dict]:
         """A few combinations in which every value of every parameter appears."""
@@ -380,6 +471,41 @@ class GridCombos(Sequence):
             combo.update({k: v[r % len(v)] for k, v in self.values.items()})
             rows.append(combo)
         return rows
+
+
+class PreparedColumns:
+    """`GridCombos.chunk` and `signal_layout` of a sweep prepared whole (a grid of signal
+    parameters only: `prepare_backtest`'s columns, one per symbol, combination-major)."""
+
+    def __init__(self, cols, accounts, n_legs: int, shared: bool):
+        self.cols, self.accounts, self.n_legs, self.shared = cols, accounts, n_legs, shared
+
+    def chunk(self, first: int, last: int):
+        per_combo = 1 if self.shared else self.n_legs
+        cols = self.cols[first * self.n_legs:last * self.n_legs].copy()
+        cols["group"] -= first * per_combo
+        return chunk_layout(cols, self.accounts[first * per_combo:last * per_combo],
+                            last - first)
+
+    def signal_layout(self, combos=None):
+        return self.cols, np.arange(len(self.cols) // self.n_legs) if combos is None else combos
+
+
+def column_source(prep: Prepared, shared: bool):
+    """What builds the kernel's columns of any chunk of a sweep's combinations."""
+    if isinstance(prep.combos, GridCombos):
+        return prep.combos
+    return PreparedColumns(prep.kernel_args[8], prep.kernel_args[9], len(prep.legs), shared)
+
+
+def chunk_layout(cols, accounts, n_combos: int):
+    """A chunk's columns and accounts with acc_start (accounts + 1 column offsets) and
+    combo_start (combinations + 1 account offsets): columns combination-major, one per
+    symbol, as the backtest lays them out."""
+    acc_start = np.searchsorted(cols["group"], np.arange(len(accounts) + 1)).astype(np.int64)
+    per_combo = len(accounts) // max(1, n_combos)
+    combo_start = np.arange(n_combos + 1, dtype=np.int64) * per_combo
+    return cols, accounts, acc_start, combo_start
 
 
 class GridRuns(Sequence):
@@ -403,17 +529,6 @@ class GridRuns(Sequence):
         return Run(self.legs[j].symbol, j, ci, ci if self.shared else r)
 
 
-def layout(prep: Prepared, shared: bool) -> tuple[np.ndarray, np.ndarray]:
-    """acc_start (accounts + 1 column offsets) and combo_start (combinations + 1 account
-    offsets): the backtest lays out columns combination-major, one per symbol."""
-    cols = prep.kernel_args[8]
-    n_accounts = len(prep.kernel_args[9])
-    acc_start = np.searchsorted(cols["group"], np.arange(n_accounts + 1)).astype(np.int64)
-    per_combo = 1 if shared else len(prep.legs)
-    combo_start = np.arange(len(prep.combos) + 1, dtype=np.int64) * per_combo
-    return acc_start, combo_start
-
-
 def chunk_ranges(n_combos: int, n_bars: int, cols_per_combo: int, chunk_size: int | None,
                  workers: int) -> list[tuple[int, int]]:
     if chunk_size is None:
@@ -427,14 +542,36 @@ def chunk_ranges(n_combos: int, n_bars: int, cols_per_combo: int, chunk_size: in
     return [(lo, min(lo + chunk_size, n_combos)) for lo in range(0, n_combos, chunk_size)]
 
 
-def run_chunk(args: tuple, acc_start, combo_start, first: int, last: int, edges):
-    """One chunk on the calling thread (what a Dask task runs)."""
-    from sitcli.engine.kernel import DETAIL_ARGS, sweep_serial_nb
+def run_chunk(args: tuple, source, first: int, last: int, edges):
+    """One chunk on the calling thread (what a Dask task runs): its columns built from
+    `source` (`column_source`)."""
+    from sitcli.engine.kernel import sweep_serial_nb
 
+    return first, last, sweep_serial_nb(*chunk_args(args, source, first, last), edges,
+                                        *args[_cut():])
+
+
+def chunk_args(args: tuple, source, first: int, last: int) -> tuple:
+    """`sweep_nb`'s arguments up to `last` for combinations first .. last − 1: the run's
+    arrays with the chunk's columns and accounts, numbered from 0."""
+    cols, accounts, acc_start, combo_start = source.chunk(first, last)
     # simulate_nb's 24 arguments, then the mark prices when the run has them
-    cut = DETAIL_ARGS[1]
-    return first, last, sweep_serial_nb(*args[:cut], acc_start, combo_start, first, last, edges,
-                                        *args[cut:])
+    return (*args[:8], cols, accounts, *args[10:_cut()], acc_start, combo_start, 0,
+            last - first)
+
+
+def _cut() -> int:
+    from sitcli.engine.kernel import DETAIL_ARGS
+
+    return DETAIL_ARGS[1]
+
+
+def count_dtype(edges) -> np.dtype:
+    """The smallest unsigned integers that hold the longest block's count of returns exactly
+    (16 blocks of 752 daily bars: uint8), float64 beyond uint16 (PBO adds them as float64)."""
+    longest = int(np.diff(edges).max()) if len(edges) > 1 else 0
+    return np.dtype(np.uint8 if longest <= 255 else np.uint16 if longest <= 65_535
+                    else np.float64)
 
 
 def pbo_edges(n_bars: int) -> np.ndarray:
@@ -466,23 +603,26 @@ def run_sweep(cfg: RunConfig, store, events, workers: int | None = None, executo
     client = _dask_client(scheduler, workers) if executor == "dask" else None
     try:
         prep = prepare_sweep(cfg, store, events)
-        acc_start, combo_start = layout(prep, cfg.account == "shared")
+        shared = cfg.account == "shared"
+        source = column_source(prep, shared)
         m = len(prep.combos)
-        acc_curve = np.zeros((len(acc_start) - 1, _n_curve_stats()))
+        n_legs = len(prep.legs)
+        kept = len(curve_fields(cfg))
+        acc_curve = np.zeros((m if shared else m * n_legs, kept))
         # one account per combination (one symbol, or shared): its curve is the combination's
-        combo_curve = acc_curve if len(acc_curve) == m else np.zeros((m, _n_curve_stats()))
+        combo_curve = acc_curve if len(acc_curve) == m else np.zeros((m, kept))
         n_bars = len(prep.index)
         edges = pbo_edges(n_bars)
+        n_blocks = max(len(edges) - 1, 0)
+        blocks = (np.zeros((n_blocks, m)), np.zeros((n_blocks, m)),
+                  np.zeros((n_blocks, m), count_dtype(edges)))
         result = SweepResult(cfg, prep, np.zeros((len(prep.runs), _n_col_stats())), acc_curve,
-                             combo_curve, np.zeros(m, bool),
-                             np.zeros((3, max(len(edges) - 1, 0), m)))
+                             combo_curve, np.zeros(m, bool), blocks)
         if client is None:
-            _run_local(result, acc_start, combo_start, edges, workers, chunk_size, n_bars,
-                       progress)
+            _run_local(result, source, edges, workers, chunk_size, n_bars, progress)
         else:
             n_workers = max(1, sum(client.nthreads().values()))
-            _run_dask(client, result, acc_start, combo_start, edges, chunk_size, n_bars,
-                      n_workers, progress)
+            _run_dask(client, result, source, edges, chunk_size, n_bars, n_workers, progress)
         return result
     finally:
         if client is not None:
@@ -490,6 +630,24 @@ def run_sweep(cfg: RunConfig, store, events, workers: int | None = None, executo
             client.close()
             if cluster is not None:
                 cluster.close()
+
+
+def curve_fields(cfg: RunConfig) -> list[int]:
+    """The kernel's curve statistics (`N_CURVE_STATS`) a sweep keeps: those a table row reads
+    (`stats.streamed_stats`; with --on-ruin topup also `_topup_columns`)."""
+    from sitcli.engine.kernel import (
+        C_DOWN_SQ,
+        C_FINAL,
+        C_GROWTH,
+        C_INJECTED,
+        C_MAX_DD,
+        C_REFILLS,
+        C_SUM,
+        C_SUM_SQ,
+    )
+
+    topup = [C_INJECTED, C_REFILLS] if cfg.on_ruin == "topup" else []
+    return [C_FINAL, C_MAX_DD, C_SUM, C_SUM_SQ, C_DOWN_SQ, C_GROWTH, *topup]
 
 
 def _n_col_stats() -> int:
@@ -504,26 +662,29 @@ def _n_curve_stats() -> int:
     return N_CURVE_STATS
 
 
-def _store(result: SweepResult, acc_start, combo_start, first: int, last: int, out) -> None:
+def _store(result: SweepResult, first: int, last: int, out) -> None:
     col_stats, acc_curve, combo_curve, blocks = out
-    a0, a1 = combo_start[first], combo_start[last]
-    result.col_stats[acc_start[a0]:acc_start[a1]] = col_stats
-    result.acc_curve[a0:a1] = acc_curve
-    result.combo_curve[first:last] = combo_curve
-    result.blocks[:, :, first:last] = blocks
+    n_legs = len(result.prep.legs)
+    per_combo = 1 if result.cfg.account == "shared" else n_legs
+    result.col_stats[first * n_legs:last * n_legs] = col_stats
+    kept = curve_fields(result.cfg)
+    result.acc_kept[first * per_combo:last * per_combo] = acc_curve[:, kept]
+    if result.combo_kept is not result.acc_kept:     # else the same curves, just stored
+        result.combo_kept[first:last] = combo_curve[:, kept]
+    for kept, part in zip(result.blocks, blocks, strict=True):
+        kept[:, first:last] = part      # counts: whole numbers, exact in `count_dtype`
     result.finished[first:last] = True
 
 
-def _run_local(result, acc_start, combo_start, edges, workers, chunk_size, n_bars,
-               progress) -> None:
+def _run_local(result, source, edges, workers, chunk_size, n_bars, progress) -> None:
     import numba
 
-    from sitcli.engine.kernel import DETAIL_ARGS, sweep_nb
+    from sitcli.engine.kernel import sweep_nb
 
     threads = min(workers or numba.config.NUMBA_NUM_THREADS, numba.config.NUMBA_NUM_THREADS)
     numba.set_num_threads(threads)
     m = len(result.finished)
-    per_combo = int(acc_start[-1]) // max(1, m)
+    per_combo = len(result.prep.legs)        # kernel columns a combination
     args = result.prep.kernel_args
     done = 0
     with _ctrl_c() as stop:
@@ -531,10 +692,10 @@ def _run_local(result, acc_start, combo_start, edges, workers, chunk_size, n_bar
             for first, last in chunk_ranges(m, n_bars, per_combo, chunk_size, threads):
                 if stop():
                     return
-                cut = DETAIL_ARGS[1]
-                out = sweep_nb(*args[:cut], acc_start, combo_start, first, last, edges,
-                               *args[cut:])
-                _store(result, acc_start, combo_start, first, last, out)
+                # no name holds a chunk's columns or statistics: the next chunk's take their
+                # place rather than adding to them
+                _store(result, first, last,
+                       sweep_nb(*chunk_args(args, source, first, last), edges, *args[_cut():]))
                 done += last - first
                 if progress:
                     progress(done, m)
@@ -588,23 +749,21 @@ def _dask_client(scheduler: str | None, workers: int | None):
                              f"({exc}); check the address and that it is running") from None
 
 
-def _run_dask(client, result, acc_start, combo_start, edges, chunk_size, n_bars, n_workers,
-              progress) -> None:
+def _run_dask(client, result, source, edges, chunk_size, n_bars, n_workers, progress) -> None:
     from distributed import as_completed
 
     m = len(result.finished)
-    per_combo = int(acc_start[-1]) // max(1, m)
-    [args] = client.scatter([result.prep.kernel_args], broadcast=True)
+    per_combo = len(result.prep.legs)        # kernel columns a combination
+    [args, source] = client.scatter([result.prep.kernel_args, source], broadcast=True)
     ranges = chunk_ranges(m, n_bars, per_combo, chunk_size, n_workers)
-    futures = [client.submit(run_chunk, args, acc_start, combo_start, first, last, edges,
-                             pure=False)
+    futures = [client.submit(run_chunk, args, source, first, last, edges, pure=False)
                for first, last in ranges]
     done = 0
     with _ctrl_c() as stop:
         try:
             for future in as_completed(futures):
                 first, last, out = future.result()
-                _store(result, acc_start, combo_start, first, last, out)
+                _store(result, first, last, out)
                 done += last - first
                 if progress:
                     progress(done, m)

@@ -328,3 +328,31 @@ def test_identical_combinations_have_nothing_to_rank():
     # a grid where nothing traded: every Sharpe is 0, every split a tie; PBO is not 1, it is moot
     stats = grid_statistics(np.zeros((64, 5)), winner=0, n_blocks=4)
     assert math.isnan(stats["pbo"]) and "same Sharpe ratio" in stats["note"]
+
+
+def test_sweep_trials_first_then_the_winner_equal_everything_at_once():
+    """`sweep` computes the winner-free part (PBO, the trials' Sharpe variance) before it ranks
+    and lets the per-block sums go (`SweepResult.release_blocks`): the statistics are exactly
+    those computed at once, in the same order; and PBO from the sweep's integer counts equals
+    PBO from the same counts as float64, bit for bit (accounts wiped out to 0 make the counts
+    differ between combinations)."""
+    from sitcli.data.store import demo_store
+    from sitcli.events import load_events
+    from sitcli.overfit import pbo, sweep_statistics
+    from sitcli.sweep import run_sweep
+
+    store, events = demo_store(), load_events()
+    swept = run_sweep(_sweep_config(**SWEEP_CASES["stocks and crypto, isolated"]), store,
+                      events, workers=2, chunk_size=5)
+    sums, sumsq, counts = swept.blocks
+    assert counts.dtype == np.uint8 and len(np.unique(counts.sum(0))) > 1
+    as_int, as_float = pbo(sums, sumsq, counts), pbo(sums, sumsq, counts.astype(np.float64))
+    assert np.array_equal(as_int.logits, as_float.logits) and as_int.pbo == as_float.pbo
+    assert as_int.degradation == as_float.degradation
+    whole = sweep_statistics(swept, 7, store, events)
+    trials = swept.release_blocks()
+    assert swept.blocks is None
+    split = sweep_statistics(swept, 7, store, events, trials)
+    assert list(split) == list(whole) and "oos_degradation" in split
+    for key, value in whole.items():
+        assert split[key] == value or (value != value and split[key] != split[key]), key

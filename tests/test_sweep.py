@@ -81,7 +81,7 @@ def test_block_sums_are_the_backtests_returns_cut_into_blocks(account):
     full = run_backtest(config(account), store, events)
     r = combination_returns(full)
     n = len(full.index)
-    assert r.shape == (n - 1, 12) and block_count(n - 1) == 16 == swept.blocks.shape[1]
+    assert r.shape == (n - 1, 12) and block_count(n - 1) == 16 == swept.blocks[0].shape[0]
     expected = block_sums(r, 16)
     for ci in range(12):
         curve = full.combo_curve(ci)[1]
@@ -92,6 +92,8 @@ def test_block_sums_are_the_backtests_returns_cut_into_blocks(account):
     assert expected[2].sum(axis=0).min() < n - 1 < expected[2].sum(axis=0).max() + 1
     for got, want in zip(swept.blocks, expected, strict=True):
         assert np.allclose(got, want, rtol=1e-12, atol=1e-14)
+    # the counts are kept in the smallest integers that hold a block's length: exactly
+    assert swept.blocks[2].dtype == np.uint8 and np.array_equal(swept.blocks[2], expected[2])
 
 
 def test_parallel_chunked_sweep_equals_one_serial_call_bit_for_bit():
@@ -100,8 +102,16 @@ def test_parallel_chunked_sweep_equals_one_serial_call_bit_for_bit():
     store, events = demo()
     one = run_sweep(config(), store, events, workers=1, chunk_size=10_000)
     many = run_sweep(config(), store, events, workers=2, chunk_size=5)
-    for field in ("col_stats", "acc_curve", "combo_curve", "blocks"):
-        assert np.array_equal(getattr(one, field), getattr(many, field)), field
+    assert_same_arrays(one, many)
+
+
+def assert_same_arrays(a, b) -> None:
+    """Two sweeps' kept statistics, bit for bit (dtypes included)."""
+    for field in ("col_stats", "acc_kept", "combo_kept", "acc_curve", "combo_curve", "finished"):
+        x, y = getattr(a, field), getattr(b, field)
+        assert x.dtype == y.dtype and np.array_equal(x, y), field
+    for x, y in zip(a.blocks, b.blocks, strict=True):
+        assert x.dtype == y.dtype and np.array_equal(x, y), "blocks"
 
 
 def test_threaded_kernel_equals_serial_kernel_on_a_liquidating_workload():
@@ -151,8 +161,7 @@ def test_dask_local_cluster_equals_local():
     local = run_sweep(config(), store, events, workers=1)
     remote = run_sweep(config(), store, events, executor="dask", workers=2, chunk_size=3)
     assert remote.complete
-    for field in ("col_stats", "acc_curve", "combo_curve", "blocks"):
-        assert np.array_equal(getattr(local, field), getattr(remote, field)), field
+    assert_same_arrays(local, remote)
 
 
 MEMORY_PROBE = textwrap.dedent("""
@@ -350,7 +359,11 @@ def test_prepare_sweep_lays_out_the_same_kernel_inputs_as_the_backtest(account):
     full = prepare_backtest(cfg, store, events)
     fast = prepare_sweep(cfg, store, events)
     assert isinstance(fast.combos, GridCombos) and len(fast.combos) == 64
-    for i, (a, b) in enumerate(zip(full.kernel_args, fast.kernel_args, strict=True)):
+    # the product's columns are built a chunk at a time: here every chunk at once
+    assert fast.kernel_args[8] is None and fast.kernel_args[9] is None
+    fast_args = list(fast.kernel_args)
+    fast_args[8:10] = fast.combos.kernel_columns(0, 64)
+    for i, (a, b) in enumerate(zip(full.kernel_args, fast_args, strict=True)):
         if isinstance(a, np.ndarray) and a.dtype.names:
             for name in a.dtype.names:
                 assert np.array_equal(a[name], b[name], equal_nan=a[name].dtype.kind == "f"), \
@@ -362,3 +375,101 @@ def test_prepare_sweep_lays_out_the_same_kernel_inputs_as_the_backtest(account):
         [(r.symbol, r.leg, r.combo, r.account) for r in full.runs]
     for key in grid:
         assert repr(fast.combos.column(key).tolist()) == repr([c[key] for c in full.combos])
+    # a chunk's columns, cut unevenly, are the whole product's rows, accounts numbered from 0
+    per_combo = 1 if account == "shared" else 2
+    for lo, hi in ((0, 7), (7, 50), (50, 64)):
+        cols, accounts = fast.combos.kernel_columns(lo, hi)
+        want = full.kernel_args[8][2 * lo:2 * hi].copy()
+        want["group"] -= lo * per_combo
+        assert cols.tobytes() == want.tobytes()
+        assert accounts.tobytes() == full.kernel_args[9][lo * per_combo:hi * per_combo].tobytes()
+
+
+SIGNAL_GRID = {"side": ["event", "long"], "status": ["confirmed", "confirmed,rumor"]}
+
+
+@pytest.mark.parametrize("grid", [GRID, SIGNAL_GRID], ids=["engine grid", "signal grid"])
+def test_table_a_batch_of_ranked_rows_at_a_time_equals_the_whole_table(grid, tmp_path):
+    """`sweep` ranks on a few columns computed in batches (`table_columns`) and computes the
+    rest a batch of ranked rows at a time as it writes them (`combo_table(rows)`): the same
+    columns, dtypes and bytes as the whole table, and the same CSV and Parquet files, at batch
+    sizes that cut the rows unevenly; for an interrupted sweep too. A grid of signal
+    parameters only is laid out by `prepare_backtest` and cut into chunks as such."""
+    import pyarrow.parquet as pq
+
+    from sitcli.backtest import run_backtest
+    from sitcli.cli.backtest import stat_keys
+    from sitcli.cli.sweep import write_csv, write_parquet
+    from sitcli.stats import rank
+    from sitcli.sweep import run_sweep
+
+    store, events = demo()
+    swept = run_sweep(config(grid=grid), store, events, workers=2, chunk_size=3)
+    if grid is SIGNAL_GRID:                   # chunks of `prepare_backtest`'s own columns
+        full = run_backtest(config(grid=grid), store, events)
+        assert_rows_match(full.run_stats(), swept.run_rows())
+        assert_rows_match(full.combo_stats(), swept.combo_rows())
+
+    def interrupt(done, total):
+        if done >= 3:
+            raise KeyboardInterrupt
+
+    partial = run_sweep(config(grid=grid), store, events, workers=1, chunk_size=3,
+                        progress=interrupt)
+    assert not partial.complete and partial.finished.sum() == 3
+    for result in (swept, partial):
+        whole = result.combo_table()
+        keys = [k for k in ("combination", *stat_keys(grid, True)) if k in whole]
+        assert list(result.combo_table([])) == list(whole)
+        n = len(whole["combination"])
+        order = rank(whole["sharpe"], whole["ruined"], False)
+        for rows in (order[:3], order[3:], np.arange(n)):
+            part = result.combo_table(rows)
+            for key in whole:
+                want = np.ascontiguousarray(np.asarray(whole[key])[rows])
+                got = np.ascontiguousarray(part[key])
+                assert got.dtype == want.dtype and got.tobytes() == want.tobytes(), key
+        some = result.table_columns(("combination", "sharpe", "ruined", "nonsense"), batch=4)
+        assert list(some) == ["combination", "sharpe", "ruined"]
+        for key, got in some.items():
+            assert got.dtype == whole[key].dtype
+            assert np.ascontiguousarray(got).tobytes() == \
+                np.ascontiguousarray(whole[key]).tobytes()
+        written = []
+        for table, size in ((whole, 5), (result.combo_table, 5), (result.combo_table, 2)):
+            raw = io.BytesIO()
+            write_csv(raw, table, order, keys, size=size)
+            written.append(raw.getvalue())
+        assert written[0] == written[1] == written[2] and written[0].count(b"\n") == n + 1
+        write_parquet(tmp_path / "whole.parquet", whole, order, keys)
+        write_parquet(tmp_path / "batches.parquet", result.combo_table, order, keys)
+        assert pq.read_table(tmp_path / "whole.parquet").equals(
+            pq.read_table(tmp_path / "batches.parquet"))
+
+
+@pytest.mark.parametrize("on_ruin", ["stop", "topup"])
+def test_sweep_keeps_the_curve_statistics_its_tables_read(on_ruin):
+    """A sweep keeps 6 of the kernel's 11 curve statistics per account and combination (8
+    with --on-ruin topup: the capital injected and the refills); they are the kernel's own,
+    bit for bit, and the fields it drops are ones no table reads (0 in `acc_curve`)."""
+    from dataclasses import replace
+
+    from sitcli.engine.kernel import C_FIRST, C_N, C_PEAK, C_REFILLS, sweep_serial_nb
+    from sitcli.sweep import chunk_args, column_source, curve_fields, pbo_edges, run_sweep
+
+    store, events = demo()
+    cfg = replace(config(), on_ruin=on_ruin)
+    swept = run_sweep(cfg, store, events, workers=2, chunk_size=5)
+    fields = curve_fields(cfg)
+    assert len(fields) == (8 if on_ruin == "topup" else 6)
+    assert swept.acc_kept.shape == (24, len(fields)) and swept.combo_kept.shape == (12, len(fields))
+    args = swept.prep.kernel_args
+    _, acc_curve, combo_curve, _ = sweep_serial_nb(
+        *chunk_args(args, column_source(swept.prep, False), 0, 12), pbo_edges(len(swept.prep.index)))
+    assert np.array_equal(swept.acc_kept, acc_curve[:, fields])
+    assert np.array_equal(swept.combo_kept, combo_curve[:, fields])
+    assert not set(fields) & {C_FIRST, C_PEAK, C_N}
+    assert (swept.acc_curve[:, [C_FIRST, C_PEAK, C_N]] == 0).all()
+    assert np.array_equal(swept.acc_curve[:, fields], acc_curve[:, fields])
+    if on_ruin == "topup":
+        assert swept.combo_curve[:, C_REFILLS].sum() > 0

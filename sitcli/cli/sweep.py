@@ -176,18 +176,25 @@ def sweep(
     from sitcli.cli.backtest import LOWER_IS_BETTER
     from sitcli.stats import rank
 
-    table = result.combo_table()
-    keys = [k for k in ("combination", *stat_keys(cfg.grid, True)) if k in table]
+    # the overfitting statistics' winner-free part first: the per-block sums (most of what a
+    # combination keeps) are let go before the table is built, ranked and written
+    trials = result.release_blocks() if cfg.grid and result.complete else None
+    # the columns ranking needs; the rest of the table is computed a batch of ranked rows at a
+    # time as they are written (`SweepResult.combo_table(rows)`), never whole
+    ranking = result.table_columns(("combination", o.rank_by, "ruined", "short_span"))
+    table = result.combo_table
+    keys = [k for k in ("combination", *stat_keys(cfg.grid, True)) if k in table([])]
     whole = out is not None or o.fmt != Format.table
-    order = rank(table[o.rank_by] if o.rank_by in table else np.full(len(table["ruined"]), np.nan),
-                 table["ruined"], o.rank_by in LOWER_IS_BETTER, None if whole else o.top)
+    order = rank(ranking[o.rank_by] if o.rank_by in ranking
+                 else np.full(len(ranking["ruined"]), np.nan),
+                 ranking["ruined"], o.rank_by in LOWER_IS_BETTER, None if whole else o.top)
     interrupted_write = False
     overfitting = None
     if cfg.grid and result.complete and len(order):   # overfitting of the winner (issue 15)
         from sitcli.overfit import sweep_statistics
 
-        overfitting = sweep_statistics(result, int(table["combination"][order[0]]), store,
-                                       events)
+        overfitting = sweep_statistics(result, int(ranking["combination"][order[0]]), store,
+                                       events, trials)
     if out is not None:
         try:
             _write(out, result, table, order, keys)
@@ -230,7 +237,7 @@ def sweep(
             from sitcli.cli.backtest import print_overfitting
 
             print_overfitting(overfitting)
-    short = int(table["short_span"].sum())
+    short = int(ranking["short_span"].sum())
     if short:
         from sitcli.stats import MIN_SPAN_BARS, MIN_SPAN_DAYS
 
@@ -262,33 +269,45 @@ def _record(out: Path, o, result, store, top: list[dict], run_id) -> None:
                         saved_as=out.name if run_id else None)
 
 
-def _rows(result, table: dict, order, keys) -> list[dict]:
+def _rows(result, table, order, keys) -> list[dict]:
     """Rows of `table` in `order` as dicts, with their labels (JSON and the printed table)."""
     from sitcli.sweep import _python
 
     rows = []
-    for i in order:
-        row = _python({k: table[k][i] for k in keys})
+    columns = _take(table, order, keys)
+    for i in range(len(order)):
+        row = _python({k: columns[k][i] for k in keys})
         rows.append({"label": result.combo_label(row["combination"]) or "all symbols", **row})
     return rows
 
 
 BATCH_ROWS = 16_384   # rows per Arrow batch written: the ranked copy never holds every row
-CSV_BATCH_ROWS = 4_096   # CSV: smaller, as three are formatted at once
+CSV_BATCH_ROWS = 2_048   # CSV: smaller, as three are formatted (and held) at once
 
 
-def arrow_batches(table: dict, order, keys, text_times: bool = False, size: int = BATCH_ROWS):
+def _take(table, rows, keys) -> dict:
+    """Columns `keys` of rows `rows` of a table: a dict of whole columns, or a function that
+    computes the columns of the rows it is given (`SweepResult.combo_table`)."""
+    import numpy as np
+
+    if callable(table):
+        part = table(rows)
+        return {k: np.ascontiguousarray(part[k]) for k in keys}
+    return {k: np.asarray(table[k])[rows] for k in keys}
+
+
+def arrow_batches(table, order, keys, text_times: bool = False, size: int = BATCH_ROWS):
     """The ranked rows as Arrow record batches of `size` rows built from the columns (no row
-    objects): NaN and infinities become nulls (blank in CSV), bar times UTC timestamps (or ISO
-    text)."""
+    objects; `table` as `_take` takes it): NaN and infinities become nulls (blank in CSV), bar
+    times UTC timestamps (or ISO text)."""
     import numpy as np
     import pyarrow as pa
 
     for lo in range(0, max(len(order), 1), size):
-        rows = order[lo:lo + size]
+        columns = _take(table, order[lo:lo + size], keys)
         arrays = []
         for key in keys:
-            col = np.asarray(table[key])[rows]
+            col = columns[key]
             if col.dtype.kind == "f":
                 arrays.append(pa.array(col, mask=~np.isfinite(col)))
             elif col.dtype.kind == "M" and text_times:
@@ -306,7 +325,7 @@ def arrow_batches(table: dict, order, keys, text_times: bool = False, size: int 
         yield pa.record_batch(arrays, names=list(keys))
 
 
-def write_csv(fh, table: dict, order, keys) -> None:
+def write_csv(fh, table, order, keys, size: int = CSV_BATCH_ROWS) -> None:
     """CSV straight from the columns: the header, then each batch formatted by Arrow's writer
     on one of two threads (it releases the GIL; formatting numbers is most of the time) while
     the next batch is cut, written in order."""
@@ -316,7 +335,7 @@ def write_csv(fh, table: dict, order, keys) -> None:
     fh.write((",".join(keys) + "\n").encode())
     with ThreadPoolExecutor(2) as pool:
         pending = deque()
-        for batch in arrow_batches(table, order, keys, text_times=True, size=CSV_BATCH_ROWS):
+        for batch in arrow_batches(table, order, keys, text_times=True, size=size):
             pending.append(pool.submit(_csv_rows, batch))
             if len(pending) > 2:            # at most three batches held at once
                 fh.write(pending.popleft().result())
@@ -338,7 +357,7 @@ def _csv_rows(batch):
     return sink.getvalue()
 
 
-def write_parquet(path, table: dict, order, keys) -> None:
+def write_parquet(path, table, order, keys) -> None:
     import pyarrow.parquet as pq
 
     writer = None
@@ -379,7 +398,7 @@ def _payload(result, rows) -> dict:
             "results": rows}
 
 
-def _write(path: Path, result, table: dict, order, keys) -> None:
+def _write(path: Path, result, table, order, keys) -> None:
     """To a temporary name, then renamed: an interrupted write leaves no half file. .json
     gets the whole payload, .parquet an Arrow table, anything else CSV."""
     import json
