@@ -31,13 +31,15 @@ def warm() -> float:
 
 
 def _warm_pbo() -> None:
-    """PBO's ranking kernel (`overfit._rank_splits_nb`), which every ranked grid runs."""
+    """PBO's ranking kernel, which every ranked grid runs: with `backtest --grid`'s float
+    counts and a daily sweep's small integer ones (`sweep.count_dtype`)."""
     import numpy as np
 
     from sitcli.overfit import pbo
 
     r = np.random.default_rng(0).normal(size=(2, 3))
-    pbo(r, r * r, np.full((2, 3), 2.0))
+    for counts in (np.full((2, 3), 2.0), np.full((2, 3), 2, np.uint8)):
+        pbo(r, r * r, counts)
 
 
 def main() -> None:
