@@ -555,7 +555,7 @@ def _account_adverse_nb(st, c0, c1, cols, mode, closeout, nbp, cash, t, open_, h
     while True:
         any_open = False
         lam_stop = np.inf
-        c_stop = -1
+        c_stop = np.int64(-1)   # not a literal: one compiled `_close_position_nb`
         for c in range(c0, c1):
             s = st[c, SIDE]
             if s == 0.0:
@@ -997,7 +997,7 @@ def account_nb(c0, width, init_cash, mode, closeout, nbp, open_, high, low, clos
     track = injected.shape[0] == n
     unstreamed = 0.0   # injected since the curve was last streamed
 
-    t = 0
+    t = np.int64(0)   # not a literal: one compiled `_flat_run_nb`
     while t < n:
         if not busy and cash > refill_at:
             if c1 - c0 == 1:
