@@ -16,6 +16,9 @@ from sitcli.bars import bar_times, detail_layout, resample_sessions, session_spa
 from sitcli.data.store import Store
 from sitcli.engine.records import LIQUIDATION, TAKE
 
+# one worker compiles the `--detail` kernels for both modules (`make test`: --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("detail")
+
 INTRADAY = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "intraday"
 EQUITIES = INTRADAY.parent / "equities" / "daily"
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "daily_swing.py"
@@ -127,6 +130,9 @@ def test_detail_turns_the_daily_liquidation_into_the_take_profit(tmp_path):
 
 
 def test_sweep_with_detail_equals_backtest_with_detail(tmp_path):
+    """Slow (20-35 s) when it is the first of the run to use finer bars on an empty
+    numba cache: it compiles the sweep kernel's `--detail` version (`make warm` leaves
+    it out; this module's tests share one worker, so the run compiles it once)."""
     from test_sweep import assert_rows_match
 
     from sitcli.backtest import run_backtest

@@ -24,6 +24,15 @@ from sitcli.engine.records import END, SIGNAL
 
 pytestmark = pytest.mark.xdist_group("vectorbt")
 
+
+def test_the_vectorbt_tests_share_one_worker(request):
+    """`make test` (`--dist loadgroup`) sends this module to one worker, so vectorbt's
+    kernels compile once in the run, not once a worker: pytest-xdist marks the module's
+    tests' node ids with their group, which pytest 9.2 silently dropped."""
+    if not getattr(request.config.option, "loadgroup", False):
+        pytest.skip("not an xdist worker under --dist loadgroup")
+    assert request.node.nodeid.endswith("@vectorbt"), request.node.nodeid
+
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 CASH = 10_000.0
 MAX_REL = 1e-9
@@ -229,7 +238,8 @@ def test_return_stats_of_real_prices_equal_vectorbt():
 
 def test_stats_full_is_vectorbt_over_the_same_span():
     """`backtest --stats full` (in-process) adds vectorbt's full statistics per run; over the
-    same span its headline numbers are sitcli's own."""
+    same span its headline numbers are sitcli's own. Slow (about 20 s) on an empty cache:
+    vectorbt compiles its returns statistics' kernels."""
     import json
 
     from typer.testing import CliRunner
