@@ -18,8 +18,8 @@ demo: $(BIN)/sitcli
 warm: $(BIN)/sitcli
 	$(BIN)/python -m sitcli.warm
 
-# every core (pytest-xdist); tests marked xdist_group share a worker (vectorbt's compiling is
-# paid once, and the `--detail` kernels' too); the benchmark smoke tests are left to `make bench-smoke`
+# every core (pytest-xdist); tests marked xdist_group share a worker (vectorbt's compiling and
+# the --detail kernels' are paid once); the benchmark smoke tests are left to `make bench-smoke`
 test: $(BIN)/sitcli
 	$(BIN)/python -m pytest -q -n auto --dist loadgroup --durations=10
 

@@ -24,6 +24,10 @@ from sitcli.engine.records import END, SIGNAL
 
 pytestmark = pytest.mark.xdist_group("vectorbt")
 
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+CASH = 10_000.0
+MAX_REL = 1e-9
+
 
 def test_the_vectorbt_tests_share_one_worker(request):
     """`make test` (`--dist loadgroup`) sends this module to one worker, so vectorbt's
@@ -32,10 +36,6 @@ def test_the_vectorbt_tests_share_one_worker(request):
     if not getattr(request.config.option, "loadgroup", False):
         pytest.skip("not an xdist worker under --dist loadgroup")
     assert request.node.nodeid.endswith("@vectorbt"), request.node.nodeid
-
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-CASH = 10_000.0
-MAX_REL = 1e-9
 
 
 def ma_signals(close, window):
