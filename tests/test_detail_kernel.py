@@ -47,9 +47,8 @@ DOWN_FIRST = [(100, 100, 85, 90), (90, 106, 90, 95)]     # the low, then the hig
 
 
 def test_take_profit_before_stop_when_the_high_comes_first():
-    """Slow (20-35 s) when it is the first of the run to use finer bars on an empty
-    numba cache: it compiles the full-record kernel's `--detail` version (`make warm` leaves
-    it out; this module's tests share one worker, so the run compiles it once)."""
+    """Slow (20-35 s) when first in a run on an empty numba cache: it compiles the
+    full-record kernel's `--detail` version, which `make warm` leaves out."""
     # stop 5% at 95, take 5% at 105; the daily rule assumes the low first: stop at 95
     kw = dict(stop=0.05, take=0.05)
     plain = only(run(None, **kw)[1])
@@ -72,9 +71,8 @@ def test_take_first_flatters_a_day_whose_low_came_first():
 
 
 def test_stop_before_liquidation_on_the_way_down():
-    """Slow (20-35 s) when it is the first of the run to use finer bars on an empty
-    numba cache: it compiles the full-record kernel's `--detail` version (`make warm` leaves
-    it out; this module's tests share one worker, so the run compiles it once)."""
+    """Slow (20-35 s) when first in a run on an empty numba cache: it compiles the
+    full-record kernel's `--detail` version, which `make warm` leaves out."""
     # 10x: liquidation at 100 * (1 - 1/10) = 90; stop 8% at 92. Hour 1 reaches 91 (the stop,
     # not the liquidation), hour 2 goes through 90: the stop closed the trade first.
     hours = [(100, 100, 91, 93), (93, 106, 85, 95)]
@@ -358,9 +356,8 @@ def check_liquidations_on_fine_bars(liqs, trades, cols, fine, start):
 
 
 def test_sweep_kernel_with_detail_equals_the_full_record_kernel_with_detail():
-    """Slow (20-35 s) when it is the first of the run to use finer bars on an empty
-    numba cache: it compiles the sweep kernel's `--detail` version (`make warm` leaves
-    it out; this module's tests share one worker, so the run compiles it once)."""
+    """Slow (20-35 s) when first in a run on an empty numba cache: it compiles the
+    sweep kernel's `--detail` version, which `make warm` leaves out."""
     from sitcli.engine.kernel import S_LIQS, S_PNL, S_TRADES, simulate_nb, sweep_serial_nb
 
     rng = np.random.default_rng(8)

@@ -130,9 +130,8 @@ def test_detail_turns_the_daily_liquidation_into_the_take_profit(tmp_path):
 
 
 def test_sweep_with_detail_equals_backtest_with_detail(tmp_path):
-    """Slow (20-35 s) when it is the first of the run to use finer bars on an empty
-    numba cache: it compiles the sweep kernel's `--detail` version (`make warm` leaves
-    it out; this module's tests share one worker, so the run compiles it once)."""
+    """Slow (20-35 s) when first in a run on an empty numba cache: it compiles the
+    sweep kernel's `--detail` version, which `make warm` leaves out."""
     from test_sweep import assert_rows_match
 
     from sitcli.backtest import run_backtest
