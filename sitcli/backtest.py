@@ -246,16 +246,16 @@ class Prepared:
     legs: list[Leg]
     runs: list[Run]
     index: pd.DatetimeIndex
-    kernel_args: tuple      # simulate_nb's (and sweep_nb's leading) positional arguments
+    kernel_args: tuple      # simulate's (and sweep_nb's leading) positional arguments
     detail: object = None   # sitcli.detail.Detail with --detail
     catalysts: list = None  # per kernel column: {order bar: catalyst} (sitcli.catalysts)
 
 
 def run_backtest(cfg: RunConfig, store, events) -> Result:
-    from sitcli.engine.kernel import simulate_injected_nb
+    from sitcli.engine.kernel import simulate_injected
 
     prep = prepare_backtest(cfg, store, events)
-    equity, trades, liqs, injected, tally = simulate_injected_nb(*prep.kernel_args)
+    equity, trades, liqs, injected, tally = simulate_injected(*prep.kernel_args)
     entries, cols = prep.kernel_args[6], prep.kernel_args[8]
     return Result(cfg=cfg, strategy=prep.strategy, combos=prep.combos, legs=prep.legs,
                   runs=prep.runs, index=prep.index, equity=equity, trades=trades,

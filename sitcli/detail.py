@@ -165,7 +165,7 @@ def run_detailed(cfg, store, events):
     """The run with `cfg.detail` and the same run on the plain rule: (detailed Result,
     plain Result, Detail)."""
     from sitcli.backtest import prepare_backtest
-    from sitcli.engine.kernel import DETAIL_ARGS, no_detail, simulate_injected_nb
+    from sitcli.engine.kernel import DETAIL_ARGS, no_detail, simulate_injected
     from sitcli.result import Result
 
     prep = prepare_backtest(cfg, store, events)
@@ -173,7 +173,7 @@ def run_detailed(cfg, store, events):
     for args, times in ((prep.kernel_args, prep.detail.times),
                         ((*prep.kernel_args[:DETAIL_ARGS[0]], *no_detail(len(prep.legs)),
                           *prep.kernel_args[DETAIL_ARGS[1]:]), None)):
-        equity, trades, liqs, injected, tally = simulate_injected_nb(*args)
+        equity, trades, liqs, injected, tally = simulate_injected(*args)
         out.append(Result(cfg=cfg, strategy=prep.strategy, combos=prep.combos, legs=prep.legs,
                           runs=prep.runs, index=prep.index, equity=equity, trades=trades,
                           liquidations=liqs, catalysts=prep.catalysts, fine_times=times,

@@ -555,7 +555,7 @@ def chunk_args(args: tuple, source, first: int, last: int) -> tuple:
     """`sweep_nb`'s arguments up to `last` for combinations first .. last − 1: the run's
     arrays with the chunk's columns and accounts, numbered from 0."""
     cols, accounts, acc_start, combo_start = source.chunk(first, last)
-    # simulate_nb's 24 arguments, then the mark prices when the run has them
+    # simulate's 24 arguments, then the mark prices when the run has them
     return (*args[:8], cols, accounts, *args[10:_cut()], acc_start, combo_start, 0,
             last - first)
 

@@ -15,7 +15,7 @@ import time
 
 
 def warm() -> float:
-    """Compile (or load) simulate_nb and sweep_nb; returns the seconds it took."""
+    """Compile (or load) the backtest's and the sweep's kernels; returns the seconds it took."""
     from sitcli.backtest import RunConfig, run_backtest
     from sitcli.data.store import demo_store
     from sitcli.events import load_events

@@ -13,7 +13,7 @@ def run_kernel(o, h, l, c, entries, exits=None, *, leverage=1.0, mode=ISOLATED, 
                nights=None, floors=(0.0,), mmrs=(0.0,), cums=(0.0,), maxlevs=(math.inf,),
                closeout=0.5, fill_at_close=False, take_first=False, im_leverage=0.0,
                detail=None, fine_funding=None):
-    """Run `simulate_nb` on 1-D bars and signals; returns (equity 1-D, trades, liqs).
+    """Run `simulate` on 1-D bars and signals; returns (equity 1-D, trades, liqs).
 
     `entries`: +1 long / -1 short / 0 (bool True = long); `exits`: bool or None;
     `funding` / `nights`: per-bar arrays or scalars, None = 0; `floors`/`mmrs`/`cums`/`maxlevs`:
@@ -22,7 +22,7 @@ def run_kernel(o, h, l, c, entries, exits=None, *, leverage=1.0, mode=ISOLATED, 
     (open, high, low, close) rows per bar (an empty list: no finer bars in that bar);
     `fine_funding`: the funding rate settled at each finer bar's close, in the same layout.
     """
-    from sitcli.engine.kernel import simulate_nb
+    from sitcli.engine.kernel import simulate
 
     def col(x):
         return np.ascontiguousarray(np.asarray(x, np.float64).reshape(-1, 1))
@@ -48,7 +48,7 @@ def run_kernel(o, h, l, c, entries, exits=None, *, leverage=1.0, mode=ISOLATED, 
     # financing per bar for a long and a short: the nights at the constant rates, day count in
     financing = np.stack([per_bar(nights) * fin_long / fin_days,
                           per_bar(nights) * fin_short / fin_days], axis=-1)
-    equity, trades, liqs = simulate_nb(o, h, l, c, per_bar(funding), financing, ent, ex,
+    equity, trades, liqs = simulate(o, h, l, c, per_bar(funding), financing, ent, ex,
                                        cols, accounts, *tiers, fill_at_close, take_first,
                                        last_bar, np.zeros((n, 1)),
                                        *fine_bars(detail, n, fine_funding))

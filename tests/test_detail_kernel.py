@@ -250,14 +250,14 @@ def funding_stamps(args):
 @pytest.mark.parametrize("mode,shared", [("isolated", False), ("cross", True),
                                          ("account", True), ("account", False)])
 def test_one_finer_bar_per_bar_is_the_plain_run_exactly(mode, shared):
-    from sitcli.engine.kernel import simulate_nb
+    from sitcli.engine.kernel import simulate
 
     args = random_run(3, mode, shared)
     o, h, l, c = args[:4]
     n, n_inst = o.shape
     start = np.repeat(np.arange(n + 1, dtype=np.int64)[:, None], n_inst, axis=1)
-    plain = simulate_nb(*args)
-    detailed = simulate_nb(*args[:18], o, h, l, c, start, funding_stamps(args))
+    plain = simulate(*args)
+    detailed = simulate(*args[:18], o, h, l, c, start, funding_stamps(args))
     assert len(plain[1]) > 20 and len(plain[2]) > 0
     assert_same_run(plain, detailed)
     # a liquidation the walk decided names its finer row, here its bar's only one
@@ -280,7 +280,7 @@ def test_a_shared_account_holding_a_symbol_without_finer_bars_keeps_the_bar_rule
     """Symbol 0 has one finer bar per bar (the plain run), symbols 1 and 2 none: the shared
     account's bars fall back to the bar rule whenever 1 or 2 is held, so the run is the
     plain run exactly."""
-    from sitcli.engine.kernel import simulate_nb
+    from sitcli.engine.kernel import simulate
 
     args = random_run(6, mode, True)
     n, n_inst = args[0].shape
@@ -289,8 +289,8 @@ def test_a_shared_account_holding_a_symbol_without_finer_bars_keeps_the_bar_rule
         f[:, 0] = a[:, 0]
     start = np.full((n + 1, n_inst), n, np.int64)
     start[:, 0] = np.arange(n + 1)
-    plain = simulate_nb(*args)
-    detailed = simulate_nb(*args[:18], *fine, start, args[23])
+    plain = simulate(*args)
+    detailed = simulate(*args[:18], *fine, start, args[23])
     assert len(plain[1]) > 20
     assert_same_run(plain, detailed)
 
@@ -298,13 +298,13 @@ def test_a_shared_account_holding_a_symbol_without_finer_bars_keeps_the_bar_rule
 def test_every_detailed_liquidation_lies_on_a_finer_bar_that_reached_it():
     """A random hourly path per day whose extremes are the day's: every detailed liquidation
     is on the first hour of its day whose adverse extreme reached its trigger."""
-    from sitcli.engine.kernel import simulate_nb
+    from sitcli.engine.kernel import simulate
 
     rng = np.random.default_rng(5)
     args = random_run(9, "isolated", False)
     args[8]["leverage"] = 50.0
     fine, start = hourly_paths(rng, *args[:4], 24)
-    _, trades, liqs = simulate_nb(*args[:18], *fine, start, args[23])
+    _, trades, liqs = simulate(*args[:18], *fine, start, args[23])
     assert len(liqs) > 5
     check_liquidations_on_fine_bars(liqs, trades, args[8], fine, start)
 
@@ -358,13 +358,13 @@ def check_liquidations_on_fine_bars(liqs, trades, cols, fine, start):
 def test_sweep_kernel_with_detail_equals_the_full_record_kernel_with_detail():
     """Slow (20-35 s) when first in a run on an empty numba cache: it compiles the
     sweep kernel's `--detail` version, which `make warm` leaves out."""
-    from sitcli.engine.kernel import S_LIQS, S_PNL, S_TRADES, simulate_nb, sweep_serial_nb
+    from sitcli.engine.kernel import S_LIQS, S_PNL, S_TRADES, simulate, sweep_serial_nb
 
     rng = np.random.default_rng(8)
     args = random_run(4, "isolated", False)
     fine, start = hourly_paths(rng, *args[:4], 12)
     full_args = (*args[:18], *fine, start, args[23])
-    _, trades, liqs = simulate_nb(*full_args)
+    _, trades, liqs = simulate(*full_args)
     k = len(args[8])
     acc_start = np.arange(k + 1, dtype=np.int64)
     combo_start = np.arange(9, dtype=np.int64) * 3

@@ -224,14 +224,14 @@ def test_real_data_detailed_liquidations_lie_on_a_fine_bar_that_reached_them(
         tmp_path, name, symbol, fine_tf, venue, leverage):
     from sitcli.backtest import prepare_backtest
     from sitcli.detail import comparison, run_detailed
-    from sitcli.engine.kernel import simulate_nb
+    from sitcli.engine.kernel import simulate
     from sitcli.events import load_events
 
     store = real_store(tmp_path, name, symbol, fine_tf)
     cfg = RunConfig(symbols=[symbol], strategy=str(EXAMPLE), venue=venue, leverage=leverage,
                     params={"hold": "1", "take": "0.02"}, detail=fine_tf)
     prep = prepare_backtest(cfg, store, load_events(None))
-    _, trades, liqs = simulate_nb(*prep.kernel_args)
+    _, trades, liqs = simulate(*prep.kernel_args)
     assert len(liqs) > 0
     fine = prep.kernel_args[18:22]
     o, c = prep.kernel_args[0], prep.kernel_args[3]

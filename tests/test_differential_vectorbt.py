@@ -179,12 +179,18 @@ def test_return_stats_equal_vectorbt(seed, leverage, timeframe, is_24_7):
     mine = stats.curve_stats(equity, CASH, stats.bars_per_year(timeframe, is_24_7))
     assert_stats_equal(mine, vbt_stats(equity, CASH, timeframe, is_24_7))
     # the streamed sums of the sweep kernel give the same numbers
+    from numba import njit
+
     from sitcli.engine.kernel import N_CURVE_STATS, curve_start_nb, curve_update_nb
 
+    @njit
+    def stream(curve, out):   # the kernel's helpers have no Python entry point of their own
+        curve_start_nb(out)
+        for value in curve:
+            curve_update_nb(out, value)
+
     sums = np.zeros((1, N_CURVE_STATS))
-    curve_start_nb(sums[0])
-    for value in equity:
-        curve_update_nb(sums[0], value)
+    stream(equity, sums[0])
     streamed = stats.streamed_stats(sums, np.array([len(equity)]), CASH,
                                     stats.bars_per_year(timeframe, is_24_7))
     for key, value in mine.items():

@@ -289,7 +289,7 @@ def test_cross_margin_liquidates_the_whole_account_along_the_bar():
     #   equity(λ) = 1000 - 50*10λ - 50*12λ = 1000 - 1100λ
     #   maintenance(λ) = 0.01 * 50 * ((100 - 10λ) + (100 - 12λ)) = 100 - 11λ
     #   equity = maintenance at λ* = 900 / 1089 -> A at 91.7355, B at 90.0826
-    from sitcli.engine.kernel import no_detail, simulate_nb
+    from sitcli.engine.kernel import no_detail, simulate
     from sitcli.engine.records import account_dt, column_dt
 
     rows_a = [(100, 100, 100, 100), (100, 100, 100, 100), (100, 100, 90, 92), (92, 92, 92, 92),
@@ -307,7 +307,7 @@ def test_cross_margin_liquidates_the_whole_account_along_the_bar():
     accounts["init_cash"], accounts["mode"], accounts["nbp"] = 1000.0, CROSS, True
     tiers = np.array([[0.0]]), np.array([[0.01]]), np.array([[0.0]]), np.array([[np.inf]])
     zeros = np.zeros((5, 2))
-    equity, trades, liqs = simulate_nb(*price, zeros, np.zeros((5, 2, 2)), entries,
+    equity, trades, liqs = simulate(*price, zeros, np.zeros((5, 2, 2)), entries,
                                        np.zeros((5, 2), bool),
                                        cols, accounts, *tiers, False, False,
                                        np.array([4, 4], np.int64), zeros, *no_detail(2))

@@ -21,7 +21,7 @@ EDGES = np.array([0, 60, 130, 200, N_BARS - 1], np.int64)   # PBO's blocks of th
 
 
 def workload(seed: int, *, fill_at_close: bool, take_first: bool, topup: bool):
-    """simulate_nb's 24 arguments for N_COMBOS one-column isolated accounts per instrument:
+    """simulate's 24 arguments for N_COMBOS one-column isolated accounts per instrument:
     fat-tailed bars with gaps and missing bars (one instrument ends early), frequent signals,
     every venue's liquidation rule, leverage up to 60x (liquidations), stops, take-profits,
     time exits, fees, spread, slippage, funding at the bar and while closed, financing, and
@@ -126,7 +126,7 @@ def test_flat_stretches_crossed_in_one_step_equal_the_bar_by_bar_walk(seed, fill
     that never trades (same instrument, a signal set without entries) and it walks them bar by
     bar. Its equity at every bar, its trades and its liquidations are the same, bit for bit,
     in the full-record kernel and in the sweep."""
-    from sitcli.engine.kernel import simulate_injected_nb, sweep_serial_nb
+    from sitcli.engine.kernel import simulate_injected, sweep_serial_nb
 
     args = workload(seed, fill_at_close=fill_at_close, take_first=False, topup=topup)
     one = list(args)
@@ -138,8 +138,8 @@ def test_flat_stretches_crossed_in_one_step_equal_the_bar_by_bar_walk(seed, fill
     wide[8] = np.sort(np.concatenate([cols, idle]), order="group", kind="stable")
     wide[6] = np.hstack([args[6], np.zeros_like(args[6])])
     wide[7] = np.hstack([args[7], args[7]])
-    e1, t1, l1, i1, y1 = simulate_injected_nb(*one)
-    e2, t2, l2, i2, y2 = simulate_injected_nb(*wide)
+    e1, t1, l1, i1, y1 = simulate_injected(*one)
+    e2, t2, l2, i2, y2 = simulate_injected(*wide)
     assert_identical((e1, i1, y1), (e2, i2, y2))
     assert len(t1) > 10 and len(t1) == len(t2)
     assert np.array_equal(wide[8]["inst"][t2["col"]], cols["inst"][t1["col"]])

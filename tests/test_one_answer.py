@@ -48,7 +48,7 @@ def allowed(venue) -> list[float]:
 def kernel_trigger(prep, lev_index: int, side: int, extreme: float):
     """Run column `lev_index` of a prepared grid alone, on bars where bar 1's adverse
     extreme is `extreme`: (liquidations, trades)."""
-    from sitcli.engine.kernel import simulate_nb
+    from sitcli.engine.kernel import simulate
 
     args = list(prep.kernel_args)
     o, h, l, c = (a.copy() for a in args[:4])
@@ -61,7 +61,7 @@ def kernel_trigger(prep, lev_index: int, side: int, extreme: float):
     cols = args[8][lev_index:lev_index + 1].copy()
     accounts = args[9][cols["group"]].copy()
     cols["group"] = 0
-    _, trades, liqs = simulate_nb(o, h, l, c, args[4], args[5], entries, args[7], cols,
+    _, trades, liqs = simulate(o, h, l, c, args[4], args[5], entries, args[7], cols,
                                   accounts, *args[10:14], True, False, *args[16:])
     return liqs, trades
 

@@ -170,7 +170,7 @@ MEMORY_PROBE = textwrap.dedent("""
     sys.path.insert(0, {bench!r})
     from bench_kernel import workload
     from sitcli.engine.kernel import sweep_nb
-    from sitcli.engine.kernel import simulate_nb
+    from sitcli.engine.kernel import simulate
 
     def peak():
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -179,13 +179,13 @@ MEMORY_PROBE = textwrap.dedent("""
     small = workload(64, 4)
     starts = np.arange(5, dtype=np.int64)
     sweep_nb(*small, starts, starts, 0, 4, pbo_edges(64))
-    simulate_nb(*small)
+    simulate(*small)
     inputs = workload({bars}, {combos})
     starts = np.arange({combos} + 1, dtype=np.int64)
     before = peak()
     out = sweep_nb(*inputs, starts, starts, 0, {combos}, pbo_edges({bars}))
     after_sweep = peak()
-    full = simulate_nb(*inputs)
+    full = simulate(*inputs)
     after_full = peak()
     print(json.dumps({{"sweep_growth": after_sweep - before, "full_growth": after_full - after_sweep,
                       "sweep_result_bytes": sum(a.nbytes for a in out),
@@ -336,10 +336,10 @@ def test_wiped_out_account_does_not_open_zero_size_positions():
     underflowed to 0 (and then divided by their zero margin); such orders are not filled."""
     from bench_suite import workload
 
-    from sitcli.engine.kernel import simulate_nb
+    from sitcli.engine.kernel import simulate
 
     args, _, _ = workload(400_000, 1, 20, seed=11, vol=0.0008)
-    equity, trades, liqs = simulate_nb(*args)
+    equity, trades, liqs = simulate(*args)
     assert len(liqs) > 0 and (trades["qty"] > 0).all()
     assert np.isfinite(trades["return_on_margin"]).all()
     assert (equity[-1] > -1e-9).all()   # dust, not debt

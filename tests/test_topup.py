@@ -18,8 +18,8 @@ from sitcli.engine.records import ACCOUNT, CROSS, ISOLATED, account_dt, column_d
 
 def run(o, h, l, c, entries, exits, *, leverage=50.0, mode=ISOLATED, cash=1000.0, topup=True,
         ruin_level=0.0, mmr=0.0, closeout=0.5, nbp=True):
-    """One instrument, one column, one account through `simulate_injected_nb`."""
-    from sitcli.engine.kernel import no_detail, simulate_injected_nb
+    """One instrument, one column, one account through `simulate_injected`."""
+    from sitcli.engine.kernel import no_detail, simulate_injected
 
     def col(x):
         return np.ascontiguousarray(np.asarray(x, np.float64).reshape(-1, 1))
@@ -35,7 +35,7 @@ def run(o, h, l, c, entries, exits, *, leverage=50.0, mode=ISOLATED, cash=1000.0
     tiers = (np.array([[0.0]]), np.array([[mmr]]), np.array([[0.0]]), np.array([[np.inf]]))
     ent = np.asarray(entries, np.int8).reshape(n, 1)
     ex = np.asarray(exits, bool).reshape(n, 1)
-    return simulate_injected_nb(o, h, l, c, np.zeros((n, 1)), np.zeros((n, 1, 2)), ent, ex, cols,
+    return simulate_injected(o, h, l, c, np.zeros((n, 1)), np.zeros((n, 1, 2)), ent, ex, cols,
                                 accounts, *tiers, False, False, np.array([n - 1]),
                                 np.zeros((n, 1)), *no_detail(1))
 

@@ -62,7 +62,7 @@ capital injected (`_refill_nb`): at each close, and before any entry (a reversal
 at the open after a gap closed the account out). Trading goes on from the next signal.
 
 Outputs: equity (n, g) at each close, after any refill, trades (`trade_dt`), liquidations
-(`liquidation_dt`); `simulate_injected_nb` also the capital injected at each close (n, g)
+(`liquidation_dt`); `simulate_injected` also the capital injected at each close (n, g)
 and per account the total injected and the number of refills.
 """
 
@@ -102,21 +102,27 @@ NO, YES = np.bool_(False), np.bool_(True)
 ONE_COLUMN, ISOLATED_MODE = 1, int(ISOLATED)
 
 # Speed without changing a result (measured on tests/benchmarks): helpers on every bar and
-# order execution are inlined at numba IR level (a call passes every array as seven words:
-# calling them instead halved the throughput); the opening rule is called (one copy: the first
-# run compiles faster); the other helpers and the bar loop itself run without numba's reference
-# counting (`_nrt=False`, see account_nb).
+# order execution are inlined by LLVM (`INLINED`: a call passes every array as seven words;
+# calling them instead halved the throughput). Each is typed and compiled once and LLVM puts
+# it where it is called; numba's own inlining (`inline="always"`) copies and types it again
+# at every call site, which made a first backtest compile 6 s longer and the sweep run slower.
+# The opening rule is called (one copy: the first run compiles faster); the other helpers and
+# the bar loop itself run without numba's reference counting (`_nrt=False`, see account_nb).
 # `_nrt` is numba's private switch (numba 0.59-0.68 have it): fall back to the default, about
 # half the speed, on a numba that drops it rather than fail to compile.
 NO_REFCOUNT = {"_nrt": False} if hasattr(CPUTargetOptions, "_nrt") else {}
-tier_index_nb = njit(cache=True, inline="always")(formulas.tier_index)
-liquidation_price_nb = njit(cache=True, inline="always")(formulas.liquidation_price)
-bracket_notional_cap_nb = njit(cache=True, inline="always")(formulas.bracket_notional_cap)
-reaches_nb = njit(cache=True, inline="always")(formulas.reaches)
-refill_nb = njit(cache=True, inline="always")(formulas.refill)
+# only other kernels call these: no entry point from Python (its two wrappers were about 1.5 s
+# of a first run's compiling), so a call from Python would crash; tests call them from numba
+CALLED = dict(NO_REFCOUNT, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+INLINED = dict(CALLED, forceinline=True)
+tier_index_nb = njit(cache=True, **INLINED)(formulas.tier_index)
+liquidation_price_nb = njit(cache=True, **INLINED)(formulas.liquidation_price)
+bracket_notional_cap_nb = njit(cache=True, **INLINED)(formulas.bracket_notional_cap)
+reaches_nb = njit(cache=True, **INLINED)(formulas.reaches)
+refill_nb = njit(cache=True, **INLINED)(formulas.refill)
 
 
-# simulate_nb's arguments: DETAIL_ARGS[0] plain ones, the six `--detail` arrays up to
+# simulate's arguments: DETAIL_ARGS[0] plain ones, the six `--detail` arrays up to
 # DETAIL_ARGS[1], then the optional mark prices
 DETAIL_ARGS = (18, 24)
 
@@ -131,11 +137,11 @@ def jit_formula(fn, **callees):
     """Compile a formula of `margin.py` that calls others, with those calls bound to their
     compiled versions (the plain module keeps plain Python, for the numba-free calculator)."""
     scope = dict(fn.__globals__, **callees)
-    return njit(cache=True, inline="always")(
+    return njit(cache=True, **INLINED)(
         types.FunctionType(fn.__code__, scope, fn.__name__, fn.__defaults__))
 
 
-exit_charges_nb = njit(cache=True, inline="always")(formulas.exit_charges)
+exit_charges_nb = njit(cache=True, **INLINED)(formulas.exit_charges)
 EXIT_CLOSE_OUT, EXIT_BANKRUPT, EXIT_MARKET = (formulas.EXIT_CLOSE_OUT, formulas.EXIT_BANKRUPT,
                                               formulas.EXIT_MARKET)
 LIQ_HYPERLIQUID = formulas.LIQ_HYPERLIQUID
@@ -158,7 +164,7 @@ N_STATE = 19
 
 # called, not inlined: a position opens on few bars, and the opening rule (brackets, every
 # venue's liquidation price) is large: one compiled copy instead of one per call site
-@njit(cache=True, **NO_REFCOUNT)
+@njit(cache=True, **CALLED)
 def _open_position_nb(st, c, side, mid, bar, free, col, floors, mmrs, cums, maxlevs):
     """Open at `mid` with spread and slippage, by the venue's opening rule
     (`margin.open_position`). Returns the commission paid, or -1.0 when the order cannot be
@@ -192,7 +198,7 @@ def _open_position_nb(st, c, side, mid, bar, free, col, floors, mmrs, cums, maxl
     return fee
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, **INLINED)
 def _forgive_nb(tr, amount):
     """Book `amount` forgiven by negative balance protection on trade `tr`: the exit's
     liquidation fee and commission first (never paid, so not reported as paid), the rest as
@@ -209,7 +215,7 @@ def _forgive_nb(tr, amount):
     tr["return_on_margin"] = tr["pnl"] / tr["margin"]
 
 
-@njit(cache=True, **NO_REFCOUNT)
+@njit(cache=True, **CALLED)
 def _close_position_nb(st, c, mid, reason, bar, col, mode, isolated_cap, trades, n_trades):
     """Close at `mid`; liquidations fill at `mid` exactly, other exits pay spread and slippage.
 
@@ -273,7 +279,7 @@ def _close_position_nb(st, c, mid, reason, bar, col, mode, isolated_cap, trades,
     return cash_change
 
 
-@njit(cache=True, **NO_REFCOUNT)
+@njit(cache=True, **CALLED)
 def _record_liquidation_nb(liqs, n_liqs, c, bar, side, kind, trigger, fill, extreme, gap,
                            gap_loss):
     rec = liqs[n_liqs]
@@ -289,7 +295,7 @@ def _record_liquidation_nb(liqs, n_liqs, c, bar, side, kind, trigger, fill, extr
     rec["fine_row"] = -1
 
 
-@njit(cache=True, **NO_REFCOUNT)
+@njit(cache=True, **CALLED)
 def _liquidate_isolated_nb(st, c, t, px, col, isolated_cap, gap, extreme, trades, n_trades,
                            liqs, n_liqs):
     """Liquidate one isolated position at `px` (its liquidation price, or a worse open or
@@ -303,7 +309,7 @@ def _liquidate_isolated_nb(st, c, t, px, col, isolated_cap, gap, extreme, trades
     return dcash
 
 
-@njit(cache=True, **NO_REFCOUNT)
+@njit(cache=True, **CALLED)
 def _path_margin_nb(st, c0, c1, cols, mode, closeout, cash, p0, p1, floors_all, mmrs_all,
                     cums_all):
     """f(λ) = equity − threshold along the straight path from `p0` (λ=0) to `p1` (λ=1) for
@@ -342,7 +348,7 @@ def _path_margin_nb(st, c0, c1, cols, mode, closeout, cash, p0, p1, floors_all, 
     return eq0 - thr0 - 1e-12 * value0, eq1 - thr1 - 1e-12 * value1
 
 
-@njit(cache=True, **NO_REFCOUNT)
+@njit(cache=True, **CALLED)
 def _close_all_nb(st, c0, c1, cols, mode, nbp, cash, p0, p1, lam, t, gap, trades, n_trades,
                   liqs, n_liqs, high, low, r):
     """Account-level liquidation (cross) or close-out (CFD) of every open position at the
@@ -379,7 +385,7 @@ def _close_all_nb(st, c0, c1, cols, mode, nbp, cash, p0, p1, lam, t, gap, trades
     return cash, n_trades, n_liqs
 
 
-@njit(cache=True, **NO_REFCOUNT)
+@njit(cache=True, **CALLED)
 def _protect_nb(st, c0, c1, mode, nbp, cash, trades, n_trades, first_trade):
     """Negative balance protection for cross and CFD accounts: once nothing is open, a
     deficit is forgiven and booked on the account's last trade."""
@@ -392,7 +398,7 @@ def _protect_nb(st, c0, c1, mode, nbp, cash, trades, n_trades, first_trade):
     return 0.0
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, **INLINED)
 def _free_collateral_nb(st, c0, c1, cols, mode, cash, prices, t):
     """Collateral a new position may use: wallet minus locked margins (isolated), or
     equity minus used margin (cross and account)."""
@@ -411,7 +417,7 @@ def _free_collateral_nb(st, c0, c1, cols, mode, cash, prices, t):
     return free
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, **INLINED)
 def _execute_order_nb(st, c, order, px, t, prices, c0, c1, cols, mode, isolated_cap, cash,
                       trades, n_trades, tier_floor, tier_mmr, tier_cum, tier_maxlev, init_cash,
                       refill_at):
@@ -436,7 +442,7 @@ def _execute_order_nb(st, c, order, px, t, prices, c0, c1, cols, mode, isolated_
     return cash, n_trades, added
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, **INLINED)
 def _refill_nb(st, c0, c1, cash, init_cash, refill_at):
     """`--on-ruin topup`, the one rule: an account with nothing open whose equity (then its
     cash) is at or below `refill_at` (ruin level x starting cash; -inf when off) is refilled
@@ -449,7 +455,7 @@ def _refill_nb(st, c0, c1, cash, init_cash, refill_at):
     return refill_nb(cash, init_cash, refill_at)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, **INLINED)
 def _charge_nb(st, c, pay, mode, cash):
     """Funding or financing: from the position's own margin when isolated (its liquidation
     price then moves: `_reprice_nb` before it is next looked at), from the wallet otherwise."""
@@ -458,7 +464,7 @@ def _charge_nb(st, c, pay, mode, cash):
     return cash - pay
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, **INLINED)
 def _reprice_nb(st, c, col, floors_all, mmrs_all, cums_all):
     """An isolated position's liquidation price from its margin now (the venue's rule, as at
     the opening): a function of the position alone, so several charges need one repricing."""
@@ -468,7 +474,7 @@ def _reprice_nb(st, c, col, floors_all, mmrs_all, cums_all):
                                             mmrs_all[k], cums_all[k], col["fee"])
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, **INLINED)
 def _has_row_nb(prices, r, i, starts, t, fine):
     """Does instrument `i` trade on row `r`: bar `t` itself, or (`fine`) a finer bar inside
     `t`'s span `starts[t, i] .. starts[t + 1, i]`."""
@@ -477,7 +483,7 @@ def _has_row_nb(prices, r, i, starts, t, fine):
     return not np.isnan(prices[r, i])
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, **INLINED)
 def _gaps_nb(st, c0, c1, cols, mode, closeout, nbp, isolated_cap, cash, t, r, open_, high,
              low, starts, fine, p0, tier_floor, tier_mmr, tier_cum, trades, n_trades, liqs,
              n_liqs, mark_open, mark_high, mark_low):
@@ -516,7 +522,7 @@ def _gaps_nb(st, c0, c1, cols, mode, closeout, nbp, isolated_cap, cash, t, r, op
     return cash, n_trades, n_liqs
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, **INLINED)
 def _isolated_adverse_nb(st, c, t, col, o, x, isolated_cap, cash, trades, n_trades, liqs,
                          n_liqs, mark_o, mark_x):
     """The stop on the last price `o` -> `x`, the liquidation on the mark `mark_o` ->
@@ -537,7 +543,7 @@ def _isolated_adverse_nb(st, c, t, col, o, x, isolated_cap, cash, trades, n_trad
     return cash, n_trades, n_liqs
 
 
-@njit(cache=True, **NO_REFCOUNT)
+@njit(cache=True, **CALLED)
 def _account_adverse_nb(st, c0, c1, cols, mode, closeout, nbp, cash, t, open_, high, low, p0,
                         p1, floors_all, mmrs_all, cums_all, trades, n_trades, liqs, n_liqs, r,
                         starts, fine):
@@ -588,7 +594,7 @@ def _account_adverse_nb(st, c0, c1, cols, mode, closeout, nbp, cash, t, open_, h
     return cash, n_trades, n_liqs
 
 
-@njit(cache=True, **NO_REFCOUNT)
+@njit(cache=True, **CALLED)
 def _account_check_nb(st, c0, c1, cols, mode, closeout, nbp, cash, t, prices, p0, gap,
                       floors_all, mmrs_all, cums_all, trades, n_trades, liqs, n_liqs, high, low,
                       r, starts, fine):
@@ -610,7 +616,7 @@ def _account_check_nb(st, c0, c1, cols, mode, closeout, nbp, cash, t, prices, p0
     return cash, n_trades, n_liqs
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, **INLINED)
 def _extremes_nb(st, c0, c1, cols, mode, closeout, nbp, isolated_cap, cash, t, r, open_, high,
                  low, starts, fine, take_first, p0, p1, tier_floor, tier_mmr, tier_cum, trades,
                  n_trades, liqs, n_liqs, mark_open, mark_high, mark_low):
@@ -652,7 +658,7 @@ def _extremes_nb(st, c0, c1, cols, mode, closeout, nbp, isolated_cap, cash, t, r
     return cash, n_trades, n_liqs
 
 
-@njit(cache=True, **NO_REFCOUNT)
+@njit(cache=True, **CALLED)
 def _walk_detail_nb(st, c0, c1, cols, mode, closeout, nbp, isolated_cap, cash, t, open_,
                     fine_open, fine_high, fine_low, fine_close, starts, take_first, p0, p1,
                     tier_floor, tier_mmr, tier_cum, trades, n_trades, liqs, n_liqs,
@@ -706,7 +712,7 @@ def _walk_detail_nb(st, c0, c1, cols, mode, closeout, nbp, isolated_cap, cash, t
     return cash, n_trades, n_liqs, True
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, **INLINED)
 def _stamp_due_nb(cols, c0, c1, fine_funding, r):
     """Does finer row `r` settle a funding stamp for one of the account's instruments (a
     few rows a day: the call below is made only then)."""
@@ -716,7 +722,7 @@ def _stamp_due_nb(cols, c0, c1, fine_funding, r):
     return False
 
 
-@njit(cache=True, **NO_REFCOUNT)
+@njit(cache=True, **CALLED)
 def _fine_funding_nb(st, c0, c1, cols, mode, closeout, nbp, isolated_cap, cash, t, r,
                      fine_close, fine_high, fine_low, fine_funding, starts, p0, tier_floor,
                      tier_mmr, tier_cum, trades, n_trades, liqs, n_liqs):
@@ -756,7 +762,7 @@ def _fine_funding_nb(st, c0, c1, cols, mode, closeout, nbp, isolated_cap, cash, 
     return cash, n_trades, n_liqs
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, **INLINED)
 def _funding_left_nb(funding, fine_funding, starts, t, i):
     """What bar `t`'s funding keeps for its close once its finer bars were walked: the stamps
     no finer bar before its last settles (`_fine_funding_nb`)."""
@@ -783,14 +789,14 @@ C_FINAL, C_FIRST, C_PEAK, C_MAX_DD, C_N, C_SUM, C_SUM_SQ, C_DOWN_SQ, C_GROWTH, C
 N_CURVE_STATS = 11
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, **INLINED)
 def curve_start_nb(out):
     out[:] = 0.0
     out[C_MAX_DD] = 0.0
     out[C_GROWTH] = 1.0
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, **INLINED)
 def curve_update_nb(out, value):
     """Stream one equity value into `out`: drawdown from the running peak, and the simple
     returns the stats table uses (a first return of 0; from 0 to 0 is 0, from 0 to
@@ -828,7 +834,7 @@ def curve_update_nb(out, value):
     out[C_N] = n
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, **INLINED)
 def curve_refill_nb(out, value, injected):
     """Stream an equity value that includes `injected` capital (`--on-ruin topup`): the bar's
     return and drawdown are those of the equity before the refill; the curve then goes on from
@@ -838,7 +844,7 @@ def curve_refill_nb(out, value, injected):
     out[C_PEAK] = value
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, **INLINED)
 def _fold_trades_nb(trades, lo, hi, stats):
     for i in range(lo, hi):
         tr = trades[i]
@@ -863,7 +869,7 @@ def _fold_trades_nb(trades, lo, hi, stats):
         row[S_EFF_LEV] += tr["effective_leverage"]
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, **INLINED)
 def _fold_nb(trades, n_trades, liqs, n_liqs, stats, keep_last):
     """Fold finished trades and liquidations into per-column `stats`. With `keep_last` the
     last trade stays in the buffer (moved to slot 0): negative balance protection may still
@@ -878,7 +884,7 @@ def _fold_nb(trades, n_trades, liqs, n_liqs, stats, keep_last):
     return 0, 0
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, **INLINED)
 def _flat_bars_nb(t, n, c0, c1, cols, close, entries, exits, st, cash, summary, equity,
                   add_curve, curve):
     """From bar `t`, the bars of an account with nothing open, no order pending and no refill
@@ -928,7 +934,7 @@ def flat_index_nb(close, entries, exits):
 
 
 # called once a stretch, not inlined: one less copy for the first run to compile
-@njit(cache=True, **NO_REFCOUNT)
+@njit(cache=True, **CALLED)
 def _flat_run_nb(t, c, cols, close, next_entry, closes_before, st, cash, summary, equity,
                  add_curve, curve):
     """`_flat_bars_nb` for an account of one column, in one step: its equity stays `cash` up
@@ -959,7 +965,7 @@ def _flat_run_nb(t, c, cols, close, next_entry, closes_before, st, cash, summary
 # Nothing here (or in the helpers marked `_nrt=False`) allocates, and every array it touches
 # is owned by the caller for the whole call, so it runs without numba's reference counting:
 # the atomic increments and decrements numba emits around array uses took over half its time.
-@njit(cache=True, **NO_REFCOUNT)
+@njit(cache=True, no_cfunc_wrapper=True, **NO_REFCOUNT)   # `simulate_injected` calls it
 def account_nb(c0, width, init_cash, mode, closeout, nbp, open_, high, low, close, funding, financing,
                last_bar, funding_closed, entries, exits, cols, tier_floor, tier_mmr, tier_cum,
                tier_maxlev, fill_at_close,
@@ -1171,19 +1177,22 @@ def account_nb(c0, width, init_cash, mode, closeout, nbp, open_, high, low, clos
             if add_curve:
                 equity[t] += cash + total_upnl
             if t < n - 1 and (n_trades > 1 or n_liqs > 0):
-                n_trades, n_liqs = _fold_nb(trades, n_trades, liqs, n_liqs, col_stats, True)
+                n_trades, n_liqs = _fold_nb(trades, n_trades, liqs, n_liqs, col_stats, YES)
         t += 1
 
     if summary:
-        n_trades, n_liqs = _fold_nb(trades, n_trades, liqs, n_liqs, col_stats, False)
+        n_trades, n_liqs = _fold_nb(trades, n_trades, liqs, n_liqs, col_stats, NO)
     return n_trades, n_liqs
 
 
-@njit(cache=True)
-def state_nb(k):
+def new_state(k):
+    """k columns' state before their first bar: nothing open, no last price yet."""
     st = np.zeros((k, N_STATE), np.float64)
     st[:, LAST] = np.nan
     return st
+
+
+state_nb = njit(cache=True)(new_state)   # the sweep's; a backtest calls `new_state`
 
 
 @njit(cache=True)
@@ -1197,29 +1206,31 @@ def path_width_nb(cols):
     return width
 
 
-@njit(cache=True)
-def simulate_nb(open_, high, low, close, funding, financing, entries, exits, cols, accounts,
-                tier_floor, tier_mmr, tier_cum, tier_maxlev, fill_at_close, take_first, last_bar,
-                funding_closed, fine_open, fine_high, fine_low, fine_close, fine_start,
-                fine_funding, mark=None):
+def simulate(open_, high, low, close, funding, financing, entries, exits, cols, accounts,
+             tier_floor, tier_mmr, tier_cum, tier_maxlev, fill_at_close, take_first, last_bar,
+             funding_closed, fine_open, fine_high, fine_low, fine_close, fine_start,
+             fine_funding, mark=None):
     """Every account over every bar: (equity (n, g), trades, liquidations). `mark` (4, n,
     n_inst): the open, high, low and close an isolated position's liquidation is checked on
     (perpetuals' mark price), None = the last prices."""
-    equity, trades, liqs, _, _ = simulate_injected_nb(
+    equity, trades, liqs, _, _ = simulate_injected(
         open_, high, low, close, funding, financing, entries, exits, cols, accounts, tier_floor,
         tier_mmr, tier_cum, tier_maxlev, fill_at_close, take_first, last_bar, funding_closed,
         fine_open, fine_high, fine_low, fine_close, fine_start, fine_funding, mark)
     return equity, trades, liqs
 
 
-@njit(cache=True)
-def simulate_injected_nb(open_, high, low, close, funding, financing, entries, exits, cols,
-                         accounts, tier_floor, tier_mmr, tier_cum, tier_maxlev, fill_at_close,
-                         take_first, last_bar, funding_closed, fine_open, fine_high, fine_low,
-                         fine_close, fine_start, fine_funding, mark=None):
-    """`simulate_nb`, plus what `--on-ruin topup` put in: the capital injected at each close
+def simulate_injected(open_, high, low, close, funding, financing, entries, exits, cols,
+                      accounts, tier_floor, tier_mmr, tier_cum, tier_maxlev, fill_at_close,
+                      take_first, last_bar, funding_closed, fine_open, fine_high, fine_low,
+                      fine_close, fine_start, fine_funding, mark=None):
+    """`simulate`, plus what `--on-ruin topup` put in: the capital injected at each close
     (n, g; (0, g) when no account tops up) and per account (g, 2) the total injected and the
-    number of refills."""
+    number of refills.
+
+    Python, not numba, on purpose: `account_nb` is the compiled entry point, called once an
+    account. A compiled loop over the accounts would link, optimise and emit the whole bar
+    loop a second time, about 2 s of a first run's compiling, to save microseconds a call."""
     n = open_.shape[0]
     k = cols.shape[0]
     g = accounts.shape[0]
@@ -1229,28 +1240,18 @@ def simulate_injected_nb(open_, high, low, close, funding, financing, entries, e
         mark_open, mark_high, mark_low, mark_close = mark[0], mark[1], mark[2], mark[3]
 
     # capacity: every trade needs an entry signal, plus one reversal per signal at most
-    sig_count = np.zeros(entries.shape[1], np.int64)
-    for t in range(n):
-        for s in range(entries.shape[1]):
-            if entries[t, s] != 0:
-                sig_count[s] += 1
-    cap = 1
-    for c in range(k):
-        cap += sig_count[cols[c]["sig"]]
+    cap = 1 + int(np.count_nonzero(entries, axis=0)[cols["sig"]].sum())
     trades = np.empty(cap, dtype=trade_dt)
     liqs = np.empty(cap, dtype=liquidation_dt)
-    # np.int64 / np.bool_, not literals: a literal argument compiles account_nb once more
     n_trades = np.int64(0)
     n_liqs = np.int64(0)
     full = np.bool_(False)
 
     equity = np.empty((g, n), np.float64)   # one contiguous row per account while it runs
-    topped = False
-    for a in range(g):
-        topped = topped or accounts[a]["topup"]
+    topped = bool(accounts["topup"].any())
     injected = np.zeros((g, n if topped else 0), np.float64)   # (g, 0): no account tops up
     tally = np.zeros((g, 2), np.float64)
-    st = state_nb(k)
+    st = new_state(k)
     next_entry, closes_before = flat_index_nb(close, entries, exits)
     width = path_width_nb(cols)
     p0 = np.empty(width)
@@ -1258,20 +1259,21 @@ def simulate_injected_nb(open_, high, low, close, funding, financing, entries, e
     no_stats = np.empty((0, N_COL_STATS))
     no_curve = np.empty(0)
 
-    c0 = np.int64(0)
+    group = cols["group"]
+    c0 = 0
     for a in range(g):
         c1 = c0
-        while c1 < k and cols[c1]["group"] == a:
+        while c1 < k and group[c1] == a:
             c1 += 1
         acc = accounts[a]
         n_trades, n_liqs = account_nb(
-            c0, c1 - c0, acc["init_cash"], acc["mode"], acc["closeout"], acc["nbp"], open_, high, low,
-            close, funding, financing, last_bar, funding_closed, entries, exits, cols, tier_floor,
-            tier_mmr, tier_cum,
-            tier_maxlev, fill_at_close, take_first, st, p0, p1, equity[a], trades, n_trades,
-            liqs, n_liqs, full, no_stats, no_curve, fine_open, fine_high, fine_low, fine_close,
-            fine_start, fine_funding, mark_open, mark_high, mark_low, mark_close, acc["topup"],
-            acc["ruin_level"], injected[a], tally[a], next_entry, closes_before)
+            np.int64(c0), np.int64(c1 - c0), acc["init_cash"], acc["mode"], acc["closeout"],
+            acc["nbp"], open_, high, low, close, funding, financing, last_bar, funding_closed,
+            entries, exits, cols, tier_floor, tier_mmr, tier_cum, tier_maxlev, fill_at_close,
+            take_first, st, p0, p1, equity[a], trades, np.int64(n_trades), liqs,
+            np.int64(n_liqs), full, no_stats, no_curve, fine_open, fine_high, fine_low,
+            fine_close, fine_start, fine_funding, mark_open, mark_high, mark_low, mark_close,
+            acc["topup"], acc["ruin_level"], injected[a], tally[a], next_entry, closes_before)
         c0 = c1
 
     return equity.T, trades[:n_trades], liqs[:n_liqs], injected.T, tally
@@ -1279,7 +1281,7 @@ def simulate_injected_nb(open_, high, low, close, funding, financing, entries, e
 
 # -- the summaries-only sweep: every combination of a grid on every core, no curves kept
 #
-# `sweep_nb` runs the same per-account bar loop as `simulate_nb` (`account_nb`, so the
+# `sweep_nb` runs the same per-account bar loop as `simulate` (`account_nb`, so the
 # arithmetic is identical) but keeps, per column, the trade statistics (`N_COL_STATS`), and
 # per account and per combination, the streamed equity-curve statistics (`N_CURVE_STATS`),
 # and per combination the per-block sums of its returns that the overfitting statistics need
@@ -1295,7 +1297,7 @@ def simulate_injected_nb(open_, high, low, close, funding, financing, entries, e
 # It lives in this file because numba's cache only notices changes to a function's own file.
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, **INLINED)
 def _block_sums_nb(equity, injected, block_edges, blocks, j):
     """Σr, Σr² and the count of the combination's per-bar returns in each block, into
     `blocks[:, b, j]`: `overfit.combination_returns`' rule, r_t = (equity_t − injected_t) /
@@ -1373,7 +1375,7 @@ def _combination_nb(ci, first, open_, high, low, close, funding, financing, entr
     col0 = acc_start[combo_start[first]]
     acc0 = combo_start[first]
     stats = col_stats[lo - col0:hi - col0]
-    empty = np.int64(0)      # np.int64 / np.bool_, not literals: see simulate_nb
+    empty = np.int64(0)      # np.int64 / np.bool_, not literals: see ACCOUNT above
     summary = np.bool_(True)
     for a in range(a0, a1):
         acc = accounts[a]
@@ -1437,7 +1439,7 @@ def sweep_nb(open_, high, low, close, funding, financing, entries, exits, cols, 
              funding_closed, fine_open, fine_high, fine_low, fine_close, fine_start, fine_funding,
              acc_start, combo_start, first, last, block_edges, mark=None):
     """Combinations `first .. last` on all of numba's threads. The first twenty-four
-    arguments and `mark` are `simulate_nb`'s; `block_edges` (int64, B + 1 ascending positions
+    arguments and `mark` are `simulate`'s; `block_edges` (int64, B + 1 ascending positions
     in the n − 1 per-bar returns, `overfit.block_edges`; empty for none) where the per-block
     sums are cut. Returns, for those combinations only, col_stats (their columns x
     N_COL_STATS), acc_curve (their accounts x N_CURVE_STATS), combo_curve (last - first rows)

@@ -16,7 +16,7 @@ import numpy as np
 
 
 def workload(n_bars: int, n_combos: int, seed: int = 7):
-    """simulate_nb's arguments for one symbol: bench_suite's workload with a single column set."""
+    """simulate's arguments for one symbol: bench_suite's workload with a single column set."""
     from bench_suite import workload as suite_workload
 
     return suite_workload(n_bars, 1, n_combos, seed)[0]
@@ -32,16 +32,16 @@ def main() -> None:
     args = parser.parse_args()
 
     t0 = time.perf_counter()
-    from sitcli.engine.kernel import simulate_nb
+    from sitcli.engine.kernel import simulate
     inputs = workload(64, 4)
-    simulate_nb(*inputs)
+    simulate(*inputs)
     first_call = time.perf_counter() - t0
 
     inputs = workload(args.bars, args.combos)
     best = float("inf")
     for _ in range(args.repeat):
         t = time.perf_counter()
-        equity, trades, liqs = simulate_nb(*inputs)
+        equity, trades, liqs = simulate(*inputs)
         best = min(best, time.perf_counter() - t)
     updates = args.bars * args.combos
     extra = {}

@@ -56,7 +56,7 @@ def bars(n: int, n_symbols: int, seed: int, vol: float):
 
 
 def workload(n: int, n_symbols: int, n_combos: int, seed: int = 7, vol: float = 0.02):
-    """simulate_nb's arguments plus (acc_start, combo_start): combination-major columns, one
+    """simulate's arguments plus (acc_start, combo_start): combination-major columns, one
     per symbol, each its own isolated account; a leverage x stop x take grid."""
     from sitcli.engine.kernel import no_detail
     from sitcli.engine.records import ISOLATED, account_dt, column_dt
@@ -187,7 +187,7 @@ def kernel_section(name: str, args, acc_start, combo_start, full_combos: int, re
     curves and trade records) on the first `full_combos` combinations."""
     import numba
 
-    from sitcli.engine.kernel import simulate_nb
+    from sitcli.engine.kernel import simulate
 
     n = args[0].shape[0]
     k = len(args[8])
@@ -197,8 +197,8 @@ def kernel_section(name: str, args, acc_start, combo_start, full_combos: int, re
     every = sweep_seconds(args, acc_start, combo_start, cores, repeat)
     kf = int(combo_start[min(full_combos, m)])
     sub = (*args[:8], args[8][:kf], args[9][:kf], *args[10:])
-    full = best_of(lambda: simulate_nb(*sub), repeat, ONE_CORE_CLOCK)
-    equity, trades, liqs = simulate_nb(*sub)
+    full = best_of(lambda: simulate(*sub), repeat, ONE_CORE_CLOCK)
+    equity, trades, liqs = simulate(*sub)
     return {
         "workload": name, "bars": n, "symbols": args[0].shape[1], "combinations": m,
         "runs": k, "updates": n * k,
@@ -431,11 +431,11 @@ def main() -> None:
 
     import numba
 
-    from sitcli.engine.kernel import simulate_nb, sweep_nb
+    from sitcli.engine.kernel import simulate, sweep_nb
 
     warm_args, warm_acc, warm_combo = workload(64, 2, 2)
     sweep_nb(*warm_args, warm_acc, warm_combo, 0, 2, np.empty(0, np.int64))
-    simulate_nb(*warm_args)
+    simulate(*warm_args)
 
     report = {"benchmark": "sitcli", "mode": "reduced" if opts.reduced else "full",
               "machine": {"processor": platform.processor() or platform.machine(),
