@@ -105,9 +105,10 @@ ONE_COLUMN, ISOLATED_MODE = 1, int(ISOLATED)
 # order execution are inlined by LLVM (`INLINED`: a call passes every array as seven words;
 # calling them instead halved the throughput). Each is typed and compiled once and LLVM puts
 # it where it is called; numba's own inlining (`inline="always"`) copies and types it again
-# at every call site, which made a first backtest compile 6 s longer and the sweep run slower.
-# The opening rule is called (one copy: the first run compiles faster); the other helpers and
-# the bar loop itself run without numba's reference counting (`_nrt=False`, see account_nb).
+# at every call site, which made a first backtest compile 6 s longer. Inlining opening and
+# closing too (the daily sweep's work is mostly trades) sped it up 9% and cost no compiling.
+# The rarer account-level paths are called (`CALLED`); they and the bar loop itself run
+# without numba's reference counting (`_nrt=False`, see account_nb).
 # `_nrt` is numba's private switch (numba 0.59-0.68 have it): fall back to the default, about
 # half the speed, on a numba that drops it rather than fail to compile.
 NO_REFCOUNT = {"_nrt": False} if hasattr(CPUTargetOptions, "_nrt") else {}
@@ -162,9 +163,7 @@ SIDE, QTY, ENTRY, ENTRY_MID, MARGIN, LIQ, STOP_PX, TAKE_PX, ENTRY_BAR, HELD, \
 N_STATE = 19
 
 
-# called, not inlined: a position opens on few bars, and the opening rule (brackets, every
-# venue's liquidation price) is large: one compiled copy instead of one per call site
-@njit(cache=True, **CALLED)
+@njit(cache=True, **INLINED)
 def _open_position_nb(st, c, side, mid, bar, free, col, floors, mmrs, cums, maxlevs):
     """Open at `mid` with spread and slippage, by the venue's opening rule
     (`margin.open_position`). Returns the commission paid, or -1.0 when the order cannot be
@@ -215,7 +214,7 @@ def _forgive_nb(tr, amount):
     tr["return_on_margin"] = tr["pnl"] / tr["margin"]
 
 
-@njit(cache=True, **CALLED)
+@njit(cache=True, **INLINED)
 def _close_position_nb(st, c, mid, reason, bar, col, mode, isolated_cap, trades, n_trades):
     """Close at `mid`; liquidations fill at `mid` exactly, other exits pay spread and slippage.
 
@@ -279,7 +278,7 @@ def _close_position_nb(st, c, mid, reason, bar, col, mode, isolated_cap, trades,
     return cash_change
 
 
-@njit(cache=True, **CALLED)
+@njit(cache=True, **INLINED)
 def _record_liquidation_nb(liqs, n_liqs, c, bar, side, kind, trigger, fill, extreme, gap,
                            gap_loss):
     rec = liqs[n_liqs]
@@ -295,7 +294,7 @@ def _record_liquidation_nb(liqs, n_liqs, c, bar, side, kind, trigger, fill, extr
     rec["fine_row"] = -1
 
 
-@njit(cache=True, **CALLED)
+@njit(cache=True, **INLINED)
 def _liquidate_isolated_nb(st, c, t, px, col, isolated_cap, gap, extreme, trades, n_trades,
                            liqs, n_liqs):
     """Liquidate one isolated position at `px` (its liquidation price, or a worse open or
@@ -933,8 +932,7 @@ def flat_index_nb(close, entries, exits):
     return next_entry, closes_before
 
 
-# called once a stretch, not inlined: one less copy for the first run to compile
-@njit(cache=True, **CALLED)
+@njit(cache=True, **INLINED)
 def _flat_run_nb(t, c, cols, close, next_entry, closes_before, st, cash, summary, equity,
                  add_curve, curve):
     """`_flat_bars_nb` for an account of one column, in one step: its equity stays `cash` up
