@@ -112,8 +112,8 @@ ONE_COLUMN, ISOLATED_MODE = 1, int(ISOLATED)
 # `_nrt` is numba's private switch (numba 0.59-0.68 have it): fall back to the default, about
 # half the speed, on a numba that drops it rather than fail to compile.
 NO_REFCOUNT = {"_nrt": False} if hasattr(CPUTargetOptions, "_nrt") else {}
-# only other kernels call these: no entry point from Python (its two wrappers were about 1.5 s
-# of a first run's compiling), so a call from Python would crash; tests call them from numba
+# only other kernels call these: no entry point from Python (the two wrappers were 2-4 s of a
+# first run's compiling), so a call from Python would crash; tests call them from numba
 CALLED = dict(NO_REFCOUNT, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 INLINED = dict(CALLED, forceinline=True)
 tier_index_nb = njit(cache=True, **INLINED)(formulas.tier_index)
