@@ -1232,18 +1232,13 @@ def simulate_injected(open_, high, low, close, funding, financing, entries, exit
     n = open_.shape[0]
     k = cols.shape[0]
     g = accounts.shape[0]
-    if mark is None:
-        mark_open, mark_high, mark_low, mark_close = open_, high, low, close
-    else:
-        mark_open, mark_high, mark_low, mark_close = mark[0], mark[1], mark[2], mark[3]
+    mark_open, mark_high, mark_low, mark_close = (open_, high, low, close) if mark is None else mark
 
     # capacity: every trade needs an entry signal, plus one reversal per signal at most
     cap = 1 + int(np.count_nonzero(entries, axis=0)[cols["sig"]].sum())
     trades = np.empty(cap, dtype=trade_dt)
     liqs = np.empty(cap, dtype=liquidation_dt)
-    n_trades = np.int64(0)
-    n_liqs = np.int64(0)
-    full = np.bool_(False)
+    n_trades = n_liqs = 0
 
     equity = np.empty((g, n), np.float64)   # one contiguous row per account while it runs
     topped = bool(accounts["topup"].any())
@@ -1265,12 +1260,12 @@ def simulate_injected(open_, high, low, close, funding, financing, entries, exit
             c1 += 1
         acc = accounts[a]
         n_trades, n_liqs = account_nb(
-            np.int64(c0), np.int64(c1 - c0), acc["init_cash"], acc["mode"], acc["closeout"],
-            acc["nbp"], open_, high, low, close, funding, financing, last_bar, funding_closed,
-            entries, exits, cols, tier_floor, tier_mmr, tier_cum, tier_maxlev, fill_at_close,
-            take_first, st, p0, p1, equity[a], trades, np.int64(n_trades), liqs,
-            np.int64(n_liqs), full, no_stats, no_curve, fine_open, fine_high, fine_low,
-            fine_close, fine_start, fine_funding, mark_open, mark_high, mark_low, mark_close,
+            c0, c1 - c0, acc["init_cash"], acc["mode"], acc["closeout"], acc["nbp"], open_, high,
+            low, close, funding, financing, last_bar, funding_closed, entries, exits, cols,
+            tier_floor, tier_mmr, tier_cum, tier_maxlev, fill_at_close, take_first, st, p0, p1,
+            equity[a], trades, n_trades, liqs, n_liqs, False, no_stats, no_curve, fine_open,
+            fine_high, fine_low, fine_close, fine_start, fine_funding, mark_open, mark_high,
+            mark_low, mark_close,
             acc["topup"], acc["ruin_level"], injected[a], tally[a], next_entry, closes_before)
         c0 = c1
 
