@@ -796,51 +796,94 @@ def curve_start_nb(out):
 
 
 @njit(cache=True, **INLINED)
-def curve_update_nb(out, value):
-    """Stream one equity value into `out`: drawdown from the running peak, and the simple
-    returns the stats table uses (a first return of 0; from 0 to 0 is 0, from 0 to
-    anything else is -1), as their sum, sum of squares, sum of squared losses and growth.
-    Divisions are what a bar costs most here: the drawdown is divided out only when the
-    value may be a new low."""
-    n = out[C_N]
-    if n > 0.0 and value == out[C_FINAL]:   # a flat bar: a return of exactly 0, same drawdown
-        out[C_N] = n + 1.0
-        return
+def curve_step_nb(n, first, peak, max_dd, final, sum_r, sum_sq, down_sq, growth, value):
+    """The curve statistics (`C_N` .. `C_GROWTH`, as values) after one more equity value:
+    drawdown from the running peak, and the simple returns the stats table uses (a first
+    return of 0; from 0 to 0 is 0, from 0 to anything else is -1), as their sum, sum of
+    squares, sum of squared losses and growth. Divisions are what a bar costs most here: the
+    drawdown is divided out only when the value may be a new low."""
+    if n > 0.0 and value == final:   # a flat bar: a return of exactly 0, same drawdown
+        return n + 1.0, first, peak, max_dd, final, sum_r, sum_sq, down_sq, growth
     if n == 0.0:
-        out[C_FIRST] = value
-        out[C_PEAK] = value
+        first = value
+        peak = value
         r = 0.0
     else:
-        prev = out[C_FINAL]
-        if prev == 0.0:
+        if final == 0.0:
             r = 0.0 if value == 0.0 else -1.0
         else:
-            r = value / prev - 1.0
-        if value > out[C_PEAK]:
-            out[C_PEAK] = value
-    peak = out[C_PEAK]
-    if peak != 0.0 and value - peak * (1.0 + out[C_MAX_DD]) <= 1e-9 * abs(peak):
+            r = value / final - 1.0
+        if value > peak:
+            peak = value
+    if peak != 0.0 and value - peak * (1.0 + max_dd) <= 1e-9 * abs(peak):
         dd = value / peak - 1.0
-        if dd < out[C_MAX_DD]:
-            out[C_MAX_DD] = dd
-    out[C_FINAL] = value
-    n += 1.0
-    out[C_SUM] += r
-    out[C_SUM_SQ] += r * r
+        if dd < max_dd:
+            max_dd = dd
+    sum_r += r
+    sum_sq += r * r
     if r < 0.0:
-        out[C_DOWN_SQ] += r * r
-    out[C_GROWTH] *= 1.0 + r
+        down_sq += r * r
+    growth *= 1.0 + r
+    return n + 1.0, first, peak, max_dd, value, sum_r, sum_sq, down_sq, growth
+
+
+@njit(cache=True, **INLINED)
+def _curve_refill_step_nb(n, first, peak, max_dd, final, sum_r, sum_sq, down_sq, growth,
+                          value, injected):
+    """`curve_step_nb` for an equity value that includes `injected` capital (`--on-ruin
+    topup`): the bar's return and drawdown are those of the equity before the refill; the
+    curve then goes on from the refilled value, its peak restarted there
+    (`stats.curve_stats` does the same)."""
+    n, first, peak, max_dd, final, sum_r, sum_sq, down_sq, growth = curve_step_nb(
+        n, first, peak, max_dd, final, sum_r, sum_sq, down_sq, growth, value - injected)
+    return n, first, value, max_dd, value, sum_r, sum_sq, down_sq, growth
+
+
+@njit(cache=True, **INLINED)
+def _curve_load_nb(out):
+    return (out[C_N], out[C_FIRST], out[C_PEAK], out[C_MAX_DD], out[C_FINAL], out[C_SUM],
+            out[C_SUM_SQ], out[C_DOWN_SQ], out[C_GROWTH])
+
+
+@njit(cache=True, **INLINED)
+def _curve_store_nb(out, n, first, peak, max_dd, final, sum_r, sum_sq, down_sq, growth):
     out[C_N] = n
+    out[C_FIRST] = first
+    out[C_PEAK] = peak
+    out[C_MAX_DD] = max_dd
+    out[C_FINAL] = final
+    out[C_SUM] = sum_r
+    out[C_SUM_SQ] = sum_sq
+    out[C_DOWN_SQ] = down_sq
+    out[C_GROWTH] = growth
+
+
+@njit(cache=True, **INLINED)
+def curve_update_nb(out, value):
+    """Stream one equity value into the curve statistics `out` (`curve_step_nb`)."""
+    _curve_store_nb(out, *curve_step_nb(*_curve_load_nb(out), value))
 
 
 @njit(cache=True, **INLINED)
 def curve_refill_nb(out, value, injected):
-    """Stream an equity value that includes `injected` capital (`--on-ruin topup`): the bar's
-    return and drawdown are those of the equity before the refill; the curve then goes on from
-    the refilled value, its peak restarted there (`stats.curve_stats` does the same)."""
-    curve_update_nb(out, value - injected)
-    out[C_FINAL] = value
-    out[C_PEAK] = value
+    """Stream an equity value that includes `injected` capital (`_curve_refill_step_nb`)."""
+    _curve_store_nb(out, *_curve_refill_step_nb(*_curve_load_nb(out), value, injected))
+
+
+@njit(cache=True, **INLINED)
+def curve_stream_nb(out, values, injected):
+    """`curve_update_nb` on each of `values` in order (`curve_refill_nb` where `injected`,
+    if not empty, is not 0), the statistics held in registers, not in `out`, between
+    values: a combination's summed curve streamed bar by bar through memory took a fifth of
+    the daily sweep."""
+    state = _curve_load_nb(out)
+    topped = injected.shape[0] > 0
+    for t in range(values.shape[0]):
+        if topped and injected[t] != 0.0:
+            state = _curve_refill_step_nb(*state, values[t], injected[t])
+        else:
+            state = curve_step_nb(*state, values[t])
+    _curve_store_nb(out, *state)
 
 
 @njit(cache=True, **INLINED)
@@ -1402,11 +1445,7 @@ def _combination_nb(ci, first, open_, high, low, close, funding, financing, entr
     out = combo_curve[ci - first]
     if several:
         curve_start_nb(out)
-        for t in range(n):
-            if topped and summed_injected[t] != 0.0:
-                curve_refill_nb(out, summed[t], summed_injected[t])
-            else:
-                curve_update_nb(out, summed[t])
+        curve_stream_nb(out, summed, summed_injected)
         for a in range(a0, a1):
             out[C_INJECTED] += acc_curve[a - acc0, C_INJECTED]
             out[C_REFILLS] += acc_curve[a - acc0, C_REFILLS]
