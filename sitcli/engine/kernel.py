@@ -985,7 +985,11 @@ def _flat_run_nb(t, c, cols, close, next_entry, closes_before, st, cash, summary
     i = cols[c]["inst"]
     end = np.int64(next_entry[t, cols[c]["sig"]])
     value = cash + 0.0
-    seen = closes_before[end, i] - closes_before[t, i]
+    n = close.shape[0]
+    if closes_before[n, i] == n:   # a close at every bar: one load fewer on a stretch's path
+        seen = end - t
+    else:
+        seen = closes_before[end, i] - closes_before[t, i]
     if seen > 0:
         r = end - 1
         while np.isnan(close[r, i]):
