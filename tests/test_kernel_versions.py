@@ -169,3 +169,59 @@ def test_flat_index_by_hand():
     next_entry, closes_before = flat_index_nb(close, entries, exits)
     assert next_entry[:, 0].tolist() == [3, 3, 3, 3, 5, 5]
     assert closes_before[:, 0].tolist() == [0, 1, 2, 2, 3, 4]
+
+
+def _streams():
+    from numba import njit
+
+    from sitcli.engine.kernel import curve_refill_nb, curve_start_nb, curve_stream_nb, curve_update_nb
+
+    @njit
+    def one_at_a_time(values, injected, out):   # the helpers have no Python entry point
+        curve_start_nb(out)
+        for t in range(values.shape[0]):
+            if injected.shape[0] > 0 and injected[t] != 0.0:
+                curve_refill_nb(out, values[t], injected[t])
+            else:
+                curve_update_nb(out, values[t])
+
+    @njit
+    def whole(values, injected, out):
+        curve_start_nb(out)
+        curve_stream_nb(out, values, injected)
+
+    return one_at_a_time, whole
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_curve_streamed_in_registers_equals_one_value_at_a_time(seed):
+    """`curve_stream_nb` (a combination's summed curve) keeps the statistics in locals over
+    the whole curve; `curve_update_nb` / `curve_refill_nb` load and store them at each value.
+    Both step by `curve_step_nb`, so every statistic agrees to the last bit: flat stretches,
+    new peaks and lows, an equity of 0 and back, and refills (`--on-ruin topup`)."""
+    from sitcli.engine.kernel import C_N, C_SUM, N_CURVE_STATS
+
+    one_at_a_time, whole = _streams()
+    rng = np.random.default_rng(seed)
+    n = 400
+    values = 1000.0 * np.exp(np.cumsum(rng.standard_t(3, n) * 0.03))
+    values[rng.random(n) < 0.4] = np.nan
+    values = _held_forward(values)                   # flat stretches: repeated values
+    values[rng.integers(0, n, 3)] = 0.0              # ruin, then a refilled account
+    for injected in (np.empty(0), np.where(rng.random(n) < 0.05, 500.0, 0.0)):
+        a = np.zeros(N_CURVE_STATS)
+        b = np.zeros(N_CURVE_STATS)
+        one_at_a_time(values, injected, a)
+        whole(values, injected, b)
+        assert a.tobytes() == b.tobytes()
+        assert a[C_N] == n and a[C_SUM] != 0.0   # the stream ran over every value
+
+
+def _held_forward(values):
+    """NaN replaced by the value before (1000 at the start)."""
+    out = values.copy()
+    for t in range(1, len(out)):
+        if np.isnan(out[t]):
+            out[t] = out[t - 1]
+    out[np.isnan(out)] = 1000.0
+    return out
