@@ -791,13 +791,13 @@ N_CURVE_STATS = 11
 @njit(cache=True, **INLINED)
 def curve_start_nb(out):
     out[:] = 0.0
-    out[C_MAX_DD] = 0.0
     out[C_GROWTH] = 1.0
 
 
 @njit(cache=True, **INLINED)
 def curve_step_nb(n, first, peak, max_dd, final, sum_r, sum_sq, down_sq, growth, value):
-    """The curve statistics (`C_N` .. `C_GROWTH`, as values) after one more equity value:
+    """The curve statistics (`C_N`, `C_FIRST`, `C_PEAK`, `C_MAX_DD`, `C_FINAL`, `C_SUM`,
+    `C_SUM_SQ`, `C_DOWN_SQ`, `C_GROWTH`, as values) after one more equity value:
     drawdown from the running peak, and the simple returns the stats table uses (a first
     return of 0; from 0 to 0 is 0, from 0 to anything else is -1), as their sum, sum of
     squares, sum of squared losses and growth. Divisions are what a bar costs most here: the
@@ -1312,8 +1312,8 @@ def simulate_injected(open_, high, low, close, funding, financing, entries, exit
             tier_floor, tier_mmr, tier_cum, tier_maxlev, fill_at_close, take_first, st, p0, p1,
             equity[a], trades, n_trades, liqs, n_liqs, False, no_stats, no_curve, fine_open,
             fine_high, fine_low, fine_close, fine_start, fine_funding, mark_open, mark_high,
-            mark_low, mark_close,
-            acc["topup"], acc["ruin_level"], injected[a], tally[a], next_entry, closes_before)
+            mark_low, mark_close, acc["topup"], acc["ruin_level"], injected[a], tally[a],
+            next_entry, closes_before)
         c0 = c1
 
     return equity.T, trades[:n_trades], liqs[:n_liqs], injected.T, tally
@@ -1415,7 +1415,7 @@ def _combination_nb(ci, first, open_, high, low, close, funding, financing, entr
     col0 = acc_start[combo_start[first]]
     acc0 = combo_start[first]
     stats = col_stats[lo - col0:hi - col0]
-    empty = np.int64(0)      # np.int64 / np.bool_, not literals: see ACCOUNT above
+    empty = np.int64(0)      # np.int64 / np.bool_, not literals: the note above ACCOUNT's codes
     summary = np.bool_(True)
     for a in range(a0, a1):
         acc = accounts[a]
