@@ -161,12 +161,14 @@ def test_flat_index_by_hand():
     """Bar 1's entry is cancelled by its own exit (an exit alone closes nothing, and an entry
     with an exit is no entry), so from bars 0-3 the next entry is bar 3's; none after it.
     Instrument 0 has no close at bar 2: 0, 1, 2, 2, 3, 4 closes before bars 0..5."""
-    from sitcli.engine.kernel import flat_index_nb
+    from sitcli.engine.kernel import flat_index_arrays, flat_index_nb
 
     close = np.array([[1.0], [2.0], [np.nan], [3.0], [4.0]])
     entries = np.array([[0], [1], [0], [-1], [0]], np.int8)
     exits = np.array([[False], [True], [True], [False], [False]])
-    next_entry, closes_before = flat_index_nb(close, entries, exits)
+    next_entry, closes_before = flat_index_arrays(close, entries)
+    next_entry[:], closes_before[:] = -7, -7     # what was there before is overwritten
+    flat_index_nb(close, entries, exits, next_entry, closes_before)
     assert next_entry[:, 0].tolist() == [3, 3, 3, 3, 5, 5]
     assert closes_before[:, 0].tolist() == [0, 1, 2, 2, 3, 4]
 

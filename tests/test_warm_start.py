@@ -48,8 +48,10 @@ eq, trades, liqs = run_kernel(o, h, l, c, entries, leverage=20, stop=0.03, take=
                               max_bars=10, fee=0.0005, half_spread=0.0001, slippage=0.0002,
                               funding=0.0003, liq_fee=0.005, floors=(0.0, 5e4),
                               mmrs=(0.004, 0.01), cums=(0.0, 300.0), maxlevs=(125.0, 50.0))
+from numba.core.runtime import rtsys
 print(json.dumps({"equity": eq.tobytes().hex(), "trades": trades.tobytes().hex(),
-                  "n_trades": len(trades), "scipy_linalg": "scipy.linalg" in sys.modules}))
+                  "n_trades": len(trades), "scipy_linalg": "scipy.linalg" in sys.modules,
+                  "memory_manager": rtsys._init}))
 """
 
 
@@ -140,7 +142,8 @@ def test_a_warm_backtest_imports_neither_calendars_nor_numba_compiler(tmp_path):
 
 def test_light_cache_loading_gives_numba_s_results():
     """The same cached kernel loaded by numba's own path and by cacheload's, in two fresh
-    interpreters, returns the same equity and trades."""
+    interpreters, returns the same equity and trades. cacheload's leaves numba's memory
+    manager unstarted: a backtest's kernels allocate nothing (numba's path starts it)."""
     outs = []
     for light in (False, True):
         proc = subprocess.run([sys.executable, "-c", KERNEL_RUN, str(int(light)),
@@ -149,6 +152,7 @@ def test_light_cache_loading_gives_numba_s_results():
         assert proc.returncode == 0, proc.stderr[-2000:]
         outs.append(json.loads(proc.stdout))
     assert outs[0]["scipy_linalg"] and not outs[1]["scipy_linalg"]
+    assert outs[0]["memory_manager"] and not outs[1]["memory_manager"]
     assert outs[0]["equity"] == outs[1]["equity"]
     assert outs[0]["trades"] == outs[1]["trades"]
     assert outs[0]["n_trades"] > 3
@@ -191,3 +195,17 @@ def test_warm_compiles_what_the_commands_ask_for(args, tmp_path):
                           capture_output=True, text=True, timeout=300, env=env)
     compiled = json.loads(proc.stderr.strip().splitlines()[-1])
     assert [name for name in compiled if name.endswith("_nb")] == [], proc.stderr[-2000:]
+
+
+def test_the_memory_manager_starts_for_code_that_calls_it():
+    """`calls_runtime` reads a cached compile result's object code: code naming one of the
+    memory manager's `NRT_` functions needs it started, code naming none does not, and a
+    payload without object code is taken to need it."""
+    from sitcli.engine.cacheload import calls_runtime
+
+    elf = b"\x7fELF\x02\x01\x01"
+    allocating = ("fn", "object", (elf + b"\x00NRT_MemInfo_alloc_aligned\x00", b"BC\xc0\xde"))
+    plain = ("fn", "object", (elf + b"\x00numba_adapt_ndarray\x00", b"BC\xc0\xde"))
+    assert calls_runtime((1, allocating, "env"))
+    assert not calls_runtime((1, plain, "env"))
+    assert calls_runtime((1, ("fn", "bitcode", b"BC\xc0\xde"), "env"))

@@ -956,23 +956,33 @@ def _flat_bars_nb(t, n, c0, c1, cols, close, entries, exits, st, cash, summary, 
     return t
 
 
-@njit(cache=True)
-def flat_index_nb(close, entries, exits):
-    """What lets a one-column account cross a flat stretch in one step (`_flat_run_nb`):
-    next_entry (n + 1, n_sig), the first bar at or after t with an entry signal that no exit
-    signal cancels (n: none), and closes_before (n + 1, n_inst), how many bars before t have a
+def flat_index_arrays(close, entries):
+    """`flat_index_nb`'s outputs, to be filled: next_entry (n + 1, n_sig) and closes_before
+    (n + 1, n_inst), int32."""
+    n = close.shape[0]
+    return (np.empty((n + 1, entries.shape[1]), np.int32),
+            np.empty((n + 1, close.shape[1]), np.int32))
+
+
+flat_index_arrays_nb = njit(cache=True)(flat_index_arrays)   # the sweeps'; a backtest's is Python
+
+
+# allocates nothing: a backtest loads it from the cache without numba's memory manager
+@njit(cache=True, **NO_REFCOUNT)
+def flat_index_nb(close, entries, exits, next_entry, closes_before):
+    """What lets a one-column account cross a flat stretch in one step (`_flat_run_nb`),
+    into `flat_index_arrays`: next_entry, the first bar at or after t with an entry signal
+    that no exit signal cancels (n: none), and closes_before, how many bars before t have a
     close."""
     n = close.shape[0]
-    next_entry = np.empty((n + 1, entries.shape[1]), np.int32)
     next_entry[n, :] = n
     for t in range(n - 1, -1, -1):
         for s in range(entries.shape[1]):
             next_entry[t, s] = t if entries[t, s] != 0 and not exits[t, s] else next_entry[t + 1, s]
-    closes_before = np.zeros((n + 1, close.shape[1]), np.int32)
+    closes_before[0, :] = 0
     for t in range(n):
         for i in range(close.shape[1]):
             closes_before[t + 1, i] = closes_before[t, i] + (0 if np.isnan(close[t, i]) else 1)
-    return next_entry, closes_before
 
 
 @njit(cache=True, **INLINED)
@@ -1240,15 +1250,14 @@ def new_state(k):
 state_nb = njit(cache=True)(new_state)   # the sweep's; a backtest calls `new_state`
 
 
-@njit(cache=True)
-def path_width_nb(cols):
-    """The most columns any one account has (scratch size for account-level paths)."""
-    width = 1
-    run = 0
-    for c in range(cols.shape[0]):
-        run = 1 if c == 0 or cols[c]["group"] != cols[c - 1]["group"] else run + 1
-        width = max(width, run)
-    return width
+def path_width(cols):
+    """The most columns any one account has (scratch size for account-level paths): the
+    longest run of one `group` in `cols`, at least 1."""
+    group = cols["group"]
+    if group.shape[0] == 0:
+        return 1
+    starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+    return int(np.diff(np.r_[starts, group.shape[0]]).max())
 
 
 def simulate(open_, high, low, close, funding, financing, entries, exits, cols, accounts,
@@ -1292,8 +1301,9 @@ def simulate_injected(open_, high, low, close, funding, financing, entries, exit
     injected = np.zeros((g, n if topped else 0), np.float64)   # (g, 0): no account tops up
     tally = np.zeros((g, 2), np.float64)
     st = new_state(k)
-    next_entry, closes_before = flat_index_nb(close, entries, exits)
-    width = path_width_nb(cols)
+    next_entry, closes_before = flat_index_arrays(close, entries)
+    flat_index_nb(close, entries, exits, next_entry, closes_before)
+    width = path_width(cols)
     p0 = np.empty(width)
     p1 = np.empty(width)
     no_stats = np.empty((0, N_COL_STATS))
@@ -1486,7 +1496,8 @@ def sweep_nb(open_, high, low, close, funding, financing, entries, exits, cols, 
         mark_open, mark_high, mark_low, mark_close = open_, high, low, close
     else:
         mark_open, mark_high, mark_low, mark_close = mark[0], mark[1], mark[2], mark[3]
-    next_entry, closes_before = flat_index_nb(close, entries, exits)
+    next_entry, closes_before = flat_index_arrays_nb(close, entries)
+    flat_index_nb(close, entries, exits, next_entry, closes_before)
     for ci in prange(first, last):
         _combination_nb(ci, first, open_, high, low, close, funding, financing, entries, exits,
                         cols, accounts, tier_floor, tier_mmr, tier_cum, tier_maxlev,
@@ -1511,7 +1522,8 @@ def sweep_serial_nb(open_, high, low, close, funding, financing, entries, exits,
         mark_open, mark_high, mark_low, mark_close = open_, high, low, close
     else:
         mark_open, mark_high, mark_low, mark_close = mark[0], mark[1], mark[2], mark[3]
-    next_entry, closes_before = flat_index_nb(close, entries, exits)
+    next_entry, closes_before = flat_index_arrays_nb(close, entries)
+    flat_index_nb(close, entries, exits, next_entry, closes_before)
     for ci in range(first, last):
         _combination_nb(ci, first, open_, high, low, close, funding, financing, entries, exits,
                         cols, accounts, tier_floor, tier_mmr, tier_cum, tier_maxlev,
