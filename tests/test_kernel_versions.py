@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from sitcli.engine.records import ISOLATED, account_dt, column_dt
@@ -208,7 +209,7 @@ def test_a_curve_streamed_in_registers_equals_one_value_at_a_time(seed):
     n = 400
     values = 1000.0 * np.exp(np.cumsum(rng.standard_t(3, n) * 0.03))
     values[rng.random(n) < 0.4] = np.nan
-    values = _held_forward(values)                   # flat stretches: repeated values
+    values = pd.Series(values).ffill().fillna(1000.0).to_numpy(copy=True)   # flat stretches
     values[rng.integers(0, n, 3)] = 0.0              # ruin, then a refilled account
     for injected in (np.empty(0), np.where(rng.random(n) < 0.05, 500.0, 0.0)):
         a = np.zeros(N_CURVE_STATS)
@@ -218,12 +219,3 @@ def test_a_curve_streamed_in_registers_equals_one_value_at_a_time(seed):
         assert a.tobytes() == b.tobytes()
         assert a[C_N] == n and a[C_SUM] != 0.0   # the stream ran over every value
 
-
-def _held_forward(values):
-    """NaN replaced by the value before (1000 at the start)."""
-    out = values.copy()
-    for t in range(1, len(out)):
-        if np.isnan(out[t]):
-            out[t] = out[t - 1]
-    out[np.isnan(out)] = 1000.0
-    return out
