@@ -6,6 +6,7 @@ Opt-in: they take minutes of compiling and measuring, so `make test` skips them 
 
 import json
 import os
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -52,6 +53,13 @@ def test_benchmark_suite_reduced_prints_one_json_document():
                          ("cli", "report_daily_demo_warm_seconds")):
         assert report[section][key] > 0, (section, key)
     assert [row["threads"] for row in report["scaling"]["by_threads"]][0] == 1
+    # the speedup is the median of rounds in which sitcli and vectorbt ran in turn
+    vb = report["vectorbt_daily"]
+    assert len(vb["sitcli_speedup_one_core_by_round"]) == vb["rounds"] >= 1
+    # (from the printed rates, rounded to whole updates: equal to within the printed 0.01)
+    assert vb["sitcli_speedup_one_core"] == pytest.approx(statistics.median(
+        a / b for a, b in zip(vb["sitcli_updates_per_second_one_core_by_round"],
+                              vb["updates_per_second_by_round"], strict=True)), abs=0.011)
     budgets = report["budgets"]
     assert set(budgets) >= {"kernel_daily_updates_per_second_per_core", "speedup_vs_vectorbt",
                             "sweep_100k_wall_seconds_including_output",

@@ -13,6 +13,10 @@ stop, a take-profit and a time exit on. "Updates" are bars x runs.
 Peers get the same signals: vectorbt's Portfolio.from_signals (no leverage, liquidation or
 funding: it has none) on a subset of the runs, and backtesting.py on one run per symbol;
 their throughput is per run, so the ratios compare like with like.
+
+Every figure is a median of repeats (this machine class is shared, and its neighbours' load
+moves every figure). vectorbt and sitcli's one-core sweep run in turn, round by round, and the
+speedup is the median of the rounds' ratios: both sides of each ratio saw the same load.
 """
 
 from __future__ import annotations
@@ -36,11 +40,12 @@ SITCLI = Path(sys.executable).parent / "sitcli"
 FULL = dict(daily_bars=2520, daily_symbols=5, daily_combos=10_000, minute_bars=2_600_000,
             minute_combos=100, full_kernel_combos=400, vectorbt_runs=1000,
             vectorbt_minute_runs=10, backtesting_minute_bars=200_000, scaling_combos=2000,
-            memory_grid=100_000, repeat=2, cli_repeat=5, dask_combos=20_000)
+            memory_grid=100_000, repeat=3, vectorbt_rounds=5, cli_repeat=5,
+            dask_combos=20_000)
 REDUCED = dict(daily_bars=300, daily_symbols=2, daily_combos=40, minute_bars=5000,
                minute_combos=4, full_kernel_combos=10, vectorbt_runs=8, vectorbt_minute_runs=2,
                backtesting_minute_bars=2000, scaling_combos=8, memory_grid=240, repeat=1,
-               cli_repeat=1, dask_combos=100)
+               vectorbt_rounds=1, cli_repeat=1, dask_combos=100)
 
 
 def bars(n: int, n_symbols: int, seed: int, vol: float):
@@ -154,13 +159,21 @@ def detail_section(n_minutes: int, n_combos: int, plain_minute_rate: float,
             "detail_vs_plain_minute": round(rate / plain_minute_rate, 3)}
 
 
-def best_of(fn, repeat: int, clock=time.perf_counter) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        t = clock()
-        fn()
-        best = min(best, clock() - t)
-    return best
+def median_of(fn, repeat: int, clock=time.perf_counter) -> float:
+    """Median seconds of `repeat` calls (on a shared machine, the median of repeats)."""
+    return float(np.median(alternated([fn], repeat, clock)[0]))
+
+
+def alternated(fns, rounds: int, clock=time.perf_counter) -> list[list[float]]:
+    """Seconds of each of `fns`, called in turn `rounds` times: calls side by side see the
+    same spells of a shared machine's load, so their ratios round by round compare them."""
+    seconds = [[] for _ in fns]
+    for _ in range(rounds):
+        for fn, out in zip(fns, seconds, strict=True):
+            t = clock()
+            fn()
+            out.append(clock() - t)
+    return seconds
 
 
 # One-core figures are timed by the process's CPU clock (one thread works): on a machine
@@ -168,7 +181,8 @@ def best_of(fn, repeat: int, clock=time.perf_counter) -> float:
 ONE_CORE_CLOCK = time.process_time
 
 
-def sweep_seconds(args, acc_start, combo_start, threads: int, repeat: int) -> float:
+def sweep_call(args, acc_start, combo_start, threads: int):
+    """The summaries-only sweep of every combination on `threads` threads, as a call."""
     import numba
 
     from sitcli.engine.kernel import sweep_nb
@@ -178,8 +192,12 @@ def sweep_seconds(args, acc_start, combo_start, threads: int, repeat: int) -> fl
     # no PBO blocks: the bar loop alone, comparable with the earlier rounds' figures (the
     # `sweep_memory` section times the command, blocks included)
     no_blocks = np.empty(0, np.int64)
-    return best_of(lambda: sweep_nb(*args, acc_start, combo_start, 0, m, no_blocks), repeat,
-                   ONE_CORE_CLOCK if threads == 1 else time.perf_counter)
+    return lambda: sweep_nb(*args, acc_start, combo_start, 0, m, no_blocks)
+
+
+def sweep_seconds(args, acc_start, combo_start, threads: int, repeat: int) -> float:
+    return median_of(sweep_call(args, acc_start, combo_start, threads), repeat,
+                     ONE_CORE_CLOCK if threads == 1 else time.perf_counter)
 
 
 def kernel_section(name: str, args, acc_start, combo_start, full_combos: int, repeat: int) -> dict:
@@ -197,7 +215,7 @@ def kernel_section(name: str, args, acc_start, combo_start, full_combos: int, re
     every = sweep_seconds(args, acc_start, combo_start, cores, repeat)
     kf = int(combo_start[min(full_combos, m)])
     sub = (*args[:8], args[8][:kf], args[9][:kf], *args[10:])
-    full = best_of(lambda: simulate(*sub), repeat, ONE_CORE_CLOCK)
+    full = median_of(lambda: simulate(*sub), repeat, ONE_CORE_CLOCK)
     equity, trades, liqs = simulate(*sub)
     return {
         "workload": name, "bars": n, "symbols": args[0].shape[1], "combinations": m,
@@ -213,9 +231,10 @@ def kernel_section(name: str, args, acc_start, combo_start, full_combos: int, re
     }
 
 
-def vectorbt_section(args, runs: int, repeat: int, kernel: dict) -> dict:
+def vectorbt_section(args, acc_start, combo_start, runs: int, rounds: int, kernel: dict) -> dict:
     """vectorbt 1.x from_signals on the first `runs` runs' bars, signals, stops, take-profits,
-    fees and slippage, one column per run."""
+    fees and slippage, one column per run; alternated `rounds` times with sitcli's one-core
+    sweep of the whole workload. The speedup is the median of the rounds' ratios."""
     import pandas as pd
     import vectorbt as vbt
 
@@ -227,14 +246,21 @@ def vectorbt_section(args, runs: int, repeat: int, kernel: dict) -> dict:
               entries=frame(entries > 0), exits=frame(exits), price=frame(open_).shift(-1),
               fees=cols["fee"], slippage=cols["slippage"] + cols["half_spread"],
               sl_stop=cols["stop"], tp_stop=cols["take"], init_cash=1000.0, freq="1D")
-    small = {k: (v.iloc[:64, :2] if isinstance(v, pd.DataFrame) else
-                 v[:2] if isinstance(v, np.ndarray) else v) for k, v in kw.items()}
-    vbt.Portfolio.from_signals(**small).total_return()     # compile
-    seconds = best_of(lambda: vbt.Portfolio.from_signals(**kw).total_return(), repeat,
-                      ONE_CORE_CLOCK)
-    rate = len(close) * runs / seconds
-    return {"runs": runs, "seconds": round(seconds, 3), "updates_per_second": round(rate),
-            "sitcli_speedup_one_core": round(kernel["sweep_updates_per_second_one_core"] / rate, 2),
+    # compiled on these very inputs: a smaller slice compiles other specialisations
+    vbt.Portfolio.from_signals(**kw).total_return()
+    ours, theirs = alternated([sweep_call(args, acc_start, combo_start, 1),
+                               lambda: vbt.Portfolio.from_signals(**kw).total_return()],
+                              rounds, ONE_CORE_CLOCK)
+    our_rates = [len(close) * len(args[8]) / s for s in ours]
+    rates = [len(close) * runs / s for s in theirs]
+    ratios = [a / b for a, b in zip(our_rates, rates, strict=True)]
+    rate = float(np.median(rates))
+    return {"runs": runs, "rounds": rounds, "seconds": round(float(np.median(theirs)), 3),
+            "updates_per_second": round(rate),
+            "updates_per_second_by_round": [round(r) for r in rates],
+            "sitcli_updates_per_second_one_core_by_round": [round(r) for r in our_rates],
+            "sitcli_speedup_one_core_by_round": [round(r, 2) for r in ratios],
+            "sitcli_speedup_one_core": round(float(np.median(ratios)), 2),
             "sitcli_full_record_speedup_one_core":
                 round(kernel["full_record_updates_per_second_one_core"] / rate, 2)}
 
@@ -451,8 +477,8 @@ def main() -> None:
     report["kernel_daily"] = kernel_section("daily", *daily, p["full_kernel_combos"], p["repeat"])
     rate = report["kernel_daily"]["sweep_updates_per_second_one_core"]
     if "vectorbt" not in skip:
-        report["vectorbt_daily"] = vectorbt_section(daily[0], p["vectorbt_runs"], p["repeat"],
-                                                    report["kernel_daily"])
+        report["vectorbt_daily"] = vectorbt_section(*daily, p["vectorbt_runs"],
+                                                    p["vectorbt_rounds"], report["kernel_daily"])
     if "backtesting" not in skip:
         report["backtesting_py_daily"] = backtesting_section(daily[0], p["daily_symbols"],
                                                              p["daily_bars"], rate)
@@ -470,7 +496,7 @@ def main() -> None:
             report["detail_minute"] = detail_section(p["minute_bars"], p["minute_combos"],
                                                      rate_m, 1)
         if "vectorbt" not in skip:
-            report["vectorbt_minute"] = vectorbt_section(minute[0], p["vectorbt_minute_runs"], 1,
+            report["vectorbt_minute"] = vectorbt_section(*minute, p["vectorbt_minute_runs"], 1,
                                                          report["kernel_minute"])
         if "backtesting" not in skip:
             report["backtesting_py_minute"] = backtesting_section(
