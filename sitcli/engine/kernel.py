@@ -888,27 +888,36 @@ def curve_stream_nb(out, values, injected):
 
 @njit(cache=True, **INLINED)
 def _fold_trades_nb(trades, lo, hi, stats):
+    # the record read whole before the sums are written (numba cannot tell the two arrays
+    # apart), and no branch on the trade's result, a coin toss no predictor learns
     for i in range(lo, hi):
         tr = trades[i]
-        row = stats[tr["col"]]
         pnl = tr["pnl"]
+        fees = tr["fees"]
+        spread = tr["spread"]
+        slip = tr["slippage"]
+        fin = tr["financing"]
+        fund = tr["funding"]
+        liq_fee = tr["liq_fee"]
+        protection = tr["protection"]
+        cut = tr["requested_qty"] > tr["qty"] * (1.0 + 1e-9)
+        eff_lev = tr["effective_leverage"]
+        win = pnl > 0.0
+        row = stats[tr["col"]]
         row[S_TRADES] += 1.0
-        if pnl > 0.0:
-            row[S_WINS] += 1.0
-            row[S_WIN_PNL] += pnl
-        elif pnl < 0.0:
-            row[S_LOSS_PNL] -= pnl
+        row[S_WINS] += 1.0 if win else 0.0
+        row[S_WIN_PNL] += pnl if win else 0.0
+        row[S_LOSS_PNL] -= pnl if pnl < 0.0 else 0.0
         row[S_PNL] += pnl
-        row[S_FEES] += tr["fees"]
-        row[S_SPREAD] += tr["spread"]
-        row[S_SLIP] += tr["slippage"]
-        row[S_FIN] += tr["financing"]
-        row[S_FUND] += tr["funding"]
-        row[S_LIQ_FEE] += tr["liq_fee"]
-        row[S_PROTECTION] += tr["protection"]
-        if tr["requested_qty"] > tr["qty"] * (1.0 + 1e-9):
-            row[S_CUTS] += 1.0
-        row[S_EFF_LEV] += tr["effective_leverage"]
+        row[S_FEES] += fees
+        row[S_SPREAD] += spread
+        row[S_SLIP] += slip
+        row[S_FIN] += fin
+        row[S_FUND] += fund
+        row[S_LIQ_FEE] += liq_fee
+        row[S_PROTECTION] += protection
+        row[S_CUTS] += 1.0 if cut else 0.0
+        row[S_EFF_LEV] += eff_lev
 
 
 @njit(cache=True, **INLINED)
@@ -1231,8 +1240,11 @@ def account_nb(c0, width, init_cash, mode, closeout, nbp, open_, high, low, clos
                     curve_update_nb(curve, cash + total_upnl)
             if add_curve:
                 equity[t] += cash + total_upnl
-            if t < n - 1 and (n_trades > 1 or n_liqs > 0):
-                n_trades, n_liqs = _fold_nb(trades, n_trades, liqs, n_liqs, col_stats, YES)
+            # an isolated account's trades are final at their close: the cross and account
+            # modes' protection may still book a deficit on the last
+            if t < n - 1 and (n_trades > (0 if mode == ISOLATED else 1) or n_liqs > 0):
+                n_trades, n_liqs = _fold_nb(trades, n_trades, liqs, n_liqs, col_stats,
+                                            mode != ISOLATED)
         t += 1
 
     if summary:
