@@ -14,8 +14,8 @@ Peers get the same signals: vectorbt's Portfolio.from_signals (no leverage, liqu
 funding: it has none) on a subset of the runs, and backtesting.py on one run per symbol;
 their throughput is per run, so the ratios compare like with like.
 
-Every figure is a median of repeats (this machine class is shared, and its neighbours' load
-moves every figure). vectorbt and sitcli's one-core sweep run in turn, round by round, and the
+The daily kernel's figures and the commands' are medians of repeats (this machine class is
+shared, and its neighbours' load moves every figure; the minute workload runs once). vectorbt and sitcli's one-core sweep run in turn, round by round, and the
 speedup is the median of the rounds' ratios: both sides of each ratio saw the same load.
 """
 
