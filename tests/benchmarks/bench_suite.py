@@ -15,8 +15,9 @@ funding: it has none) on a subset of the runs, and backtesting.py on one run per
 their throughput is per run, so the ratios compare like with like.
 
 The daily kernel's figures and the commands' are medians of repeats (this machine class is
-shared, and its neighbours' load moves every figure; the minute workload runs once). vectorbt and sitcli's one-core sweep run in turn, round by round, and the
-speedup is the median of the rounds' ratios: both sides of each ratio saw the same load.
+shared, and its neighbours' load moves every figure; the minute workload runs once).
+vectorbt and sitcli's one-core sweep run in turn, round by round, and the speedup is the
+median of the rounds' ratios: both sides of each ratio saw the same load.
 """
 
 from __future__ import annotations
