@@ -70,8 +70,9 @@ def main() -> None:
 
 
 def vectorbt_call(inputs):
-    """vectorbt 1.x from_signals, as a call, on the same bars, signals, stops, take-profits, fees and
-    slippage (no leverage, liquidation or funding: it has none), one column per combination."""
+    """vectorbt 1.x from_signals, as a call, on the same bars, signals, stops, take-profits,
+    fees and slippage (no leverage, liquidation or funding: it has none), one column per
+    combination."""
     import pandas as pd
     import vectorbt as vbt
 
