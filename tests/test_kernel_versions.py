@@ -101,7 +101,9 @@ def test_sweep_version_for_one_isolated_column_equals_the_general_loop(seed, fil
     """Every output of the sweep (trade statistics, curves, PBO's block sums), from the version
     compiled for one isolated column and from the general version, which the sweep takes when
     finer-bar arrays are passed (here empty ones: no bar has finer bars, so nothing else
-    changes). One combination of one account, and one of several accounts."""
+    changes). One combination of one account, and one of several accounts. The first keeps
+    its trades in the fold's short records (`fold_trade_dt`), the second full ones, so this
+    also checks that the short record loses nothing the statistics use, protection included."""
     from sitcli.engine.kernel import sweep_serial_nb
 
     args = workload(seed, fill_at_close=fill_at_close, take_first=take_first, topup=topup)
@@ -116,8 +118,11 @@ def test_sweep_version_for_one_isolated_column_equals_the_general_loop(seed, fil
         fast = sweep_serial_nb(*args, acc_start, combo_start, 0, m, EDGES, *mark)
         slow = sweep_serial_nb(*general, acc_start, combo_start, 0, m, EDGES, *mark)
         assert_identical(fast, slow)
-    trades = fast[0][:, 0]
-    assert trades.sum() > 200 and fast[0][:, 11].sum() > 5   # it traded, and liquidated
+    from sitcli.engine.kernel import S_LIQS, S_PROTECTION, S_TRADES
+
+    stats = fast[0]   # it traded, liquidated, and protection forgave a loss
+    assert stats[:, S_TRADES].sum() > 200 and stats[:, S_LIQS].sum() > 5
+    assert stats[:, S_PROTECTION].sum() > 0.0
 
 
 @pytest.mark.parametrize("seed, fill_at_close, topup", [(5, False, False), (6, True, True)])

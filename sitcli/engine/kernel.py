@@ -71,6 +71,7 @@ import types
 import numpy as np
 from numba import njit, prange
 from numba.core.cpu import CPUTargetOptions
+from numba.extending import overload
 
 from sitcli.engine import cacheload
 from sitcli.engine import margin as formulas
@@ -85,6 +86,7 @@ from sitcli.engine.records import (
     STOP,
     TAKE,
     TIME,
+    fold_trade_dt,
     liquidation_dt,
     trade_dt,
 )
@@ -197,6 +199,45 @@ def _open_position_nb(st, c, side, mid, bar, free, col, floors, mmrs, cums, maxl
     return fee
 
 
+def _full_record_nb(tr, side, entry_bar, exit_bar, leverage, entry_price, pnl_gross, reason):
+    """A closed trade's fields that only a full record (`trade_dt`) keeps. The sweep's common
+    account folds short records (`fold_trade_dt`) that have none of them, and its kernel does
+    none of their work (the daily sweep x1.036). Compiled for the record type it is given
+    (`_full_record_ol`)."""
+
+
+def _return_on_margin_nb(tr):
+    """The net PnL over the margin, in a full record (`_full_record_nb`)."""
+
+
+@overload(_full_record_nb, jit_options=INLINED)
+def _full_record_ol(tr, side, entry_bar, exit_bar, leverage, entry_price, pnl_gross, reason):
+    if "side" not in tr.fields:
+        return lambda tr, side, entry_bar, exit_bar, leverage, entry_price, pnl_gross, reason: None
+
+    def full(tr, side, entry_bar, exit_bar, leverage, entry_price, pnl_gross, reason):
+        tr["side"] = int(side)
+        tr["entry_bar"] = int(entry_bar)
+        tr["exit_bar"] = exit_bar
+        tr["leverage"] = leverage
+        tr["margin"] = tr["qty"] * entry_price / leverage
+        tr["entry_price"] = entry_price
+        tr["pnl_gross"] = pnl_gross
+        _return_on_margin_nb(tr)
+        tr["exit_reason"] = reason
+    return full
+
+
+@overload(_return_on_margin_nb, jit_options=INLINED)
+def _return_on_margin_ol(tr):
+    if "margin" not in tr.fields:
+        return lambda tr: None
+
+    def full(tr):
+        tr["return_on_margin"] = tr["pnl"] / tr["margin"]
+    return full
+
+
 @njit(cache=True, **INLINED)
 def _forgive_nb(tr, amount):
     """Book `amount` forgiven by negative balance protection on trade `tr`: the exit's
@@ -211,7 +252,7 @@ def _forgive_nb(tr, amount):
     tr["exit_fee"] = exit_fee - take
     tr["protection"] += rest - take
     tr["pnl"] += amount
-    tr["return_on_margin"] = tr["pnl"] / tr["margin"]
+    _return_on_margin_nb(tr)
 
 
 @njit(cache=True, **INLINED)
@@ -244,31 +285,29 @@ def _close_position_nb(st, c, mid, reason, bar, col, mode, isolated_cap, trades,
     cash_change = price_pnl - fee - liq_fee
     if liq_fee > 0.0 and mode == ISOLATED and reason == LIQUIDATION:
         cash_change = -st[c, MARGIN]   # exactly the margin, not its rounding
+    pnl_gross = side * qty * (mid - st[c, ENTRY_MID])
+    fees = st[c, FEES] + fee
+    spread = st[c, SPREAD] + qty * mid * hs
+    slippage = st[c, SLIP] + qty * mid * sl
+    financing = st[c, FIN]
+    funding = st[c, FUND]
     tr = trades[n_trades]
     tr["col"] = c
-    tr["side"] = int(side)
-    tr["entry_bar"] = int(st[c, ENTRY_BAR])
-    tr["exit_bar"] = bar
     tr["qty"] = qty
     tr["requested_qty"] = st[c, REQ_QTY]
-    tr["leverage"] = col["leverage"]
     tr["effective_leverage"] = st[c, EFF_LEV]
-    tr["margin"] = qty * st[c, ENTRY] / col["leverage"]
-    tr["entry_price"] = st[c, ENTRY]
     tr["exit_price"] = fill
-    tr["pnl_gross"] = side * qty * (mid - st[c, ENTRY_MID])
-    tr["fees"] = st[c, FEES] + fee
+    tr["fees"] = fees
     tr["exit_fee"] = fee
-    tr["spread"] = st[c, SPREAD] + qty * mid * hs
-    tr["slippage"] = st[c, SLIP] + qty * mid * sl
-    tr["financing"] = st[c, FIN]
-    tr["funding"] = st[c, FUND]
+    tr["spread"] = spread
+    tr["slippage"] = slippage
+    tr["financing"] = financing
+    tr["funding"] = funding
     tr["liq_fee"] = liq_fee
     tr["protection"] = 0.0
-    tr["pnl"] = (tr["pnl_gross"] - tr["fees"] - tr["spread"] - tr["slippage"] - tr["financing"]
-                 - tr["funding"] - liq_fee)
-    tr["return_on_margin"] = tr["pnl"] / tr["margin"]
-    tr["exit_reason"] = reason
+    tr["pnl"] = pnl_gross - fees - spread - slippage - financing - funding - liq_fee
+    _full_record_nb(tr, side, st[c, ENTRY_BAR], bar, col["leverage"], st[c, ENTRY], pnl_gross,
+                    reason)
     st[c, SIDE] = 0.0
     st[c, QTY] = 0.0
     if isolated_cap and cash_change < -st[c, MARGIN]:
@@ -377,7 +416,7 @@ def _close_all_nb(st, c0, c1, cols, mode, nbp, cash, p0, p1, lam, t, gap, trades
             share = cash * tr["qty"] * tr["exit_price"] / notional
             tr["liq_fee"] += share
             tr["pnl"] -= share
-            tr["return_on_margin"] = tr["pnl"] / tr["margin"]
+            _return_on_margin_nb(tr)
         cash = 0.0
     if cash < 0.0 and n_liqs > first_liq:
         liqs[n_liqs - 1]["gap_loss"] = -cash
@@ -1421,7 +1460,11 @@ def _combination_nb(ci, first, open_, high, low, close, funding, financing, entr
     p0 = np.empty(nc)
     p1 = np.empty(nc)
     # a bar closes at most three positions per column (held, reversed, re-entered at the
-    # close), and the buffers are folded after every bar
+    # close), and the buffers are folded after every bar. The common account's version keeps
+    # only what the fold reads (`fold_trade_dt`); every other kind keeps full records, as
+    # `simulate` does, so that the two share one compiled bar loop (one of its own took 5 s
+    # more to compile)
+    folded = np.empty(4 * nc + 4, dtype=fold_trade_dt)
     trades = np.empty(4 * nc + 4, dtype=trade_dt)
     liqs = np.empty(4 * nc + 4, dtype=liquidation_dt)
     several = a1 - a0 > 1
@@ -1451,7 +1494,7 @@ def _combination_nb(ci, first, open_, high, low, close, funding, financing, entr
             account_nb(c0, ONE_COLUMN, acc["init_cash"], ISOLATED_MODE, acc["closeout"],
                        acc["nbp"], open_, high, low, close, funding, financing, last_bar,
                        funding_closed, entries, exits, local, tier_floor, tier_mmr, tier_cum,
-                       tier_maxlev, fill_at_close, take_first, st, p0, p1, summed, trades, empty,
+                       tier_maxlev, fill_at_close, take_first, st, p0, p1, summed, folded, empty,
                        liqs, empty, True, stats, acc_curve[a - acc0], fine_open, fine_high,
                        fine_low, fine_close, fine_start, fine_funding, mark_open, mark_high,
                        mark_low, mark_close, acc["topup"], acc["ruin_level"], summed_injected,
