@@ -839,8 +839,7 @@ def curve_step_nb(n, first, peak, max_dd, final, sum_r, sum_sq, down_sq, growth,
     `C_SUM_SQ`, `C_DOWN_SQ`, `C_GROWTH`, as values) after one more equity value:
     drawdown from the running peak, and the simple returns the stats table uses (a first
     return of 0; from 0 to 0 is 0, from 0 to anything else is -1), as their sum, sum of
-    squares, sum of squared losses and growth. Divisions are what a bar costs most here: the
-    drawdown is divided out only when the value may be a new low."""
+    squares, sum of squared losses and growth."""
     if n > 0.0 and value == final:   # a flat bar: a return of exactly 0, same drawdown
         return n + 1.0, first, peak, max_dd, final, sum_r, sum_sq, down_sq, growth
     if n == 0.0:
@@ -854,10 +853,12 @@ def curve_step_nb(n, first, peak, max_dd, final, sum_r, sum_sq, down_sq, growth,
             r = value / final - 1.0
         if value > peak:
             peak = value
-    if peak != 0.0 and value - peak * (1.0 + max_dd) <= 1e-9 * abs(peak):
-        dd = value / peak - 1.0
-        if dd < max_dd:
-            max_dd = dd
+    # divided at every value and kept where it may be a new low, without a branch: whether
+    # a value is one is a coin toss the predictor lost, which cost more than the division
+    # (the daily sweep x1.09)
+    dd = value / (peak if peak != 0.0 else 1.0) - 1.0
+    low = (peak != 0.0) & (value - peak * (1.0 + max_dd) <= 1e-9 * abs(peak)) & (dd < max_dd)
+    max_dd = dd if low else max_dd
     sum_r += r
     sum_sq += r * r
     if r < 0.0:
