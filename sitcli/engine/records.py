@@ -80,9 +80,10 @@ trade_dt = np.dtype([
     ("exit_reason", np.int64),
 ])
 
-# a sweep's trade buffer: only what the fold into per-column statistics, negative balance
-# protection and a cross liquidation's fee shares read (`kernel._fold_trades_nb`); the
-# kernel leaves out the rest of `trade_dt` for it (`kernel._full_record_nb`)
+# the trade buffer of the sweep's common account (one isolated column): only what the fold
+# into per-column statistics, negative balance protection and a cross liquidation's fee
+# shares read (`kernel._fold_trades_nb`); the kernel leaves out the rest of `trade_dt` for it
+# (`kernel._full_record_nb`)
 fold_trade_dt = np.dtype([(name, trade_dt[name]) for name in (
     "col", "qty", "requested_qty", "effective_leverage", "exit_price", "fees", "exit_fee",
     "spread", "slippage", "financing", "funding", "liq_fee", "protection", "pnl")])
