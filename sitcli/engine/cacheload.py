@@ -60,6 +60,8 @@ def _object_code(value):
 
 
 def supported() -> bool:
+    """Does this numba load its cache the way `_load_overload` copies? Its own `_load_overload`
+    (not called here) is where those steps live; the instance members it uses come with it."""
     return all(hasattr(caching.Cache, name) for name in
                ("load_overload", "_load_overload", "_index_key",
                 "_guard_against_spurious_io_errors"))
